@@ -1,0 +1,26 @@
+//! The pure model of runlet: every rule about what a valid object is, and every pure computation the
+//! API server and controllers share. No I/O, no async.
+//!
+//! - [`field`]: field-error values and their exact Kubernetes text.
+//! - [`names`]: RFC 1123 names and label syntax.
+//! - [`selector`]: label selectors (parse, match, format) and field selectors.
+//! - [`duration`]: kubectl's `HumanDuration`.
+//! - [`intervals`]: Indexed Job index-interval strings (`0-2,5,7,8`).
+//! - [`job`]: Job defaulting and validation (create, update, status).
+//! - [`pod`]: Pod defaulting and validation.
+//! - [`namespace`]: Namespace validation.
+//! - [`table`]: server-side table columns and cells for `kubectl get`.
+//! - [`labels`]: well-known label, annotation and finalizer keys.
+
+pub mod duration;
+pub mod field;
+pub mod intervals;
+pub mod job;
+pub mod labels;
+pub mod names;
+pub mod namespace;
+pub mod pod;
+pub mod selector;
+pub mod table;
+
+pub use runlet_codec as codec;
