@@ -19,10 +19,10 @@ pub use k8s_openapi::api::batch::v1::{
 };
 pub use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 pub use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
-    ContainerStatus, EnvVar, EnvVarSource, Event, EventSource, Namespace, NamespaceSpec, NamespaceStatus, Node,
-    NodeCondition, NodeSpec, NodeStatus, ObjectFieldSelector, ObjectReference, Pod, PodCondition, PodSpec,
-    PodStatus, PodTemplateSpec, ResourceRequirements, Volume,
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
+    EnvVar, EnvVarSource, Event, EventSource, Namespace, NamespaceSpec, NamespaceStatus, Node, NodeCondition, NodeSpec,
+    NodeStatus, ObjectFieldSelector, ObjectReference, Pod, PodCondition, PodSpec, PodStatus, PodTemplateSpec,
+    ResourceRequirements, Volume,
 };
 pub use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
