@@ -11,15 +11,19 @@
 //! - [`namespace`]: Namespace validation.
 //! - [`table`]: server-side table columns and cells for `kubectl get`.
 //! - [`labels`]: well-known label, annotation and finalizer keys.
+//! - [`meta`]: `ObjectMeta` validation and Go-style value formatting shared by every kind.
+//! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
 
 pub mod duration;
 pub mod field;
 pub mod intervals;
 pub mod job;
 pub mod labels;
+pub mod meta;
 pub mod names;
 pub mod namespace;
 pub mod pod;
+pub mod quantity;
 pub mod selector;
 pub mod table;
 

@@ -1,1 +1,32 @@
-//! placeholder
+//! The Kubernetes REST API of runlet: discovery and OpenAPI stubs, CRUD with Kubernetes semantics over the
+//! revisioned store, list/watch with selectors, the four patch formats, server-side tables, the `status`, `scale`
+//! and `log` subresources, bearer-token auth and TLS.
+//!
+//! The API server is the only component that touches the store; controllers and agents are its clients.
+//!
+//! Layout: [`server`] (routes, auth, TLS) → [`rest`] (request parsing and dispatch) → [`ops`] (what a create,
+//! update or delete means) → [`strategy`] (per-kind defaulting and validation, via `runlet-api`) → the store.
+
+pub mod discovery;
+pub mod error;
+mod filter;
+pub mod logs;
+pub mod meta;
+pub mod namespaces;
+pub mod negotiate;
+pub mod ops;
+mod patching;
+pub mod pki;
+mod podlog;
+pub mod protobuf;
+pub mod resources;
+mod rest;
+mod scale;
+pub mod server;
+pub mod state;
+pub mod strategy;
+mod table;
+mod watch;
+
+pub use error::ApiError;
+pub use state::ApiState;

@@ -1,1 +1,4 @@
-//! placeholder
+//! runlet's controllers. For now: the pure reconcile core of the Job controller ([`job`]); the runners
+//! that watch the API and apply its plans are built around it.
+
+pub mod job;

@@ -1,1 +1,149 @@
-//! placeholder
+//! Revisioned object store shaped like etcd: one global revision, compare-and-swap writes,
+//! list at a revision, and watch from a revision. A `Backend` (SQLite now, etcd later) makes
+//! writes durable and streams the committed events; `Store` keeps an in-memory cache fed by
+//! that stream and fans events out to watchers.
+
+pub mod backend;
+mod cache;
+mod object;
+pub mod sqlite;
+mod watch;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::sync::watch as progress;
+
+pub use backend::{Backend, BackendStats, CommittedStream, WriteOp};
+pub use object::{Event, EventType, Object, Revision, StoreError};
+pub use sqlite::SqliteBackend;
+pub use watch::{WATCH_BUFFER, Watch};
+
+use cache::{Cache, State};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Events kept for watch-from-revision.
+    pub history: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { history: 100_000 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Backend transactions committed (group commit: usually fewer than `writes`).
+    pub commits: u64,
+    /// Successful writes.
+    pub writes: u64,
+    /// Writes the backend refused by their precondition (AlreadyExists, NotFound, Conflict).
+    pub rejected: u64,
+    /// Watch streams currently open.
+    pub watchers: usize,
+}
+
+/// The store. Cheap to clone. Dropping the last clone shuts the backend down and ends every watch.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Box<dyn Backend>,
+    cache: Arc<Cache>,
+    /// The revision the cache has reached; writes wait on it for read-your-writes.
+    applied: progress::Receiver<Revision>,
+}
+
+impl Store {
+    /// SQLite in WAL mode at `path` (created if missing); loads everything into the cache.
+    pub async fn open_sqlite(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        Store::with_backend(SqliteBackend::open(path).await?, options).await
+    }
+
+    /// Same engine, in memory.
+    pub async fn open_memory(options: StoreOptions) -> Result<Store, StoreError> {
+        Store::with_backend(SqliteBackend::open_memory().await?, options).await
+    }
+
+    /// A store over any backend: loads everything, then follows the backend's committed
+    /// events from that revision. Must be called inside a Tokio runtime (spawns a task).
+    pub async fn with_backend(backend: impl Backend, options: StoreOptions) -> Result<Store, StoreError> {
+        let (objects, revision) = backend.range("").await?;
+        let mut committed = backend.watch(revision)?;
+        let cache = Arc::new(Cache::new(State::new(objects, revision, options.history)));
+        let (applied_tx, applied) = progress::channel(revision);
+        let follower = cache.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = committed.next().await {
+                applied_tx.send_replace(follower.apply(batch));
+            }
+            // The backend is gone: watches end, and writes still waiting get Closed when
+            // `applied_tx` drops here.
+            follower.close();
+        });
+        Ok(Store { inner: Arc::new(Inner { backend: Box::new(backend), cache, applied }) })
+    }
+
+    /// The current global revision (the one `get`/`list` are consistent with).
+    pub fn revision(&self) -> Revision {
+        self.inner.cache.revision()
+    }
+
+    pub fn get(&self, key: &str) -> Option<Object> {
+        self.inner.cache.get(key)
+    }
+
+    /// Objects under `prefix`, sorted by key, with the revision they are consistent at.
+    pub fn list(&self, prefix: &str) -> (Vec<Object>, Revision) {
+        self.inner.cache.list(prefix)
+    }
+
+    /// Err(AlreadyExists) if the key exists.
+    pub async fn create(&self, key: &str, value: Value) -> Result<Object, StoreError> {
+        self.write(WriteOp::Create { key: Arc::from(key), value }).await
+    }
+
+    /// `expected`: compare-and-swap on mod_revision (None = unconditional, but the key must
+    /// exist). The value's own `metadata.resourceVersion` is ignored and replaced.
+    pub async fn update(&self, key: &str, value: Value, expected: Option<Revision>) -> Result<Object, StoreError> {
+        self.write(WriteOp::Update { key: Arc::from(key), value, expected }).await
+    }
+
+    /// Returns the deleted object's last state at the delete's revision.
+    pub async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<Object, StoreError> {
+        self.write(WriteOp::Delete { key: Arc::from(key), expected }).await
+    }
+
+    /// Watch a prefix. `from = None`: a synthetic Added event for every current object under
+    /// the prefix, then every later change. `from = Some(r)`: only changes with revision > r;
+    /// Err(Expired) if history after r is no longer retained.
+    pub fn watch(&self, prefix: &str, from: Option<Revision>) -> Result<Watch, StoreError> {
+        self.inner.cache.watch(prefix, from)
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let backend = self.inner.backend.stats();
+        StoreStats {
+            commits: backend.commits,
+            writes: backend.writes,
+            rejected: backend.rejected,
+            watchers: self.inner.cache.watcher_count(),
+        }
+    }
+
+    /// Durable via the backend, then visible in the cache before returning (read-your-writes).
+    /// Dropping the future does not cancel a write already queued.
+    async fn write(&self, op: WriteOp) -> Result<Object, StoreError> {
+        let event = self.inner.backend.txn(op).await?;
+        let revision = event.revision();
+        let mut applied = self.inner.applied.clone();
+        applied.wait_for(|reached| *reached >= revision).await.map_err(|_| StoreError::Closed)?;
+        Ok(event.object)
+    }
+}

@@ -1,0 +1,454 @@
+//! The process runtime: runs a pod's containers as local processes, each under a shim (see [`shim`]),
+//! in its own process group and, where the host allows, its own cgroup.
+
+pub mod cgroup;
+mod container;
+pub mod crilog;
+pub mod env;
+pub mod expand;
+pub mod launch;
+pub mod procstat;
+pub mod shim;
+pub mod state;
+pub mod volumes;
+
+use std::ffi::OsString;
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use runlet_codec::{Container, Pod};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub use container::{ContainerHandle, RunningContainer, lost_record};
+pub use env::NodeFacts;
+pub use launch::{PrepareError, Prepared};
+use state::{ExitRecord, PodPaths, PodRecord};
+
+/// How to start a shim: `program args... <launch.json>` (e.g. the `runlet` binary and `["shim"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShimCommand {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+/// Configuration of a [`ProcessRuntime`].
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Pod directories go under `<root>/pods/`.
+    pub root: PathBuf,
+    pub shim: ShimCommand,
+    pub node_name: String,
+    pub host_ip: String,
+    /// What `status.podIP` says; processes share the host network, so loopback by default.
+    pub pod_ip: String,
+    /// Whether `hostPath` volumes are honoured (they expose host files to the pod).
+    pub allow_host_path: bool,
+    /// Whether to try per-container cgroups at all.
+    pub use_cgroups: bool,
+    /// Name of the runtime's subtree under the agent's own cgroup.
+    pub cgroup_name: String,
+    /// Variables every container gets unless it sets them itself.
+    pub base_env: Vec<(String, String)>,
+}
+
+impl RuntimeConfig {
+    pub fn new(root: impl Into<PathBuf>, shim: ShimCommand, node_name: impl Into<String>) -> Self {
+        RuntimeConfig {
+            root: root.into(),
+            shim,
+            node_name: node_name.into(),
+            host_ip: "127.0.0.1".to_string(),
+            pod_ip: "127.0.0.1".to_string(),
+            allow_host_path: false,
+            use_cgroups: true,
+            cgroup_name: "runlet".to_string(),
+            base_env: launch::default_base_env(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+    #[error("the container shim failed to start: {0}")]
+    Shim(String),
+}
+
+fn io_err(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> RuntimeError {
+    let what = what.to_string();
+    move |e| RuntimeError::Io(what, e)
+}
+
+/// The outcome of starting a container run.
+#[derive(Debug)]
+pub enum Launch {
+    Started(RunningContainer),
+    /// The process never ran (exec failed, bad working directory, ...).
+    Failed { container_id: String, record: ExitRecord },
+}
+
+/// A finished run found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedRun {
+    pub container_id: String,
+    pub record: ExitRecord,
+}
+
+/// The latest run of a container found on disk.
+#[derive(Debug)]
+pub enum RecoveredRun {
+    /// Still running: adopted, and watched through its shim.
+    Running(RunningContainer),
+    Finished(FinishedRun),
+}
+
+/// What the disk says about one container of a pod.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Runs started so far (the latest attempt number + 1); 0 when it never ran.
+    pub runs: u32,
+    pub latest: Option<RecoveredRun>,
+    /// The run before the latest one (the container's `lastState` source).
+    pub previous: Option<FinishedRun>,
+}
+
+/// Runs containers as processes. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ProcessRuntime {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: RuntimeConfig,
+    cgroups: Option<cgroup::Cgroups>,
+}
+
+impl ProcessRuntime {
+    /// Creates `<root>/pods` and sets up cgroups; without writable cgroups containers run without limits
+    /// (said once, here).
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let pods = config.root.join("pods");
+        std::fs::create_dir_all(&pods).map_err(io_err(pods.display()))?;
+        let cgroups = if config.use_cgroups {
+            match cgroup::Cgroups::setup(&config.cgroup_name) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cgroups are not writable: containers run without resource limits or OOM detection");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(ProcessRuntime { inner: Arc::new(Inner { config, cgroups }) })
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Whether containers get their own cgroups (limits, OOM detection).
+    pub fn cgroups_enabled(&self) -> bool {
+        self.inner.cgroups.is_some()
+    }
+
+    pub fn pod_paths(&self, uid: &str) -> PodPaths {
+        PodPaths::new(&self.inner.config.root, uid)
+    }
+
+    pub fn node_facts(&self) -> NodeFacts {
+        let c = &self.inner.config;
+        NodeFacts { node_name: c.node_name.clone(), host_ip: c.host_ip.clone(), pod_ip: c.pod_ip.clone() }
+    }
+
+    /// Pod uids that have a directory (for finding pods left over from before a restart).
+    pub fn list_pods(&self) -> io::Result<Vec<String>> {
+        let mut uids = Vec::new();
+        for entry in std::fs::read_dir(self.inner.config.root.join("pods"))? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir()
+                && let Some(name) = entry.file_name().to_str()
+            {
+                uids.push(name.to_string());
+            }
+        }
+        uids.sort();
+        Ok(uids)
+    }
+
+    /// Creates the pod directory and its `emptyDir` volumes.
+    pub fn prepare_pod(&self, pod: &Pod) -> Result<PodPaths, RuntimeError> {
+        let paths = self.pod_paths(pod.metadata.uid.as_deref().unwrap_or_default());
+        std::fs::create_dir_all(paths.dir.join("logs")).map_err(io_err(paths.dir.display()))?;
+        for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+            if volume.empty_dir.is_some() {
+                let dir = paths.volume(&volume.name);
+                std::fs::create_dir_all(&dir).map_err(io_err(dir.display()))?;
+            }
+        }
+        Ok(paths)
+    }
+
+    pub fn read_pod_record(&self, uid: &str) -> io::Result<PodRecord> {
+        Ok(state::read_json(&self.pod_paths(uid).record())?.unwrap_or_default())
+    }
+
+    pub fn write_pod_record(&self, uid: &str, record: &PodRecord) -> io::Result<()> {
+        state::write_json(&self.pod_paths(uid).record(), record)
+    }
+
+    /// Builds the launch of run `attempt` of `container` (pure apart from choosing a container id).
+    pub fn prepare_container(&self, pod: &Pod, container: &Container, attempt: u32) -> Result<Prepared, PrepareError> {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let paths = self.pod_paths(uid);
+        let node = self.node_facts();
+        let ctx = launch::LaunchContext {
+            paths: &paths,
+            node: &node,
+            base_env: &self.inner.config.base_env,
+            allow_host_path: self.inner.config.allow_host_path,
+            attempt,
+            container_id: new_container_id(uid, &container.name, attempt),
+        };
+        launch::prepare(pod, container, &ctx)
+    }
+
+    /// Starts a prepared run under a new shim and waits until the process exists (or failed to).
+    pub async fn start(&self, pod_uid: &str, container: &str, attempt: u32, prepared: Prepared) -> Result<Launch, RuntimeError> {
+        let Prepared { mut spec, limits, mounts } = prepared;
+        let container_id = spec.container_id.clone();
+        let failed = |message: String| Launch::Failed {
+            container_id: container_id.clone(),
+            record: ExitRecord {
+                exit_code: 128,
+                signal: None,
+                oom_killed: false,
+                started_at: None,
+                finished_at: Timestamp::now(),
+                reason: Some("ContainerCannotRun".to_string()),
+                message: Some(message),
+            },
+        };
+
+        if spec.run_dir.exists() {
+            // Left over from a run that never got recorded; its attempt number is being reused.
+            std::fs::remove_dir_all(&spec.run_dir).map_err(io_err(spec.run_dir.display()))?;
+        }
+        std::fs::create_dir_all(&spec.run_dir).map_err(io_err(spec.run_dir.display()))?;
+        if let Some(log_dir) = spec.log_path.parent() {
+            std::fs::create_dir_all(log_dir).map_err(io_err(log_dir.display()))?;
+        }
+        let paths = self.pod_paths(pod_uid);
+        if !spec.working_dir.is_dir() {
+            if !launch::creatable_working_dir(&paths, &spec.working_dir) {
+                return Ok(failed(format!(
+                    "working directory {:?} does not exist (the runlet process runtime creates working directories \
+                     only inside the pod directory)",
+                    spec.working_dir.display().to_string()
+                )));
+            }
+            if let Err(e) = std::fs::create_dir_all(&spec.working_dir) {
+                return Ok(failed(format!("creating working directory {}: {e}", spec.working_dir.display())));
+            }
+        }
+        if let Err(e) = volumes::apply_links(&mounts) {
+            return Ok(failed(format!("setting up volume mounts: {e}")));
+        }
+        if let Some(cgroups) = &self.inner.cgroups {
+            match cgroups.create(pod_uid, container, attempt, limits) {
+                Ok(set) => spec.cgroup = Some(set),
+                Err(e) => tracing::warn!(error = %e, container, "cannot create the container's cgroup; running it without limits"),
+            }
+        }
+        let launch_path = spec.run_dir.join(state::LAUNCH_FILE);
+        state::write_json(&launch_path, &spec).map_err(io_err(launch_path.display()))?;
+
+        let shim_log_path = spec.run_dir.join(state::SHIM_LOG_FILE);
+        let shim_log = std::fs::File::create(&shim_log_path).map_err(io_err(shim_log_path.display()))?;
+        let shim = &self.inner.config.shim;
+        let mut child = tokio::process::Command::new(&shim.program)
+            .args(&shim.args)
+            .arg(&launch_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(shim_log)
+            .spawn()
+            .map_err(io_err(shim.program.display()))?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let mut reader = BufReader::new(stdout);
+            // A shim that says nothing for this long is broken; the timeout keeps the worker from hanging.
+            let _ = tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line)).await;
+        }
+        let handle = ContainerHandle { run_dir: spec.run_dir.clone(), pid: 0, cgroup: spec.cgroup.clone() };
+        match line.trim_end() {
+            shim::STARTED_LINE => {
+                let start = container::read_start(&spec.run_dir)
+                    .map_err(io_err("started.json"))?
+                    .ok_or_else(|| RuntimeError::Shim("started.json is missing".to_string()))?;
+                let handle = ContainerHandle { pid: start.pid, ..handle };
+                Ok(Launch::Started(RunningContainer::new_child(handle, container_id, start, child)))
+            }
+            shim::EXITED_LINE => {
+                let record = state::read_json::<ExitRecord>(&spec.run_dir.join(state::EXIT_FILE))
+                    .map_err(io_err("exit.json"))?
+                    .ok_or_else(|| RuntimeError::Shim("exit.json is missing".to_string()))?;
+                // Reap the shim, which exits right after saying so.
+                tokio::spawn(async move {
+                    let _ = child.wait().await;
+                });
+                Ok(Launch::Failed { container_id, record })
+            }
+            _ => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                let diagnostics = std::fs::read_to_string(&shim_log_path).unwrap_or_default();
+                Err(RuntimeError::Shim(diagnostics.trim().to_string()))
+            }
+        }
+    }
+
+    /// Finds what happened to `container`'s runs while no agent was watching: finished runs with their real
+    /// exit status, a still-running run adopted, and a run whose shim died killed and reported as lost.
+    pub async fn recover_container(&self, pod_uid: &str, container: &str) -> io::Result<Recovered> {
+        let paths = self.pod_paths(pod_uid);
+        let attempts = state::attempts(&paths.container_dir(container))?;
+        let Some(&latest) = attempts.last() else {
+            return Ok(Recovered::default());
+        };
+        let previous = match latest.checked_sub(1).filter(|p| attempts.contains(p)) {
+            Some(p) => Some(finished_run(&paths.run_dir(container, p))?),
+            None => None,
+        };
+        let run_dir = paths.run_dir(container, latest);
+        let latest_run = recover_run(&run_dir).await?;
+        Ok(Recovered { runs: latest + 1, latest: Some(latest_run), previous })
+    }
+
+    /// Kills whatever still runs in the pod, removes its cgroups and deletes the pod directory (logs too).
+    pub async fn remove_pod(&self, uid: &str) -> io::Result<()> {
+        let runtime = self.clone();
+        let uid = uid.to_string();
+        tokio::task::spawn_blocking(move || runtime.remove_pod_blocking(&uid)).await.map_err(io::Error::other)?
+    }
+
+    /// [`ProcessRuntime::remove_pod`] for callers outside async code; blocks for up to a few seconds.
+    pub fn remove_pod_blocking(&self, uid: &str) -> io::Result<()> {
+        let paths = self.pod_paths(uid);
+        kill_pod_processes(&paths);
+        if let Some(cgroups) = &self.inner.cgroups {
+            cgroups.remove_pod(uid);
+        }
+        match std::fs::remove_dir_all(&paths.dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A random 128-bit hex id. `RandomState` is seeded randomly per process and per call.
+fn new_container_id(uid: &str, name: &str, attempt: u32) -> String {
+    let mut parts = [0u64; 2];
+    for part in &mut parts {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write(uid.as_bytes());
+        hasher.write(name.as_bytes());
+        hasher.write_u32(attempt);
+        hasher.write_i128(Timestamp::now().as_nanosecond());
+        *part = hasher.finish();
+    }
+    format!("{:016x}{:016x}", parts[0], parts[1])
+}
+
+fn container_id_of(run_dir: &Path) -> io::Result<String> {
+    Ok(state::read_json::<state::LaunchSpec>(&run_dir.join(state::LAUNCH_FILE))?
+        .map(|spec| spec.container_id)
+        .unwrap_or_default())
+}
+
+fn finished_run(run_dir: &Path) -> io::Result<FinishedRun> {
+    let container_id = container_id_of(run_dir)?;
+    let record = state::read_json::<ExitRecord>(&run_dir.join(state::EXIT_FILE))?
+        .unwrap_or_else(|| lost_record(None, "the container's exit status was never recorded"));
+    Ok(FinishedRun { container_id, record })
+}
+
+/// How long recovery waits for a shim that was just being started when the previous agent stopped.
+const STARTING_SHIM_WAIT: Duration = Duration::from_secs(2);
+
+async fn recover_run(run_dir: &Path) -> io::Result<RecoveredRun> {
+    let container_id = container_id_of(run_dir)?;
+    let spec: Option<state::LaunchSpec> = state::read_json(&run_dir.join(state::LAUNCH_FILE))?;
+    let cgroup = spec.and_then(|s| s.cgroup);
+    let deadline = tokio::time::Instant::now() + STARTING_SHIM_WAIT;
+    loop {
+        if let Some(record) = state::read_json::<ExitRecord>(&run_dir.join(state::EXIT_FILE))? {
+            return Ok(RecoveredRun::Finished(FinishedRun { container_id, record }));
+        }
+        if let Some(start) = container::read_start(run_dir)? {
+            let handle = ContainerHandle { run_dir: run_dir.to_path_buf(), pid: start.pid, cgroup: cgroup.clone() };
+            if procstat::is_alive(start.shim_pid, start.shim_start_ticks) {
+                return Ok(RecoveredRun::Running(RunningContainer::adopted(handle, container_id, start)));
+            }
+            // The shim may have written exit.json just before dying; look once more.
+            if let Some(record) = state::read_json::<ExitRecord>(&run_dir.join(state::EXIT_FILE))? {
+                return Ok(RecoveredRun::Finished(FinishedRun { container_id, record }));
+            }
+            kill_unsupervised(&handle, start.pid, start.pid_start_ticks);
+            let record = lost_record(Some(start.started_at), "the container's shim died while the agent was down; the container was killed");
+            return Ok(RecoveredRun::Finished(FinishedRun { container_id, record }));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            if let Some(set) = &cgroup {
+                cgroup::kill_all(set);
+            }
+            let record = lost_record(None, "the container was being started when the agent stopped; it never reported starting");
+            return Ok(RecoveredRun::Finished(FinishedRun { container_id, record }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Kills a container whose shim is gone, making sure the pid still names the same process first.
+fn kill_unsupervised(handle: &ContainerHandle, pid: i32, pid_start_ticks: u64) {
+    if procstat::is_alive(pid, pid_start_ticks) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    if let Some(set) = &handle.cgroup {
+        cgroup::kill_all(set);
+    }
+}
+
+/// SIGKILLs every run of the pod that has not recorded an exit.
+fn kill_pod_processes(paths: &PodPaths) {
+    let Ok(containers) = std::fs::read_dir(paths.dir.join("containers")) else { return };
+    for container in containers.flatten() {
+        for attempt in state::attempts(&container.path()).unwrap_or_default() {
+            let run_dir = container.path().join(attempt.to_string());
+            if run_dir.join(state::EXIT_FILE).exists() {
+                continue;
+            }
+            let cgroup = state::read_json::<state::LaunchSpec>(&run_dir.join(state::LAUNCH_FILE)).ok().flatten().and_then(|s| s.cgroup);
+            if let Ok(Some(start)) = container::read_start(&run_dir) {
+                let handle = ContainerHandle { run_dir: run_dir.clone(), pid: start.pid, cgroup };
+                kill_unsupervised(&handle, start.pid, start.pid_start_ticks);
+                // Let a live shim record the end before the directory goes away under it.
+                for _ in 0..50 {
+                    if run_dir.join(state::EXIT_FILE).exists() || !procstat::is_alive(start.shim_pid, start.shim_start_ticks) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            } else if let Some(set) = cgroup {
+                cgroup::kill_all(&set);
+            }
+        }
+    }
+}

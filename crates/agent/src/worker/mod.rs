@@ -1,0 +1,377 @@
+//! A per-pod worker: behaves like a kubelet for one pod. It recovers what the disk knows about the pod,
+//! starts containers as [`model::PodModel::decide`] says, feeds container exits back into the model and
+//! publishes the pod status ([`status::build_status`]) whenever it changes. All decisions are in the pure
+//! [`model`], [`status`] and [`backoff`] modules; this loop only does I/O.
+//!
+//! The lead drives a pod through [`PodWorker`]: `spawn` when the pod is bound to the node (also after an
+//! agent restart: the worker adopts what is still running), watch `status()` and patch it into the API,
+//! forward `events`, call `stop(grace)` when the pod is deleted, and `ProcessRuntime::remove_pod` once the
+//! pod object is gone.
+
+pub mod backoff;
+pub mod model;
+pub mod status;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use nix::sys::signal::Signal;
+use runlet_codec::{Container, Pod, PodStatus};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::runtime::state::{PodRecord, PodTerminationCause};
+use crate::runtime::{ContainerHandle, Launch, PrepareError, ProcessRuntime, RecoveredRun, RunningContainer, RuntimeError};
+use backoff::BackoffConfig;
+use model::{PodModel, SlotId, SlotState, Termination};
+
+/// Kubernetes' default `terminationGracePeriodSeconds`.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// How many events may wait for the lead before new ones are dropped.
+const EVENT_BUFFER: usize = 256;
+
+#[derive(Debug, Clone, Default)]
+pub struct WorkerOptions {
+    pub backoff: BackoffConfig,
+}
+
+/// An event the kubelet would record on the pod (`kubectl describe pod` shows them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodEvent {
+    /// `Normal` or `Warning`.
+    pub type_: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+    /// `spec.containers{name}` / `spec.initContainers{name}` for container events.
+    pub field_path: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("pod has no uid")]
+    NoUid,
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("recovering the pod's state: {0}")]
+    Recover(#[from] std::io::Error),
+}
+
+enum Command {
+    Stop { grace: Duration },
+}
+
+/// A running pod worker.
+#[derive(Debug)]
+pub struct PodWorker {
+    status: watch::Receiver<PodStatus>,
+    commands: mpsc::UnboundedSender<Command>,
+    events: Option<mpsc::Receiver<PodEvent>>,
+    task: JoinHandle<Result<PodStatus, WorkerError>>,
+}
+
+impl PodWorker {
+    /// Starts (or, after an agent restart, resumes) the pod. Must be called inside a Tokio runtime.
+    pub fn spawn(runtime: ProcessRuntime, pod: Pod, options: WorkerOptions) -> PodWorker {
+        let (status_tx, status_rx) = watch::channel(pod.status.clone().unwrap_or_default());
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
+        let task = tokio::spawn(run(runtime, pod, options, status_tx, events_tx, commands_rx));
+        PodWorker { status: status_rx, commands: commands_tx, events: Some(events_rx), task }
+    }
+
+    /// The pod status as the kubelet reports it; changes whenever the status does.
+    pub fn status(&self) -> watch::Receiver<PodStatus> {
+        self.status.clone()
+    }
+
+    /// The pod's events (taken once). Events are dropped when nobody takes them.
+    pub fn take_events(&mut self) -> Option<mpsc::Receiver<PodEvent>> {
+        self.events.take()
+    }
+
+    /// Stops the pod: SIGTERM to every container, SIGKILL after `grace`. A second call can shorten the
+    /// grace period. The worker then reports the terminal phase and ends.
+    pub fn stop(&self, grace: Duration) {
+        let _ = self.commands.send(Command::Stop { grace });
+    }
+
+    /// Stops supervising the pod without touching its containers (agent shutdown): they keep running
+    /// under their shims, and a later [`PodWorker::spawn`] for the same pod adopts them.
+    pub fn detach(self) {
+        self.task.abort();
+    }
+
+    /// Waits until the pod reached its terminal phase; returns the final status.
+    pub async fn wait(self) -> Result<PodStatus, WorkerError> {
+        drop(self.events);
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => Err(WorkerError::Recover(std::io::Error::other(join))),
+        }
+    }
+}
+
+struct Worker {
+    runtime: ProcessRuntime,
+    pod: Pod,
+    uid: String,
+    model: PodModel,
+    handles: HashMap<SlotId, ContainerHandle>,
+    exits: mpsc::UnboundedSender<(SlotId, Termination)>,
+    status: watch::Sender<PodStatus>,
+    events: mpsc::Sender<PodEvent>,
+    kill_at: Option<tokio::time::Instant>,
+}
+
+async fn run(
+    runtime: ProcessRuntime,
+    pod: Pod,
+    options: WorkerOptions,
+    status: watch::Sender<PodStatus>,
+    events: mpsc::Sender<PodEvent>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) -> Result<PodStatus, WorkerError> {
+    let uid = pod.metadata.uid.clone().filter(|u| !u.is_empty()).ok_or(WorkerError::NoUid)?;
+    let (exits, mut exits_rx) = mpsc::unbounded_channel();
+    let model = PodModel::new(&pod, Timestamp::now(), options.backoff);
+    let mut worker = Worker { runtime, pod, uid, model, handles: HashMap::new(), exits, status, events, kill_at: None };
+    worker.recover().await?;
+    if let Some(cause) = worker.model.termination {
+        // The previous agent was tearing the pod down: carry on.
+        worker.begin_termination(cause, worker.pod_grace());
+    }
+    let mut commands_open = true;
+    loop {
+        let now = Timestamp::now();
+        let decision = worker.model.decide(now);
+        if let Some(cause) = decision.terminate {
+            worker.begin_termination(cause, worker.pod_grace());
+        }
+        for id in &decision.start {
+            worker.start(*id).await;
+        }
+        let published = worker.publish(now);
+        if worker.model.is_done() {
+            return Ok(published);
+        }
+        if !decision.start.is_empty() {
+            // A start may have failed at once and need another decision.
+            continue;
+        }
+        let wake = decision.wake_at.map(instant_at);
+        let kill_at = worker.kill_at;
+        tokio::select! {
+            command = commands.recv(), if commands_open => match command {
+                Some(Command::Stop { grace }) => worker.begin_termination(PodTerminationCause::Stopped, grace),
+                // Nobody can stop the pod any more; it still runs to its end.
+                None => commands_open = false,
+            },
+            Some((id, termination)) = exits_rx.recv() => worker.exited(id, termination),
+            _ = sleep_until(wake) => {}
+            _ = sleep_until(kill_at) => worker.kill_all(),
+        }
+    }
+}
+
+fn instant_at(t: Timestamp) -> tokio::time::Instant {
+    let wait = Duration::try_from(t.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO);
+    tokio::time::Instant::now() + wait
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Worker {
+    fn container(&self, id: SlotId) -> Option<&Container> {
+        let spec = self.pod.spec.as_ref()?;
+        if id.init { spec.init_containers.as_ref()?.get(id.index) } else { spec.containers.get(id.index) }
+    }
+
+    fn field_path(&self, id: SlotId) -> String {
+        let list = if id.init { "initContainers" } else { "containers" };
+        format!("spec.{list}{{{}}}", self.model.slot(id).name)
+    }
+
+    fn pod_grace(&self) -> Duration {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+            .map_or(DEFAULT_GRACE, |s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
+    }
+
+    fn event(&self, type_: &'static str, reason: &'static str, message: String, id: Option<SlotId>) {
+        let field_path = id.map(|id| self.field_path(id));
+        // A full buffer means nobody is reading; events are best-effort, like the kubelet's.
+        let _ = self.events.try_send(PodEvent { type_, reason, message, field_path });
+    }
+
+    /// Rebuilds the model from the disk: the pod's start time and termination, and each container's runs.
+    async fn recover(&mut self) -> Result<(), WorkerError> {
+        self.runtime.prepare_pod(&self.pod)?;
+        let mut record = self.runtime.read_pod_record(&self.uid)?;
+        let api_start = self.pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0);
+        let start_time = api_start.or(record.start_time).unwrap_or_else(Timestamp::now);
+        if record.start_time != Some(start_time) {
+            record.start_time = Some(start_time);
+            self.runtime.write_pod_record(&self.uid, &record)?;
+        }
+        self.model.start_time = start_time;
+        if let Some(cause) = record.termination {
+            self.model.begin_termination(cause);
+        }
+        let now = Timestamp::now();
+        for id in self.model.ids().collect::<Vec<_>>() {
+            let name = self.model.slot(id).name.clone();
+            let recovered = self.runtime.recover_container(&self.uid, &name).await?;
+            let previous = recovered.previous.as_ref().map(Termination::from_run);
+            match recovered.latest {
+                None => {}
+                Some(RecoveredRun::Running(running)) => {
+                    self.model.on_started(id, running.start.started_at, &running.container_id);
+                    self.watch(id, running);
+                }
+                Some(RecoveredRun::Finished(run)) => {
+                    self.model.on_started(id, run.record.started_at.unwrap_or(run.record.finished_at), &run.container_id);
+                    self.model.on_exited(id, Termination::from_run(&run), now);
+                }
+            }
+            let slot = self.model.slot(id).clone();
+            let slot = model::Slot { runs: recovered.runs, previous, ..slot };
+            if id.init {
+                self.model.init[id.index] = slot;
+            } else {
+                self.model.regular[id.index] = slot;
+            }
+        }
+        Ok(())
+    }
+
+    async fn start(&mut self, id: SlotId) {
+        let Some(container) = self.container(id).cloned() else { return };
+        let attempt = self.model.slot(id).runs;
+        let now = Timestamp::now();
+        let prepared = match self.runtime.prepare_container(&self.pod, &container, attempt) {
+            Ok(prepared) => prepared,
+            Err(PrepareError::Config(message)) => {
+                self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
+                self.model.on_config_error(id, message);
+                return;
+            }
+            Err(PrepareError::CannotRun(message)) => {
+                self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
+                self.model.on_start_failed(id, cannot_run(message, now), now);
+                return;
+            }
+        };
+        if attempt == 0 {
+            for message in &prepared.mounts.skipped {
+                self.event("Warning", "FailedMount", message.clone(), Some(id));
+            }
+        }
+        let image = container.image.clone().unwrap_or_default();
+        self.event("Normal", "Pulled", format!("Container image {image:?} already present on machine"), Some(id));
+        match self.runtime.start(&self.uid, &container.name, attempt, prepared).await {
+            Ok(Launch::Started(running)) => {
+                self.event("Normal", "Created", format!("Created container: {}", container.name), Some(id));
+                self.event("Normal", "Started", format!("Started container {}", container.name), Some(id));
+                self.model.on_started(id, running.start.started_at, &running.container_id);
+                self.watch(id, running);
+            }
+            Ok(Launch::Failed { container_id, record }) => {
+                let termination = Termination::from_exit(&record, &container_id);
+                self.event("Warning", "Failed", format!("Error: {}", termination.message.clone().unwrap_or_default()), Some(id));
+                self.model.on_start_failed(id, termination, now);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, pod = %self.uid, container = %container.name, "container start failed");
+                self.event("Warning", "Failed", format!("Error: {e}"), Some(id));
+                self.model.on_start_failed(id, cannot_run(e.to_string(), now), now);
+            }
+        }
+    }
+
+    /// Waits for the run in the background; its end comes back through `exits`.
+    fn watch(&mut self, id: SlotId, running: RunningContainer) {
+        self.handles.insert(id, running.handle.clone());
+        let exits = self.exits.clone();
+        let container_id = running.container_id.clone();
+        tokio::spawn(async move {
+            let record = running.wait().await;
+            let _ = exits.send((id, Termination::from_exit(&record, &container_id)));
+        });
+    }
+
+    fn exited(&mut self, id: SlotId, termination: Termination) {
+        self.handles.remove(&id);
+        self.model.on_exited(id, termination, Timestamp::now());
+        if let SlotState::BackingOff { delay, .. } = self.model.slot(id).state
+            && !delay.is_zero()
+        {
+            let name = self.model.slot(id).name.clone();
+            let pod = status::pod_display_name(&self.pod);
+            self.event("Warning", "BackOff", format!("Back-off restarting failed container {name} in pod {pod}"), Some(id));
+        }
+    }
+
+    fn begin_termination(&mut self, cause: PodTerminationCause, grace: Duration) {
+        if self.model.termination.is_none() {
+            self.model.begin_termination(cause);
+            let record = PodRecord { start_time: Some(self.model.start_time), termination: Some(cause) };
+            if let Err(e) = self.runtime.write_pod_record(&self.uid, &record) {
+                tracing::warn!(error = %e, pod = %self.uid, "cannot record the pod's termination");
+            }
+            if cause == PodTerminationCause::DeadlineExceeded {
+                self.event("Normal", "DeadlineExceeded", status::DEADLINE_MESSAGE.to_string(), None);
+            }
+            for (id, handle) in &self.handles {
+                self.event("Normal", "Killing", format!("Stopping container {}", self.model.slot(*id).name), Some(*id));
+                handle.signal(Signal::SIGTERM);
+            }
+        }
+        let kill_at = tokio::time::Instant::now() + grace;
+        if self.kill_at.is_none_or(|k| kill_at < k) {
+            self.kill_at = Some(kill_at);
+        }
+        if grace.is_zero() {
+            self.kill_all();
+        }
+    }
+
+    fn kill_all(&mut self) {
+        self.kill_at = None;
+        for handle in self.handles.values() {
+            handle.kill();
+        }
+    }
+
+    fn publish(&self, now: Timestamp) -> PodStatus {
+        let node = self.runtime.node_facts();
+        let next = status::build_status(&self.pod, &self.model, &self.status.borrow(), &node, now);
+        self.status.send_if_modified(|current| {
+            if *current == next {
+                return false;
+            }
+            *current = next.clone();
+            true
+        });
+        next
+    }
+}
+
+fn cannot_run(message: String, now: Timestamp) -> Termination {
+    Termination {
+        exit_code: 128,
+        reason: "ContainerCannotRun".to_string(),
+        message: Some(message),
+        started_at: None,
+        finished_at: Some(now),
+        container_id: String::new(),
+    }
+}

@@ -1,0 +1,472 @@
+//! The pure state of one pod on the node and the kubelet's decisions about it: which container starts
+//! next, whether a finished container restarts and when, when the pod is done. No I/O; the worker loop
+//! feeds events in and carries decisions out.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use runlet_codec::Pod;
+
+use super::backoff::{BackoffConfig, BackoffEntry, plan_restart};
+use crate::runtime::FinishedRun;
+use crate::runtime::state::{ExitRecord, PodTerminationCause};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl RestartPolicy {
+    /// The pod's policy; Kubernetes defaults a missing one to `Always`.
+    pub fn of(pod: &Pod) -> Self {
+        match pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) {
+            Some("OnFailure") => RestartPolicy::OnFailure,
+            Some("Never") => RestartPolicy::Never,
+            _ => RestartPolicy::Always,
+        }
+    }
+}
+
+/// How one container run ended, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Termination {
+    pub exit_code: i32,
+    pub reason: String,
+    pub message: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    /// Bare id (without `runlet://`); empty when unknown.
+    pub container_id: String,
+}
+
+/// `Completed` for exit 0, `Error` otherwise, `OOMKilled` when the OOM killer fired.
+pub fn terminated_reason(exit_code: i32, oom_killed: bool) -> &'static str {
+    match (oom_killed, exit_code) {
+        (true, _) => "OOMKilled",
+        (false, 0) => "Completed",
+        (false, _) => "Error",
+    }
+}
+
+impl Termination {
+    pub fn from_exit(record: &ExitRecord, container_id: &str) -> Self {
+        Termination {
+            exit_code: record.exit_code,
+            reason: record
+                .reason
+                .clone()
+                .unwrap_or_else(|| terminated_reason(record.exit_code, record.oom_killed).to_string()),
+            message: record.message.clone(),
+            started_at: record.started_at,
+            finished_at: Some(record.finished_at),
+            container_id: container_id.to_string(),
+        }
+    }
+
+    pub fn from_run(run: &FinishedRun) -> Self {
+        Termination::from_exit(&run.record, &run.container_id)
+    }
+}
+
+/// Whether a container that exited with `exit_code` runs again.
+pub fn should_restart(policy: RestartPolicy, init: bool, exit_code: i32) -> bool {
+    match policy {
+        RestartPolicy::Always if !init => true,
+        // Init containers of `Always` pods restart only on failure, like `OnFailure`.
+        RestartPolicy::Always | RestartPolicy::OnFailure => exit_code != 0,
+        RestartPolicy::Never => false,
+    }
+}
+
+/// The state of a container's latest run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotState {
+    /// Not started yet (`ContainerCreating`, or `PodInitializing` in pods with init containers).
+    NotStarted,
+    /// Its configuration cannot be satisfied (`CreateContainerConfigError`).
+    ConfigError { message: String },
+    Running { started_at: Timestamp, container_id: String },
+    /// Ended and will not run again.
+    Terminated(Termination),
+    /// Ended and restarts at `restart_at` (`CrashLoopBackOff` while `delay` is not zero).
+    BackingOff { last: Termination, restart_at: Timestamp, delay: Duration },
+}
+
+/// One container of the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub name: String,
+    pub image: String,
+    pub init: bool,
+    /// Runs started so far; the next run's attempt number, and `restartCount + 1` once it ran.
+    pub runs: u32,
+    pub state: SlotState,
+    /// The run before the latest one (the API's `lastState` while the latest runs or ended for good).
+    pub previous: Option<Termination>,
+    pub backoff: Option<BackoffEntry>,
+}
+
+impl Slot {
+    pub fn new(name: &str, image: &str, init: bool) -> Self {
+        Slot {
+            name: name.to_string(),
+            image: image.to_string(),
+            init,
+            runs: 0,
+            state: SlotState::NotStarted,
+            previous: None,
+            backoff: None,
+        }
+    }
+
+    pub fn restart_count(&self) -> i32 {
+        i32::try_from(self.runs.saturating_sub(1)).unwrap_or(i32::MAX)
+    }
+
+    fn succeeded(&self) -> bool {
+        matches!(&self.state, SlotState::Terminated(t) if t.exit_code == 0)
+    }
+}
+
+/// Identifies a container: `init` selects `initContainers`, `index` the position in the spec list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlotId {
+    pub init: bool,
+    pub index: usize,
+}
+
+/// What the worker must do now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decision {
+    pub start: Vec<SlotId>,
+    pub terminate: Option<PodTerminationCause>,
+    /// When to decide again even if nothing happens (a back-off ending, the active deadline).
+    pub wake_at: Option<Timestamp>,
+}
+
+/// The pod as the worker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodModel {
+    pub policy: RestartPolicy,
+    pub init: Vec<Slot>,
+    pub regular: Vec<Slot>,
+    /// `status.startTime`: when the agent accepted the pod; the active deadline counts from here.
+    pub start_time: Timestamp,
+    pub active_deadline: Option<Duration>,
+    pub termination: Option<PodTerminationCause>,
+    pub backoff: BackoffConfig,
+}
+
+impl PodModel {
+    pub fn new(pod: &Pod, start_time: Timestamp, backoff: BackoffConfig) -> Self {
+        let spec = pod.spec.as_ref();
+        let slots = |list: Option<&Vec<runlet_codec::Container>>, init: bool| -> Vec<Slot> {
+            list.into_iter().flatten().map(|c| Slot::new(&c.name, c.image.as_deref().unwrap_or(""), init)).collect()
+        };
+        PodModel {
+            policy: RestartPolicy::of(pod),
+            init: slots(spec.and_then(|s| s.init_containers.as_ref()), true),
+            regular: slots(spec.map(|s| &s.containers), false),
+            start_time,
+            active_deadline: spec
+                .and_then(|s| s.active_deadline_seconds)
+                .map(|secs| Duration::from_secs(u64::try_from(secs).unwrap_or(0))),
+            termination: None,
+            backoff,
+        }
+    }
+
+    pub fn slot(&self, id: SlotId) -> &Slot {
+        if id.init { &self.init[id.index] } else { &self.regular[id.index] }
+    }
+
+    fn slot_mut(&mut self, id: SlotId) -> &mut Slot {
+        if id.init { &mut self.init[id.index] } else { &mut self.regular[id.index] }
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = SlotId> + '_ {
+        let init = (0..self.init.len()).map(|index| SlotId { init: true, index });
+        init.chain((0..self.regular.len()).map(|index| SlotId { init: false, index }))
+    }
+
+    pub fn running(&self) -> Vec<SlotId> {
+        self.ids().filter(|id| matches!(self.slot(*id).state, SlotState::Running { .. })).collect()
+    }
+
+    /// The first init container that has not succeeded, if any.
+    fn pending_init(&self) -> Option<usize> {
+        self.init.iter().position(|s| !s.succeeded())
+    }
+
+    /// An init container failed for good (only under `restartPolicy: Never`).
+    pub fn init_failed(&self) -> bool {
+        self.pending_init().is_some_and(|i| matches!(self.init[i].state, SlotState::Terminated(_)))
+    }
+
+    /// When the active deadline runs out.
+    pub fn deadline(&self) -> Option<Timestamp> {
+        let d = SignedDuration::try_from(self.active_deadline?).ok()?;
+        self.start_time.checked_add(d).ok()
+    }
+
+    /// Nothing runs and nothing will run again: the pod has reached its terminal phase.
+    pub fn is_done(&self) -> bool {
+        if !self.running().is_empty() {
+            return false;
+        }
+        if self.termination.is_some() || self.init_failed() {
+            return true;
+        }
+        self.pending_init().is_none() && self.regular.iter().all(|s| matches!(s.state, SlotState::Terminated(_)))
+    }
+
+    /// What to do at `now`.
+    pub fn decide(&self, now: Timestamp) -> Decision {
+        let mut decision = Decision::default();
+        if self.termination.is_some() || self.is_done() {
+            return decision;
+        }
+        if let Some(deadline) = self.deadline() {
+            if now >= deadline {
+                decision.terminate = Some(PodTerminationCause::DeadlineExceeded);
+                return decision;
+            }
+            decision.wake_at = Some(deadline);
+        }
+        let consider = |id: SlotId, slot: &Slot, decision: &mut Decision| match &slot.state {
+            SlotState::NotStarted => decision.start.push(id),
+            SlotState::BackingOff { restart_at, .. } if *restart_at <= now => decision.start.push(id),
+            SlotState::BackingOff { restart_at, .. } => {
+                decision.wake_at = Some(decision.wake_at.map_or(*restart_at, |w| w.min(*restart_at)));
+            }
+            _ => {}
+        };
+        // Init containers run one at a time, in order; regular containers only after all succeeded.
+        if let Some(index) = self.pending_init() {
+            consider(SlotId { init: true, index }, &self.init[index], &mut decision);
+            return decision;
+        }
+        for (index, slot) in self.regular.iter().enumerate() {
+            consider(SlotId { init: false, index }, slot, &mut decision);
+        }
+        decision
+    }
+
+    pub fn on_started(&mut self, id: SlotId, started_at: Timestamp, container_id: &str) {
+        let slot = self.slot_mut(id);
+        begin_run(slot);
+        slot.state = SlotState::Running { started_at, container_id: container_id.to_string() };
+    }
+
+    /// A run that never got a process (exec failed): counts as a run that ended at once.
+    pub fn on_start_failed(&mut self, id: SlotId, termination: Termination, now: Timestamp) {
+        begin_run(self.slot_mut(id));
+        self.on_exited(id, termination, now);
+    }
+
+    pub fn on_config_error(&mut self, id: SlotId, message: String) {
+        self.slot_mut(id).state = SlotState::ConfigError { message };
+    }
+
+    /// A run ended: it restarts (now or after a back-off) or stays terminated.
+    pub fn on_exited(&mut self, id: SlotId, termination: Termination, now: Timestamp) {
+        let restart = self.termination.is_none() && should_restart(self.policy, id.init, termination.exit_code);
+        let config = self.backoff;
+        let slot = self.slot_mut(id);
+        slot.state = if restart {
+            let plan = plan_restart(slot.backoff, termination.finished_at.unwrap_or(now), config);
+            slot.backoff = Some(plan.entry);
+            SlotState::BackingOff { last: termination, restart_at: plan.restart_at, delay: plan.delay }
+        } else {
+            SlotState::Terminated(termination)
+        };
+    }
+
+    /// The pod is being torn down: pending restarts are cancelled.
+    pub fn begin_termination(&mut self, cause: PodTerminationCause) {
+        if self.termination.is_none() {
+            self.termination = Some(cause);
+        }
+        for id in self.ids().collect::<Vec<_>>() {
+            let slot = self.slot_mut(id);
+            if let SlotState::BackingOff { last, delay, .. } = &slot.state
+                && delay.is_zero()
+            {
+                // An immediate restart that had not happened yet: the run stays terminated.
+                slot.state = SlotState::Terminated(last.clone());
+            }
+        }
+    }
+}
+
+/// Moves the latest run into `previous` as a new run begins.
+fn begin_run(slot: &mut Slot) {
+    match std::mem::replace(&mut slot.state, SlotState::NotStarted) {
+        SlotState::BackingOff { last, .. } | SlotState::Terminated(last) => slot.previous = Some(last),
+        _ => {}
+    }
+    slot.runs += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runlet_codec::{Container, PodSpec};
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    fn pod(policy: &str, init: &[&str], regular: &[&str], deadline: Option<i64>) -> Pod {
+        let containers =
+            |names: &[&str]| names.iter().map(|n| Container { name: n.to_string(), ..Default::default() }).collect::<Vec<_>>();
+        Pod {
+            spec: Some(PodSpec {
+                restart_policy: Some(policy.into()),
+                init_containers: (!init.is_empty()).then(|| containers(init)),
+                containers: containers(regular),
+                active_deadline_seconds: deadline,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn exit(code: i32, finished: i64) -> Termination {
+        Termination {
+            exit_code: code,
+            reason: terminated_reason(code, false).into(),
+            message: None,
+            started_at: Some(at(finished - 1)),
+            finished_at: Some(at(finished)),
+            container_id: "c".into(),
+        }
+    }
+
+    const I0: SlotId = SlotId { init: true, index: 0 };
+    const I1: SlotId = SlotId { init: true, index: 1 };
+    const R0: SlotId = SlotId { init: false, index: 0 };
+    const R1: SlotId = SlotId { init: false, index: 1 };
+
+    #[test]
+    fn restart_rules_table() {
+        use RestartPolicy::*;
+        let cases = [
+            (Always, false, 0, true),
+            (Always, false, 1, true),
+            (Always, true, 0, false),
+            (Always, true, 1, true),
+            (OnFailure, false, 0, false),
+            (OnFailure, false, 2, true),
+            (OnFailure, true, 1, true),
+            (Never, false, 1, false),
+            (Never, true, 1, false),
+        ];
+        for (policy, init, code, want) in cases {
+            assert_eq!(should_restart(policy, init, code), want, "{policy:?} init={init} code={code}");
+        }
+        assert_eq!(terminated_reason(137, true), "OOMKilled");
+        assert_eq!(terminated_reason(0, false), "Completed");
+        assert_eq!(terminated_reason(143, false), "Error");
+    }
+
+    #[test]
+    fn regular_containers_start_together_after_init_containers_in_order() {
+        let mut m = PodModel::new(&pod("Never", &["a", "b"], &["x", "y"], None), at(0), BackoffConfig::default());
+        assert_eq!(m.decide(at(1)).start, [I0]);
+        m.on_started(I0, at(1), "i0");
+        assert_eq!(m.decide(at(1)).start, []);
+        m.on_exited(I0, exit(0, 2), at(2));
+        assert_eq!(m.decide(at(2)).start, [I1]);
+        m.on_started(I1, at(2), "i1");
+        m.on_exited(I1, exit(0, 3), at(3));
+        assert_eq!(m.decide(at(3)).start, [R0, R1]);
+        m.on_started(R0, at(3), "r0");
+        m.on_started(R1, at(3), "r1");
+        m.on_exited(R0, exit(0, 4), at(4));
+        assert!(!m.is_done());
+        m.on_exited(R1, exit(1, 5), at(5));
+        assert!(m.is_done());
+        assert_eq!(m.decide(at(6)), Decision::default());
+    }
+
+    #[test]
+    fn failed_init_container_under_never_ends_the_pod() {
+        let mut m = PodModel::new(&pod("Never", &["a"], &["x"], None), at(0), BackoffConfig::default());
+        m.on_started(I0, at(1), "i0");
+        m.on_exited(I0, exit(1, 2), at(2));
+        assert!(m.init_failed());
+        assert!(m.is_done());
+        assert_eq!(m.regular[0].state, SlotState::NotStarted);
+    }
+
+    #[test]
+    fn on_failure_restarts_in_place_with_back_off() {
+        let config = BackoffConfig { initial: Duration::from_secs(10), max: Duration::from_secs(300) };
+        let mut m = PodModel::new(&pod("OnFailure", &[], &["x"], None), at(0), config);
+        m.on_started(R0, at(1), "run0");
+        m.on_exited(R0, exit(1, 2), at(2));
+        // First failure: immediate restart.
+        assert_eq!(m.decide(at(2)).start, [R0]);
+        m.on_started(R0, at(2), "run1");
+        assert_eq!(m.regular[0].restart_count(), 1);
+        assert_eq!(m.regular[0].previous.as_ref().map(|t| t.exit_code), Some(1));
+        m.on_exited(R0, exit(3, 4), at(4));
+        // Second failure: waits 10 s.
+        let decision = m.decide(at(5));
+        assert_eq!((decision.start.len(), decision.wake_at), (0, Some(at(14))));
+        assert!(matches!(m.regular[0].state, SlotState::BackingOff { delay, .. } if delay == Duration::from_secs(10)));
+        assert_eq!(m.decide(at(14)).start, [R0]);
+        m.on_started(R0, at(14), "run2");
+        assert_eq!(m.regular[0].restart_count(), 2);
+        assert_eq!(m.regular[0].previous.as_ref().map(|t| t.exit_code), Some(3));
+        m.on_exited(R0, exit(0, 20), at(20));
+        assert!(m.is_done());
+    }
+
+    #[test]
+    fn deadline_terminates_and_wakes() {
+        let mut m = PodModel::new(&pod("Never", &[], &["x"], Some(30)), at(100), BackoffConfig::default());
+        let d = m.decide(at(101));
+        assert_eq!((d.start, d.terminate, d.wake_at), (vec![R0], None, Some(at(130))));
+        m.on_started(R0, at(101), "r");
+        assert_eq!(m.decide(at(130)).terminate, Some(PodTerminationCause::DeadlineExceeded));
+        m.begin_termination(PodTerminationCause::DeadlineExceeded);
+        assert!(!m.is_done());
+        m.on_exited(R0, exit(143, 131), at(131));
+        assert!(m.is_done());
+    }
+
+    #[test]
+    fn termination_cancels_restarts() {
+        let mut m = PodModel::new(&pod("OnFailure", &[], &["x", "y"], None), at(0), BackoffConfig::default());
+        m.on_started(R0, at(1), "r0");
+        m.on_started(R1, at(1), "r1");
+        m.on_exited(R0, exit(1, 2), at(2));
+        m.begin_termination(PodTerminationCause::Stopped);
+        assert!(matches!(m.regular[0].state, SlotState::Terminated(_)));
+        assert_eq!(m.decide(at(3)).start, []);
+        m.on_exited(R1, exit(1, 3), at(3));
+        assert!(matches!(m.regular[1].state, SlotState::Terminated(_)), "no restart while terminating");
+        assert!(m.is_done());
+    }
+
+    #[test]
+    fn exec_failures_count_as_runs() {
+        let mut m = PodModel::new(&pod("Never", &[], &["x"], None), at(0), BackoffConfig::default());
+        let failed = Termination { reason: "ContainerCannotRun".into(), ..exit(128, 1) };
+        m.on_start_failed(R0, failed, at(1));
+        assert_eq!((m.regular[0].runs, m.regular[0].restart_count()), (1, 0));
+        assert!(m.is_done());
+    }
+
+    #[test]
+    fn config_errors_wait_forever() {
+        let mut m = PodModel::new(&pod("Never", &[], &["x"], None), at(0), BackoffConfig::default());
+        m.on_config_error(R0, "env X: secretKeyRef is not supported".into());
+        assert_eq!(m.decide(at(1)), Decision::default());
+        assert!(!m.is_done());
+    }
+}

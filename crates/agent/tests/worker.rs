@@ -1,0 +1,246 @@
+//! Pod workers with real processes: phases, restarts, deletion, deadlines, init containers, recovery.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use runlet_agent::worker::PodWorker;
+use runlet_codec::{ContainerStatus, EnvVar, EnvVarSource, PodStatus};
+
+fn only_container(status: &PodStatus) -> &ContainerStatus {
+    &status.container_statuses.as_ref().expect("container statuses")[0]
+}
+
+fn terminated(cs: &ContainerStatus) -> (i32, String) {
+    let t = cs.state.as_ref().and_then(|s| s.terminated.as_ref()).expect("terminated state");
+    (t.exit_code, t.reason.clone().unwrap_or_default())
+}
+
+fn condition(status: &PodStatus, type_: &str) -> (String, Option<String>) {
+    let c = status.conditions.iter().flatten().find(|c| c.type_ == type_).expect("condition");
+    (c.status.clone(), c.reason.clone())
+}
+
+#[tokio::test]
+async fn never_pods_end_succeeded_or_failed_with_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let cases = [(0, "Succeeded", "Completed", "PodCompleted"), (1, "Failed", "Error", "PodFailed"), (42, "Failed", "Error", "PodFailed")];
+    for (code, phase, reason, ready_reason) in cases {
+        let pod = pod(&format!("never-{code}"), "Never", vec![sh("c", &format!("exit {code}"))]);
+        let _cleanup = cleanup(&rt, &pod);
+        let status = run_pod(&rt, pod, Duration::from_secs(10)).await;
+        assert_eq!(status.phase.as_deref(), Some(phase), "exit {code}");
+        let cs = only_container(&status);
+        assert_eq!(terminated(cs), (code, reason.to_string()));
+        assert_eq!((cs.restart_count, cs.ready, cs.started), (0, false, Some(false)));
+        assert!(cs.container_id.as_deref().is_some_and(|id| id.starts_with("runlet://")));
+        assert_eq!(condition(&status, "Ready"), ("False".to_string(), Some(ready_reason.to_string())));
+        assert_eq!(condition(&status, "PodReadyToStartContainers").0, "False");
+        assert!(status.start_time.is_some());
+    }
+}
+
+#[tokio::test]
+async fn status_goes_pending_running_succeeded_and_events_are_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let pod = pod("phases", "Never", vec![sh("c", "sleep 0.3")]);
+    let _cleanup = cleanup(&rt, &pod);
+    let mut worker = PodWorker::spawn(rt.clone(), pod, fast_backoff());
+    let mut events = worker.take_events().unwrap();
+    let mut status = worker.status();
+    let mut phases = Vec::new();
+    let collect = async {
+        loop {
+            let phase = status.borrow_and_update().phase.clone().unwrap_or_default();
+            if phases.last() != Some(&phase) {
+                phases.push(phase.clone());
+            }
+            if phase == "Succeeded" || status.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), collect).await.unwrap();
+    assert!(phases.ends_with(&["Running".to_string(), "Succeeded".to_string()]), "{phases:?}");
+    worker.wait().await.unwrap();
+    let mut reasons = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        assert_eq!(event.field_path.as_deref(), Some("spec.containers{c}"));
+        reasons.push((event.reason, event.message));
+    }
+    assert_eq!(
+        reasons,
+        [
+            ("Pulled", "Container image \"busybox\" already present on machine".to_string()),
+            ("Created", "Created container: c".to_string()),
+            ("Started", "Started container c".to_string()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn on_failure_restarts_in_place_with_crash_loop_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    // Fails twice (exit 3), then succeeds; the counter lives in the pod directory (the working dir).
+    let script = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo run $n; [ $n -ge 3 ] || exit 3";
+    let pod = pod("onfailure", "OnFailure", vec![sh("c", script)]);
+    let _cleanup = cleanup(&rt, &pod);
+    let worker = PodWorker::spawn(rt.clone(), pod.clone(), fast_backoff());
+    let mut status = worker.status();
+    let mut back_off_message = None;
+    let watch = async {
+        loop {
+            {
+                let s = status.borrow_and_update();
+                if let Some(w) = s.container_statuses.iter().flatten().find_map(|c| c.state.as_ref()?.waiting.clone())
+                    && w.reason.as_deref() == Some("CrashLoopBackOff")
+                {
+                    back_off_message = w.message.clone();
+                }
+                if matches!(s.phase.as_deref(), Some("Succeeded" | "Failed")) {
+                    break;
+                }
+            }
+            if status.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), watch).await.unwrap();
+    let final_status = worker.wait().await.unwrap();
+    assert_eq!(final_status.phase.as_deref(), Some("Succeeded"));
+    let cs = only_container(&final_status);
+    assert_eq!(cs.restart_count, 2);
+    assert_eq!(terminated(cs), (0, "Completed".to_string()));
+    let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()).unwrap();
+    assert_eq!((last.exit_code, last.reason.as_deref()), (3, Some("Error")));
+    let uid = pod.metadata.uid.as_deref().unwrap();
+    assert_eq!(
+        back_off_message.as_deref(),
+        Some(format!("back-off 100ms restarting failed container=c pod=onfailure_default({uid})").as_str())
+    );
+    for attempt in 0..3 {
+        assert_eq!(log_text(&rt, &pod, "c", attempt), format!("run {}\n", attempt + 1), "log of attempt {attempt}");
+    }
+}
+
+#[tokio::test]
+async fn stop_terminates_gracefully_then_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let pod = pod("stop", "Never", vec![container("polite", &["sleep", "30"]), sh("stubborn", "trap '' TERM; sleep 30")]);
+    let _cleanup = cleanup(&rt, &pod);
+    let worker = PodWorker::spawn(rt.clone(), pod, fast_backoff());
+    let mut status = worker.status();
+    tokio::time::timeout(Duration::from_secs(5), status.wait_for(|s| s.phase.as_deref() == Some("Running")))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let began = Instant::now();
+    worker.stop(Duration::from_secs(1));
+    let final_status = tokio::time::timeout(Duration::from_secs(10), worker.wait()).await.unwrap().unwrap();
+    let elapsed = began.elapsed();
+    assert!(elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert_eq!(final_status.phase.as_deref(), Some("Failed"));
+    let codes: Vec<(i32, String)> = final_status.container_statuses.iter().flatten().map(terminated).collect();
+    assert_eq!(codes, [(143, "Error".to_string()), (137, "Error".to_string())]);
+}
+
+#[tokio::test]
+async fn a_container_that_exits_zero_on_sigterm_leaves_the_pod_succeeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let pod = pod("graceful", "Never", vec![sh("c", "trap 'exit 0' TERM; while true; do sleep 0.05; done")]);
+    let _cleanup = cleanup(&rt, &pod);
+    let worker = PodWorker::spawn(rt.clone(), pod, fast_backoff());
+    let mut status = worker.status();
+    tokio::time::timeout(Duration::from_secs(5), status.wait_for(|s| s.phase.as_deref() == Some("Running")))
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    worker.stop(Duration::from_secs(5));
+    let final_status = tokio::time::timeout(Duration::from_secs(10), worker.wait()).await.unwrap().unwrap();
+    assert_eq!(final_status.phase.as_deref(), Some("Succeeded"));
+}
+
+#[tokio::test]
+async fn active_deadline_fails_the_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let mut pod = pod("deadline", "Never", vec![container("c", &["sleep", "30"])]);
+    let _cleanup = cleanup(&rt, &pod);
+    pod.spec.as_mut().unwrap().active_deadline_seconds = Some(1);
+    pod.spec.as_mut().unwrap().termination_grace_period_seconds = Some(1);
+    let began = Instant::now();
+    let status = run_pod(&rt, pod, Duration::from_secs(10)).await;
+    assert!(began.elapsed() < Duration::from_secs(4));
+    assert_eq!(status.phase.as_deref(), Some("Failed"));
+    assert_eq!(status.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(status.message.as_deref(), Some("Pod was active on the node longer than the specified deadline"));
+    assert_eq!(terminated(only_container(&status)).0, 143);
+}
+
+#[tokio::test]
+async fn init_containers_run_first_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let mut pod = pod("init", "Never", vec![sh("main", "cat order")]);
+    let _cleanup = cleanup(&rt, &pod);
+    pod.spec.as_mut().unwrap().init_containers = Some(vec![sh("first", "echo first > order"), sh("second", "echo second >> order")]);
+    let status = run_pod(&rt, pod.clone(), Duration::from_secs(10)).await;
+    assert_eq!(status.phase.as_deref(), Some("Succeeded"));
+    let init: Vec<(i32, String)> = status.init_container_statuses.iter().flatten().map(terminated).collect();
+    assert_eq!(init, [(0, "Completed".to_string()), (0, "Completed".to_string())]);
+    assert_eq!(log_text(&rt, &pod, "main", 0), "first\nsecond\n");
+}
+
+#[tokio::test]
+async fn unsupported_env_sources_wait_with_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let mut c = container("c", &["true"]);
+    c.env = Some(vec![EnvVar {
+        name: "TOKEN".into(),
+        value: None,
+        value_from: Some(EnvVarSource { secret_key_ref: Some(Default::default()), ..Default::default() }),
+    }]);
+    let pod = pod("configerr", "Never", vec![c]);
+    let _cleanup = cleanup(&rt, &pod);
+    let worker = PodWorker::spawn(rt.clone(), pod, fast_backoff());
+    let mut status = worker.status();
+    let waiting = tokio::time::timeout(
+        Duration::from_secs(5),
+        status.wait_for(|s| s.container_statuses.as_ref().is_some_and(|cs| cs[0].state.as_ref().is_some_and(|st| st.waiting.is_some()))),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    let w = only_container(&waiting).state.as_ref().unwrap().waiting.clone().unwrap();
+    assert_eq!(w.reason.as_deref(), Some("CreateContainerConfigError"));
+    assert_eq!(w.message.as_deref(), Some("env TOKEN: secretKeyRef is not supported by the runlet process runtime"));
+    assert_eq!(waiting.phase.as_deref(), Some("Pending"));
+    worker.stop(Duration::from_secs(1));
+    let final_status = tokio::time::timeout(Duration::from_secs(5), worker.wait()).await.unwrap().unwrap();
+    assert_eq!(final_status.phase.as_deref(), Some("Failed"));
+    assert_eq!(terminated(only_container(&final_status)), (137, "ContainerStatusUnknown".to_string()));
+}
+
+#[tokio::test]
+async fn missing_command_is_container_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let mut c = container("c", &[]);
+    c.command = None;
+    let pod = pod("nocmd", "Never", vec![c]);
+    let _cleanup = cleanup(&rt, &pod);
+    let status = run_pod(&rt, pod, Duration::from_secs(5)).await;
+    assert_eq!(status.phase.as_deref(), Some("Failed"));
+    assert_eq!(terminated(only_container(&status)), (128, "ContainerCannotRun".to_string()));
+}

@@ -1,0 +1,203 @@
+//! API errors, answered as Kubernetes `Status` objects (`kubectl` prints `Error from server (<reason>): <message>`).
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use runlet_api::field::FieldError;
+use serde_json::{Value, json};
+
+use crate::resources::Resource;
+
+/// An error the API answers with: HTTP code, `reason` (empty for a reasonless 500) and message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError { code, reason, message: message.into(), details: None }
+    }
+
+    fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    /// The generic 404 for paths nothing is served at.
+    pub fn path_not_found() -> Self {
+        Self::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))
+    }
+
+    pub fn not_found(resource: &Resource, name: &str) -> Self {
+        Self::new(404, "NotFound", format!("{} \"{name}\" not found", resource.qualified()))
+            .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
+    }
+
+    /// `namespaces "x" not found`, when creating into a namespace that does not exist.
+    pub fn namespace_not_found(namespace: &str) -> Self {
+        Self::new(404, "NotFound", format!("namespaces \"{namespace}\" not found"))
+            .with_details(json!({"name": namespace, "kind": "namespaces"}))
+    }
+
+    pub fn already_exists(resource: &Resource, name: &str) -> Self {
+        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", resource.qualified()))
+            .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
+    }
+
+    pub fn conflict(resource: &Resource, name: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                resource.qualified()
+            ),
+        )
+        .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
+    }
+
+    /// A precondition on uid or resourceVersion failed (DeleteOptions.preconditions).
+    pub fn precondition_failed(resource: &Resource, name: &str, detail: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {} \"{name}\": {detail}", resource.qualified()),
+        )
+        .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
+    }
+
+    /// 422 with one cause per field error.
+    pub fn invalid(resource: &Resource, name: &str, errors: &[FieldError]) -> Self {
+        let causes: Vec<Value> = errors
+            .iter()
+            .map(|e| json!({"reason": e.kind.cause_reason(), "message": e.cause_message(), "field": e.path}))
+            .collect();
+        Self::new(422, "Invalid", runlet_api::field::invalid_message(&resource.qualified_kind(), name, errors))
+            .with_details(json!({"name": name, "group": resource.group, "kind": resource.kind_name, "causes": causes}))
+    }
+
+    /// 422 for options or patches that are not about one object (`PatchOptions.meta.k8s.io "" is invalid: ...`).
+    pub fn invalid_plain(message: impl Into<String>, causes: Value) -> Self {
+        Self::new(422, "Invalid", message).with_details(json!({"causes": causes}))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        let _ = content_type;
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json",
+        )
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(413, "RequestEntityTooLarge", format!("limit is {limit}"))
+    }
+
+    pub fn method_not_allowed(method: &str) -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource ({method})"),
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    /// 410 for a watch or list from a resourceVersion that is no longer retained.
+    pub fn expired(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    /// A 500 with no reason: how upstream answers plain internal errors (kubectl prints only the message).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "", message)
+    }
+
+    /// The `Status` object for this error.
+    pub fn status(&self) -> Value {
+        let mut v = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "code": self.code,
+        });
+        if !self.reason.is_empty() {
+            v["reason"] = json!(self.reason);
+        }
+        if let Some(d) = &self.details {
+            v["details"] = d.clone();
+        }
+        v
+    }
+}
+
+impl From<runlet_store::StoreError> for ApiError {
+    fn from(e: runlet_store::StoreError) -> Self {
+        use runlet_store::StoreError as E;
+        match e {
+            E::Expired { requested, .. } => ApiError::expired(format!("too old resource version: {requested}")),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self.status()).unwrap_or_default();
+        (code, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::{Kind, by_kind};
+
+    #[test]
+    fn not_found_matches_kubectl_wire() {
+        let s = ApiError::not_found(by_kind(Kind::Job), "pi").status();
+        assert_eq!(
+            s,
+            json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+                   "message":"jobs.batch \"pi\" not found","reason":"NotFound",
+                   "details":{"name":"pi","group":"batch","kind":"jobs"},"code":404})
+        );
+        let s = ApiError::not_found(by_kind(Kind::Pod), "x").status();
+        assert_eq!(s["message"], "pods \"x\" not found");
+    }
+
+    #[test]
+    fn internal_has_no_reason() {
+        let s = ApiError::internal("boom").status();
+        assert!(s.get("reason").is_none());
+        assert_eq!(s["code"], 500);
+    }
+
+    #[test]
+    fn invalid_carries_causes() {
+        let errs = vec![FieldError::invalid("spec.parallelism", "-1", "must be greater than or equal to 0")];
+        let s = ApiError::invalid(by_kind(Kind::Job), "pi", &errs).status();
+        assert_eq!(
+            s["message"],
+            "Job.batch \"pi\" is invalid: spec.parallelism: Invalid value: -1: must be greater than or equal to 0"
+        );
+        assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueInvalid");
+        assert_eq!(s["details"]["causes"][0]["field"], "spec.parallelism");
+        assert_eq!(s["details"]["kind"], "Job");
+        assert_eq!(s["code"], 422);
+    }
+}

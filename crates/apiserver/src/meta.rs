@@ -1,0 +1,143 @@
+//! Reading and writing `metadata` on objects kept as JSON, the form the store holds and patches work on.
+
+use serde_json::{Map, Value, json};
+
+pub fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+pub fn name(v: &Value) -> &str {
+    str_at(v, &["metadata", "name"]).unwrap_or("")
+}
+
+pub fn namespace(v: &Value) -> Option<&str> {
+    str_at(v, &["metadata", "namespace"])
+}
+
+pub fn uid(v: &Value) -> Option<&str> {
+    str_at(v, &["metadata", "uid"])
+}
+
+pub fn resource_version(v: &Value) -> Option<&str> {
+    str_at(v, &["metadata", "resourceVersion"]).filter(|s| !s.is_empty())
+}
+
+pub fn deletion_timestamp(v: &Value) -> Option<&str> {
+    str_at(v, &["metadata", "deletionTimestamp"])
+}
+
+pub fn labels(v: &Value) -> Option<&Value> {
+    v.get("metadata").and_then(|m| m.get("labels"))
+}
+
+pub fn finalizers(v: &Value) -> Vec<String> {
+    v.get("metadata")
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// `metadata` as a mutable map, created (and a non-object replaced) if needed.
+pub fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
+    let root = ensure_object(v);
+    ensure_object(root.entry("metadata").or_insert(Value::Null))
+}
+
+fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
+    if !v.is_object() {
+        *v = Value::Object(Map::new());
+    }
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("replaced by an object just above"),
+    }
+}
+
+pub fn set_meta(v: &mut Value, key: &str, value: Value) {
+    meta_mut(v).insert(key.to_string(), value);
+}
+
+pub fn remove_meta(v: &mut Value, key: &str) {
+    meta_mut(v).remove(key);
+}
+
+pub fn set_finalizers(v: &mut Value, finalizers: &[String]) {
+    if finalizers.is_empty() {
+        remove_meta(v, "finalizers");
+    } else {
+        set_meta(v, "finalizers", json!(finalizers));
+    }
+}
+
+/// Now, as Kubernetes writes `creationTimestamp`: RFC 3339, whole seconds, UTC.
+pub fn now_rfc3339() -> String {
+    format_time(jiff::Timestamp::now())
+}
+
+pub fn format_time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Value of a field-selector field (`spec.nodeName`, `involvedObject.uid`), as the string it is compared with.
+pub fn field_value(v: &Value, dotted: &str) -> Option<String> {
+    let mut cur = v;
+    for p in dotted.split('.') {
+        cur = cur.get(p)?;
+    }
+    match cur {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Equality that ignores `resourceVersion` (and `managedFields`), for "did this write change anything".
+pub fn same_ignoring_version(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        let m = meta_mut(&mut v);
+        m.remove("resourceVersion");
+        m.remove("managedFields");
+        v
+    };
+    strip(a) == strip(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_mut_creates_metadata() {
+        let mut v = json!({"kind": "Pod"});
+        set_meta(&mut v, "name", json!("p"));
+        assert_eq!(name(&v), "p");
+        let mut v = json!({"metadata": 5});
+        set_meta(&mut v, "name", json!("q"));
+        assert_eq!(name(&v), "q");
+    }
+
+    #[test]
+    fn field_values() {
+        let v = json!({"spec": {"nodeName": "n1", "x": 3}, "status": {"ok": true}});
+        assert_eq!(field_value(&v, "spec.nodeName").as_deref(), Some("n1"));
+        assert_eq!(field_value(&v, "spec.x").as_deref(), Some("3"));
+        assert_eq!(field_value(&v, "status.ok").as_deref(), Some("true"));
+        assert_eq!(field_value(&v, "status.phase"), None);
+    }
+
+    #[test]
+    fn version_is_ignored_in_comparison() {
+        let a = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": 1});
+        let b = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": 1});
+        let c = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": 2});
+        assert!(same_ignoring_version(&a, &b));
+        assert!(!same_ignoring_version(&a, &c));
+    }
+}

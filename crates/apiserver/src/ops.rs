@@ -1,0 +1,437 @@
+//! The write operations behind the REST handlers: create, read-modify-write update, delete with finalizers and
+//! propagation. Handlers parse requests; everything about what a write means lives here.
+
+use runlet_api::labels::{FOREGROUND_DELETION_FINALIZER, ORPHAN_FINALIZER};
+use runlet_store::{Object, StoreError};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::meta;
+use crate::negotiate::FieldValidation;
+use crate::resources::{Kind, Resource, by_kind};
+use crate::state::ApiState;
+use crate::strategy::{self, Origin, Part};
+
+/// Options every write carries.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub validation: FieldValidation,
+    pub origin: Origin,
+}
+
+/// The result of a write: the object as stored (or as it would be, for a dry run) and warnings.
+#[derive(Debug)]
+pub struct Written {
+    pub value: Value,
+    pub warnings: Vec<String>,
+    /// True when a create happened (201), false for updates and no-ops (200).
+    pub created: bool,
+}
+
+fn store_err(resource: &Resource, name: &str, e: StoreError) -> ApiError {
+    match e {
+        StoreError::AlreadyExists { .. } => ApiError::already_exists(resource, name),
+        StoreError::NotFound { .. } => ApiError::not_found(resource, name),
+        StoreError::Conflict { .. } => ApiError::conflict(resource, name),
+        other => ApiError::from(other),
+    }
+}
+
+const GENERATE_ATTEMPTS: usize = 8;
+
+/// Creates an object. `namespace` is the one from the URL (None for cluster-scoped resources).
+pub async fn create(
+    state: &ApiState,
+    resource: &'static Resource,
+    namespace: Option<&str>,
+    mut value: Value,
+    opts: WriteOptions,
+) -> Result<Written, ApiError> {
+    check_type_meta(resource, &mut value)?;
+    if resource.namespaced {
+        let ns = namespace.unwrap_or("default");
+        match meta::namespace(&value) {
+            Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => meta::set_meta(&mut value, "namespace", json!(ns)),
+        }
+        check_namespace_accepts(state, ns)?;
+    } else {
+        meta::remove_meta(&mut value, "namespace");
+    }
+    let generate = meta::str_at(&value, &["metadata", "generateName"]).unwrap_or("").to_string();
+    if meta::name(&value).is_empty() && generate.is_empty() {
+        return Err(ApiError::invalid(
+            resource,
+            "",
+            &[runlet_api::field::FieldError::required("metadata.name", "name or generateName is required")],
+        ));
+    }
+    {
+        let m = meta::meta_mut(&mut value);
+        for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"] {
+            m.remove(k);
+        }
+        m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));
+    }
+    let attempts = if meta::name(&value).is_empty() { GENERATE_ATTEMPTS } else { 1 };
+    let mut last_err = None;
+    for _ in 0..attempts {
+        let mut candidate = value.clone();
+        if meta::name(&candidate).is_empty() {
+            let name = runlet_api::names::with_suffix(&generate, &random_suffix());
+            meta::set_meta(&mut candidate, "name", json!(name));
+        }
+        let name = meta::name(&candidate).to_string();
+        let prepared = strategy::prepare_create(resource, candidate, opts.validation, opts.origin)?;
+        if opts.dry_run {
+            return Ok(Written { value: prepared.value, warnings: prepared.warnings, created: true });
+        }
+        let key = resource.key(namespace, &name);
+        match state.store.create(&key, prepared.value).await {
+            Ok(obj) => return Ok(Written { value: (*obj.value).clone(), warnings: prepared.warnings, created: true }),
+            Err(StoreError::AlreadyExists { .. }) if !generate.is_empty() && attempts > 1 => {
+                last_err = Some(ApiError::already_exists(resource, &name));
+            }
+            Err(e) => return Err(store_err(resource, &name, e)),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| ApiError::internal("could not generate a unique name")))
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    let alphabet = runlet_api::names::GENERATE_NAME_SUFFIX_ALPHABET.as_bytes();
+    let mut rng = rand::rng();
+    (0..5).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
+}
+
+/// `apiVersion`/`kind` in a body must name this resource; missing ones are filled in.
+fn check_type_meta(resource: &Resource, value: &mut Value) -> Result<(), ApiError> {
+    let want_av = resource.api_version();
+    let Some(obj) = value.as_object_mut() else {
+        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+    };
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        Some(av) if !av.is_empty() && av != want_av => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )));
+        }
+        _ => {
+            obj.insert("apiVersion".into(), json!(want_av));
+        }
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        Some(k) if !k.is_empty() && k != resource.kind_name => {
+            return Err(ApiError::bad_request(format!(
+                "{k} in version \"{}\" cannot be handled as a {}: the kind in the data ({k}) does not match the expected kind ({})",
+                resource.version, resource.kind_name, resource.kind_name
+            )));
+        }
+        _ => {
+            obj.insert("kind".into(), json!(resource.kind_name));
+        }
+    }
+    Ok(())
+}
+
+/// A namespaced object may only be created in a namespace that exists and is not being deleted.
+fn check_namespace_accepts(state: &ApiState, ns: &str) -> Result<(), ApiError> {
+    let ns_res = by_kind(Kind::Namespace);
+    match state.store.get(&ns_res.key(None, ns)) {
+        None => Err(ApiError::namespace_not_found(ns)),
+        Some(obj) if meta::deletion_timestamp(&obj.value).is_some() => Err(ApiError::new(
+            403,
+            "Forbidden",
+            format!("unable to create new content in namespace {ns} because it is being terminated"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// How an update computes the new object from the current one.
+pub enum Change<'a> {
+    /// A full replacement (PUT); its `metadata.resourceVersion`, if set, is a precondition.
+    Replace(Value),
+    /// A function of the current object (patches, scale); a `resourceVersion` it leaves different from the
+    /// current one is a precondition failure.
+    Compute(&'a (dyn Fn(&Value) -> Result<Value, ApiError> + Send + Sync)),
+}
+
+const UPDATE_ATTEMPTS: usize = 16;
+
+/// Read-modify-write with compare-and-swap, retried on conflicts the caller did not ask to see.
+pub async fn update(
+    state: &ApiState,
+    resource: &'static Resource,
+    namespace: Option<&str>,
+    name: &str,
+    part: Part,
+    change: Change<'_>,
+    opts: WriteOptions,
+) -> Result<Written, ApiError> {
+    let key = resource.key(namespace, name);
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current = state.store.get(&key).ok_or_else(|| ApiError::not_found(resource, name))?;
+        let current_rv = current.mod_revision.to_string();
+        let (mut new, precondition) = match &change {
+            Change::Replace(v) => {
+                let mut v = v.clone();
+                check_type_meta(resource, &mut v)?;
+                let pre = meta::resource_version(&v).map(str::to_string);
+                (v, pre)
+            }
+            Change::Compute(f) => {
+                let v = f(&current.value)?;
+                let pre = meta::resource_version(&v).filter(|rv| *rv != current_rv).map(str::to_string);
+                (v, pre)
+            }
+        };
+        if let Some(rv) = &precondition
+            && *rv != current_rv
+        {
+            return Err(ApiError::conflict(resource, name));
+        }
+        if meta::name(&new) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta::name(&new)
+            )));
+        }
+        match (resource.namespaced, meta::namespace(&new), namespace) {
+            (true, Some(n), Some(url_ns)) if !n.is_empty() && n != url_ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => {}
+        }
+        keep_system_metadata(&mut new, &current.value);
+        let prepared = strategy::prepare_update(resource, new, &current.value, part, opts.validation, opts.origin)?;
+        if meta::same_ignoring_version(&prepared.value, &current.value) {
+            return Ok(Written { value: (*current.value).clone(), warnings: prepared.warnings, created: false });
+        }
+        if opts.dry_run {
+            return Ok(Written { value: prepared.value, warnings: prepared.warnings, created: false });
+        }
+        if deletion_complete(state, resource, &prepared.value) {
+            return match state.store.delete(&key, Some(current.mod_revision)).await {
+                Ok(obj) => Ok(Written { value: (*obj.value).clone(), warnings: prepared.warnings, created: false }),
+                Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+                Err(e) => Err(store_err(resource, name, e)),
+            };
+        }
+        match state.store.update(&key, prepared.value, Some(current.mod_revision)).await {
+            Ok(obj) => return Ok(Written { value: (*obj.value).clone(), warnings: prepared.warnings, created: false }),
+            Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+            Err(e) => return Err(store_err(resource, name, e)),
+        }
+    }
+    Err(ApiError::conflict(resource, name))
+}
+
+/// Metadata only the server sets: callers cannot change it through an update.
+fn keep_system_metadata(new: &mut Value, current: &Value) {
+    let cur_meta = current.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let m = meta::meta_mut(new);
+    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace"]
+    {
+        match cur_meta.get(k) {
+            Some(v) => {
+                m.insert(k.into(), v.clone());
+            }
+            None => {
+                m.remove(k);
+            }
+        }
+    }
+    m.remove("managedFields");
+    m.remove("selfLink");
+}
+
+/// An object marked for deletion goes away once its finalizers are gone (pods also wait for their grace period
+/// to be ended by the node, which deletes them with grace 0).
+fn deletion_complete(state: &ApiState, resource: &Resource, value: &Value) -> bool {
+    if meta::deletion_timestamp(value).is_none() || !meta::finalizers(value).is_empty() {
+        return false;
+    }
+    match resource.kind {
+        Kind::Pod => pod_may_vanish(value),
+        Kind::Namespace => namespace_is_empty(state, meta::name(value)),
+        _ => true,
+    }
+}
+
+/// A namespace is removed only once nothing is left in it (the namespace finalizer empties it).
+fn namespace_is_empty(state: &ApiState, ns: &str) -> bool {
+    crate::resources::RESOURCES
+        .iter()
+        .filter(|r| r.namespaced)
+        .all(|r| state.store.list(&r.namespace_prefix(ns)).0.is_empty())
+}
+
+fn pod_may_vanish(value: &Value) -> bool {
+    let grace = value.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+    grace == 0 || pod_needs_no_grace(value)
+}
+
+/// Pods that never ran or already ended need no graceful termination (upstream `CheckGracefulDelete`).
+fn pod_needs_no_grace(value: &Value) -> bool {
+    let unscheduled = meta::str_at(value, &["spec", "nodeName"]).unwrap_or("").is_empty();
+    let terminal = matches!(meta::str_at(value, &["status", "phase"]), Some("Succeeded" | "Failed"));
+    unscheduled || terminal
+}
+
+/// `propagationPolicy` of a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Orphan,
+    Background,
+    Foreground,
+}
+
+#[derive(Debug, Default)]
+pub struct DeleteRequest {
+    pub propagation: Option<Propagation>,
+    pub grace_period_seconds: Option<i64>,
+    pub precondition_uid: Option<String>,
+    pub precondition_rv: Option<String>,
+    pub dry_run: bool,
+}
+
+/// The answer to a delete and the warnings to send with it.
+pub struct Deleted {
+    pub value: Value,
+    pub warnings: Vec<String>,
+    /// True when the object is gone; false when it is only marked (finalizers or grace period pending).
+    pub gone: bool,
+}
+
+/// The warning upstream sends for a raw Job delete without a propagation policy.
+pub const JOB_ORPHAN_WARNING: &str = "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning";
+
+pub async fn delete(
+    state: &ApiState,
+    resource: &'static Resource,
+    namespace: Option<&str>,
+    name: &str,
+    req: DeleteRequest,
+) -> Result<Deleted, ApiError> {
+    let key = resource.key(namespace, name);
+    let mut warnings = Vec::new();
+    let propagation = match (req.propagation, resource.kind) {
+        (Some(p), _) => p,
+        (None, Kind::Job) => {
+            warnings.push(JOB_ORPHAN_WARNING.to_string());
+            Propagation::Orphan
+        }
+        (None, _) => Propagation::Background,
+    };
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current: Object = state.store.get(&key).ok_or_else(|| ApiError::not_found(resource, name))?;
+        check_preconditions(resource, name, &current.value, &req)?;
+        let mut marked = (*current.value).clone();
+        let mut finalizers = meta::finalizers(&marked);
+        match propagation {
+            Propagation::Foreground if !finalizers.iter().any(|f| f == FOREGROUND_DELETION_FINALIZER) => {
+                finalizers.push(FOREGROUND_DELETION_FINALIZER.into())
+            }
+            Propagation::Orphan if resource.kind != Kind::Pod && !finalizers.iter().any(|f| f == ORPHAN_FINALIZER) => {
+                finalizers.push(ORPHAN_FINALIZER.into())
+            }
+            _ => {}
+        }
+        let grace = graceful_period(resource, &current.value, req.grace_period_seconds);
+        let already_marked = meta::deletion_timestamp(&current.value).is_some();
+        let must_wait = resource.kind == Kind::Namespace && !namespace_is_empty(state, name);
+        let immediate = finalizers.is_empty() && grace == 0 && !must_wait;
+        if immediate {
+            if req.dry_run {
+                return Ok(Deleted { value: (*current.value).clone(), warnings, gone: true });
+            }
+            return match state.store.delete(&key, Some(current.mod_revision)).await {
+                Ok(obj) => Ok(Deleted { value: (*obj.value).clone(), warnings, gone: true }),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound { .. }) => Err(ApiError::not_found(resource, name)),
+                Err(e) => Err(store_err(resource, name, e)),
+            };
+        }
+        meta::set_finalizers(&mut marked, &finalizers);
+        if !already_marked {
+            let when = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+            meta::set_meta(&mut marked, "deletionTimestamp", json!(meta::format_time(when)));
+            meta::set_meta(&mut marked, "deletionGracePeriodSeconds", json!(grace));
+        } else if let Some(g) = req.grace_period_seconds {
+            // A shorter grace period on a second delete shortens the wait (the node sends 0 when done).
+            let cur = marked.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+            if g < cur {
+                meta::set_meta(&mut marked, "deletionGracePeriodSeconds", json!(g));
+            }
+        }
+        if resource.kind == Kind::Namespace {
+            marked["status"] = json!({"phase": "Terminating"});
+        }
+        if req.dry_run {
+            return Ok(Deleted { value: marked, warnings, gone: false });
+        }
+        if deletion_complete(state, resource, &marked) {
+            return match state.store.delete(&key, Some(current.mod_revision)).await {
+                Ok(obj) => Ok(Deleted { value: (*obj.value).clone(), warnings, gone: true }),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => Err(store_err(resource, name, e)),
+            };
+        }
+        if meta::same_ignoring_version(&marked, &current.value) {
+            return Ok(Deleted { value: (*current.value).clone(), warnings, gone: false });
+        }
+        match state.store.update(&key, marked, Some(current.mod_revision)).await {
+            Ok(obj) => return Ok(Deleted { value: (*obj.value).clone(), warnings, gone: false }),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(store_err(resource, name, e)),
+        }
+    }
+    Err(ApiError::conflict(resource, name))
+}
+
+fn check_preconditions(resource: &Resource, name: &str, value: &Value, req: &DeleteRequest) -> Result<(), ApiError> {
+    if let Some(uid) = &req.precondition_uid
+        && meta::uid(value) != Some(uid.as_str())
+    {
+        return Err(ApiError::precondition_failed(
+            resource,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta::uid(value).unwrap_or("")
+            ),
+        ));
+    }
+    if let Some(rv) = &req.precondition_rv
+        && meta::resource_version(value) != Some(rv.as_str())
+    {
+        return Err(ApiError::precondition_failed(
+            resource,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                meta::resource_version(value).unwrap_or("")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Seconds a delete waits for the node to stop the object's processes: only running pods wait.
+fn graceful_period(resource: &Resource, value: &Value, requested: Option<i64>) -> i64 {
+    if resource.kind != Kind::Pod || pod_needs_no_grace(value) {
+        return 0;
+    }
+    let spec_grace = value.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    requested.unwrap_or(spec_grace).max(0)
+}

@@ -1,0 +1,130 @@
+//! The HTTP surface: routes, bearer-token authentication, and serving over TLS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use http::StatusCode;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::discovery;
+use crate::error::ApiError;
+use crate::pki::Pki;
+use crate::rest::{self, json_response};
+use crate::state::ApiState;
+
+/// The API routes without authentication: what in-process clients (controllers, the local agent) talk to.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/version", get(|| async { json_response(StatusCode::OK, &discovery::version(), &[]) }))
+        .route("/api", get(|| async { json_response(StatusCode::OK, &discovery::core_versions(), &[]) }))
+        .route("/apis", get(|| async { json_response(StatusCode::OK, &discovery::group_list(), &[]) }))
+        .route("/api/{*rest}", any(rest::core))
+        .route("/apis/{*rest}", any(rest::groups))
+        .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &discovery::openapi_root(), &[]) }))
+        .route("/openapi/v3/{*path}", get(openapi_doc))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::path_not_found() })
+        .with_state(state)
+}
+
+async fn openapi_doc(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    match discovery::openapi_group_version(&path) {
+        Some(doc) => json_response(StatusCode::OK, &doc, &[]),
+        None => ApiError::path_not_found().into_response(),
+    }
+}
+
+/// The token every request from outside must carry as `Authorization: Bearer <token>`.
+#[derive(Clone)]
+struct Token(Arc<str>);
+
+async fn require_token(State(token): State<Token>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(t) if constant_time_eq(t.as_bytes(), token.0.as_bytes()) => next.run(req).await,
+        _ => ApiError::unauthorized().into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The routes behind bearer-token authentication: what the network listener serves.
+pub fn authenticated_router(state: ApiState, token: &str) -> Router {
+    router(state).layer(middleware::from_fn_with_state(Token(Arc::from(token)), require_token))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A rustls server configuration for the PEM material, offering HTTP/2 and HTTP/1.1.
+pub fn tls_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).map_err(|e| ServeError::Tls(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Accepts TLS connections on `listener` and serves `app` until the task is dropped.
+pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router) {
+    let acceptor = TlsAcceptor::from(tls);
+    loop {
+        let (tcp, peer): (tokio::net::TcpStream, SocketAddr) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let builder = auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,239 @@
+//! Per-kind create and update rules: decode the JSON into the typed object, default it, validate it with the
+//! pure rules of `runlet-api`, and encode it back. Unknown fields are handled per `fieldValidation`.
+
+use runlet_api::field::FieldError;
+use runlet_codec as codec;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::negotiate::FieldValidation;
+use crate::resources::{Kind, Resource};
+
+/// Which part of the object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The main resource: everything but `status`.
+    Main,
+    /// The `/status` subresource: only `status`.
+    Status,
+}
+
+/// Where the document came from: unknown fields in a request body and in a patch result are reported differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Body,
+    Patch,
+}
+
+/// The object to store, and `Warning` headers to send.
+#[derive(Debug)]
+pub struct Prepared {
+    pub value: Value,
+    pub warnings: Vec<String>,
+}
+
+struct Ctx<'a> {
+    resource: &'a Resource,
+    validation: FieldValidation,
+    origin: Origin,
+    warnings: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn decoded<T>(
+        &mut self,
+        decoded: Result<codec::Decoded<T>, codec::DecodeError>,
+        doc: &Value,
+    ) -> Result<T, ApiError> {
+        let r = self.resource;
+        let decoded = decoded.map_err(|e| match self.origin {
+            Origin::Body => ApiError::bad_request(format!(
+                "{kind} in version \"{v}\" cannot be handled as a {kind}: {e}",
+                kind = r.kind_name,
+                v = r.version
+            )),
+            Origin::Patch => patch_invalid(doc, &e.to_string()),
+        })?;
+        let unknown: Vec<String> = decoded
+            .unknown_fields
+            .iter()
+            .filter(|f| !ignored_field(f))
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        if !unknown.is_empty() {
+            match self.validation {
+                FieldValidation::Ignore => {}
+                FieldValidation::Warn => self.warnings.extend(unknown),
+                FieldValidation::Strict => {
+                    let detail = format!("strict decoding error: {}", unknown.join(", "));
+                    return Err(match self.origin {
+                        Origin::Body => ApiError::bad_request(format!(
+                            "{kind} in version \"{v}\" cannot be handled as a {kind}: {detail}",
+                            kind = r.kind_name,
+                            v = r.version
+                        )),
+                        Origin::Patch => patch_invalid(doc, &detail),
+                    });
+                }
+            }
+        }
+        Ok(decoded.object)
+    }
+
+    fn check(&self, name: &str, errors: Vec<FieldError>) -> Result<(), ApiError> {
+        if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(self.resource, name, &errors)) }
+    }
+}
+
+/// `status` is a field of every type, so never "unknown"; `metadata.managedFields` is dropped before decoding.
+fn ignored_field(path: &str) -> bool {
+    path == "metadata.managedFields"
+}
+
+/// The 422 a patch gets when its result does not decode (strategic-merge-patch.md §4 rows 19–20).
+fn patch_invalid(doc: &Value, detail: &str) -> ApiError {
+    let shown = runlet_patch::go_format(doc);
+    let message = format!(" \"\" is invalid: patch: Invalid value: \"{shown}\": {detail}");
+    ApiError::invalid_plain(
+        message,
+        serde_json::json!([{"reason": "FieldValueInvalid", "field": "patch",
+                            "message": format!("Invalid value: \"{shown}\": {detail}")}]),
+    )
+}
+
+fn encoded(v: Result<Value, codec::EncodeError>) -> Result<Value, ApiError> {
+    v.map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Defaults and validates a new object (metadata such as name, uid and timestamps are already set).
+pub fn prepare_create(
+    resource: &Resource,
+    value: Value,
+    validation: FieldValidation,
+    origin: Origin,
+) -> Result<Prepared, ApiError> {
+    let mut ctx = Ctx { resource, validation, origin, warnings: Vec::new() };
+    let name = crate::meta::name(&value).to_string();
+    let value = match resource.kind {
+        Kind::Job => {
+            let mut job = ctx.decoded(codec::decode_job(&value), &value)?;
+            let uid = job.metadata.uid.clone().unwrap_or_default();
+            runlet_api::job::default_job(&mut job);
+            runlet_api::job::prepare_for_create(&mut job, &uid);
+            ctx.check(&name, runlet_api::job::validate_create(&job))?;
+            ctx.warnings.extend(runlet_api::job::create_warnings(&job));
+            encoded(codec::encode_job(&job))?
+        }
+        Kind::Pod => {
+            let mut pod = ctx.decoded(codec::decode_pod(&value), &value)?;
+            runlet_api::pod::default_pod(&mut pod);
+            ctx.check(&name, runlet_api::pod::validate_pod_create(&pod))?;
+            encoded(codec::encode_pod(&pod))?
+        }
+        Kind::Namespace => {
+            let mut ns = ctx.decoded(codec::decode_namespace(&value), &value)?;
+            runlet_api::namespace::default_namespace(&mut ns);
+            ctx.check(&name, runlet_api::namespace::validate_namespace_create(&ns))?;
+            encoded(codec::encode_namespace(&ns))?
+        }
+        Kind::Event => {
+            let ev = ctx.decoded(codec::decode_event(&value), &value)?;
+            ctx.check(&name, generic_name_errors(&name, resource.namespaced))?;
+            encoded(codec::encode_event(&ev))?
+        }
+        Kind::Node => {
+            let node = ctx.decoded(codec::decode_node(&value), &value)?;
+            ctx.check(&name, generic_name_errors(&name, resource.namespaced))?;
+            encoded(codec::encode_node(&node))?
+        }
+        Kind::Lease => {
+            let lease = ctx.decoded(codec::decode_lease(&value), &value)?;
+            ctx.check(&name, generic_name_errors(&name, resource.namespaced))?;
+            encoded(codec::encode_lease(&lease))?
+        }
+    };
+    Ok(Prepared { value, warnings: ctx.warnings })
+}
+
+/// Applies an update of `part` on top of `old` and validates the result.
+pub fn prepare_update(
+    resource: &Resource,
+    new: Value,
+    old: &Value,
+    part: Part,
+    validation: FieldValidation,
+    origin: Origin,
+) -> Result<Prepared, ApiError> {
+    let mut ctx = Ctx { resource, validation, origin, warnings: Vec::new() };
+    let name = crate::meta::name(&new).to_string();
+    let value = match resource.kind {
+        Kind::Job => {
+            let mut job = ctx.decoded(codec::decode_job(&new), &new)?;
+            let old_job = decode_stored(codec::decode_job(old))?;
+            runlet_api::job::default_job(&mut job);
+            let errors = match part {
+                Part::Main => {
+                    runlet_api::job::prepare_for_update(&mut job, &old_job);
+                    runlet_api::job::validate_update(&job, &old_job)
+                }
+                Part::Status => {
+                    runlet_api::job::prepare_for_status_update(&mut job, &old_job);
+                    runlet_api::job::validate_status_update(&job, &old_job)
+                }
+            };
+            ctx.check(&name, errors)?;
+            encoded(codec::encode_job(&job))?
+        }
+        Kind::Pod => {
+            let mut pod = ctx.decoded(codec::decode_pod(&new), &new)?;
+            let old_pod = decode_stored(codec::decode_pod(old))?;
+            runlet_api::pod::default_pod(&mut pod);
+            let errors = match part {
+                Part::Main => {
+                    runlet_api::pod::prepare_for_pod_update(&mut pod, &old_pod);
+                    runlet_api::pod::validate_pod_update(&pod, &old_pod)
+                }
+                Part::Status => {
+                    runlet_api::pod::prepare_for_pod_status_update(&mut pod, &old_pod);
+                    Vec::new()
+                }
+            };
+            ctx.check(&name, errors)?;
+            encoded(codec::encode_pod(&pod))?
+        }
+        Kind::Namespace => {
+            let mut ns = ctx.decoded(codec::decode_namespace(&new), &new)?;
+            let old_ns = decode_stored(codec::decode_namespace(old))?;
+            match part {
+                Part::Main => ns.status = old_ns.status.clone(),
+                Part::Status => ns.spec = old_ns.spec.clone(),
+            }
+            ctx.check(&name, runlet_api::namespace::validate_namespace_update(&ns, &old_ns))?;
+            encoded(codec::encode_namespace(&ns))?
+        }
+        Kind::Event => encoded(codec::encode_event(&ctx.decoded(codec::decode_event(&new), &new)?))?,
+        Kind::Node => {
+            let mut node = ctx.decoded(codec::decode_node(&new), &new)?;
+            let old_node = decode_stored(codec::decode_node(old))?;
+            match part {
+                Part::Main => node.status = old_node.status.clone(),
+                Part::Status => node.spec = old_node.spec.clone(),
+            }
+            encoded(codec::encode_node(&node))?
+        }
+        Kind::Lease => encoded(codec::encode_lease(&ctx.decoded(codec::decode_lease(&new), &new)?))?,
+    };
+    Ok(Prepared { value, warnings: ctx.warnings })
+}
+
+fn decode_stored<T>(d: Result<codec::Decoded<T>, codec::DecodeError>) -> Result<T, ApiError> {
+    d.map(|d| d.object).map_err(|e| ApiError::internal(format!("stored object does not decode: {e}")))
+}
+
+fn generic_name_errors(name: &str, namespaced: bool) -> Vec<FieldError> {
+    let _ = namespaced;
+    runlet_api::names::dns1123_subdomain(name)
+        .into_iter()
+        .map(|msg| FieldError::invalid("metadata.name", runlet_api::field::quote(name), msg))
+        .collect()
+}

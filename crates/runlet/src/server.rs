@@ -1,0 +1,149 @@
+//! `runlet server`: wires the store, the API server and (later) controllers and the local agent together.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use runlet_apiserver::{ApiState, namespaces, pki, server};
+use runlet_store::{Store, StoreOptions};
+
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    /// Data directory: store, certificates, token, kubeconfig, pod logs
+    /// [env: RUNLET_DATA_DIR] [default: the user's data dir]/runlet
+    #[arg(long, env = "RUNLET_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port (the kubeconfig holds the real one).
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub listen: SocketAddr,
+}
+
+/// The data dir from the flag/env, else `<user data dir>/runlet`.
+pub fn data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match flag {
+        Some(d) => Ok(d),
+        None => Ok(dirs::data_dir().context("no user data directory; pass --data-dir")?.join("runlet")),
+    }
+}
+
+pub fn kubeconfig_path(dir: &Path) -> PathBuf {
+    dir.join("kubeconfig")
+}
+
+pub fn print_kubeconfig_path(flag: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = data_dir(flag)?;
+    let path = kubeconfig_path(&dir);
+    if !path.exists() {
+        bail!("no kubeconfig at {}: start `runlet server --data-dir {}` first", path.display(), dir.display());
+    }
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// Holds the data dir's lock for as long as it lives: a second server on the same dir refuses to start.
+pub struct DataDirLock {
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
+pub fn lock_data_dir(dir: &Path) -> anyhow::Result<DataDirLock> {
+    use std::io::{Read, Seek, Write};
+    fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+    set_private_dir(dir)?;
+    let path = dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            lock.set_len(0)?;
+            lock.rewind()?;
+            write!(lock, "{}", std::process::id())?;
+            Ok(DataDirLock { _lock: lock })
+        }
+        Err((mut file, _)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            bail!(
+                "data dir {} is in use by another runlet server (pid {}); stop it or pass another --data-dir",
+                dir.display(),
+                pid.trim()
+            )
+        }
+    }
+}
+
+fn set_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("setting permissions of {}", dir.display()))
+}
+
+/// A running API server: its address, its kubeconfig, and the task serving it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub kubeconfig: PathBuf,
+}
+
+/// Starts everything `runlet server` runs, in the current tokio runtime.
+pub async fn start(dir: &Path, listen: SocketAddr) -> anyhow::Result<Running> {
+    let pki = pki::ensure(&dir.join("pki"), Some(listen.ip())).context("preparing TLS certificates and token")?;
+    let store = Store::open_sqlite(&dir.join("store.db"), StoreOptions { history: 20_000 })
+        .await
+        .context("opening the store")?;
+    let state = ApiState::new(store);
+    namespaces::ensure_system_namespaces(&state).await.context("creating the system namespaces")?;
+
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let client_host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let url = if addr.is_ipv6() && client_host.contains(':') {
+        format!("https://[{client_host}]:{}", addr.port())
+    } else {
+        format!("https://{client_host}:{}", addr.port())
+    };
+    let kubeconfig = kubeconfig_path(dir);
+    pki::write_private(&kubeconfig, pki::kubeconfig(&pki, &url).as_bytes()).context("writing the kubeconfig")?;
+
+    let tls = server::tls_config(&pki)?;
+    let app = server::authenticated_router(state.clone(), &pki.token);
+    tokio::spawn(server::serve_tls(listener, tls, app));
+    tokio::spawn(namespaces::run_finalizer(state.clone()));
+    Ok(Running { addr, kubeconfig })
+}
+
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let dir = data_dir(args.data_dir)?;
+    let _lock = lock_data_dir(&dir)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let running = start(&dir, args.listen).await?;
+        tracing::info!(addr = %running.addr, "runlet API server listening");
+        eprintln!("runlet server listening on https://{}", running.addr);
+        eprintln!("kubeconfig: {}", running.kubeconfig.display());
+        eprintln!("  export KUBECONFIG={}", running.kubeconfig.display());
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The in-memory cache: current objects, a ring of recent events for watch-from-revision,
+//! and the watchers, all advanced together by the backend's committed events.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use crate::object::{Event, EventType, Object, Revision, StoreError};
+use crate::watch::{Watch, Watchers};
+
+/// Objects and history at one revision. Pure: no locks, no I/O.
+pub(crate) struct State {
+    objects: BTreeMap<Arc<str>, Object>,
+    revision: Revision,
+    history: VecDeque<Event>,
+    history_limit: usize,
+    /// Every event with revision > this is in `history`; watching from an older revision is Expired.
+    history_start: Revision,
+    closed: bool,
+}
+
+impl State {
+    pub fn new(objects: Vec<Object>, revision: Revision, history_limit: usize) -> State {
+        State {
+            objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
+            revision,
+            history: VecDeque::new(),
+            history_limit,
+            history_start: revision,
+            closed: false,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Object> {
+        self.objects.get(key).cloned()
+    }
+
+    pub fn list(&self, prefix: &str) -> Vec<Object> {
+        self.objects
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(_, object)| object.clone())
+            .collect()
+    }
+
+    /// Applies one committed event; events at or below the current revision are ignored, so
+    /// a backend that redelivers cannot move the cache backwards.
+    pub fn apply(&mut self, event: &Event) -> bool {
+        if event.revision() <= self.revision {
+            return false;
+        }
+        let key = event.object.key.clone();
+        match event.kind {
+            EventType::Added | EventType::Modified => {
+                self.objects.insert(key, event.object.clone());
+            }
+            EventType::Deleted => {
+                self.objects.remove(&key);
+            }
+        }
+        self.revision = event.revision();
+        self.history.push_back(event.clone());
+        while self.history.len() > self.history_limit {
+            if let Some(evicted) = self.history.pop_front() {
+                self.history_start = evicted.revision();
+            }
+        }
+        true
+    }
+
+    /// What a new watcher must be sent before live events, and the revision live events start after.
+    pub fn backlog(&self, prefix: &str, from: Option<Revision>) -> Result<(VecDeque<Event>, Revision), StoreError> {
+        let Some(from) = from else {
+            let snapshot = self
+                .list(prefix)
+                .into_iter()
+                .map(|object| Event { kind: EventType::Added, object, prev: None })
+                .collect();
+            return Ok((snapshot, self.revision));
+        };
+        if from < self.history_start {
+            return Err(StoreError::Expired { requested: from, oldest: self.history_start });
+        }
+        let start = self.history.partition_point(|e| e.revision() <= from);
+        let replay = self.history.range(start..).filter(|e| e.object.key.starts_with(prefix)).cloned().collect();
+        // A revision in the future: live events start after it, not after the current one.
+        Ok((replay, from.max(self.revision)))
+    }
+}
+
+pub(crate) struct Cache {
+    state: RwLock<State>,
+    /// Locked only while `state` is held (write for fan-out, read for registration), so a
+    /// watcher's backlog and its live events meet exactly at one revision.
+    watchers: Mutex<Watchers>,
+}
+
+impl Cache {
+    pub fn new(state: State) -> Cache {
+        Cache { state: RwLock::new(state), watchers: Mutex::new(Watchers::default()) }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn watchers(&self) -> std::sync::MutexGuard<'_, Watchers> {
+        self.watchers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn revision(&self) -> Revision {
+        self.read().revision
+    }
+
+    pub fn get(&self, key: &str) -> Option<Object> {
+        self.read().get(key)
+    }
+
+    pub fn list(&self, prefix: &str) -> (Vec<Object>, Revision) {
+        let state = self.read();
+        (state.list(prefix), state.revision)
+    }
+
+    pub fn watch(&self, prefix: &str, from: Option<Revision>) -> Result<Watch, StoreError> {
+        let state = self.read();
+        if state.closed {
+            return Err(StoreError::Closed);
+        }
+        let (backlog, after) = state.backlog(prefix, from)?;
+        let watch = self.watchers().register(prefix, after, backlog);
+        drop(state);
+        Ok(watch)
+    }
+
+    /// Applies a committed batch and fans it out. Returns the revision reached.
+    pub fn apply(&self, batch: Vec<Event>) -> Revision {
+        let mut state = self.write();
+        let applied: Vec<Event> = batch.into_iter().filter(|event| state.apply(event)).collect();
+        self.watchers().fan_out(&applied);
+        state.revision
+    }
+
+    /// The backend is gone: end every watch and refuse new ones.
+    pub fn close(&self) {
+        let mut state = self.write();
+        state.closed = true;
+        self.watchers().close_all();
+    }
+
+    pub fn watcher_count(&self) -> usize {
+        self.watchers().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(key: &str, revision: Revision) -> Object {
+        Object {
+            key: Arc::from(key),
+            value: Arc::new(json!({"metadata": {"resourceVersion": revision.to_string()}})),
+            create_revision: revision,
+            mod_revision: revision,
+        }
+    }
+
+    fn event(kind: EventType, key: &str, revision: Revision) -> Event {
+        Event { kind, object: object(key, revision), prev: None }
+    }
+
+    /// A state that started at revision 10 with `/a/1` and then saw revisions 11..=14.
+    fn state(history_limit: usize) -> State {
+        let mut state = State::new(vec![object("/a/1", 10)], 10, history_limit);
+        for e in [
+            event(EventType::Added, "/a/2", 11),
+            event(EventType::Added, "/b/1", 12),
+            event(EventType::Modified, "/a/1", 13),
+            event(EventType::Deleted, "/a/2", 14),
+        ] {
+            assert!(state.apply(&e));
+        }
+        state
+    }
+
+    fn revisions(events: &VecDeque<Event>) -> Vec<Revision> {
+        events.iter().map(Event::revision).collect()
+    }
+
+    #[test]
+    fn backlog_from_revision() {
+        // (history limit, prefix, from, expected replayed revisions or Expired's oldest)
+        type Case = (usize, &'static str, Revision, Result<Vec<Revision>, Revision>);
+        let cases: Vec<Case> = vec![
+            (100, "/", 10, Ok(vec![11, 12, 13, 14])),
+            (100, "/a/", 10, Ok(vec![11, 13, 14])),
+            (100, "/a/", 12, Ok(vec![13, 14])),
+            (100, "/", 14, Ok(vec![])),
+            (100, "/", 20, Ok(vec![])),
+            (100, "/", 9, Err(10)),
+            (2, "/", 12, Ok(vec![13, 14])),
+            (2, "/", 11, Err(12)),
+            (0, "/", 14, Ok(vec![])),
+            (0, "/", 13, Err(14)),
+        ];
+        for (limit, prefix, from, want) in cases {
+            let got =
+                state(limit).backlog(prefix, Some(from)).map(|(events, _)| revisions(&events)).map_err(|e| match e {
+                    StoreError::Expired { requested, oldest } => {
+                        assert_eq!(requested, from);
+                        oldest
+                    }
+                    other => panic!("unexpected {other}"),
+                });
+            assert_eq!(got, want, "limit {limit} prefix {prefix} from {from}");
+        }
+    }
+
+    #[test]
+    fn backlog_snapshot_and_live_start() {
+        let state = state(100);
+        let Ok((snapshot, after)) = state.backlog("/a/", None) else { panic!("backlog") };
+        assert_eq!(after, 14);
+        let keys: Vec<(&str, EventType, Revision)> =
+            snapshot.iter().map(|e| (&*e.object.key, e.kind, e.revision())).collect();
+        assert_eq!(keys, vec![("/a/1", EventType::Added, 13)]);
+        let Ok((_, future_after)) = state.backlog("/", Some(20)) else { panic!("backlog") };
+        assert_eq!(future_after, 20);
+    }
+
+    #[test]
+    fn apply_ignores_old_revisions_and_lists_by_prefix() {
+        let mut state = state(100);
+        assert!(!state.apply(&event(EventType::Deleted, "/a/1", 13)));
+        assert_eq!(state.revision, 14);
+        let listed: Vec<String> = state.list("/").iter().map(|o| o.key.to_string()).collect();
+        assert_eq!(listed, vec!["/a/1", "/b/1"]);
+        assert!(state.list("/a/1/").is_empty());
+        assert!(state.get("/a/2").is_none());
+    }
+}

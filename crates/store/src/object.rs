@@ -1,0 +1,141 @@
+//! The store's data types and the pure rules about `metadata.resourceVersion`.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// A point in the store's single global history. Every successful write gets the next one.
+pub type Revision = i64;
+
+/// A stored object. `value.metadata.resourceVersion` is always the string form of `mod_revision`.
+#[derive(Clone, Debug)]
+pub struct Object {
+    pub key: Arc<str>,
+    pub value: Arc<Value>,
+    pub create_revision: Revision,
+    pub mod_revision: Revision,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub kind: EventType,
+    /// For Added/Modified: the new object. For Deleted: the last state of the object, with
+    /// `mod_revision` (and the stamped resourceVersion) = the revision of the delete.
+    pub object: Object,
+    /// The previous value (None for Added). Lets watchers with selectors turn "stopped matching" into DELETED.
+    pub prev: Option<Arc<Value>>,
+}
+
+impl Event {
+    /// The revision at which this event happened.
+    pub fn revision(&self) -> Revision {
+        self.object.mod_revision
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("key {key} already exists")]
+    AlreadyExists { key: String },
+    #[error("key {key} not found")]
+    NotFound { key: String },
+    #[error("conflict on {key}: expected revision {expected}, found {actual}")]
+    Conflict { key: String, expected: Revision, actual: Revision },
+    /// Watch from a revision older than the retained history (HTTP 410). `oldest` is the oldest
+    /// revision that can still be watched from.
+    #[error("too old resource version: {requested} ({oldest})")]
+    Expired { requested: Revision, oldest: Revision },
+    /// The value cannot be stored as an object: not a JSON object, or `metadata` is not an object.
+    #[error("invalid value for {key}: {reason}")]
+    InvalidValue { key: String, reason: String },
+    #[error("store backend error: {0}")]
+    Backend(String),
+    #[error("store is closed")]
+    Closed,
+}
+
+/// Why a value cannot carry a resourceVersion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShapeError {
+    NotAnObject,
+    MetadataNotAnObject,
+}
+
+impl ShapeError {
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            ShapeError::NotAnObject => "value is not a JSON object",
+            ShapeError::MetadataNotAnObject => "metadata is not a JSON object",
+        }
+    }
+}
+
+/// The `metadata` map of `value`, created if missing.
+fn metadata_mut(value: &mut Value) -> Result<&mut Map<String, Value>, ShapeError> {
+    let Value::Object(root) = value else {
+        return Err(ShapeError::NotAnObject);
+    };
+    let metadata = root.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    match metadata {
+        Value::Object(map) => Ok(map),
+        _ => Err(ShapeError::MetadataNotAnObject),
+    }
+}
+
+/// Sets `metadata.resourceVersion` to `revision` (creating `metadata` if absent).
+pub(crate) fn stamp_resource_version(value: &mut Value, revision: Revision) -> Result<(), ShapeError> {
+    metadata_mut(value)?.insert("resourceVersion".to_owned(), Value::String(revision.to_string()));
+    Ok(())
+}
+
+/// Removes `metadata.resourceVersion`: the stored row's mod_revision is the truth, so the
+/// persisted JSON does not carry a second, possibly stale, copy.
+pub(crate) fn strip_resource_version(value: &mut Value) -> Result<(), ShapeError> {
+    metadata_mut(value)?.remove("resourceVersion");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stamp_cases() {
+        let cases: Vec<(Value, Result<Value, ShapeError>)> = vec![
+            (json!({"kind": "Job"}), Ok(json!({"kind": "Job", "metadata": {"resourceVersion": "7"}}))),
+            (
+                json!({"metadata": {"name": "pi", "resourceVersion": "3"}}),
+                Ok(json!({"metadata": {"name": "pi", "resourceVersion": "7"}})),
+            ),
+            (json!([1, 2]), Err(ShapeError::NotAnObject)),
+            (json!("x"), Err(ShapeError::NotAnObject)),
+            (json!({"metadata": "x"}), Err(ShapeError::MetadataNotAnObject)),
+        ];
+        for (mut input, want) in cases {
+            let got = stamp_resource_version(&mut input, 7).map(|()| input);
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn strip_cases() {
+        let cases: Vec<(Value, Result<Value, ShapeError>)> = vec![
+            (json!({"metadata": {"name": "pi", "resourceVersion": "3"}}), Ok(json!({"metadata": {"name": "pi"}}))),
+            (json!({}), Ok(json!({"metadata": {}}))),
+            (json!(null), Err(ShapeError::NotAnObject)),
+            (json!({"metadata": []}), Err(ShapeError::MetadataNotAnObject)),
+        ];
+        for (mut input, want) in cases {
+            let got = strip_resource_version(&mut input).map(|()| input);
+            assert_eq!(got, want);
+        }
+    }
+}
