@@ -46,7 +46,12 @@ pub enum LogError {
 
 /// Which run's log to read, following the kubelet's `validateContainerLogStatus`. Returns the bare
 /// container id.
-pub fn select_container_id(status: Option<&ContainerStatus>, container: &str, pod: &str, previous: bool) -> Result<String, String> {
+pub fn select_container_id(
+    status: Option<&ContainerStatus>,
+    container: &str,
+    pod: &str,
+    previous: bool,
+) -> Result<String, String> {
     let Some(status) = status else {
         return Err(format!("container {container:?} in pod {pod:?} is not available"));
     };
@@ -87,17 +92,26 @@ fn find_run(paths: &PodPaths, container: &str, container_id: &str) -> io::Result
 }
 
 /// Opens the log of `container` in `pod` (whose status says which run is current).
-pub async fn read_logs(paths: &PodPaths, pod: &Pod, container: &str, options: LogOptions) -> Result<BoxStream<'static, io::Result<Bytes>>, LogError> {
+pub async fn read_logs(
+    paths: &PodPaths,
+    pod: &Pod,
+    container: &str,
+    options: LogOptions,
+) -> Result<BoxStream<'static, io::Result<Bytes>>, LogError> {
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let spec = pod.spec.as_ref();
-    let known = spec.into_iter().flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten())).any(|c| c.name == container);
+    let known = spec
+        .into_iter()
+        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .any(|c| c.name == container);
     if !known {
         return Err(LogError::InvalidContainer { container: container.to_string(), pod: pod_name });
     }
     let status = pod.status.as_ref().and_then(|s| {
         s.container_statuses.iter().chain(s.init_container_statuses.iter()).flatten().find(|c| c.name == container)
     });
-    let container_id = select_container_id(status, container, &pod_name, options.previous).map_err(LogError::Unavailable)?;
+    let container_id =
+        select_container_id(status, container, &pod_name, options.previous).map_err(LogError::Unavailable)?;
     let Some((run_dir, log_path)) = find_run(paths, container, &container_id)? else {
         return Err(LogError::Unavailable(format!("container {container:?} in pod {pod_name:?} is not available")));
     };
@@ -296,14 +310,30 @@ mod tests {
         let cases: Vec<(Option<ContainerStatus>, bool, Result<&str, &str>)> = vec![
             (None, false, Err("container \"c\" in pod \"p\" is not available")),
             (Some(status(running.clone(), None, Some("runlet://a"))), false, Ok("a")),
-            (Some(status(running.clone(), None, Some("runlet://a"))), true, Err("previous terminated container \"c\" in pod \"p\" not found")),
+            (
+                Some(status(running.clone(), None, Some("runlet://a"))),
+                true,
+                Err("previous terminated container \"c\" in pod \"p\" not found"),
+            ),
             (Some(status(running, Some(terminated(Some("runlet://old"))), Some("runlet://a"))), true, Ok("old")),
             (Some(status(terminated(Some("runlet://t")), None, Some("runlet://t"))), false, Ok("t")),
             (Some(status(terminated(None), Some(terminated(Some("runlet://old"))), None)), false, Ok("old")),
             (Some(status(terminated(None), None, None)), false, Err("container \"c\" in pod \"p\" is terminated")),
-            (Some(status(waiting("CrashLoopBackOff"), Some(terminated(Some("runlet://dead"))), None)), false, Ok("dead")),
-            (Some(status(waiting("ContainerCreating"), None, None)), false, Err("container \"c\" in pod \"p\" is waiting to start: ContainerCreating")),
-            (Some(status(ContainerState::default(), None, None)), false, Err("container \"c\" in pod \"p\" is waiting to start - no logs yet")),
+            (
+                Some(status(waiting("CrashLoopBackOff"), Some(terminated(Some("runlet://dead"))), None)),
+                false,
+                Ok("dead"),
+            ),
+            (
+                Some(status(waiting("ContainerCreating"), None, None)),
+                false,
+                Err("container \"c\" in pod \"p\" is waiting to start: ContainerCreating"),
+            ),
+            (
+                Some(status(ContainerState::default(), None, None)),
+                false,
+                Err("container \"c\" in pod \"p\" is waiting to start - no logs yet"),
+            ),
         ];
         for (status, previous, want) in cases {
             let got = select_container_id(status.as_ref(), "c", "p", previous);

@@ -131,7 +131,10 @@ async fn exec_failure_is_container_cannot_run() {
     match start(&rt, &pod, 0, 0).await {
         Launch::Failed { record, .. } => {
             assert_eq!((record.exit_code, record.reason.as_deref()), (128, Some("ContainerCannotRun")));
-            assert_eq!(record.message.as_deref(), Some("exec: \"runlet-no-such-command\": executable file not found in $PATH"));
+            assert_eq!(
+                record.message.as_deref(),
+                Some("exec: \"runlet-no-such-command\": executable file not found in $PATH")
+            );
             assert_eq!(record.started_at, None);
         }
         Launch::Started(_) => panic!("should not start"),
@@ -168,7 +171,8 @@ async fn background_children_die_with_the_main_process() {
     let pod = pod("bg", "Never", vec![sh("c", "sleep 30 & echo started")]);
     let _cleanup = cleanup(&rt, &pod);
     let began = Instant::now();
-    let record = tokio::time::timeout(Duration::from_secs(10), started(start(&rt, &pod, 0, 0).await).wait()).await.unwrap();
+    let record =
+        tokio::time::timeout(Duration::from_secs(10), started(start(&rt, &pod, 0, 0).await).wait()).await.unwrap();
     assert_eq!(record.exit_code, 0);
     assert!(began.elapsed() < Duration::from_secs(5), "the leftover sleep must not hold the container open");
 }
@@ -188,7 +192,8 @@ async fn memory_limit_ends_in_oom_killed() {
     });
     let pod = pod("oom", "Never", vec![hog]);
     let _cleanup = cleanup(&rt, &pod);
-    let record = tokio::time::timeout(Duration::from_secs(20), started(start(&rt, &pod, 0, 0).await).wait()).await.unwrap();
+    let record =
+        tokio::time::timeout(Duration::from_secs(20), started(start(&rt, &pod, 0, 0).await).wait()).await.unwrap();
     assert_eq!((record.exit_code, record.oom_killed), (137, true), "{record:?}");
     rt.remove_pod(pod.metadata.uid.as_deref().unwrap()).await.unwrap();
 }
@@ -206,4 +211,18 @@ async fn remove_pod_kills_and_deletes() {
     let waited = tokio::time::timeout(Duration::from_secs(5), running.wait()).await;
     assert!(waited.is_ok(), "the container must be gone");
     assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(), "pid {pid} still alive");
+}
+
+#[tokio::test]
+async fn runs_without_cgroups() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = runlet_agent::RuntimeConfig::new(dir.path(), shim(), "node-1");
+    config.use_cgroups = false;
+    let rt = runlet_agent::ProcessRuntime::new(config).unwrap();
+    assert!(!rt.cgroups_enabled());
+    let pod = pod("nocgroup", "Never", vec![sh("c", "sleep 30 & exit 5")]);
+    let _cleanup = cleanup(&rt, &pod);
+    let record =
+        tokio::time::timeout(Duration::from_secs(5), started(start(&rt, &pod, 0, 0).await).wait()).await.unwrap();
+    assert_eq!(record.exit_code, 5);
 }

@@ -26,7 +26,11 @@ fn condition(status: &PodStatus, type_: &str) -> (String, Option<String>) {
 async fn never_pods_end_succeeded_or_failed_with_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
-    let cases = [(0, "Succeeded", "Completed", "PodCompleted"), (1, "Failed", "Error", "PodFailed"), (42, "Failed", "Error", "PodFailed")];
+    let cases = [
+        (0, "Succeeded", "Completed", "PodCompleted"),
+        (1, "Failed", "Error", "PodFailed"),
+        (42, "Failed", "Error", "PodFailed"),
+    ];
     for (code, phase, reason, ready_reason) in cases {
         let pod = pod(&format!("never-{code}"), "Never", vec![sh("c", &format!("exit {code}"))]);
         let _cleanup = cleanup(&rt, &pod);
@@ -86,7 +90,8 @@ async fn on_failure_restarts_in_place_with_crash_loop_back_off() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     // Fails twice (exit 3), then succeeds; the counter lives in the pod directory (the working dir).
-    let script = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo run $n; [ $n -ge 3 ] || exit 3";
+    let script =
+        "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo run $n; [ $n -ge 3 ] || exit 3";
     let pod = pod("onfailure", "OnFailure", vec![sh("c", script)]);
     let _cleanup = cleanup(&rt, &pod);
     let worker = PodWorker::spawn(rt.clone(), pod.clone(), fast_backoff());
@@ -132,7 +137,8 @@ async fn on_failure_restarts_in_place_with_crash_loop_back_off() {
 async fn stop_terminates_gracefully_then_kills() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
-    let pod = pod("stop", "Never", vec![container("polite", &["sleep", "30"]), sh("stubborn", "trap '' TERM; sleep 30")]);
+    let pod =
+        pod("stop", "Never", vec![container("polite", &["sleep", "30"]), sh("stubborn", "trap '' TERM; sleep 30")]);
     let _cleanup = cleanup(&rt, &pod);
     let worker = PodWorker::spawn(rt.clone(), pod, fast_backoff());
     let mut status = worker.status();
@@ -192,7 +198,8 @@ async fn init_containers_run_first_and_in_order() {
     let rt = runtime(dir.path());
     let mut pod = pod("init", "Never", vec![sh("main", "cat order")]);
     let _cleanup = cleanup(&rt, &pod);
-    pod.spec.as_mut().unwrap().init_containers = Some(vec![sh("first", "echo first > order"), sh("second", "echo second >> order")]);
+    pod.spec.as_mut().unwrap().init_containers =
+        Some(vec![sh("first", "echo first > order"), sh("second", "echo second >> order")]);
     let status = run_pod(&rt, pod.clone(), Duration::from_secs(10)).await;
     assert_eq!(status.phase.as_deref(), Some("Succeeded"));
     let init: Vec<(i32, String)> = status.init_container_statuses.iter().flatten().map(terminated).collect();
@@ -216,7 +223,9 @@ async fn unsupported_env_sources_wait_with_a_config_error() {
     let mut status = worker.status();
     let waiting = tokio::time::timeout(
         Duration::from_secs(5),
-        status.wait_for(|s| s.container_statuses.as_ref().is_some_and(|cs| cs[0].state.as_ref().is_some_and(|st| st.waiting.is_some()))),
+        status.wait_for(|s| {
+            s.container_statuses.as_ref().is_some_and(|cs| cs[0].state.as_ref().is_some_and(|st| st.waiting.is_some()))
+        }),
     )
     .await
     .unwrap()
@@ -243,4 +252,41 @@ async fn missing_command_is_container_cannot_run() {
     let status = run_pod(&rt, pod, Duration::from_secs(5)).await;
     assert_eq!(status.phase.as_deref(), Some("Failed"));
     assert_eq!(terminated(only_container(&status)), (128, "ContainerCannotRun".to_string()));
+}
+
+#[tokio::test]
+async fn empty_dir_mounts_inside_the_pod_directory_are_shared() {
+    use runlet_codec::Volume;
+    use runlet_codec::k8s_openapi::api::core::v1::{EmptyDirVolumeSource, VolumeMount};
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let mount = |path: &str| VolumeMount { name: "shared".into(), mount_path: path.into(), ..Default::default() };
+    let mut writer = sh("writer", "echo hello > data/msg");
+    writer.volume_mounts = Some(vec![mount("data")]);
+    let mut reader = sh("c", "cat in/msg");
+    reader.volume_mounts = Some(vec![mount("in"), mount("/runlet-not-inside-the-pod")]);
+    let mut pod = pod("volumes", "Never", vec![reader]);
+    let _cleanup = cleanup(&rt, &pod);
+    let spec = pod.spec.as_mut().unwrap();
+    spec.init_containers = Some(vec![writer]);
+    spec.volumes = Some(vec![Volume {
+        name: "shared".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }]);
+    let mut worker = PodWorker::spawn(rt.clone(), pod.clone(), fast_backoff());
+    let mut events = worker.take_events().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(5), worker.wait()).await.unwrap().unwrap();
+    assert_eq!(status.phase.as_deref(), Some("Succeeded"));
+    assert_eq!(log_text(&rt, &pod, "c", 0), "hello\n");
+    assert!(!std::path::Path::new("/runlet-not-inside-the-pod").exists(), "nothing is created outside the pod");
+    let mut failed_mounts = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if event.reason == "FailedMount" {
+            failed_mounts.push((event.type_, event.message));
+        }
+    }
+    assert_eq!(failed_mounts.len(), 1, "{failed_mounts:?}");
+    assert_eq!(failed_mounts[0].0, "Warning");
+    assert!(failed_mounts[0].1.contains("\"/runlet-not-inside-the-pod\" is not supported"), "{}", failed_mounts[0].1);
 }

@@ -113,6 +113,9 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> anyhow::Result<Running> {
     let app = server::authenticated_router(state.clone(), &pki.token);
     tokio::spawn(server::serve_tls(listener, tls, app));
     tokio::spawn(namespaces::run_finalizer(state.clone()));
+    // Controllers are API clients like any other; in-process they reach the router without a socket.
+    let client = kube::Client::new(server::router(state.clone()), "default");
+    runlet_controllers::manager::spawn_all(client);
     Ok(Running { addr, kubeconfig })
 }
 

@@ -60,7 +60,9 @@ pub fn limit_writes(version: CgroupVersion, limits: Limits) -> Vec<LimitWrite> {
                 writes.push(write(Controller::Cpu, "cpu.cfs_period_us", CPU_PERIOD_US.to_string(), false));
                 writes.push(write(Controller::Cpu, "cpu.cfs_quota_us", quota.to_string(), false));
             }
-            CgroupVersion::V2 => writes.push(write(Controller::Cpu, "cpu.max", format!("{quota} {CPU_PERIOD_US}"), false)),
+            CgroupVersion::V2 => {
+                writes.push(write(Controller::Cpu, "cpu.max", format!("{quota} {CPU_PERIOD_US}"), false))
+            }
         }
     }
     writes
@@ -101,7 +103,8 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal =
+            bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match octal {
             Some(d) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -156,9 +159,7 @@ pub fn detect_layout(proc_cgroup: &str, mountinfo: &str) -> Option<Layout> {
     let mounts = parse_mountinfo(mountinfo);
     let v1_dir = |controller: &str| {
         let line = lines.iter().find(|l| l.controllers.iter().any(|c| c == controller))?;
-        let mount = mounts
-            .iter()
-            .find(|m| m.fstype == "cgroup" && m.super_options.iter().any(|o| o == controller))?;
+        let mount = mounts.iter().find(|m| m.fstype == "cgroup" && m.super_options.iter().any(|o| o == controller))?;
         Some(join_cgroup_path(mount, &line.path))
     };
     let memory = v1_dir("memory");
@@ -287,9 +288,7 @@ pub fn oom_kills(set: &CgroupSet) -> u64 {
 
 /// The `oom_kill N` field of `memory.oom_control` / `memory.events`.
 pub fn parse_oom_kill(text: &str) -> u64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok()))
-        .unwrap_or(0)
+    text.lines().find_map(|line| line.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok())).unwrap_or(0)
 }
 
 /// Pids currently in the cgroup.
@@ -360,7 +359,11 @@ mod tests {
                     cpu: Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")),
                 }),
             ),
-            (V2_CGROUP, V2_MOUNTS, Some(Layout::V2 { dir: PathBuf::from("/sys/fs/cgroup/user.slice/session-1.scope") })),
+            (
+                V2_CGROUP,
+                V2_MOUNTS,
+                Some(Layout::V2 { dir: PathBuf::from("/sys/fs/cgroup/user.slice/session-1.scope") }),
+            ),
             // A container whose mount root is its own cgroup: paths are relative to that root.
             (
                 "0::/kubepods/pod1\n",
@@ -383,7 +386,8 @@ mod tests {
 
     #[test]
     fn limit_writes_table() {
-        let w = |controller, file, value: &str, optional| LimitWrite { controller, file, value: value.into(), optional };
+        let w =
+            |controller, file, value: &str, optional| LimitWrite { controller, file, value: value.into(), optional };
         let both = Limits { memory_bytes: Some(64 << 20), cpu_millis: Some(500) };
         let cases = [
             (CgroupVersion::V1, Limits::default(), vec![]),

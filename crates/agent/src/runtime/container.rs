@@ -65,7 +65,12 @@ pub struct RunningContainer {
 }
 
 impl RunningContainer {
-    pub(crate) fn new_child(handle: ContainerHandle, container_id: String, start: StartRecord, child: tokio::process::Child) -> Self {
+    pub(crate) fn new_child(
+        handle: ContainerHandle,
+        container_id: String,
+        start: StartRecord,
+        child: tokio::process::Child,
+    ) -> Self {
         RunningContainer { handle, container_id, start, shim: Shim::Child(child) }
     }
 
@@ -92,7 +97,10 @@ impl RunningContainer {
             // The shim died without recording anything: the container may still run, unsupervised.
             _ => {
                 self.handle.kill();
-                lost_record(Some(self.start.started_at), "the container's shim exited without recording its exit status")
+                lost_record(
+                    Some(self.start.started_at),
+                    "the container's shim exited without recording its exit status",
+                )
             }
         }
     }

@@ -128,16 +128,14 @@ mod tests {
     #[test]
     fn splitting_table() {
         let long = vec![b'x'; MAX_RECORD_CONTENT + 10];
-        let cases: Vec<(Vec<&[u8]>, Vec<(Vec<u8>, bool)>)> = vec![
+        type Records = Vec<(Vec<u8>, bool)>;
+        let cases: Vec<(Vec<&[u8]>, Records)> = vec![
             (vec![b"a\nb\n"], vec![(b"a".to_vec(), false), (b"b".to_vec(), false)]),
             (vec![b"hel", b"lo\nwor", b"ld"], vec![(b"hello".to_vec(), false), (b"world".to_vec(), true)]),
             (vec![b"\n\n"], vec![(vec![], false), (vec![], false)]),
             (vec![b"no newline"], vec![(b"no newline".to_vec(), true)]),
             (vec![], vec![]),
-            (
-                vec![&long, b"\n"],
-                vec![(vec![b'x'; MAX_RECORD_CONTENT], true), (vec![b'x'; 10], false)],
-            ),
+            (vec![&long, b"\n"], vec![(vec![b'x'; MAX_RECORD_CONTENT], true), (vec![b'x'; 10], false)]),
         ];
         for (chunks, want) in cases {
             assert_eq!(split(&chunks), want, "chunks {chunks:?}");

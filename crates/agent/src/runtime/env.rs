@@ -149,9 +149,7 @@ mod tests {
                 namespace: Some("default".into()),
                 uid: Some("u-1".into()),
                 labels: Some([("app".to_string(), "pi".to_string()), ("tier".to_string(), "a\"b".to_string())].into()),
-                annotations: Some(
-                    [("batch.kubernetes.io/job-completion-index".to_string(), "3".to_string())].into(),
-                ),
+                annotations: Some([("batch.kubernetes.io/job-completion-index".to_string(), "3".to_string())].into()),
                 ..Default::default()
             },
             spec: Some(PodSpec {
@@ -220,17 +218,11 @@ mod tests {
             ..Default::default()
         };
         let vars = container_env(&pod(), &container, &node()).unwrap();
-        let want: Vec<(String, String)> = [
-            ("A", "again"),
-            ("B", "a-b"),
-            ("C", "$(D)-c"),
-            ("D", "d"),
-            ("POD", "pi-x"),
-            ("E", "pi-x/$(A)"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let want: Vec<(String, String)> =
+            [("A", "again"), ("B", "a-b"), ("C", "$(D)-c"), ("D", "d"), ("POD", "pi-x"), ("E", "pi-x/$(A)")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         assert_eq!(vars, want);
         assert_eq!(expand_command(&container, &vars), ["echo", "again", "a-b", "$(NOPE)", "$(B)"]);
     }

@@ -7,7 +7,7 @@ use super::cgroup::Limits;
 use super::env::{NodeFacts, container_env, expand_command};
 use super::state::{LaunchSpec, PodPaths};
 use super::volumes::{MountPlan, plan_mounts};
-use crate::quantity;
+use runlet_api::quantity::{ParsedQuantity, parse_quantity};
 
 /// Why a container cannot be launched. The two kinds surface differently, as on a kubelet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,12 +53,8 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
         )));
     }
 
-    let hostname = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.hostname.clone())
-        .or_else(|| pod.metadata.name.clone())
-        .unwrap_or_default();
+    let hostname =
+        pod.spec.as_ref().and_then(|s| s.hostname.clone()).or_else(|| pod.metadata.name.clone()).unwrap_or_default();
     let mut env: Vec<(String, String)> = ctx.base_env.to_vec();
     env.push(("HOSTNAME".to_string(), hostname));
     for (name, value) in vars {
@@ -74,7 +70,8 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
     };
 
     let limits = container_limits(container).map_err(PrepareError::Config)?;
-    let mounts = plan_mounts(pod, container, ctx.paths, ctx.allow_host_path).map_err(|e| PrepareError::Config(e.to_string()))?;
+    let mounts =
+        plan_mounts(pod, container, ctx.paths, ctx.allow_host_path).map_err(|e| PrepareError::Config(e.to_string()))?;
 
     let spec = LaunchSpec {
         container_id: ctx.container_id.clone(),
@@ -88,16 +85,18 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
     Ok(Prepared { spec, limits, mounts })
 }
 
-/// `resources.limits.memory` and `.cpu` as numbers.
+/// `resources.limits.memory` (bytes) and `.cpu` (millicores) as numbers.
 pub fn container_limits(container: &Container) -> Result<Limits, String> {
     let limits = container.resources.as_ref().and_then(|r| r.limits.as_ref());
-    let get = |name: &str| limits.and_then(|l| l.get(name)).map(|q| q.0.as_str());
-    let memory_bytes = get("memory")
-        .map(quantity::to_bytes)
-        .transpose()
-        .map_err(|e| format!("resources.limits.memory: {e}"))?;
-    let cpu_millis = get("cpu").map(quantity::to_millis).transpose().map_err(|e| format!("resources.limits.cpu: {e}"))?;
-    Ok(Limits { memory_bytes, cpu_millis })
+    let get = |name: &str, scale: fn(ParsedQuantity) -> i128| -> Result<Option<i64>, String> {
+        let Some(quantity) = limits.and_then(|l| l.get(name)) else { return Ok(None) };
+        let parsed = parse_quantity(&quantity.0).map_err(|e| format!("resources.limits.{name}: {e}"))?;
+        i64::try_from(scale(parsed)).map(Some).map_err(|_| format!("resources.limits.{name}: quantity is too large"))
+    };
+    Ok(Limits {
+        memory_bytes: get("memory", ParsedQuantity::value)?,
+        cpu_millis: get("cpu", ParsedQuantity::milli_value)?,
+    })
 }
 
 /// The default `PATH` of container images, used when the agent has none.
@@ -162,7 +161,10 @@ mod tests {
             ]),
             working_dir: Some("/tmp".into()),
             resources: Some(ResourceRequirements {
-                limits: Some([("memory".to_string(), Quantity("64Mi".into())), ("cpu".to_string(), Quantity("250m".into()))].into()),
+                limits: Some(
+                    [("memory".to_string(), Quantity("64Mi".into())), ("cpu".to_string(), Quantity("250m".into()))]
+                        .into(),
+                ),
                 ..Default::default()
             }),
             ..Default::default()
@@ -188,7 +190,9 @@ mod tests {
         assert_eq!(run(&relative).unwrap().spec.working_dir, Path::new("/r/pods/u/work"));
 
         let nothing = Container { name: "pi".into(), ..Default::default() };
-        assert!(matches!(run(&nothing), Err(PrepareError::CannotRun(m)) if m.contains("no command specified for container \"pi\"")));
+        assert!(
+            matches!(run(&nothing), Err(PrepareError::CannotRun(m)) if m.contains("no command specified for container \"pi\""))
+        );
 
         let bad_limit = Container {
             resources: Some(ResourceRequirements {

@@ -90,7 +90,10 @@ fn io_err(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> RuntimeErro
 pub enum Launch {
     Started(RunningContainer),
     /// The process never ran (exec failed, bad working directory, ...).
-    Failed { container_id: String, record: ExitRecord },
+    Failed {
+        container_id: String,
+        record: ExitRecord,
+    },
 }
 
 /// A finished run found on disk.
@@ -221,7 +224,13 @@ impl ProcessRuntime {
     }
 
     /// Starts a prepared run under a new shim and waits until the process exists (or failed to).
-    pub async fn start(&self, pod_uid: &str, container: &str, attempt: u32, prepared: Prepared) -> Result<Launch, RuntimeError> {
+    pub async fn start(
+        &self,
+        pod_uid: &str,
+        container: &str,
+        attempt: u32,
+        prepared: Prepared,
+    ) -> Result<Launch, RuntimeError> {
         let Prepared { mut spec, limits, mounts } = prepared;
         let container_id = spec.container_id.clone();
         let failed = |message: String| Launch::Failed {
@@ -264,7 +273,9 @@ impl ProcessRuntime {
         if let Some(cgroups) = &self.inner.cgroups {
             match cgroups.create(pod_uid, container, attempt, limits) {
                 Ok(set) => spec.cgroup = Some(set),
-                Err(e) => tracing::warn!(error = %e, container, "cannot create the container's cgroup; running it without limits"),
+                Err(e) => {
+                    tracing::warn!(error = %e, container, "cannot create the container's cgroup; running it without limits")
+                }
             }
         }
         let launch_path = spec.run_dir.join(state::LAUNCH_FILE);
@@ -402,14 +413,18 @@ async fn recover_run(run_dir: &Path) -> io::Result<RecoveredRun> {
                 return Ok(RecoveredRun::Finished(FinishedRun { container_id, record }));
             }
             kill_unsupervised(&handle, start.pid, start.pid_start_ticks);
-            let record = lost_record(Some(start.started_at), "the container's shim died while the agent was down; the container was killed");
+            let record = lost_record(
+                Some(start.started_at),
+                "the container's shim died while the agent was down; the container was killed",
+            );
             return Ok(RecoveredRun::Finished(FinishedRun { container_id, record }));
         }
         if tokio::time::Instant::now() >= deadline {
             if let Some(set) = &cgroup {
                 cgroup::kill_all(set);
             }
-            let record = lost_record(None, "the container was being started when the agent stopped; it never reported starting");
+            let record =
+                lost_record(None, "the container was being started when the agent stopped; it never reported starting");
             return Ok(RecoveredRun::Finished(FinishedRun { container_id, record }));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -435,13 +450,18 @@ fn kill_pod_processes(paths: &PodPaths) {
             if run_dir.join(state::EXIT_FILE).exists() {
                 continue;
             }
-            let cgroup = state::read_json::<state::LaunchSpec>(&run_dir.join(state::LAUNCH_FILE)).ok().flatten().and_then(|s| s.cgroup);
+            let cgroup = state::read_json::<state::LaunchSpec>(&run_dir.join(state::LAUNCH_FILE))
+                .ok()
+                .flatten()
+                .and_then(|s| s.cgroup);
             if let Ok(Some(start)) = container::read_start(&run_dir) {
                 let handle = ContainerHandle { run_dir: run_dir.clone(), pid: start.pid, cgroup };
                 kill_unsupervised(&handle, start.pid, start.pid_start_ticks);
                 // Let a live shim record the end before the directory goes away under it.
                 for _ in 0..50 {
-                    if run_dir.join(state::EXIT_FILE).exists() || !procstat::is_alive(start.shim_pid, start.shim_start_ticks) {
+                    if run_dir.join(state::EXIT_FILE).exists()
+                        || !procstat::is_alive(start.shim_pid, start.shim_start_ticks)
+                    {
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(20));

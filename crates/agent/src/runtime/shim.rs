@@ -198,8 +198,16 @@ struct Pipe {
 /// Copies the container's output into `log` until it exits; returns its status and finish time.
 fn pump(child: &mut Child, log: &mut File, cgroup: Option<&CgroupSet>) -> (ExitStatus, Timestamp) {
     let mut pipes: Vec<Option<Pipe>> = vec![
-        child.stdout.take().map(|p| Pipe { file: File::from(OwnedFd::from(p)), stream: Stream::Stdout, lines: LineSplitter::default() }),
-        child.stderr.take().map(|p| Pipe { file: File::from(OwnedFd::from(p)), stream: Stream::Stderr, lines: LineSplitter::default() }),
+        child.stdout.take().map(|p| Pipe {
+            file: File::from(OwnedFd::from(p)),
+            stream: Stream::Stdout,
+            lines: LineSplitter::default(),
+        }),
+        child.stderr.take().map(|p| Pipe {
+            file: File::from(OwnedFd::from(p)),
+            stream: Stream::Stderr,
+            lines: LineSplitter::default(),
+        }),
     ];
     let pidfd = pidfd_open(child.id() as i32);
     let mut exited: Option<(ExitStatus, Timestamp)> = None;
@@ -263,7 +271,9 @@ fn pump(child: &mut Child, log: &mut File, cgroup: Option<&CgroupSet>) -> (ExitS
                     let time = crilog::format_time(Timestamp::now());
                     let mut records = Vec::with_capacity(n + 64);
                     let stream = pipe.stream;
-                    pipe.lines.push(&buf[..n], |content, partial| crilog::encode(&mut records, &time, stream, partial, content));
+                    pipe.lines.push(&buf[..n], |content, partial| {
+                        crilog::encode(&mut records, &time, stream, partial, content)
+                    });
                     write_log(log, &records, &mut log_failed);
                 }
             }

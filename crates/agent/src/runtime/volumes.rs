@@ -31,7 +31,12 @@ pub enum MountError {
 }
 
 /// Where each volume's files are, or `Err(kind)` for volume kinds the process runtime does not provide.
-fn volume_target(pod: &Pod, paths: &PodPaths, name: &str, allow_host_path: bool) -> Result<Result<PathBuf, &'static str>, MountError> {
+fn volume_target(
+    pod: &Pod,
+    paths: &PodPaths,
+    name: &str,
+    allow_host_path: bool,
+) -> Result<Result<PathBuf, &'static str>, MountError> {
     let volume = pod
         .spec
         .as_ref()
@@ -64,7 +69,12 @@ fn volume_target(pod: &Pod, paths: &PodPaths, name: &str, allow_host_path: bool)
 }
 
 /// Plans the symlinks for `container`'s `volumeMounts`.
-pub fn plan_mounts(pod: &Pod, container: &Container, paths: &PodPaths, allow_host_path: bool) -> Result<MountPlan, MountError> {
+pub fn plan_mounts(
+    pod: &Pod,
+    container: &Container,
+    paths: &PodPaths,
+    allow_host_path: bool,
+) -> Result<MountPlan, MountError> {
     let mut plan = MountPlan::default();
     for mount in container.volume_mounts.iter().flatten() {
         let target = match volume_target(pod, paths, &mount.name, allow_host_path)? {
@@ -127,7 +137,9 @@ pub fn apply_links(plan: &MountPlan) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use runlet_codec::k8s_openapi::api::core::v1::{EmptyDirVolumeSource, HostPathVolumeSource, SecretVolumeSource, VolumeMount};
+    use runlet_codec::k8s_openapi::api::core::v1::{
+        EmptyDirVolumeSource, HostPathVolumeSource, SecretVolumeSource, VolumeMount,
+    };
     use runlet_codec::{PodSpec, Volume};
 
     fn pod() -> Pod {
@@ -169,9 +181,16 @@ mod tests {
     #[test]
     fn mounts_table() {
         let paths = PodPaths::new(Path::new("/r"), "u");
-        let cases: Vec<(Vec<(&str, &str, Option<&str>)>, bool, Vec<(&str, &str)>, usize)> = vec![
+        type Mounts<'a> = Vec<(&'a str, &'a str, Option<&'a str>)>;
+        type Links<'a> = Vec<(&'a str, &'a str)>;
+        let cases: Vec<(Mounts, bool, Links, usize)> = vec![
             (vec![("cache", "work/cache", None)], false, vec![("/r/pods/u/work/cache", "/r/pods/u/volumes/cache")], 0),
-            (vec![("cache", "/r/pods/u/data", Some("a/b"))], false, vec![("/r/pods/u/data", "/r/pods/u/volumes/cache/a/b")], 0),
+            (
+                vec![("cache", "/r/pods/u/data", Some("a/b"))],
+                false,
+                vec![("/r/pods/u/data", "/r/pods/u/volumes/cache/a/b")],
+                0,
+            ),
             (vec![("cache", "/cache", None)], false, vec![], 1),
             (vec![("cache", "../escape", None)], false, vec![], 1),
             (vec![("creds", "creds", None)], false, vec![], 1),
@@ -179,7 +198,8 @@ mod tests {
         ];
         for (mounts, allow, links, skipped) in cases {
             let plan = plan_mounts(&pod(), &container(&mounts), &paths, allow).unwrap();
-            let want: Vec<(PathBuf, PathBuf)> = links.iter().map(|(l, t)| (PathBuf::from(l), PathBuf::from(t))).collect();
+            let want: Vec<(PathBuf, PathBuf)> =
+                links.iter().map(|(l, t)| (PathBuf::from(l), PathBuf::from(t))).collect();
             assert_eq!(plan.links, want, "mounts {mounts:?}");
             assert_eq!(plan.skipped.len(), skipped, "mounts {mounts:?}: {:?}", plan.skipped);
         }
@@ -201,10 +221,8 @@ mod tests {
     #[test]
     fn links_are_created_and_idempotent() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = MountPlan {
-            links: vec![(dir.path().join("w/cache"), dir.path().join("volumes/cache"))],
-            skipped: vec![],
-        };
+        let plan =
+            MountPlan { links: vec![(dir.path().join("w/cache"), dir.path().join("volumes/cache"))], skipped: vec![] };
         apply_links(&plan).unwrap();
         apply_links(&plan).unwrap();
         std::fs::write(dir.path().join("w/cache/f"), "x").unwrap();

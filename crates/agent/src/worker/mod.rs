@@ -22,12 +22,17 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::runtime::state::{PodRecord, PodTerminationCause};
-use crate::runtime::{ContainerHandle, Launch, PrepareError, ProcessRuntime, RecoveredRun, RunningContainer, RuntimeError};
+use crate::runtime::{
+    ContainerHandle, Launch, PrepareError, ProcessRuntime, RecoveredRun, RunningContainer, RuntimeError,
+};
 use backoff::BackoffConfig;
 use model::{PodModel, SlotId, SlotState, Termination};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+const SIDECARS_UNSUPPORTED: &str =
+    "restartable init containers (sidecars) are not supported by the runlet process runtime";
 
 /// How many events may wait for the lead before new ones are dropped.
 const EVENT_BUFFER: usize = 256;
@@ -56,6 +61,8 @@ pub enum WorkerError {
     Runtime(#[from] RuntimeError),
     #[error("recovering the pod's state: {0}")]
     Recover(#[from] std::io::Error),
+    #[error("the pod worker stopped unexpectedly: {0}")]
+    Aborted(String),
 }
 
 enum Command {
@@ -108,7 +115,7 @@ impl PodWorker {
         drop(self.events);
         match self.task.await {
             Ok(result) => result,
-            Err(join) => Err(WorkerError::Recover(std::io::Error::other(join))),
+            Err(join) => Err(WorkerError::Aborted(join.to_string())),
         }
     }
 }
@@ -238,7 +245,11 @@ impl Worker {
                     self.watch(id, running);
                 }
                 Some(RecoveredRun::Finished(run)) => {
-                    self.model.on_started(id, run.record.started_at.unwrap_or(run.record.finished_at), &run.container_id);
+                    self.model.on_started(
+                        id,
+                        run.record.started_at.unwrap_or(run.record.finished_at),
+                        &run.container_id,
+                    );
                     self.model.on_exited(id, Termination::from_run(&run), now);
                 }
             }
@@ -257,6 +268,13 @@ impl Worker {
         let Some(container) = self.container(id).cloned() else { return };
         let attempt = self.model.slot(id).runs;
         let now = Timestamp::now();
+        if id.init && container.restart_policy.as_deref() == Some("Always") {
+            // A sidecar never exits, so running it as a plain init container would hang the pod silently.
+            let message = SIDECARS_UNSUPPORTED.to_string();
+            self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
+            self.model.on_config_error(id, message);
+            return;
+        }
         let prepared = match self.runtime.prepare_container(&self.pod, &container, attempt) {
             Ok(prepared) => prepared,
             Err(PrepareError::Config(message)) => {
@@ -286,7 +304,12 @@ impl Worker {
             }
             Ok(Launch::Failed { container_id, record }) => {
                 let termination = Termination::from_exit(&record, &container_id);
-                self.event("Warning", "Failed", format!("Error: {}", termination.message.clone().unwrap_or_default()), Some(id));
+                self.event(
+                    "Warning",
+                    "Failed",
+                    format!("Error: {}", termination.message.clone().unwrap_or_default()),
+                    Some(id),
+                );
                 self.model.on_start_failed(id, termination, now);
             }
             Err(e) => {
@@ -316,7 +339,12 @@ impl Worker {
         {
             let name = self.model.slot(id).name.clone();
             let pod = status::pod_display_name(&self.pod);
-            self.event("Warning", "BackOff", format!("Back-off restarting failed container {name} in pod {pod}"), Some(id));
+            self.event(
+                "Warning",
+                "BackOff",
+                format!("Back-off restarting failed container {name} in pod {pod}"),
+                Some(id),
+            );
         }
     }
 
@@ -346,9 +374,9 @@ impl Worker {
 
     fn kill_all(&mut self) {
         self.kill_at = None;
-        for handle in self.handles.values() {
-            handle.kill();
-        }
+        let handles: Vec<ContainerHandle> = self.handles.values().cloned().collect();
+        // Killing a v1 cgroup polls its member list briefly; keep that off the async threads.
+        tokio::task::spawn_blocking(move || handles.iter().for_each(ContainerHandle::kill));
     }
 
     fn publish(&self, now: Timestamp) -> PodStatus {

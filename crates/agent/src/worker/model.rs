@@ -86,12 +86,21 @@ pub enum SlotState {
     /// Not started yet (`ContainerCreating`, or `PodInitializing` in pods with init containers).
     NotStarted,
     /// Its configuration cannot be satisfied (`CreateContainerConfigError`).
-    ConfigError { message: String },
-    Running { started_at: Timestamp, container_id: String },
+    ConfigError {
+        message: String,
+    },
+    Running {
+        started_at: Timestamp,
+        container_id: String,
+    },
     /// Ended and will not run again.
     Terminated(Termination),
     /// Ended and restarts at `restart_at` (`CrashLoopBackOff` while `delay` is not zero).
-    BackingOff { last: Termination, restart_at: Timestamp, delay: Duration },
+    BackingOff {
+        last: Termination,
+        restart_at: Timestamp,
+        delay: Duration,
+    },
 }
 
 /// One container of the pod.
@@ -320,8 +329,9 @@ mod tests {
     }
 
     fn pod(policy: &str, init: &[&str], regular: &[&str], deadline: Option<i64>) -> Pod {
-        let containers =
-            |names: &[&str]| names.iter().map(|n| Container { name: n.to_string(), ..Default::default() }).collect::<Vec<_>>();
+        let containers = |names: &[&str]| {
+            names.iter().map(|n| Container { name: n.to_string(), ..Default::default() }).collect::<Vec<_>>()
+        };
         Pod {
             spec: Some(PodSpec {
                 restart_policy: Some(policy.into()),

@@ -19,7 +19,8 @@ const UNKNOWN_REASON: &str = "ContainerStatusUnknown";
 const UNKNOWN_MESSAGE: &str = "The container could not be located when the pod was terminated";
 
 /// The conditions the kubelet owns; others found in the old status are kept, ahead of these.
-const KUBELET_CONDITIONS: [&str; 5] = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"];
+const KUBELET_CONDITIONS: [&str; 5] =
+    ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"];
 
 /// `runlet://<id>`, the form `containerID` takes in the API.
 pub fn api_container_id(id: &str) -> Option<String> {
@@ -53,7 +54,10 @@ fn terminated_state(t: &Termination) -> ContainerState {
 }
 
 fn waiting_state(reason: &str, message: Option<String>) -> ContainerState {
-    ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(reason.to_string()), message }), ..Default::default() }
+    ContainerState {
+        waiting: Some(ContainerStateWaiting { reason: Some(reason.to_string()), message }),
+        ..Default::default()
+    }
 }
 
 /// One container's status. `pod_name` is the kubelet's display name used in back-off messages.
@@ -68,17 +72,23 @@ pub fn container_status(slot: &Slot, pod_has_init: bool, pod_name: &str) -> Cont
             (waiting_state("CreateContainerConfigError", Some(message.clone())), last(slot.previous.as_ref()), None)
         }
         SlotState::Running { started_at, container_id } => (
-            ContainerState { running: Some(ContainerStateRunning { started_at: Some(Time(*started_at)) }), ..Default::default() },
+            ContainerState {
+                running: Some(ContainerStateRunning { started_at: Some(Time(*started_at)) }),
+                ..Default::default()
+            },
             last(slot.previous.as_ref()),
             api_container_id(container_id),
         ),
-        SlotState::Terminated(t) => (terminated_state(t), last(slot.previous.as_ref()), api_container_id(&t.container_id)),
+        SlotState::Terminated(t) => {
+            (terminated_state(t), last(slot.previous.as_ref()), api_container_id(&t.container_id))
+        }
         // An immediate restart not carried out yet still shows the run that ended.
         SlotState::BackingOff { last: t, delay, .. } if delay.is_zero() => {
             (terminated_state(t), last(slot.previous.as_ref()), api_container_id(&t.container_id))
         }
         SlotState::BackingOff { last: t, delay, .. } => {
-            let message = format!("back-off {} restarting failed container={} pod={pod_name}", go_duration(*delay), slot.name);
+            let message =
+                format!("back-off {} restarting failed container={} pod={pod_name}", go_duration(*delay), slot.name);
             (waiting_state("CrashLoopBackOff", Some(message)), terminated_state(t), api_container_id(&t.container_id))
         }
     };
@@ -113,7 +123,12 @@ fn last_terminated(s: &ContainerStatus) -> Option<&ContainerStateTerminated> {
 }
 
 /// The kubelet's `getPhase`.
-pub fn pod_phase(policy: RestartPolicy, init: &[ContainerStatus], regular: &[ContainerStatus], pod_is_terminal: bool) -> &'static str {
+pub fn pod_phase(
+    policy: RestartPolicy,
+    init: &[ContainerStatus],
+    regular: &[ContainerStatus],
+    pod_is_terminal: bool,
+) -> &'static str {
     let mut pending_init = 0;
     let mut failed_init = 0;
     for s in init {
@@ -216,7 +231,12 @@ fn go_list(names: &[&str]) -> String {
     format!("[{}]", names.join(" "))
 }
 
-fn kubelet_conditions(init: &[ContainerStatus], regular: &[ContainerStatus], phase: &str, sandbox_ready: bool) -> Vec<PodCondition> {
+fn kubelet_conditions(
+    init: &[ContainerStatus],
+    regular: &[ContainerStatus],
+    phase: &str,
+    sandbox_ready: bool,
+) -> Vec<PodCondition> {
     let terminal_reason = match phase {
         "Succeeded" => Some("PodCompleted"),
         "Failed" => Some("PodFailed"),
@@ -231,7 +251,7 @@ fn kubelet_conditions(init: &[ContainerStatus], regular: &[ContainerStatus], pha
         condition("Initialized", true, None, None)
     } else {
         let incomplete: Vec<&str> =
-            init.iter().filter(|s| !terminated(s).is_some_and(|t| t.exit_code == 0)).map(|s| s.name.as_str()).collect();
+            init.iter().filter(|s| terminated(s).is_none_or(|t| t.exit_code != 0)).map(|s| s.name.as_str()).collect();
         if incomplete.is_empty() {
             condition("Initialized", true, None, None)
         } else {
@@ -268,7 +288,8 @@ pub fn build_status(pod: &Pod, model: &PodModel, old: &PodStatus, node: &NodeFac
     let pod_name = pod_display_name(pod);
     let has_init = !model.init.is_empty();
     let mut init: Vec<ContainerStatus> = model.init.iter().map(|s| container_status(s, has_init, &pod_name)).collect();
-    let mut regular: Vec<ContainerStatus> = model.regular.iter().map(|s| container_status(s, has_init, &pod_name)).collect();
+    let mut regular: Vec<ContainerStatus> =
+        model.regular.iter().map(|s| container_status(s, has_init, &pod_name)).collect();
 
     let done = model.is_done();
     let pod_is_terminal = done && model.termination.is_some();

@@ -16,7 +16,10 @@ fn node() -> NodeFacts {
 
 fn pod(policy: &str, init: &[&str], regular: &[&str]) -> Pod {
     let containers = |names: &[&str]| {
-        names.iter().map(|n| Container { name: n.to_string(), image: Some("busybox".into()), ..Default::default() }).collect::<Vec<_>>()
+        names
+            .iter()
+            .map(|n| Container { name: n.to_string(), image: Some("busybox".into()), ..Default::default() })
+            .collect::<Vec<_>>()
     };
     Pod {
         metadata: ObjectMeta {
@@ -70,8 +73,16 @@ const I0: SlotId = SlotId { init: true, index: 0 };
 #[test]
 fn status_scenarios() {
     type Step = fn(&mut PodModel);
-    let cases: Vec<(&str, Pod, Step, &str, Vec<&str>, Option<&str>)> = vec![
-        ("created", pod("Never", &[], &["c"]), |_| {}, "Pending", vec!["waiting:ContainerCreating"], Some("ContainersNotReady")),
+    type Case<'a> = (&'a str, Pod, Step, &'a str, Vec<&'a str>, Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "created",
+            pod("Never", &[], &["c"]),
+            |_| {},
+            "Pending",
+            vec!["waiting:ContainerCreating"],
+            Some("ContainersNotReady"),
+        ),
         ("running", pod("Never", &[], &["c"]), |m| m.on_started(R0, at(1), "a"), "Running", vec!["running"], None),
         (
             "completed",
@@ -299,11 +310,17 @@ fn deadline_sets_reason_and_message() {
 #[test]
 fn phase_table() {
     use RestartPolicy::*;
-    let running = || container_status(&{
-        let mut s = Slot::new("c", "", false);
-        s.state = SlotState::Running { started_at: at(1), container_id: "x".into() };
-        s
-    }, false, "p");
+    let running = || {
+        container_status(
+            &{
+                let mut s = Slot::new("c", "", false);
+                s.state = SlotState::Running { started_at: at(1), container_id: "x".into() };
+                s
+            },
+            false,
+            "p",
+        )
+    };
     let ended = |code: i32| {
         let mut s = Slot::new("c", "", false);
         s.state = SlotState::Terminated(exit(code, 2));

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use runlet_api::selector::LabelSelector;
 use runlet_codec::{OwnerReference, Pod};
 
-use super::PodRef;
 use super::pods::JobPod;
-use super::selector::{self, SelectorError};
 use super::spec::JobFacts;
+use super::{PodRef, SyncError};
 
 /// The claimed pods and the ownership changes the runner must make before anything else.
 pub(crate) struct Claim<'a> {
@@ -20,18 +20,22 @@ pub(crate) struct Claim<'a> {
     pub release: Vec<PodRef>,
 }
 
-pub(crate) fn claim<'a>(job: &JobFacts<'_>, pods: &'a [Pod]) -> Result<Claim<'a>, SelectorError> {
+pub(crate) fn claim<'a>(job: &JobFacts<'_>, pods: &'a [Pod]) -> Result<Claim<'a>, SyncError> {
+    // Converted before looking at pods, so a bad selector is an error even without pods (upstream).
+    // A missing selector matches nothing.
+    let selector = match job.spec.selector.as_ref() {
+        Some(api) => Some(LabelSelector::from_api(api).map_err(|e| SyncError::Selector(e.to_string()))?),
+        None => None,
+    };
     let no_labels = BTreeMap::new();
-    // Surface a bad selector even when there are no pods, as upstream converts it before listing.
-    selector::matches(job.spec.selector.as_ref(), &no_labels)?;
+    let matches =
+        |pod: &Pod| selector.as_ref().is_some_and(|s| s.matches(pod.metadata.labels.as_ref().unwrap_or(&no_labels)));
     let mut claim = Claim { pods: Vec::new(), adopt: Vec::new(), release: Vec::new() };
     for pod in pods {
-        let labels = pod.metadata.labels.as_ref().unwrap_or(&no_labels);
-        let matches = || selector::matches(job.spec.selector.as_ref(), labels);
         match controller_of(pod) {
             Some(owner) if owner.uid != job.uid => {}
             Some(_) => {
-                if matches()? {
+                if matches(pod) {
                     claim.pods.push(JobPod::new(pod, false));
                 } else if !job.deleting {
                     claim.release.push(PodRef::of(pod));
@@ -40,10 +44,11 @@ pub(crate) fn claim<'a>(job: &JobFacts<'_>, pods: &'a [Pod]) -> Result<Claim<'a>
             None => {
                 let same_namespace =
                     job.namespace.is_empty() || pod.metadata.namespace.as_deref() == Some(job.namespace);
-                let adoptable = !job.deleting && pod.metadata.deletion_timestamp.is_none() && same_namespace;
-                if adoptable && matches()? {
+                if !job.deleting && pod.metadata.deletion_timestamp.is_none() && same_namespace && matches(pod) {
                     claim.adopt.push(PodRef::of(pod));
-                    claim.pods.push(JobPod::new(pod, true));
+                    // Upstream only assumes the new finalizer when no owner reference names the Job.
+                    let referenced = pod.metadata.owner_references.iter().flatten().any(|r| r.uid == job.uid);
+                    claim.pods.push(JobPod::new(pod, !referenced));
                 }
             }
         }
@@ -65,5 +70,24 @@ pub fn controller_ref(job: &runlet_codec::Job) -> OwnerReference {
         uid: job.metadata.uid.clone().unwrap_or_default(),
         controller: Some(true),
         block_owner_deletion: Some(true),
+    }
+}
+
+/// Whether the orphan worker should strip the tracking finalizer from `pod` (upstream `syncOrphanPod`):
+/// the pod has it, and its controller is not a live, unfinished Job of ours. `owner` is the Job the
+/// pod's controller reference names, if it exists with the same UID.
+pub fn orphan_finalizer_removable(pod: &Pod, owner: Option<&runlet_codec::Job>) -> bool {
+    if !super::pods::has_tracking_finalizer(pod) {
+        return false;
+    }
+    let Some(reference) = controller_of(pod) else { return true };
+    if reference.kind != "Job" || reference.api_version != "batch/v1" {
+        // Owned by something else: not ours to touch.
+        return false;
+    }
+    match owner.filter(|job| job.metadata.uid.as_deref() == Some(reference.uid.as_str())) {
+        Some(job) if super::spec::managed_by_other(job).is_some() => false,
+        Some(job) => super::conditions::is_finished(job),
+        None => true,
     }
 }

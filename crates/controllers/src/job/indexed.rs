@@ -6,33 +6,40 @@ use std::collections::{BTreeMap, BTreeSet};
 use runlet_api::names::{GENERATE_NAME_RANDOM_LENGTH, MAX_GENERATED_NAME_LENGTH};
 
 use super::failure_policy::{self, Action};
-use super::intervals::Intervals;
 use super::pods::{JobPod, Phase, deletion_order};
 use super::spec::JobFacts;
+use runlet_api::intervals::IndexSet;
+
+/// `set` plus `more`.
+pub(crate) fn with(set: &IndexSet, more: impl IntoIterator<Item = i32>) -> IndexSet {
+    let mut out = set.clone();
+    out.extend(more);
+    out
+}
 
 /// Succeeded indexes: those already in `status.completedIndexes` (first) and those plus the indexes
 /// of succeeded pods not counted yet (second).
-pub(crate) fn succeeded_indexes(job: &JobFacts<'_>, completed: &str, pods: &[JobPod<'_>]) -> (Intervals, Intervals) {
-    let prev = Intervals::parse_clipped(completed, job.index_limit());
+pub(crate) fn succeeded_indexes(job: &JobFacts<'_>, completed: &str, pods: &[JobPod<'_>]) -> (IndexSet, IndexSet) {
+    let prev = IndexSet::parse_clipped(completed, job.index_limit());
     let new: BTreeSet<i32> = pods
         .iter()
         .filter(|p| p.phase == Phase::Succeeded && p.tracked && job.index_in_range(p.index))
         .filter_map(|p| p.index)
         .collect();
-    let all = prev.with_indexes(new);
+    let all = with(&prev, new);
     (prev, all)
 }
 
 /// Failed indexes (per-index backoff): `status.failedIndexes` plus indexes whose latest uncounted
 /// failure exhausted the index's budget or matched a `FailIndex` rule.
-pub(crate) fn failed_indexes(job: &JobFacts<'_>, failed: Option<&str>, pods: &[JobPod<'_>]) -> Intervals {
-    let prev = failed.map(|text| Intervals::parse_clipped(text, job.index_limit())).unwrap_or_default();
+pub(crate) fn failed_indexes(job: &JobFacts<'_>, failed: Option<&str>, pods: &[JobPod<'_>]) -> IndexSet {
+    let prev = failed.map(|text| IndexSet::parse_clipped(text, job.index_limit())).unwrap_or_default();
     let new: BTreeSet<i32> = pods
         .iter()
         .filter(|p| p.tracked && job.index_in_range(p.index) && is_index_failed(job, p))
         .filter_map(|p| p.index)
         .collect();
-    prev.with_indexes(new)
+    with(&prev, new)
 }
 
 /// Upstream `isIndexFailed`: the pod failed and either matched `FailIndex`, or counted and its
@@ -54,8 +61,8 @@ fn is_index_failed(job: &JobFacts<'_>, pod: &JobPod<'_>) -> bool {
 pub(crate) fn first_pending_indexes(
     job: &JobFacts<'_>,
     pods: &[JobPod<'_>],
-    succeeded: &Intervals,
-    failed: Option<&Intervals>,
+    succeeded: &IndexSet,
+    failed: Option<&IndexSet>,
     count: usize,
 ) -> Vec<i32> {
     if count == 0 {
@@ -64,12 +71,12 @@ pub(crate) fn first_pending_indexes(
     let held = |keep: &dyn Fn(&JobPod<'_>) -> bool| {
         pods.iter().filter(|p| keep(p)).filter_map(|p| p.index).collect::<BTreeSet<i32>>()
     };
-    let mut taken = succeeded.with_indexes(held(&|p| p.is_active()));
+    let mut taken = with(succeeded, held(&|p| p.is_active()));
     if job.only_replace_failed() {
-        taken = taken.with_indexes(held(&|p| p.is_terminating()));
+        taken.extend(held(&|p| p.is_terminating()));
     }
     if let Some(failed) = failed {
-        taken = taken.merge(failed);
+        taken = taken.union(failed);
     }
     let completions = i64::from(job.index_limit());
     let mut out = Vec::with_capacity(count.min(1024));
@@ -80,7 +87,7 @@ pub(crate) fn first_pending_indexes(
             *candidate += 1;
         }
     };
-    for &(first, last) in taken.intervals() {
+    for &(first, last) in taken.runs() {
         take_until(i64::from(first), &mut out, &mut candidate);
         candidate = candidate.max(i64::from(last) + 1);
     }
@@ -145,8 +152,8 @@ pub(crate) fn delayed_deletions(
     job: &JobFacts<'_>,
     pods: &[JobPod<'_>],
     eligible: impl Fn(&JobPod<'_>) -> bool,
-    succeeded: &Intervals,
-    failed: &Intervals,
+    succeeded: &IndexSet,
+    failed: &IndexSet,
 ) -> BTreeMap<i32, usize> {
     let active: BTreeSet<i32> = pods.iter().filter(|p| p.is_active()).filter_map(|p| p.index).collect();
     let mut out: BTreeMap<i32, usize> = BTreeMap::new();

@@ -25,10 +25,8 @@ mod claim;
 pub mod conditions;
 mod failure_policy;
 mod indexed;
-mod intervals;
 mod manage;
 mod pods;
-mod selector;
 mod spec;
 mod success_policy;
 mod sync;
@@ -44,9 +42,8 @@ use jiff::Timestamp;
 use runlet_codec::{Job, JobCondition, JobStatus, Pod};
 
 pub use backoff::{BackoffRecord, MAX_POD_FAILURE_BACKOFF, POD_FAILURE_BACKOFF};
-pub use claim::controller_ref;
+pub use claim::{controller_ref, orphan_finalizer_removable};
 pub use manage::{MAX_POD_CREATE_DELETE_PER_SYNC, slow_start_batches};
-pub use selector::SelectorError;
 pub use tracking::MAX_UNCOUNTED_PODS;
 
 /// What one reconcile looks at.
@@ -256,8 +253,9 @@ pub enum SyncError {
     /// Internal: [`sync`] turns this into [`Skip::UnknownCompletionMode`].
     #[error("unknown completion mode")]
     UnknownCompletionMode,
-    #[error(transparent)]
-    Selector(#[from] SelectorError),
+    /// `spec.selector` cannot be turned into a label selector.
+    #[error("couldn't convert Job selector: {0}")]
+    Selector(String),
 }
 
 /// Reconciles one Job: what to do with its pods, and the status step assuming all of it succeeds.

@@ -2,7 +2,7 @@
 
 use runlet_codec::SuccessPolicy;
 
-use super::intervals::Intervals;
+use runlet_api::intervals::IndexSet;
 
 /// The `SuccessCriteriaMet` message of the first rule the succeeded indexes satisfy, if any.
 /// Nothing matches while no index has succeeded; a rule whose `succeededIndexes` parses to nothing is
@@ -10,7 +10,7 @@ use super::intervals::Intervals;
 pub(crate) fn matched_rule_message(
     policy: Option<&SuccessPolicy>,
     completions: i32,
-    succeeded: &Intervals,
+    succeeded: &IndexSet,
 ) -> Option<String> {
     let policy = policy?;
     if succeeded.is_empty() {
@@ -19,18 +19,18 @@ pub(crate) fn matched_rule_message(
     policy.rules.iter().enumerate().find_map(|(index, rule)| {
         let met = match rule.succeeded_indexes.as_deref() {
             Some(text) => {
-                let required = Intervals::parse_clipped(text, completions);
+                let required = IndexSet::parse_clipped(text, completions);
                 !required.is_empty() && indexes_rule_met(&required, succeeded, rule.succeeded_count)
             }
-            None => rule.succeeded_count.is_some_and(|count| succeeded.total() >= i64::from(count)),
+            None => rule.succeeded_count.is_some_and(|count| succeeded.len() as i64 >= i64::from(count)),
         };
         met.then(|| format!("Matched rules at index {index}"))
     })
 }
 
 /// Upstream `matchSucceededIndexesRule`: every listed index succeeded, or at least `count` of them.
-fn indexes_rule_met(required: &Intervals, succeeded: &Intervals, count: Option<i32>) -> bool {
-    let (rule, done) = (required.intervals(), succeeded.intervals());
+fn indexes_rule_met(required: &IndexSet, succeeded: &IndexSet, count: Option<i32>) -> bool {
+    let (rule, done) = (required.runs(), succeeded.runs());
     let (mut r, mut s, mut contained) = (0, 0, 0i64);
     while r < rule.len() && s < done.len() {
         let overlap = i64::from(rule[r].1.min(done[s].1)) - i64::from(rule[r].0.max(done[s].0)) + 1;
@@ -46,7 +46,7 @@ fn indexes_rule_met(required: &Intervals, succeeded: &Intervals, count: Option<i
             }
         }
     }
-    contained == required.total() || count.is_some_and(|c| contained >= i64::from(c))
+    contained == required.len() as i64 || count.is_some_and(|c| contained >= i64::from(c))
 }
 
 #[cfg(test)]
@@ -73,7 +73,7 @@ mod tests {
         ];
         for (rules, succeeded, want) in cases {
             let policy = SuccessPolicy { rules: rules.to_vec() };
-            let succeeded = Intervals::parse_clipped(succeeded, 5);
+            let succeeded = IndexSet::parse_clipped(succeeded, 5);
             assert_eq!(matched_rule_message(Some(&policy), 5, &succeeded).as_deref(), *want, "{rules:?} {succeeded}");
         }
     }

@@ -12,23 +12,23 @@ use super::claim::{Claim, claim};
 use super::conditions::{self as cond, new_condition};
 use super::failure_policy;
 use super::indexed;
-use super::intervals::Intervals;
 use super::manage::{Manage, manage};
 use super::pods::{JobPod, Phase};
 use super::spec::JobFacts;
 use super::success_policy;
 use super::tracking;
 use super::{DeletionStep, JobEvent, PodIoOutcome, SyncError, SyncInput, Tracking};
+use runlet_api::intervals::IndexSet;
 
 /// Indexed-Job state of one sync.
 #[derive(Debug, Clone)]
 pub(crate) struct IndexState {
     /// From `status.completedIndexes` alone.
-    pub prev_succeeded: Intervals,
+    pub prev_succeeded: IndexSet,
     /// Including indexes of succeeded pods not counted yet.
-    pub succeeded: Intervals,
+    pub succeeded: IndexSet,
     /// Per-index backoff only.
-    pub failed: Option<Intervals>,
+    pub failed: Option<IndexSet>,
     /// Per-index backoff: failed pods kept until their index has a replacement (position into pods).
     pub delayed: BTreeMap<i32, usize>,
 }
@@ -213,12 +213,12 @@ fn past_backoff_limit_on_failure(d: &Decision<'_>) -> bool {
 fn decide_indexes(d: &mut Decision<'_>) {
     let completed = d.status.completed_indexes.clone().unwrap_or_default();
     let (prev_succeeded, succeeded) = indexed::succeeded_indexes(&d.job, &completed, &d.pods);
-    d.succeeded = succeeded.total();
+    d.succeeded = succeeded.len() as i64;
     let mut state = IndexState { prev_succeeded, succeeded, failed: None, delayed: BTreeMap::new() };
     if d.job.backoff_limit_per_index.is_some() {
         let failed = indexed::failed_indexes(&d.job, d.status.failed_indexes.as_deref(), &d.pods);
         if d.finished.is_none() {
-            let (n_failed, n_succeeded) = (failed.total(), state.succeeded.total());
+            let (n_failed, n_succeeded) = (failed.len() as i64, state.succeeded.len() as i64);
             if d.job.max_failed_indexes.is_some_and(|max| n_failed > i64::from(max)) {
                 d.finished = Some(failure(
                     cond::REASON_MAX_FAILED_INDEXES_EXCEEDED,

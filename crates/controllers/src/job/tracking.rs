@@ -11,6 +11,7 @@ use runlet_codec::{JobCondition, JobStatus, UncountedTerminatedPods};
 
 use super::conditions::{self as cond, new_condition};
 use super::failure_policy;
+use super::indexed;
 use super::pods::Phase;
 use super::sync::{Decision, clamp};
 use super::{Finish, JobEvent, PodRef, Tracking};
@@ -84,10 +85,10 @@ pub(crate) fn track(
         }
     }
     if let Some(ix) = &d.indexes {
-        let succeeded = ix.succeeded.with_indexes(new_indexes);
+        let succeeded = indexed::with(&ix.succeeded, new_indexes);
         let text = succeeded.to_string();
         needs_flush |= status.completed_indexes.as_deref().unwrap_or_default() != text;
-        status.succeeded = Some(clamp(succeeded.total()));
+        status.succeeded = Some(clamp(succeeded.len() as i64));
         status.completed_indexes = Some(text);
         let failed_text = ix.failed.as_ref().map(ToString::to_string);
         if status.failed_indexes != failed_text {

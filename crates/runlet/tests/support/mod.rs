@@ -167,3 +167,245 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// One HTTP answer from the API server.
+#[derive(Debug)]
+pub struct Reply {
+    pub code: u16,
+    /// Header names lower-cased, in the order received (the last response's headers only).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Every value of header `name` (case-insensitive).
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().filter(|(k, _)| *k == name).map(|(_, v)| v.clone()).collect()
+    }
+
+    /// Asserts the code and returns the JSON body.
+    pub fn expect(&self, code: u16) -> serde_json::Value {
+        assert_eq!(self.code, code, "unexpected HTTP code; body: {}", self.text());
+        self.json()
+    }
+
+    /// Asserts a `Status` failure with this code, reason and message; returns the Status.
+    pub fn expect_status(&self, code: u16, reason: &str, message: &str) -> serde_json::Value {
+        let s = self.expect(code);
+        assert_eq!(s["kind"], "Status", "{s}");
+        assert_eq!(s["apiVersion"], "v1", "{s}");
+        assert_eq!(s["status"], "Failure", "{s}");
+        assert_eq!(s["code"], code, "{s}");
+        assert_eq!(s["reason"], reason, "{s}");
+        assert_eq!(s["message"], message, "{s}");
+        s
+    }
+}
+
+/// Raw HTTPS access to a server through `curl` (no client crate to compile), authenticated with the data dir's
+/// token unless told otherwise.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub ca: PathBuf,
+    /// The bearer token sent; None sends no `Authorization` header.
+    pub token: Option<String>,
+}
+
+/// The Accept header kubectl sends for tables.
+pub const TABLE_ACCEPT: &str =
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+
+impl Api {
+    pub fn new(server: &Server) -> Api {
+        let token = std::fs::read_to_string(server.dir.join("pki/token")).expect("read token");
+        Api {
+            base: format!("https://{}", server.addr),
+            ca: server.dir.join("pki/ca.crt"),
+            token: Some(token.trim().to_string()),
+        }
+    }
+
+    pub fn with_token(&self, token: Option<&str>) -> Api {
+        Api { token: token.map(str::to_string), ..self.clone() }
+    }
+
+    fn curl(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Command {
+        let mut c = Command::new("curl");
+        c.args(["-sS", "--http1.1", "--max-time", "20", "--cacert"]).arg(&self.ca).args(["-X", method]);
+        if let Some(t) = &self.token {
+            c.arg("-H").arg(format!("Authorization: Bearer {t}"));
+        }
+        // No `Expect: 100-continue` round trip for large bodies.
+        c.args(["-H", "Expect:"]);
+        for (k, v) in headers {
+            c.arg("-H").arg(format!("{k}: {v}"));
+        }
+        c.arg(format!("{}{path}", self.base));
+        c
+    }
+
+    /// One request; `content_type` None sends a body with no `Content-Type` header at all.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(Option<&str>, &[u8])>,
+    ) -> Reply {
+        use std::io::Write;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (head, out) = (tmp.path().join("head"), tmp.path().join("body"));
+        let mut c = self.curl(method, path, headers);
+        c.arg("-D").arg(&head).arg("-o").arg(&out).args(["-w", "%{http_code}"]);
+        if let Some((ct, _)) = body {
+            c.args(["--data-binary", "@-"]);
+            match ct {
+                Some(ct) => c.arg("-H").arg(format!("Content-Type: {ct}")),
+                None => c.args(["-H", "Content-Type:"]),
+            };
+        }
+        let mut child = c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("curl");
+        let mut stdin = child.stdin.take().expect("stdin");
+        if let Some((_, bytes)) = body {
+            // The server may answer (413) before reading everything: a broken pipe is fine.
+            let _ = stdin.write_all(bytes);
+        }
+        drop(stdin);
+        let output = child.wait_with_output().expect("curl output");
+        let code: u16 = String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("curl {method} {path} failed: {}", String::from_utf8_lossy(&output.stderr)));
+        let head = std::fs::read_to_string(&head).unwrap_or_default();
+        // With redirects or 1xx answers there are several header blocks: keep the last.
+        let last = head.split("\r\n\r\n").filter(|b| !b.trim().is_empty()).last().unwrap_or("");
+        let headers = last
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Reply { code, headers, body: std::fs::read(&out).unwrap_or_default() }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], None)
+    }
+
+    pub fn get_accept(&self, path: &str, accept: &str) -> Reply {
+        self.request("GET", path, &[("Accept", accept)], None)
+    }
+
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> Reply {
+        self.request("POST", path, &[], Some((Some("application/json"), body.to_string().as_bytes())))
+    }
+
+    pub fn put(&self, path: &str, body: &serde_json::Value) -> Reply {
+        self.request("PUT", path, &[], Some((Some("application/json"), body.to_string().as_bytes())))
+    }
+
+    pub fn patch(&self, path: &str, content_type: &str, body: &serde_json::Value) -> Reply {
+        self.request("PATCH", path, &[], Some((Some(content_type), body.to_string().as_bytes())))
+    }
+
+    pub fn delete(&self, path: &str, options: Option<&serde_json::Value>) -> Reply {
+        match options {
+            Some(o) => self.request("DELETE", path, &[], Some((Some("application/json"), o.to_string().as_bytes()))),
+            None => self.request("DELETE", path, &[], None),
+        }
+    }
+
+    /// Opens a streaming GET (a watch); events arrive one JSON line at a time.
+    pub fn stream(&self, path: &str, headers: &[(&str, &str)]) -> Stream {
+        let mut c = self.curl("GET", path, headers);
+        c.args(["-N", "-D", "/dev/stderr"]);
+        let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("curl stream");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(l) if l.trim().is_empty() => {}
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        let (head_tx, head_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut head = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                head.push_str(&line);
+                head.push('\n');
+            }
+            let _ = head_tx.send(head);
+        });
+        Stream { child, lines: rx, head: head_rx }
+    }
+}
+
+/// A streaming response read by a `curl` child; the child is killed on drop.
+pub struct Stream {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    head: std::sync::mpsc::Receiver<String>,
+}
+
+impl Stream {
+    /// The next line as JSON, or None if nothing arrives within `timeout` or the stream ended.
+    pub fn next(&mut self, timeout: Duration) -> Option<serde_json::Value> {
+        let line = self.lines.recv_timeout(timeout).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("watch line is not JSON ({e}): {line}")))
+    }
+
+    /// Every event that arrives within `quiet` of the previous one.
+    pub fn drain(&mut self, quiet: Duration) -> Vec<serde_json::Value> {
+        std::iter::from_fn(|| self.next(quiet)).collect()
+    }
+
+    /// True if the server ended the stream within `timeout` (the curl child exited).
+    pub fn ends_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The status line and headers, once the stream has ended.
+    pub fn head_after_end(&self) -> String {
+        self.head.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}

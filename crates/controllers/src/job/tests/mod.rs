@@ -3,6 +3,7 @@
 //! would leave them; [`sim`] plays runner, API server and kubelet for multi-sync scenarios.
 
 mod backoff_limit;
+mod classify;
 mod deadline;
 mod failure_policy;
 mod indexed;

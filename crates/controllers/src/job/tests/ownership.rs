@@ -157,3 +157,37 @@ fn pods_with_a_finalizer_removal_in_flight_are_not_counted_again() {
     assert!(plan.tracking.remove_finalizers.is_empty());
     assert_eq!(settle(&plan).succeeded, None);
 }
+
+#[test]
+fn orphan_worker_strips_finalizers_only_of_pods_without_a_live_job() {
+    let live = job(1, Some(1)).build();
+    let finished = job(1, Some(1)).condition(COMPLETE, "True", "x", "y").build();
+    let external = job(1, Some(1)).managed_by("example.com/other").build();
+    let mut recreated = job(1, Some(1)).build();
+    recreated.metadata.uid = Some("new-uid".into());
+    let mut other_owner = pod("rs").build();
+    other_owner.metadata.owner_references.as_mut().unwrap()[0].kind = "ReplicaSet".into();
+    let cases: Vec<(&str, Pod, Option<&Job>, bool)> = vec![
+        ("live owner", pod("a").build(), Some(&live), false),
+        ("finished owner", pod("a").build(), Some(&finished), true),
+        ("owner gone", pod("a").build(), None, true),
+        ("externally managed owner", pod("a").build(), Some(&external), false),
+        ("orphan without finalizer", pod("a").orphan().build(), None, false),
+        ("owner recreated with another uid", pod("a").build(), Some(&recreated), true),
+        (
+            "orphan with finalizer",
+            {
+                let mut p = pod("a").build();
+                p.metadata.owner_references = None;
+                p
+            },
+            None,
+            true,
+        ),
+        ("no finalizer", pod("a").no_finalizer().build(), None, false),
+        ("other kind", other_owner, None, false),
+    ];
+    for (what, pod, owner, want) in cases {
+        assert_eq!(crate::job::orphan_finalizer_removable(&pod, owner), want, "{what}");
+    }
+}

@@ -1,0 +1,68 @@
+//! An informer: a kube-rs reflector (watch + local cache) that also tells subscribers what changed.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
+
+/// A change seen by an informer.
+#[derive(Debug, Clone)]
+pub enum Change<K> {
+    Applied(Arc<K>),
+    Deleted(Arc<K>),
+}
+
+/// The cache of one resource type across all namespaces, kept current by a watch.
+pub struct Informer<K: Resource + 'static>
+where
+    K::DynamicType: Hash + Eq + Clone,
+{
+    pub store: Store<K>,
+    changes: broadcast::Sender<Change<K>>,
+}
+
+impl<K> Informer<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Hash + Eq + Clone,
+{
+    /// Starts watching `api`; the returned informer's store fills once the initial list arrives.
+    pub fn start(api: Api<K>) -> Informer<K> {
+        let (store, writer) = reflector::store();
+        let (changes, _) = broadcast::channel(16 * 1024);
+        let tx = changes.clone();
+        let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => {
+                        let _ = tx.send(Change::Applied(Arc::new(o)));
+                    }
+                    Ok(watcher::Event::Delete(o)) => {
+                        let _ = tx.send(Change::Deleted(Arc::new(o)));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "watch error; retrying"),
+                }
+            }
+        });
+        Informer { store, changes }
+    }
+
+    /// Changes from now on. A subscriber that falls behind misses changes (and should resync from the store).
+    pub fn subscribe(&self) -> broadcast::Receiver<Change<K>> {
+        self.changes.subscribe()
+    }
+
+    /// Waits until the initial list has been received.
+    pub async fn ready(&self) {
+        let _ = self.store.wait_until_ready().await;
+    }
+}
