@@ -14,6 +14,7 @@
 //! or ignored (probes: a running container is ready).
 
 pub mod logs;
+pub mod node;
 pub mod runtime;
 pub mod worker;
 

@@ -99,7 +99,7 @@ impl ApiError {
     }
 
     pub fn too_large(limit: usize) -> Self {
-        Self::new(413, "RequestEntityTooLarge", format!("limit is {limit}"))
+        Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
     }
 
     pub fn method_not_allowed(method: &str) -> Self {
@@ -178,6 +178,13 @@ mod tests {
         );
         let s = ApiError::not_found(by_kind(Kind::Pod), "x").status();
         assert_eq!(s["message"], "pods \"x\" not found");
+    }
+
+    #[test]
+    fn too_large_reads_like_upstream() {
+        let s = ApiError::too_large(3 * 1024 * 1024).status();
+        assert_eq!(s["message"], "Request entity too large: limit is 3145728");
+        assert_eq!((s["reason"].as_str(), s["code"].as_u64()), (Some("RequestEntityTooLarge"), Some(413)));
     }
 
     #[test]

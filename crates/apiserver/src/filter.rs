@@ -15,10 +15,13 @@ pub struct Filter {
     fields: Option<FieldSelector>,
 }
 
-/// Fields each kind can be selected on, besides `metadata.name` and `metadata.namespace` (upstream's sets).
+/// Fields each kind can be selected on: upstream's field-label conversion functions (`pkg/apis/core/v1`,
+/// `pkg/apis/batch/v1`); kinds without one accept only `metadata.name` and `metadata.namespace`.
 fn supported_fields(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::Pod => &[
+            "metadata.name",
+            "metadata.namespace",
             "spec.nodeName",
             "spec.restartPolicy",
             "spec.schedulerName",
@@ -26,7 +29,10 @@ fn supported_fields(kind: Kind) -> &'static [&'static str] {
             "spec.hostNetwork",
             "status.phase",
             "status.podIP",
+            "status.podIPs",
             "status.nominatedNodeName",
+            // Old clients' name for spec.nodeName.
+            "spec.host",
         ],
         Kind::Event => &[
             "involvedObject.kind",
@@ -40,11 +46,35 @@ fn supported_fields(kind: Kind) -> &'static [&'static str] {
             "reportingComponent",
             "source",
             "type",
+            "metadata.namespace",
+            "metadata.name",
         ],
-        Kind::Job => &["status.successful"],
-        Kind::Namespace => &["status.phase"],
-        Kind::Node => &["spec.unschedulable"],
-        Kind::Lease => &[],
+        Kind::Job => &["metadata.name", "metadata.namespace", "status.successful"],
+        // Cluster-scoped: no metadata.namespace.
+        Kind::Namespace => &["status.phase", "metadata.name"],
+        Kind::Node => &["metadata.name", "spec.unschedulable"],
+        Kind::Lease => &["metadata.name", "metadata.namespace"],
+    }
+}
+
+/// The error upstream's conversion function of `kind` gives for a field it does not know (answered as 400).
+fn unsupported_field_message(kind: Kind, field: &str) -> String {
+    match kind {
+        Kind::Job => format!("field label \"{field}\" not supported for batchv1.Job"),
+        Kind::Lease => {
+            format!("\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")
+        }
+        Kind::Pod | Kind::Event | Kind::Namespace | Kind::Node => format!("field label not supported: {field}"),
+    }
+}
+
+/// The first field of `fields` (in the selector's sorted order, as upstream checks them) that `kind` cannot be
+/// selected on, as the message to answer with.
+fn check_fields<'a>(kind: Kind, fields: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    let supported = supported_fields(kind);
+    match fields.into_iter().find(|f| !supported.contains(f)) {
+        Some(f) => Err(unsupported_field_message(kind, f)),
+        None => Ok(()),
     }
 }
 
@@ -57,12 +87,7 @@ impl Filter {
         let fields = match query.get("fieldSelector").filter(|s| !s.trim().is_empty()) {
             Some(s) => {
                 let fs = FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let extra = supported_fields(resource.kind);
-                for f in fs.fields() {
-                    if f != "metadata.name" && f != "metadata.namespace" && !extra.contains(&f) {
-                        return Err(ApiError::bad_request(format!("field label not supported: {f}")));
-                    }
-                }
+                check_fields(resource.kind, fs.fields()).map_err(ApiError::bad_request)?;
                 Some(fs)
             }
             None => None,
@@ -92,6 +117,53 @@ fn field_of(kind: Kind, object: &Value, field: &str) -> Option<String> {
             .or_else(|| meta::field_value(object, "source.component")),
         (Kind::Node, "spec.unschedulable") => meta::field_value(object, field).or(Some("false".into())),
         (Kind::Pod, "spec.hostNetwork") => meta::field_value(object, field).or(Some("false".into())),
+        (Kind::Pod, "spec.host") => meta::field_value(object, "spec.nodeName"),
+        // Upstream selects on the first of `status.podIPs`; `status.podIPs` itself is accepted but never set.
+        (Kind::Pod, "status.podIP") => object
+            .pointer("/status/podIPs/0/ip")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| meta::field_value(object, field)),
+        (Kind::Pod, "status.podIPs") => None,
         _ => meta::field_value(object, field),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unsupported_fields_answer_like_upstream() {
+        let cases: &[(Kind, &[&str], Result<(), &str>)] = &[
+            (Kind::Pod, &["metadata.name", "spec.nodeName", "status.phase", "spec.host"], Ok(())),
+            (Kind::Pod, &["metadata.name", "spec.foo"], Err("field label not supported: spec.foo")),
+            (Kind::Job, &["metadata.namespace", "status.successful"], Ok(())),
+            (Kind::Job, &["status.succeeded"], Err("field label \"status.succeeded\" not supported for batchv1.Job")),
+            (Kind::Event, &["involvedObject.uid", "reason", "metadata.namespace"], Ok(())),
+            (Kind::Event, &["message"], Err("field label not supported: message")),
+            (Kind::Namespace, &["metadata.name", "status.phase"], Ok(())),
+            (Kind::Namespace, &["metadata.namespace"], Err("field label not supported: metadata.namespace")),
+            (Kind::Node, &["metadata.namespace"], Err("field label not supported: metadata.namespace")),
+            (
+                Kind::Lease,
+                &["spec.holderIdentity"],
+                Err("\"spec.holderIdentity\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""),
+            ),
+        ];
+        for (kind, fields, want) in cases {
+            assert_eq!(check_fields(*kind, fields.iter().copied()), want.map_err(str::to_string), "{kind:?} {fields:?}");
+        }
+    }
+
+    #[test]
+    fn pod_fields_read_like_upstream() {
+        let pod = json!({"spec": {"nodeName": "n1"}, "status": {"podIPs": [{"ip": "10.0.0.2"}], "podIP": "10.0.0.9"}});
+        assert_eq!(field_of(Kind::Pod, &pod, "spec.host").as_deref(), Some("n1"));
+        assert_eq!(field_of(Kind::Pod, &pod, "status.podIP").as_deref(), Some("10.0.0.2"));
+        assert_eq!(field_of(Kind::Pod, &pod, "status.podIPs"), None);
+        assert_eq!(field_of(Kind::Pod, &json!({}), "spec.hostNetwork").as_deref(), Some("false"));
+        assert_eq!(field_of(Kind::Job, &json!({}), "status.successful").as_deref(), Some("0"));
     }
 }

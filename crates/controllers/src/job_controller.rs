@@ -92,11 +92,11 @@ impl JobController {
             tokio::select! {
                 c = job_changes.recv() => match c {
                     Ok(Change::Applied(j)) | Ok(Change::Deleted(j)) => self.queue.add(key_of(&j)),
-                    Err(_) => self.resync_all(),
+                    Ok(Change::Relisted) | Err(_) => self.resync_all(),
                 },
                 c = pod_changes.recv() => match c {
                     Ok(Change::Applied(p)) | Ok(Change::Deleted(p)) => self.pod_changed(&p),
-                    Err(_) => self.resync_all(),
+                    Ok(Change::Relisted) | Err(_) => self.resync_all(),
                 },
             }
         }

@@ -7,4 +7,5 @@ pub mod job;
 pub mod job_controller;
 pub mod manager;
 pub mod runtime;
+pub mod scheduler;
 pub mod ttl;

@@ -3,19 +3,22 @@
 use std::sync::Arc;
 
 use kube::{Api, Client};
-use runlet_codec::{Job, Pod};
+use runlet_codec::{Job, Node, Pod};
 
 use crate::gc::GarbageCollector;
 use crate::job_controller::JobController;
 use crate::runtime::Informer;
+use crate::scheduler::Scheduler;
 use crate::ttl::TtlController;
 
-/// Spawns the Job controller, the garbage collector and the TTL-after-finished controller on the current
+/// Spawns the Job controller, the scheduler, the garbage collector and the TTL-after-finished controller on the current
 /// tokio runtime. They run until the runtime shuts down.
 pub fn spawn_all(client: Client) {
     let jobs = Arc::new(Informer::start(Api::<Job>::all(client.clone())));
     let pods = Arc::new(Informer::start(Api::<Pod>::all(client.clone())));
     tokio::spawn(JobController::new(client.clone(), jobs.clone(), pods.clone()).run());
+    let nodes = Arc::new(Informer::start(Api::<Node>::all(client.clone())));
+    tokio::spawn(Scheduler::new(client.clone(), pods.clone(), nodes).run());
     tokio::spawn(GarbageCollector::new(client.clone(), jobs.clone(), pods).run());
     tokio::spawn(TtlController::new(client, jobs).run());
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod node;
 mod server;
 
 #[derive(Parser)]
@@ -18,6 +19,27 @@ enum Command {
     /// Run the API server (HTTPS, bearer token) with its store in the data dir.
     Server(server::ServerArgs),
     /// Print the path of the kubeconfig the server wrote (point kubectl at it with KUBECONFIG=...).
+    /// Run a node agent for a runlet server on another machine.
+    Agent {
+        /// Kubeconfig of the server (from `runlet kubeconfig` there)
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// Name of this node [default: the host name]
+        #[arg(long)]
+        node_name: Option<String>,
+        /// Directory for pod directories and logs [default: the user's data dir]/runlet-agent
+        #[arg(long, env = "RUNLET_AGENT_DIR")]
+        dir: Option<PathBuf>,
+        /// Most pods this node runs at once.
+        #[arg(long, default_value_t = node::DEFAULT_MAX_PODS)]
+        max_pods: u32,
+    },
+    /// Supervises one container (started by the node agent; not for direct use).
+    #[command(hide = true)]
+    Shim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     Kubeconfig {
         /// Data directory of the server [env: RUNLET_DATA_DIR] [default: the user's data dir]/runlet
         #[arg(long, env = "RUNLET_DATA_DIR")]
@@ -27,6 +49,10 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::Shim { args } = cli.command {
+        // Before any runtime or logging: the shim forks and must stay a plain single-threaded process.
+        runlet_agent::shim_main(args);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUNLET_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -34,6 +60,13 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Server(args) => server::run(args),
         Command::Kubeconfig { data_dir } => server::print_kubeconfig_path(data_dir),
+        Command::Agent { kubeconfig, node_name, dir, max_pods } => {
+            match dir.map(Ok).unwrap_or_else(|| server::data_dir(None).map(|d| d.with_file_name("runlet-agent"))) {
+                Ok(dir) => node::run_agent(&kubeconfig, node_name, dir, max_pods),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Shim { .. } => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -17,6 +17,25 @@ pub struct ServerArgs {
     /// Address to listen on; port 0 picks a free port (the kubeconfig holds the real one).
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub listen: SocketAddr,
+    /// Do not run a node agent in this process (pods then need `runlet agent` elsewhere).
+    #[arg(long)]
+    pub no_agent: bool,
+    /// Name of the local node [default: the host name]
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Most pods the local node runs at once.
+    #[arg(long, default_value_t = crate::node::DEFAULT_MAX_PODS)]
+    pub max_pods: u32,
+    /// Let pods mount host directories with `hostPath` volumes.
+    #[arg(long)]
+    pub allow_host_path: bool,
+}
+
+/// What the local node agent looks like, when there is one.
+pub struct LocalAgent {
+    pub node_name: String,
+    pub max_pods: u32,
+    pub allow_host_path: bool,
 }
 
 /// The data dir from the flag/env, else `<user data dir>/runlet`.
@@ -90,12 +109,12 @@ pub struct Running {
 }
 
 /// Starts everything `runlet server` runs, in the current tokio runtime.
-pub async fn start(dir: &Path, listen: SocketAddr) -> anyhow::Result<Running> {
+pub async fn start(dir: &Path, listen: SocketAddr, agent: Option<LocalAgent>) -> anyhow::Result<Running> {
     let pki = pki::ensure(&dir.join("pki"), Some(listen.ip())).context("preparing TLS certificates and token")?;
     let store = Store::open_sqlite(&dir.join("store.db"), StoreOptions { history: 20_000 })
         .await
         .context("opening the store")?;
-    let state = ApiState::new(store);
+    let mut state = ApiState::new(store);
     namespaces::ensure_system_namespaces(&state).await.context("creating the system namespaces")?;
 
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
@@ -109,11 +128,20 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> anyhow::Result<Running> {
     let kubeconfig = kubeconfig_path(dir);
     pki::write_private(&kubeconfig, pki::kubeconfig(&pki, &url).as_bytes()).context("writing the kubeconfig")?;
 
+    // Controllers and the local agent are API clients like any other; in-process they reach the router
+    // without a socket.
+    let client = kube::Client::new(server::router(state.clone()), "default");
+    if let Some(a) = agent {
+        let config = crate::node::agent_config(a.node_name, dir.join("agent"), a.max_pods, a.allow_host_path)?;
+        let node =
+            runlet_agent::node::NodeAgent::start(client.clone(), config).await.context("starting the node agent")?;
+        state = state.with_logs(std::sync::Arc::new(crate::node::LocalLogs { agent: node }));
+    }
     let tls = server::tls_config(&pki)?;
     let app = server::authenticated_router(state.clone(), &pki.token);
     tokio::spawn(server::serve_tls(listener, tls, app));
     tokio::spawn(namespaces::run_finalizer(state.clone()));
-    // Controllers are API clients like any other; in-process they reach the router without a socket.
+    // The in-process client must see the log source too (it serves `kubectl logs` only through the router).
     let client = kube::Client::new(server::router(state.clone()), "default");
     runlet_controllers::manager::spawn_all(client);
     Ok(Running { addr, kubeconfig })
@@ -124,7 +152,12 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&dir)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let running = start(&dir, args.listen).await?;
+        let agent = (!args.no_agent).then(|| LocalAgent {
+            node_name: args.node_name.clone().unwrap_or_else(crate::node::host_name),
+            max_pods: args.max_pods,
+            allow_host_path: args.allow_host_path,
+        });
+        let running = start(&dir, args.listen, agent).await?;
         tracing::info!(addr = %running.addr, "runlet API server listening");
         eprintln!("runlet server listening on https://{}", running.addr);
         eprintln!("kubeconfig: {}", running.kubeconfig.display());
@@ -135,7 +168,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     match term {

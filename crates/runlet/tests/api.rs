@@ -24,22 +24,29 @@ fn start() -> (tempfile::TempDir, Server, Api) {
     (tmp, server, api)
 }
 
+/// A Job the server's own job controller leaves alone (`managedBy` names another controller), so every change
+/// the tests see is one they made.
 fn job(name: &str) -> Value {
     json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name},
-        "spec": {"template": {"spec": {
+        "spec": {"managedBy": "example.com/tests", "template": {"spec": {
             "restartPolicy": "Never",
             "containers": [{"name": "c", "image": "busybox", "command": ["true"]}],
         }}},
     })
 }
 
+/// A Pod the server's scheduler leaves alone (another `schedulerName`), so it stays unbound and unchanged.
 fn pod(name: &str, labels: Value) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "labels": labels},
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]},
+        "spec": {
+            "schedulerName": "example.com/tests",
+            "restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox"}],
+        },
     })
 }
 
@@ -243,7 +250,8 @@ fn create_get_list_update_delete() {
     let uid = created["metadata"]["uid"].as_str().unwrap().to_string();
     assert_eq!(uid.len(), 36, "{uid}");
     let ts = created["metadata"]["creationTimestamp"].as_str().unwrap();
-    assert!(jiff::Timestamp::from_str(ts).is_ok() && ts.ends_with('Z') && !ts.contains('.'), "{ts}");
+    let shape: String = ts.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect();
+    assert_eq!(shape, "0000-00-00T00:00:00Z", "{ts}");
     assert_eq!(created["metadata"]["generation"], 1);
     assert_eq!(created["metadata"]["namespace"], "default");
     assert_eq!((created["kind"].as_str(), created["apiVersion"].as_str()), (Some("Job"), Some("batch/v1")));
@@ -317,6 +325,8 @@ fn patch_in_every_format() {
             "/spec/template/spec/containers/0/command",
             Value::Null,
         ),
+        ("application/merge-patch+json", json!({"spec": {"backoffLimit": 3}}), "/spec/backoffLimit", json!(3)),
+        // null deletes the field; defaulting brings it back (strategic-merge-patch.md §1.1 step 7).
         (
             "application/strategic-merge-patch+json",
             json!({"spec": {"backoffLimit": null}}),
@@ -634,4 +644,613 @@ fn oversized_and_malformed_bodies() {
         json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "wt"}, "spec": {"parallelism": "two"}});
     let s = api.post(JOBS, &wrong_type).expect(400);
     assert!(s["message"].as_str().unwrap().starts_with("Job in version \"v1\" cannot be handled as a Job: "), "{s}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Jobs: defaulting, validation, status and scale
+
+#[test]
+fn job_defaulting_and_generated_selector() {
+    let (_tmp, _server, api) = start();
+    let j = create(&api, JOBS, job("plain"));
+    let uid = j["metadata"]["uid"].as_str().unwrap();
+    let generated = json!({
+        "batch.kubernetes.io/controller-uid": uid,
+        "batch.kubernetes.io/job-name": "plain",
+        "controller-uid": uid,
+        "job-name": "plain",
+    });
+    assert_eq!(j["spec"]["selector"], json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+    assert_eq!(j["spec"]["template"]["metadata"]["labels"], generated);
+    assert_eq!(j["metadata"]["labels"], generated);
+    let spec = &j["spec"];
+    for (field, want) in [
+        ("parallelism", json!(1)),
+        ("completions", json!(1)),
+        ("backoffLimit", json!(6)),
+        ("completionMode", json!("NonIndexed")),
+        ("suspend", json!(false)),
+        ("podReplacementPolicy", json!("TerminatingOrFailed")),
+    ] {
+        assert_eq!(spec[field], want, "spec.{field}");
+    }
+    assert_eq!(spec["template"]["spec"]["terminationGracePeriodSeconds"], 30);
+
+    // (name, spec overrides, metadata labels, [(pointer, expected)])
+    let cases: Vec<(&str, Value, Value, Vec<(&str, Value)>)> = vec![
+        (
+            "work-queue",
+            json!({"parallelism": 3}),
+            Value::Null,
+            vec![("/spec/parallelism", json!(3)), ("/spec/completions", Value::Null)],
+        ),
+        (
+            "fixed",
+            json!({"completions": 4}),
+            Value::Null,
+            vec![("/spec/parallelism", json!(1)), ("/spec/completions", json!(4))],
+        ),
+        (
+            "per-index",
+            json!({"completionMode": "Indexed", "completions": 2, "backoffLimitPerIndex": 1}),
+            Value::Null,
+            vec![("/spec/backoffLimit", json!(2147483647)), ("/spec/completionMode", json!("Indexed"))],
+        ),
+        (
+            "with-policy",
+            json!({"podFailurePolicy": {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}}),
+            Value::Null,
+            vec![
+                ("/spec/podReplacementPolicy", json!("Failed")),
+                ("/spec/podFailurePolicy/rules/0/onPodConditions/0/status", json!("True")),
+            ],
+        ),
+        // The Job's own labels are kept; the template's are not copied over them.
+        ("own-labels", json!({}), json!({"team": "a"}), vec![("/metadata/labels", json!({"team": "a"}))]),
+    ];
+    for (name, overrides, labels, checks) in cases {
+        let mut body = job(name);
+        for (k, v) in overrides.as_object().unwrap() {
+            body["spec"][k] = v.clone();
+        }
+        if !labels.is_null() {
+            body["metadata"]["labels"] = labels;
+        }
+        let j = create(&api, JOBS, body);
+        for (pointer, want) in checks {
+            assert_eq!(j.pointer(pointer).unwrap_or(&Value::Null), &want, "{name} {pointer}: {j}");
+        }
+    }
+
+    // Template labels of the user's are kept next to the generated ones, and copied to a label-less Job.
+    let mut body = job("tl");
+    body["spec"]["template"]["metadata"] = json!({"labels": {"app": "x"}});
+    let j = create(&api, JOBS, body);
+    let tl = &j["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(tl["app"], "x");
+    assert_eq!(tl["job-name"], "tl");
+    assert_eq!(j["metadata"]["labels"]["app"], "x", "{j}");
+
+    // manualSelector: the user's selector stays and nothing is generated.
+    let mut body = job("manual");
+    body["spec"]["manualSelector"] = json!(true);
+    body["spec"]["selector"] = json!({"matchLabels": {"app": "m"}});
+    body["spec"]["template"]["metadata"] = json!({"labels": {"app": "m"}});
+    let j = create(&api, JOBS, body);
+    assert_eq!(j["spec"]["selector"], json!({"matchLabels": {"app": "m"}}));
+    assert_eq!(j["spec"]["template"]["metadata"]["labels"], json!({"app": "m"}));
+}
+
+#[test]
+fn job_validation_errors_are_422_with_causes() {
+    let (_tmp, _server, api) = start();
+    // (name, spec/template change, message after `Job.batch "<name>" is invalid: `, cause reason, cause field)
+    let restart = |p: &str| json!({"template": {"spec": {"restartPolicy": p}}});
+    let cases: Vec<(&str, Value, &str, &str, &str)> = vec![
+        (
+            "always",
+            restart("Always"),
+            "spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\"",
+            "FieldValueRequired",
+            "spec.template.spec.restartPolicy",
+        ),
+        (
+            "negative",
+            json!({"parallelism": -1}),
+            "spec.parallelism: Invalid value: -1: must be greater than or equal to 0",
+            "FieldValueInvalid",
+            "spec.parallelism",
+        ),
+        (
+            "mode",
+            json!({"completionMode": "Foo"}),
+            "spec.completionMode: Unsupported value: \"Foo\": supported values: \"NonIndexed\", \"Indexed\"",
+            "FieldValueNotSupported",
+            "spec.completionMode",
+        ),
+        (
+            "indexed",
+            json!({"completionMode": "Indexed", "completions": null, "parallelism": 2}),
+            "spec.completions: Required value: when completion mode is Indexed",
+            "FieldValueRequired",
+            "spec.completions",
+        ),
+    ];
+    for (name, change, want, reason, field) in cases {
+        let mut body = job(name);
+        merge(&mut body["spec"], &change);
+        let s =
+            api.post(JOBS, &body).expect_status(422, "Invalid", &format!("Job.batch \"{name}\" is invalid: {want}"));
+        assert_eq!(s["details"]["name"], name);
+        assert_eq!((s["details"]["group"].as_str(), s["details"]["kind"].as_str()), (Some("batch"), Some("Job")));
+        let causes = s["details"]["causes"].as_array().unwrap();
+        assert_eq!(causes.len(), 1, "{s}");
+        assert_eq!(causes[0]["reason"], reason);
+        assert_eq!(causes[0]["field"], field);
+        assert_eq!(causes[0]["message"].as_str().unwrap(), want.split_once(": ").unwrap().1);
+        api.get(&format!("{JOBS}/{name}")).expect(404);
+    }
+    let s = api.post(JOBS, &job("My_Job")).expect(422);
+    assert!(
+        s["message"].as_str().unwrap().starts_with(
+            "Job.batch \"My_Job\" is invalid: metadata.name: Invalid value: \"My_Job\": a lowercase RFC 1123 subdomain"
+        ),
+        "{s}"
+    );
+    // An unknown restartPolicy fails both the pod rule and the Job rule, as upstream: the bracketed form, one cause each.
+    let mut foo = job("foo");
+    merge(&mut foo["spec"], &restart("Foo"));
+    let s = api.post(JOBS, &foo).expect_status(
+        422,
+        "Invalid",
+        "Job.batch \"foo\" is invalid: [spec.template.spec.restartPolicy: Unsupported value: \"Foo\": supported values: \"Always\", \"OnFailure\", \"Never\", spec.template.spec.restartPolicy: Unsupported value: \"Foo\": supported values: \"OnFailure\", \"Never\"]",
+    );
+    let causes = s["details"]["causes"].as_array().unwrap();
+    assert_eq!(causes.len(), 2);
+    assert!(causes.iter().all(|c| c["reason"] == "FieldValueNotSupported"), "{s}");
+    // Two errors: the bracketed form, one cause each.
+    let mut two = job("two");
+    merge(&mut two["spec"], &json!({"parallelism": -1, "backoffLimit": -2}));
+    let s = api.post(JOBS, &two).expect(422);
+    assert_eq!(
+        s["message"],
+        "Job.batch \"two\" is invalid: [spec.parallelism: Invalid value: -1: must be greater than or equal to 0, spec.backoffLimit: Invalid value: -2: must be greater than or equal to 0]"
+    );
+    assert_eq!(s["details"]["causes"].as_array().unwrap().len(), 2);
+
+    // Immutable fields on update (job-semantics §1.4); mutable ones pass.
+    let live = create(&api, JOBS, job("imm"));
+    let path = format!("{JOBS}/imm");
+    let immutable: &[(Value, &str, &str)] = &[
+        (
+            json!({"spec": {"completions": 3}}),
+            "spec.completions",
+            "spec.completions: Invalid value: 3: field is immutable",
+        ),
+        (
+            json!({"spec": {"completionMode": "Indexed"}}),
+            "spec.completionMode",
+            "spec.completionMode: Invalid value: \"Indexed\": field is immutable",
+        ),
+        (
+            json!({"spec": {"managedBy": "example.com/else"}}),
+            "spec.managedBy",
+            "spec.managedBy: Invalid value: \"example.com/else\": field is immutable",
+        ),
+    ];
+    for (patch, field, want) in immutable {
+        let s = api.patch(&path, "application/merge-patch+json", patch).expect_status(
+            422,
+            "Invalid",
+            &format!("Job.batch \"imm\" is invalid: {want}"),
+        );
+        assert_eq!(s["details"]["causes"][0]["field"], *field, "{s}");
+    }
+    let s = api
+        .patch(&path, "application/merge-patch+json", &json!({"spec": {"selector": {"matchLabels": {"a": "b"}}}}))
+        .expect(422);
+    assert!(s["message"].as_str().unwrap().contains("spec.selector: Invalid value: "), "{s}");
+    assert!(s["details"]["causes"].as_array().unwrap().iter().any(|c| c["field"] == "spec.selector"), "{s}");
+    let mut put = live.clone();
+    put["spec"]["template"]["spec"]["containers"][0]["image"] = json!("other");
+    let s = api.put(&path, &put).expect(422);
+    assert!(s["message"].as_str().unwrap().starts_with("Job.batch \"imm\" is invalid: spec.template: Invalid value: "));
+    for patch in [
+        json!({"spec": {"parallelism": 0}}),
+        json!({"spec": {"activeDeadlineSeconds": 100, "backoffLimit": 1, "ttlSecondsAfterFinished": 5}}),
+        json!({"spec": {"suspend": true}}),
+    ] {
+        api.patch(&path, "application/merge-patch+json", &patch).expect(200);
+    }
+}
+
+/// RFC 7386 merge of `patch` into `target`, for building request bodies.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+#[test]
+fn status_subresource_is_separate_from_the_main_resource() {
+    let (_tmp, _server, api) = start();
+    let live = create(&api, JOBS, job("st"));
+    let path = format!("{JOBS}/st");
+    let status_path = format!("{path}/status");
+    assert_eq!(api.get(&status_path).expect(200), live);
+
+    // /status: only status changes.
+    let s = api
+        .patch(
+            &status_path,
+            "application/merge-patch+json",
+            &json!({"spec": {"parallelism": 9}, "status": {"active": 2, "startTime": "2026-01-01T00:00:00Z"}}),
+        )
+        .expect(200);
+    assert_eq!((s["status"]["active"].as_i64(), s["spec"]["parallelism"].as_i64()), (Some(2), Some(1)), "{s}");
+    assert_eq!(s["metadata"]["generation"], 1);
+    let mut put = s.clone();
+    put["spec"]["parallelism"] = json!(8);
+    put["status"]["active"] = json!(3);
+    let s = api.put(&status_path, &put).expect(200);
+    assert_eq!((s["status"]["active"].as_i64(), s["spec"]["parallelism"].as_i64()), (Some(3), Some(1)), "{s}");
+    // Status validation applies there.
+    let s = api.patch(&status_path, "application/merge-patch+json", &json!({"status": {"active": -1}})).expect(422);
+    assert_eq!(s["reason"], "Invalid");
+    assert!(
+        s["message"].as_str().unwrap().contains("status.active: Invalid value: -1: must be greater than or equal to 0"),
+        "{s}"
+    );
+
+    // The main resource: status changes are ignored, spec changes apply.
+    let m = api
+        .patch(&path, "application/merge-patch+json", &json!({"spec": {"parallelism": 2}, "status": {"active": 7}}))
+        .expect(200);
+    assert_eq!((m["status"]["active"].as_i64(), m["spec"]["parallelism"].as_i64()), (Some(3), Some(2)), "{m}");
+    let mut put = m.clone();
+    put["status"] = json!({});
+    let m = api.put(&path, &put).expect(200);
+    assert_eq!(m["status"]["active"], 3, "{m}");
+    api.request("DELETE", &status_path, &[], None).expect(405);
+    api.get(&format!("{JOBS}/nope/status")).expect_status(404, "NotFound", "jobs.batch \"nope\" not found");
+}
+
+#[test]
+fn scale_subresource_maps_to_parallelism() {
+    let (_tmp, _server, api) = start();
+    let live = create(&api, JOBS, job("sc"));
+    let uid = live["metadata"]["uid"].as_str().unwrap();
+    let path = format!("{JOBS}/sc/scale");
+    let scale = api.get(&path).expect(200);
+    assert_eq!((scale["kind"].as_str(), scale["apiVersion"].as_str()), (Some("Scale"), Some("autoscaling/v1")));
+    assert_eq!(scale["spec"]["replicas"], 1);
+    assert_eq!(scale["status"]["selector"], format!("batch.kubernetes.io/controller-uid={uid}"));
+    assert_eq!(scale["metadata"]["resourceVersion"], live["metadata"]["resourceVersion"]);
+    assert_eq!(scale["metadata"]["name"], "sc");
+
+    let patched = api.patch(&path, "application/merge-patch+json", &json!({"spec": {"replicas": 3}})).expect(200);
+    assert_eq!(patched["spec"]["replicas"], 3);
+    let job_now = api.get(&format!("{JOBS}/sc")).expect(200);
+    assert_eq!(job_now["spec"]["parallelism"], 3);
+    assert_eq!(job_now["metadata"]["generation"], 2);
+    assert_eq!(patched["metadata"]["resourceVersion"], job_now["metadata"]["resourceVersion"]);
+
+    // PUT as `kubectl scale --current-replicas` sends it: no Content-Type, the resourceVersion read before.
+    let mut put = patched.clone();
+    put["spec"]["replicas"] = json!(2);
+    let body = put.to_string();
+    let r = api.request("PUT", &path, &[], Some((None, body.as_bytes())));
+    assert_eq!(r.expect(200)["spec"]["replicas"], 2);
+    let r = api.request("PUT", &path, &[], Some((None, body.as_bytes())));
+    r.expect_status(409, "Conflict", &conflict_message("jobs.batch", "sc"));
+    assert_eq!(api.get(&format!("{JOBS}/sc")).expect(200)["spec"]["parallelism"], 2);
+
+    let mut negative = api.get(&path).expect(200);
+    negative["spec"]["replicas"] = json!(-1);
+    api.put(&path, &negative).expect_status(
+        422,
+        "Invalid",
+        "Scale.autoscaling \"sc\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+    );
+    api.get(&format!("{JOBS}/nope/scale")).expect_status(404, "NotFound", "jobs.batch \"nope\" not found");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Lists, selectors, watches
+
+/// Pods p1..p4 with labels to select on; p1 is bound to node n1, p2 is Running.
+fn selector_fixture(api: &Api) {
+    create(api, PODS, pod("p1", json!({"app": "web", "tier": "front"})));
+    create(api, PODS, pod("p2", json!({"app": "web", "tier": "back"})));
+    create(api, PODS, pod("p3", json!({"app": "db"})));
+    create(api, PODS, pod("p4", json!({})));
+    api.patch(&format!("{PODS}/p1"), "application/merge-patch+json", &json!({"spec": {"nodeName": "n1"}})).expect(200);
+    api.patch(&format!("{PODS}/p2/status"), "application/merge-patch+json", &json!({"status": {"phase": "Running"}}))
+        .expect(200);
+}
+
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn label_and_field_selectors_on_lists() {
+    let (_tmp, _server, api) = start();
+    selector_fixture(&api);
+    let label_cases: &[(&str, &[&str])] = &[
+        ("app=web", &["p1", "p2"]),
+        ("app==web", &["p1", "p2"]),
+        ("app!=web", &["p3", "p4"]),
+        ("app in (web,db)", &["p1", "p2", "p3"]),
+        ("app notin (web)", &["p3", "p4"]),
+        ("tier", &["p1", "p2"]),
+        ("!tier", &["p3", "p4"]),
+        ("app=web,tier!=front", &["p2"]),
+        ("app in (web),!tier", &[]),
+        ("app", &["p1", "p2", "p3"]),
+        ("", &["p1", "p2", "p3", "p4"]),
+    ];
+    for (selector, want) in label_cases {
+        let list = api.get(&format!("{PODS}?labelSelector={}", encode(selector))).expect(200);
+        assert_eq!(names(&list), *want, "labelSelector={selector}");
+    }
+    let field_cases: &[(&str, &[&str])] = &[
+        ("metadata.name=p1", &["p1"]),
+        ("metadata.name==p3", &["p3"]),
+        ("metadata.name!=p1", &["p2", "p3", "p4"]),
+        ("metadata.namespace=default", &["p1", "p2", "p3", "p4"]),
+        ("spec.nodeName=n1", &["p1"]),
+        ("spec.nodeName=", &["p2", "p3", "p4"]),
+        ("status.phase=Running", &["p2"]),
+        ("status.phase!=Running,spec.nodeName!=n1", &["p3", "p4"]),
+        ("spec.restartPolicy=Never", &["p1", "p2", "p3", "p4"]),
+    ];
+    for (selector, want) in field_cases {
+        let list = api.get(&format!("{PODS}?fieldSelector={}", encode(selector))).expect(200);
+        assert_eq!(names(&list), *want, "fieldSelector={selector}");
+    }
+    // Both at once, and across namespaces.
+    create(&api, "/api/v1/namespaces", json!({"metadata": {"name": "other"}}));
+    create(&api, "/api/v1/namespaces/other/pods", pod("p5", json!({"app": "web"})));
+    let both = api.get(&format!(
+        "/api/v1/pods?labelSelector={}&fieldSelector={}",
+        encode("app=web"),
+        encode("metadata.namespace=other")
+    ));
+    assert_eq!(names(&both.expect(200)), ["p5"]);
+    assert_eq!(
+        names(&api.get(&format!("/api/v1/pods?labelSelector={}", encode("app=web"))).expect(200)),
+        ["p1", "p2", "p5"]
+    );
+
+    // Unsupported fields: 400 with the kind's message (upstream field-label conversions).
+    let bad: &[(&str, &str, &str)] = &[
+        (PODS, "spec.foo=1", "field label not supported: spec.foo"),
+        (JOBS, "status.succeeded=1", "field label \"status.succeeded\" not supported for batchv1.Job"),
+        ("/api/v1/namespaces", "metadata.namespace=x", "field label not supported: metadata.namespace"),
+        ("/api/v1/namespaces/default/events", "message=x", "field label not supported: message"),
+    ];
+    for (path, selector, message) in bad {
+        api.get(&format!("{path}?fieldSelector={}", encode(selector))).expect_status(400, "BadRequest", message);
+        api.get(&format!("{path}?watch=true&fieldSelector={}", encode(selector))).expect_status(
+            400,
+            "BadRequest",
+            message,
+        );
+    }
+    let s = api.get(&format!("{PODS}?labelSelector={}", encode("app in (web"))).expect(400);
+    assert_eq!(s["reason"], "BadRequest");
+    let s = api.get(&format!("{PODS}?fieldSelector={}", encode("nooperator"))).expect(400);
+    assert_eq!(s["reason"], "BadRequest");
+    assert_eq!(s["message"], "invalid selector: 'nooperator'; can't understand 'nooperator'");
+}
+
+#[test]
+fn event_field_selectors() {
+    let (_tmp, _server, api) = start();
+    let events = "/api/v1/namespaces/default/events";
+    let event = |name: &str, kind: &str, object: &str, uid: &str, reason: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name},
+            "involvedObject": {"kind": kind, "namespace": "default", "name": object, "uid": uid,
+                               "apiVersion": if kind == "Job" { "batch/v1" } else { "v1" }},
+            "reason": reason, "message": format!("{reason} {object}"), "type": "Normal",
+            "source": {"component": "job-controller"}, "count": 1,
+            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",
+        })
+    };
+    create(&api, events, event("e1", "Job", "pi", "u-pi", "SuccessfulCreate"));
+    create(&api, events, event("e2", "Job", "pi", "u-pi", "Completed"));
+    create(&api, events, event("e3", "Pod", "pi", "u-pod", "Started"));
+    create(&api, events, event("e4", "Job", "other", "u-other", "SuccessfulCreate"));
+    let cases: &[(&str, &[&str])] = &[
+        // kubectl describe job
+        (
+            "involvedObject.kind=Job,involvedObject.uid=u-pi,involvedObject.name=pi,involvedObject.namespace=default",
+            &["e1", "e2"],
+        ),
+        // kubectl describe pod
+        ("involvedObject.name=pi,involvedObject.namespace=default,involvedObject.uid=u-pod", &["e3"]),
+        // kubectl events --for job/pi
+        ("involvedObject.kind=Job,involvedObject.apiVersion=batch/v1,involvedObject.name=pi", &["e1", "e2"]),
+        ("involvedObject.name=pi", &["e1", "e2", "e3"]),
+        ("reason=SuccessfulCreate", &["e1", "e4"]),
+        ("source=job-controller,type=Normal", &["e1", "e2", "e3", "e4"]),
+        ("involvedObject.kind!=Job", &["e3"]),
+    ];
+    for (selector, want) in cases {
+        let list = api.get(&format!("{events}?fieldSelector={}", encode(selector))).expect(200);
+        assert_eq!(names(&list), *want, "fieldSelector={selector}");
+    }
+}
+
+#[test]
+fn watch_resource_version_semantics() {
+    let (_tmp, _server, api) = start();
+    let a = create(&api, PODS, pod("a", json!({})));
+    create(&api, PODS, pod("b", json!({})));
+    let list = api.get(PODS).expect(200);
+    let list_rv = rv(&list);
+    let quiet = Duration::from_millis(400);
+
+    let mut from_zero = api.stream(&format!("{PODS}?watch=true&resourceVersion=0"), &[]);
+    let mut unset = api.stream(&format!("{PODS}?watch=1"), &[]);
+    let mut from_list = api.stream(&format!("{PODS}?watch=true&resourceVersion={list_rv}"), &[]);
+    let mut from_a = api.stream(&format!("{PODS}?watch=true&resourceVersion={}", rv(&a)), &[]);
+    for w in [&mut from_zero, &mut unset] {
+        let events = w.drain(quiet);
+        let kinds: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| (e["type"].as_str().unwrap(), e["object"]["metadata"]["name"].as_str().unwrap()))
+            .collect();
+        assert_eq!(kinds, [("ADDED", "a"), ("ADDED", "b")]);
+        assert_eq!(events[0]["object"]["kind"], "Pod");
+        assert_eq!(events[0]["object"]["apiVersion"], "v1");
+        assert_eq!(events[0]["object"], a);
+    }
+    assert!(from_list.next(quiet).is_none(), "a watch from the list's resourceVersion replays nothing");
+    let b_event = from_a.next(quiet).expect("b was created after a");
+    assert_eq!((b_event["type"].as_str(), b_event["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("b")));
+
+    // Live changes reach every watcher, in order, with increasing resourceVersions.
+    let c = create(&api, PODS, pod("c", json!({})));
+    let c2 =
+        api.patch(&format!("{PODS}/c"), "application/merge-patch+json", &json!({"metadata": {"labels": {"x": "1"}}}));
+    let c2 = c2.expect(200);
+    let gone = api.delete(&format!("{PODS}/c"), None).expect(200);
+    for w in [&mut from_zero, &mut unset, &mut from_list, &mut from_a] {
+        let events = w.drain(quiet);
+        let seen: Vec<(&str, u64)> = events.iter().map(|e| (e["type"].as_str().unwrap(), rv(&e["object"]))).collect();
+        assert_eq!(seen.len(), 3, "{events:?}");
+        assert_eq!(seen[0], ("ADDED", rv(&c)));
+        assert_eq!(seen[1], ("MODIFIED", rv(&c2)));
+        assert_eq!(seen[2].0, "DELETED");
+        assert!(seen[2].1 > rv(&c2), "DELETED carries the delete's resourceVersion: {events:?}");
+        assert_eq!(events[2]["object"]["metadata"]["labels"]["x"], "1", "DELETED carries the last state");
+    }
+    assert!(rv(&gone) >= rv(&c2));
+    api.get(&format!("{PODS}?watch=true&resourceVersion=abc")).expect(400);
+}
+
+#[test]
+fn watch_with_selectors_turns_leaving_into_deleted() {
+    let (_tmp, _server, api) = start();
+    selector_fixture(&api);
+    let list_rv = rv(&api.get(PODS).expect(200));
+    let quiet = Duration::from_millis(400);
+    let mut web = api.stream(&format!("{PODS}?watch=true&resourceVersion={list_rv}&labelSelector=app%3Dweb"), &[]);
+    let mut named = api.stream(&format!("{PODS}?watch=true&resourceVersion=0&fieldSelector=metadata.name%3Dp2"), &[]);
+    let mut running =
+        api.stream(&format!("{PODS}?watch=true&resourceVersion={list_rv}&fieldSelector=status.phase%3DRunning"), &[]);
+    let first = named.drain(quiet);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(
+        (first[0]["type"].as_str(), first[0]["object"]["metadata"]["name"].as_str()),
+        (Some("ADDED"), Some("p2"))
+    );
+
+    let relabel = |name: &str, app: &str| {
+        api.patch(
+            &format!("{PODS}/{name}"),
+            "application/merge-patch+json",
+            &json!({"metadata": {"labels": {"app": app}}}),
+        )
+        .expect(200)
+    };
+    relabel("p3", "web"); // starts matching
+    relabel("p1", "api"); // stops matching
+    relabel("p4", "other"); // never matches
+    relabel("p2", "web2"); // stops matching
+    api.patch(&format!("{PODS}/p3/status"), "application/merge-patch+json", &json!({"status": {"phase": "Running"}}))
+        .expect(200);
+    let events: Vec<(String, String)> = web
+        .drain(quiet)
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap().into(), e["object"]["metadata"]["name"].as_str().unwrap().into()))
+        .collect();
+    let want: Vec<(String, String)> = [("ADDED", "p3"), ("DELETED", "p1"), ("DELETED", "p2"), ("MODIFIED", "p3")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(events, want);
+    // The DELETED of a pod that stopped matching carries its new state.
+    let running_events = running.drain(quiet);
+    let kinds: Vec<&str> = running_events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["MODIFIED", "ADDED"],
+        "p2 relabelled (still Running), then p3 became Running: {running_events:?}"
+    );
+
+    let named_events = named.drain(quiet);
+    assert_eq!(named_events.len(), 1, "{named_events:?}");
+    assert_eq!(named_events[0]["type"], "MODIFIED");
+    api.delete(&format!("{PODS}/p2"), None).expect(200);
+    let deleted = named.next(quiet).expect("DELETED p2");
+    assert_eq!(
+        (deleted["type"].as_str(), deleted["object"]["metadata"]["name"].as_str()),
+        (Some("DELETED"), Some("p2"))
+    );
+}
+
+#[test]
+fn watches_stay_open_until_their_timeout() {
+    let (_tmp, _server, api) = start();
+    let mut open = api.stream(&format!("{JOBS}?watch=true"), &[]);
+    let mut timed = api.stream(&format!("{JOBS}?watch=true&timeoutSeconds=1"), &[]);
+    let started = std::time::Instant::now();
+    assert!(timed.ends_within(Duration::from_secs(4)), "timeoutSeconds=1 did not end the watch");
+    assert!(started.elapsed() >= Duration::from_millis(900), "ended too early: {:?}", started.elapsed());
+    assert!(timed.head_after_end().starts_with("HTTP/1.1 200"), "a watch answers 200");
+    assert!(!open.ends_within(Duration::from_secs(2)), "the server closed a watch without timeoutSeconds");
+    // Still delivering after the wait.
+    create(&api, JOBS, job("late"));
+    let ev = open.next(Duration::from_secs(2)).expect("event after idling");
+    assert_eq!((ev["type"].as_str(), ev["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("late")));
+}
+
+#[test]
+fn a_too_old_resource_version_gets_one_expired_error_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = Server::start(&dir, "127.0.0.1:0");
+    let api = Api::new(&server);
+    let a = create(&api, PODS, pod("a", json!({})));
+    create(&api, PODS, pod("b", json!({})));
+    server.stop();
+    // After a restart the watch history starts at the revision the store was loaded at, which is past `a`'s.
+    let server = Server::start(&dir, "127.0.0.1:0");
+    let api = Api::new(&server);
+    let current = rv(&api.get(PODS).expect(200));
+    let old = rv(&a);
+    let mut w = api.stream(&format!("{PODS}?watch=true&resourceVersion={old}"), &[]);
+    let ev = w.next(Duration::from_secs(3)).expect("an ERROR event");
+    assert_eq!(ev["type"], "ERROR");
+    assert_eq!(
+        ev["object"],
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": format!("too old resource version: {old}"), "reason": "Expired", "code": 410})
+    );
+    assert!(w.ends_within(Duration::from_secs(3)), "the stream ends after the ERROR event");
+    assert!(w.next(Duration::from_millis(100)).is_none());
+    assert!(w.head_after_end().starts_with("HTTP/1.1 200"));
+    // The list's own resourceVersion is still watchable.
+    let mut ok = api.stream(&format!("{PODS}?watch=true&resourceVersion={current}"), &[]);
+    create(&api, PODS, pod("c", json!({})));
+    assert_eq!(ok.next(Duration::from_secs(3)).expect("ADDED c")["type"], "ADDED");
 }

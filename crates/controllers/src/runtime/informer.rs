@@ -9,13 +9,16 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// A change seen by an informer.
 #[derive(Debug, Clone)]
 pub enum Change<K> {
     Applied(Arc<K>),
     Deleted(Arc<K>),
+    /// A (re-)list finished: objects deleted while the watch was down vanish from the store without a
+    /// [`Change::Deleted`], so subscribers should look at everything again.
+    Relisted,
 }
 
 /// The cache of one resource type across all namespaces, kept current by a watch.
@@ -25,6 +28,9 @@ where
 {
     pub store: Store<K>,
     changes: broadcast::Sender<Change<K>>,
+    /// Becomes true once the first list is in the store. kube's `Store::wait_until_ready` wakes only the
+    /// last of several concurrent waiters (a oneshot keeps one waker), and every controller waits on it.
+    listed: watch::Receiver<bool>,
 }
 
 impl<K> Informer<K>
@@ -36,6 +42,7 @@ where
     pub fn start(api: Api<K>) -> Informer<K> {
         let (store, writer) = reflector::store();
         let (changes, _) = broadcast::channel(16 * 1024);
+        let (listed_tx, listed) = watch::channel(false);
         let tx = changes.clone();
         let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
         tokio::spawn(async move {
@@ -48,12 +55,17 @@ where
                     Ok(watcher::Event::Delete(o)) => {
                         let _ = tx.send(Change::Deleted(Arc::new(o)));
                     }
-                    Ok(_) => {}
+                    // The reflector has swapped the new list into the store before passing this on.
+                    Ok(watcher::Event::InitDone) => {
+                        listed_tx.send_replace(true);
+                        let _ = tx.send(Change::Relisted);
+                    }
+                    Ok(watcher::Event::Init) => {}
                     Err(e) => tracing::debug!(error = %e, "watch error; retrying"),
                 }
             }
         });
-        Informer { store, changes }
+        Informer { store, changes, listed }
     }
 
     /// Changes from now on. A subscriber that falls behind misses changes (and should resync from the store).
@@ -61,8 +73,9 @@ where
         self.changes.subscribe()
     }
 
-    /// Waits until the initial list has been received.
+    /// Waits until the initial list has been received (returns at once if the watch task is gone).
     pub async fn ready(&self) {
-        let _ = self.store.wait_until_ready().await;
+        let mut listed = self.listed.clone();
+        let _ = listed.wait_for(|done| *done).await;
     }
 }

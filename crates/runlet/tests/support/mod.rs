@@ -15,12 +15,23 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server on `dir`, on `listen` (use port 0 for a free port), and waits until it answers.
+    /// Starts a server without a node agent (tests play kubelet themselves) on `dir`, on `listen` (use port 0
+    /// for a free port), and waits until it answers.
     pub fn start(dir: &Path, listen: &str) -> Server {
+        Self::start_with(dir, listen, &["--no-agent"])
+    }
+
+    /// Starts a server with its local node agent: pods really run.
+    pub fn start_with_agent(dir: &Path, listen: &str) -> Server {
+        Self::start_with(dir, listen, &[])
+    }
+
+    fn start_with(dir: &Path, listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_runlet"))
             .args(["server", "--data-dir"])
             .arg(dir)
             .args(["--listen", listen])
+            .args(extra)
             .env("RUNLET_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,0 +1,55 @@
+//! The API-facing half of the node agent: registers the Node, keeps its Lease fresh, and runs the pods bound to
+//! it through the process runtime. The same code serves the agent inside `runlet server` (over an in-process
+//! client) and `runlet agent` on another machine (over HTTPS).
+
+pub mod pods;
+pub mod register;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kube::Client;
+
+use crate::runtime::{ProcessRuntime, RuntimeConfig, RuntimeError, ShimCommand};
+use crate::worker::WorkerOptions;
+pub use register::Capacity;
+
+/// How to run a node agent.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub node_name: String,
+    /// Pod directories and logs go under `<root>/pods/`.
+    pub root: PathBuf,
+    /// How to start the per-container supervisor (the `runlet` binary with `shim`).
+    pub shim: ShimCommand,
+    pub capacity: Capacity,
+    pub allow_host_path: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("starting the process runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+    #[error("registering the node: {0}")]
+    Register(#[from] kube::Error),
+}
+
+/// A running agent; its runtime serves pod logs.
+pub struct NodeAgent {
+    pub runtime: ProcessRuntime,
+    pub node_name: String,
+}
+
+impl NodeAgent {
+    /// Registers the node and starts the heartbeat and the pod loop on the current tokio runtime.
+    pub async fn start(client: Client, config: AgentConfig) -> Result<Arc<NodeAgent>, AgentError> {
+        let mut rc = RuntimeConfig::new(&config.root, config.shim.clone(), &config.node_name);
+        rc.allow_host_path = config.allow_host_path;
+        let runtime = ProcessRuntime::new(rc)?;
+        register::register(&client, &config.node_name, &config.capacity).await?;
+        tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone()));
+        let pods = pods::PodManager::new(client, config.node_name.clone(), runtime.clone(), WorkerOptions::default());
+        tokio::spawn(pods.run());
+        Ok(Arc::new(NodeAgent { runtime, node_name: config.node_name }))
+    }
+}

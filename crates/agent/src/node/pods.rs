@@ -1,0 +1,242 @@
+//! Runs the pods bound to this node: one [`PodWorker`] per pod, its status patched into the API as it changes,
+//! its events recorded, and graceful deletion carried through (stop, report the terminal phase, then delete
+//! with grace 0 so the API server may remove the object).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use runlet_codec::{Event, EventSource, ObjectMeta, ObjectReference, Pod, PodStatus, Time};
+use serde_json::json;
+
+use crate::runtime::ProcessRuntime;
+use crate::worker::{PodEvent, PodWorker, WorkerOptions};
+
+struct Running {
+    worker: PodWorker,
+    stopping: bool,
+}
+
+/// The pods of one node.
+pub struct PodManager {
+    client: Client,
+    node: String,
+    runtime: ProcessRuntime,
+    options: WorkerOptions,
+    running: Mutex<HashMap<String, Running>>,
+    /// Pods whose worker has ended; not started again (their status is final).
+    finished: Mutex<HashSet<String>>,
+}
+
+fn is_terminal(pod: &Pod) -> bool {
+    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+fn grace_of(pod: &Pod) -> Duration {
+    let secs = pod
+        .metadata
+        .deletion_grace_period_seconds
+        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+        .unwrap_or(30);
+    Duration::from_secs(secs.max(0) as u64)
+}
+
+impl PodManager {
+    pub fn new(client: Client, node: String, runtime: ProcessRuntime, options: WorkerOptions) -> Arc<Self> {
+        Arc::new(PodManager {
+            client,
+            node,
+            runtime,
+            options,
+            running: Mutex::new(HashMap::new()),
+            finished: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn finished(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.finished.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Watches the pods bound to this node forever.
+    pub async fn run(self: Arc<Self>) {
+        let api: Api<Pod> = Api::all(self.client.clone());
+        let config = watcher::Config::default().fields(&format!("spec.nodeName={}", self.node));
+        let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+        let mut seen_in_list: HashSet<String> = HashSet::new();
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(watcher::Event::Init) => seen_in_list.clear(),
+                Ok(watcher::Event::InitApply(p)) => {
+                    seen_in_list.insert(p.uid().unwrap_or_default());
+                    self.clone().pod_seen(p);
+                }
+                Ok(watcher::Event::InitDone) => self.clone().forget_missing(&seen_in_list),
+                Ok(watcher::Event::Apply(p)) => self.clone().pod_seen(p),
+                Ok(watcher::Event::Delete(p)) => self.clone().pod_gone(p.uid().unwrap_or_default()),
+                Err(e) => tracing::debug!(error = %e, "pod watch error; retrying"),
+            }
+        }
+    }
+
+    /// After a (re)list: pods we run or have on disk that the API no longer has are stopped and cleaned up.
+    fn forget_missing(self: Arc<Self>, present: &HashSet<String>) {
+        let running: Vec<String> = self.running().keys().filter(|u| !present.contains(*u)).cloned().collect();
+        for uid in running {
+            self.clone().pod_gone(uid);
+        }
+        let on_disk = self.runtime.list_pods().unwrap_or_default();
+        for uid in on_disk.into_iter().filter(|u| !present.contains(u) && !self.running().contains_key(u)) {
+            let runtime = self.runtime.clone();
+            tokio::spawn(async move {
+                let _ = runtime.remove_pod(&uid).await;
+            });
+        }
+    }
+
+    fn pod_seen(self: Arc<Self>, pod: Pod) {
+        let uid = pod.uid().unwrap_or_default();
+        let deleting = pod.metadata.deletion_timestamp.is_some();
+        {
+            let mut running = self.running();
+            if let Some(r) = running.get_mut(&uid) {
+                if deleting && !r.stopping {
+                    r.stopping = true;
+                    r.worker.stop(grace_of(&pod));
+                }
+                return;
+            }
+        }
+        if self.finished().contains(&uid) || is_terminal(&pod) {
+            if deleting {
+                // Nothing runs any more: let the API server remove the object.
+                tokio::spawn(async move { self.finalize_deletion(&pod).await });
+            }
+            return;
+        }
+        if deleting && pod.status.as_ref().and_then(|s| s.start_time.as_ref()).is_none() {
+            // Deleted before it ever started here: nothing to stop.
+            tokio::spawn(async move { self.finalize_deletion(&pod).await });
+            return;
+        }
+        let mut worker = PodWorker::spawn(self.runtime.clone(), pod.clone(), self.options.clone());
+        if deleting {
+            worker.stop(grace_of(&pod));
+        }
+        let status = worker.status();
+        let events = worker.take_events();
+        self.running().insert(uid.clone(), Running { worker, stopping: deleting });
+        if let Some(events) = events {
+            tokio::spawn(record_events(self.client.clone(), self.node.clone(), pod.clone(), events));
+        }
+        tokio::spawn(self.report(pod, status));
+    }
+
+    /// Patches every status change into the API; when the pod has ended, finishes a pending deletion.
+    async fn report(self: Arc<Self>, pod: Pod, mut status: tokio::sync::watch::Receiver<PodStatus>) {
+        let uid = pod.uid().unwrap_or_default();
+        let ns = pod.namespace().unwrap_or_default();
+        let name = pod.name_any();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        loop {
+            let current = status.borrow_and_update().clone();
+            let terminal = matches!(current.phase.as_deref(), Some("Succeeded" | "Failed"));
+            let patch = json!({"metadata": {"uid": uid}, "status": current});
+            match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => break,
+                Err(e) => tracing::warn!(pod = %name, error = %e, "could not report pod status"),
+            }
+            if terminal && status.has_changed().is_ok_and(|c| !c) {
+                // The worker publishes the terminal status last; wait briefly for the channel to close.
+                let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
+                if status.has_changed().is_ok_and(|c| c) {
+                    continue;
+                }
+                break;
+            }
+            if status.changed().await.is_err() {
+                break;
+            }
+        }
+        self.running().remove(&uid);
+        self.finished().insert(uid);
+        if let Ok(Some(latest)) = api.get_opt(&name).await
+            && latest.metadata.deletion_timestamp.is_some()
+        {
+            self.finalize_deletion(&latest).await;
+        }
+    }
+
+    /// The last step of a graceful delete: the node confirms with grace 0.
+    async fn finalize_deletion(&self, pod: &Pod) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
+        let dp = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+        match api.delete(&pod.name_any(), &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => tracing::warn!(pod = %pod.name_any(), error = %e, "could not finish deleting the pod"),
+        }
+    }
+
+    /// The pod object is gone: stop anything still running and remove its directory and logs.
+    fn pod_gone(self: Arc<Self>, uid: String) {
+        let worker = self.running().remove(&uid);
+        self.finished().remove(&uid);
+        let runtime = self.runtime.clone();
+        tokio::spawn(async move {
+            if let Some(r) = worker {
+                r.worker.stop(Duration::ZERO);
+                let _ = tokio::time::timeout(Duration::from_secs(10), r.worker.wait()).await;
+            }
+            if let Err(e) = runtime.remove_pod(&uid).await {
+                tracing::debug!(%uid, error = %e, "could not remove the pod's directory");
+            }
+        });
+    }
+}
+
+/// Records the worker's events on the pod (source component `kubelet`, like upstream).
+async fn record_events(client: Client, node: String, pod: Pod, mut events: tokio::sync::mpsc::Receiver<PodEvent>) {
+    let ns = pod.namespace().unwrap_or_default();
+    let api: Api<Event> = Api::namespaced(client, &ns);
+    while let Some(e) = events.recv().await {
+        let now = jiff::Timestamp::now();
+        let ev = Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{}.{:x}", pod.name_any(), now.as_nanosecond())),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(pod.name_any()),
+                namespace: Some(ns.clone()),
+                uid: pod.uid(),
+                field_path: e.field_path.clone(),
+                ..Default::default()
+            },
+            reason: Some(e.reason.into()),
+            message: Some(e.message.clone()),
+            type_: Some(e.type_.into()),
+            source: Some(EventSource { component: Some("kubelet".into()), host: Some(node.clone()) }),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            count: Some(1),
+            reporting_component: Some("kubelet".into()),
+            reporting_instance: Some(node.clone()),
+            ..Default::default()
+        };
+        if let Err(err) = api.create(&PostParams::default(), &ev).await {
+            tracing::debug!(error = %err, "could not record a pod event");
+        }
+    }
+}

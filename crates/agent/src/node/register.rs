@@ -1,0 +1,161 @@
+//! The Node object this agent stands for, and its heartbeat (a `coordination.k8s.io/v1` Lease renewed every
+//! few seconds, plus the Node's Ready condition).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use runlet_codec::k8s_openapi::api::core::v1::{NodeAddress, NodeSystemInfo};
+use runlet_codec::{Lease, LeaseSpec, MicroTime, Node, NodeCondition, NodeStatus, ObjectMeta, Quantity, Time};
+use serde_json::json;
+
+/// Kubernetes' namespace for node leases.
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+const LEASE_SECONDS: i32 = 40;
+pub const RENEW_EVERY: Duration = Duration::from_secs(10);
+
+/// What a node offers to the scheduler.
+#[derive(Debug, Clone)]
+pub struct Capacity {
+    pub cpu_cores: u32,
+    pub memory_bytes: u64,
+    pub pods: u32,
+}
+
+impl Capacity {
+    /// This machine's cores and memory, with `pods` as the pod limit.
+    pub fn of_this_machine(pods: u32) -> Capacity {
+        let cpu_cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+        let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024);
+        Capacity { cpu_cores, memory_bytes, pods }
+    }
+
+    fn quantities(&self) -> BTreeMap<String, Quantity> {
+        BTreeMap::from([
+            ("cpu".to_string(), Quantity(self.cpu_cores.to_string())),
+            ("memory".to_string(), Quantity(format!("{}Ki", self.memory_bytes / 1024))),
+            ("pods".to_string(), Quantity(self.pods.to_string())),
+        ])
+    }
+}
+
+fn ready_condition(now: jiff::Timestamp) -> NodeCondition {
+    NodeCondition {
+        type_: "Ready".into(),
+        status: "True".into(),
+        reason: Some("KubeletReady".into()),
+        message: Some("runlet agent is posting ready status".into()),
+        last_heartbeat_time: Some(Time(now)),
+        last_transition_time: Some(Time(now)),
+    }
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// The Node as this agent registers it.
+pub fn node_object(name: &str, capacity: &Capacity, now: jiff::Timestamp) -> Node {
+    let labels = BTreeMap::from([
+        ("kubernetes.io/hostname".to_string(), name.to_string()),
+        ("kubernetes.io/os".to_string(), std::env::consts::OS.to_string()),
+        ("kubernetes.io/arch".to_string(), go_arch().to_string()),
+    ]);
+    Node {
+        metadata: ObjectMeta { name: Some(name.into()), labels: Some(labels), ..Default::default() },
+        spec: None,
+        status: Some(NodeStatus {
+            capacity: Some(capacity.quantities()),
+            allocatable: Some(capacity.quantities()),
+            conditions: Some(vec![ready_condition(now)]),
+            addresses: Some(vec![
+                NodeAddress { type_: "InternalIP".into(), address: "127.0.0.1".into() },
+                NodeAddress { type_: "Hostname".into(), address: name.into() },
+            ]),
+            node_info: Some(NodeSystemInfo {
+                architecture: go_arch().into(),
+                container_runtime_version: format!("runlet-process://{}", env!("CARGO_PKG_VERSION")),
+                kubelet_version: "v1.33.0-runlet".into(),
+                kube_proxy_version: String::new(),
+                operating_system: std::env::consts::OS.into(),
+                os_image: "runlet process runtime".into(),
+                kernel_version: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().into(),
+                machine_id: String::new(),
+                system_uuid: String::new(),
+                boot_id: String::new(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Creates the Node, or refreshes its status if it exists (an agent restart).
+pub async fn register(client: &Client, name: &str, capacity: &Capacity) -> Result<(), kube::Error> {
+    let api: Api<Node> = Api::all(client.clone());
+    let node = node_object(name, capacity, jiff::Timestamp::now());
+    match api.get_opt(name).await? {
+        None => match api.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e),
+        },
+        Some(_) => {}
+    }
+    let status = json!({"status": node.status});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
+    Ok(())
+}
+
+/// Renews the node's Lease and Ready heartbeat forever.
+pub async fn heartbeat(client: Client, name: String) {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
+    let nodes: Api<Node> = Api::all(client);
+    let mut tick = tokio::time::interval(RENEW_EVERY);
+    loop {
+        tick.tick().await;
+        let now = jiff::Timestamp::now();
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(LEASE_NAMESPACE.into()),
+                ..Default::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(name.clone()),
+                lease_duration_seconds: Some(LEASE_SECONDS),
+                renew_time: Some(MicroTime(now)),
+                ..Default::default()
+            }),
+        };
+        let renewed = match leases.get_opt(&name).await {
+            Ok(None) => leases.create(&PostParams::default(), &lease).await.map(|_| ()),
+            Ok(Some(_)) => {
+                let patch = json!({"spec": {"renewTime": MicroTime(now), "holderIdentity": name}});
+                leases.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = renewed {
+            tracing::warn!(error = %e, "could not renew the node lease");
+        }
+        // Merged by `type`: only the heartbeat time changes, the transition time stays.
+        let patch =
+            json!({"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": Time(now)}]}});
+        if let Err(e) = nodes.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+            tracing::warn!(error = %e, "could not post the node's ready status");
+        }
+    }
+}
