@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 mod node;
+mod run;
 mod server;
 
 #[derive(Parser)]
@@ -16,6 +17,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the Jobs of a manifest to completion on an ephemeral server (or --kubeconfig's), streaming their logs.
+    /// Exits 0 when all complete, 1 when any fails, 2 on bad input.
+    Run(run::RunArgs),
     /// Run the API server (HTTPS, bearer token) with its store in the data dir.
     Server(server::ServerArgs),
     /// Print the path of the kubeconfig the server wrote (point kubectl at it with KUBECONFIG=...).
@@ -53,11 +57,16 @@ fn main() -> std::process::ExitCode {
         // Before any runtime or logging: the shim forks and must stay a plain single-threaded process.
         runlet_agent::shim_main(args);
     }
+    let quiet_default = matches!(cli.command, Command::Run(_));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUNLET_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUNLET_LOG").unwrap_or_else(|_| {
+            // `runlet run` prints its own progress; only problems go to the log.
+            if quiet_default { "warn".into() } else { "info".into() }
+        }))
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Run(args) => return run::run(args),
         Command::Server(args) => server::run(args),
         Command::Kubeconfig { data_dir } => server::print_kubeconfig_path(data_dir),
         Command::Agent { kubeconfig, node_name, dir, max_pods } => {

@@ -106,6 +106,8 @@ fn set_private_dir(dir: &Path) -> anyhow::Result<()> {
 pub struct Running {
     pub addr: SocketAddr,
     pub kubeconfig: PathBuf,
+    /// An in-process client of this server.
+    pub client: kube::Client,
 }
 
 /// Starts everything `runlet server` runs, in the current tokio runtime.
@@ -143,8 +145,8 @@ pub async fn start(dir: &Path, listen: SocketAddr, agent: Option<LocalAgent>) ->
     tokio::spawn(namespaces::run_finalizer(state.clone()));
     // The in-process client must see the log source too (it serves `kubectl logs` only through the router).
     let client = kube::Client::new(server::router(state.clone()), "default");
-    runlet_controllers::manager::spawn_all(client);
-    Ok(Running { addr, kubeconfig })
+    runlet_controllers::manager::spawn_all(client.clone());
+    Ok(Running { addr, kubeconfig, client })
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {

@@ -1254,3 +1254,472 @@ fn a_too_old_resource_version_gets_one_expired_error_event() {
     create(&api, PODS, pod("c", json!({})));
     assert_eq!(ok.next(Duration::from_secs(3)).expect("ADDED c")["type"], "ADDED");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tables
+
+fn column_names(table: &Value) -> Vec<(String, i64)> {
+    table["columnDefinitions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no columnDefinitions: {table}"))
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["priority"].as_i64().unwrap()))
+        .collect()
+}
+
+fn is_age(cell: &Value) -> bool {
+    cell.as_str().is_some_and(|s| s.ends_with('s') && s[..s.len() - 1].parse::<u32>().is_ok_and(|n| n < 60))
+}
+
+#[test]
+fn tables_for_jobs_pods_events_namespaces() {
+    let (_tmp, _server, api) = start();
+    let tj = create(&api, JOBS, job("tj"));
+    let uid = tj["metadata"]["uid"].as_str().unwrap();
+    create(&api, PODS, pod("tp", json!({"app": "t"})));
+    create(
+        &api,
+        "/api/v1/namespaces/default/events",
+        json!({
+            "metadata": {"name": "te"},
+            "involvedObject": {"kind": "Job", "namespace": "default", "name": "tj", "uid": uid, "apiVersion": "batch/v1"},
+            "reason": "SuccessfulCreate", "message": "Created pod: tj-abcde", "type": "Normal",
+            "source": {"component": "job-controller"}, "count": 1,
+            "firstTimestamp": meta_now(&tj), "lastTimestamp": meta_now(&tj),
+        }),
+    );
+
+    // (collection, columns with priorities, expected cells of the one row checked; None = an Age cell)
+    let p = |n: &str, pr: i64| (n.to_string(), pr);
+    let cases: Vec<(String, Vec<(String, i64)>, &str, Vec<Option<Value>>)> = vec![
+        (
+            JOBS.to_string(),
+            vec![
+                p("Name", 0),
+                p("Status", 0),
+                p("Completions", 0),
+                p("Duration", 0),
+                p("Age", 0),
+                p("Containers", 1),
+                p("Images", 1),
+                p("Selector", 1),
+            ],
+            "tj",
+            vec![
+                Some(json!("tj")),
+                Some(json!("Running")),
+                Some(json!("0/1")),
+                Some(json!("")),
+                None,
+                Some(json!("c")),
+                Some(json!("busybox")),
+                Some(json!(format!("batch.kubernetes.io/controller-uid={uid}"))),
+            ],
+        ),
+        (
+            PODS.to_string(),
+            vec![
+                p("Name", 0),
+                p("Ready", 0),
+                p("Status", 0),
+                p("Restarts", 0),
+                p("Age", 0),
+                p("IP", 1),
+                p("Node", 1),
+                p("Nominated Node", 1),
+                p("Readiness Gates", 1),
+            ],
+            "tp",
+            vec![
+                Some(json!("tp")),
+                Some(json!("0/1")),
+                Some(json!("Pending")),
+                Some(json!("0")),
+                None,
+                Some(json!("<none>")),
+                Some(json!("<none>")),
+                Some(json!("<none>")),
+                Some(json!("<none>")),
+            ],
+        ),
+        (
+            "/api/v1/namespaces".to_string(),
+            vec![p("Name", 0), p("Status", 0), p("Age", 0)],
+            "default",
+            vec![Some(json!("default")), Some(json!("Active")), None],
+        ),
+        (
+            "/api/v1/namespaces/default/events".to_string(),
+            vec![
+                p("Last Seen", 0),
+                p("Type", 0),
+                p("Reason", 0),
+                p("Object", 0),
+                p("Subobject", 1),
+                p("Source", 1),
+                p("Message", 0),
+                p("First Seen", 1),
+                p("Count", 1),
+                p("Name", 1),
+            ],
+            "te",
+            vec![
+                None,
+                Some(json!("Normal")),
+                Some(json!("SuccessfulCreate")),
+                Some(json!("job/tj")),
+                Some(json!("")),
+                Some(json!("job-controller")),
+                Some(json!("Created pod: tj-abcde")),
+                None,
+                Some(json!(1)),
+                Some(json!("te")),
+            ],
+        ),
+    ];
+    for (collection, columns, name, cells) in cases {
+        let t = api.get_accept(&collection, TABLE_ACCEPT).expect(200);
+        assert_eq!((t["kind"].as_str(), t["apiVersion"].as_str()), (Some("Table"), Some("meta.k8s.io/v1")), "{t}");
+        assert!(rv(&t) > 0, "a list Table carries the resourceVersion to watch from");
+        assert_eq!(column_names(&t), columns, "{collection}");
+        let row = t["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["object"]["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no row for {name}: {t}"))
+            .clone();
+        let got = row["cells"].as_array().unwrap();
+        assert_eq!(got.len(), cells.len(), "{row}");
+        for (i, want) in cells.iter().enumerate() {
+            match want {
+                Some(v) => assert_eq!(&got[i], v, "{collection} cell {i} ({})", columns[i].0),
+                None => assert!(is_age(&got[i]), "{collection} cell {i} is not an age: {}", got[i]),
+            }
+        }
+        // Default includeObject=Metadata: PartialObjectMetadata with what -A, --show-labels and -L need.
+        assert_eq!(row["object"]["kind"], "PartialObjectMetadata");
+        assert_eq!(row["object"]["apiVersion"], "meta.k8s.io/v1");
+        assert!(row["object"].get("spec").is_none());
+        assert!(row["object"]["metadata"]["uid"].is_string());
+
+        // One object as a Table: one row.
+        let one = api.get_accept(&format!("{collection}/{name}"), TABLE_ACCEPT).expect(200);
+        assert_eq!(one["rows"].as_array().unwrap().len(), 1);
+        assert_eq!(column_names(&one), columns);
+    }
+    assert_eq!(
+        api.get_accept(&format!("{PODS}/tp"), TABLE_ACCEPT).expect(200)["rows"][0]["object"]["metadata"]["labels"],
+        json!({"app": "t"})
+    );
+
+    let full = api.get_accept(&format!("{JOBS}?includeObject=Object"), TABLE_ACCEPT).expect(200);
+    assert_eq!(full["rows"][0]["object"], tj);
+    let none = api.get_accept(&format!("{JOBS}?includeObject=None"), TABLE_ACCEPT).expect(200);
+    assert!(none["rows"][0].get("object").is_none(), "{none}");
+    assert_eq!(none["rows"][0]["cells"][0], "tj");
+    let meta = api.get_accept(&format!("{JOBS}?includeObject=Metadata"), TABLE_ACCEPT).expect(200);
+    assert_eq!(meta["rows"][0]["object"]["metadata"]["name"], "tj");
+    api.get_accept(&format!("{JOBS}?includeObject=Everything"), TABLE_ACCEPT).expect(400);
+    // Without the Table Accept: a plain list.
+    assert_eq!(api.get_accept(JOBS, "application/json, */*").expect(200)["kind"], "JobList");
+    let pb = api.get_accept(JOBS, "application/vnd.kubernetes.protobuf,application/json").expect(200);
+    assert_eq!(pb["kind"], "JobList");
+
+    // A Table watch: one row per event, column definitions on the first.
+    let mut w = api.stream(&format!("{JOBS}?watch=true&resourceVersion=0"), &[("Accept", TABLE_ACCEPT)]);
+    let first = w.next(Duration::from_secs(2)).expect("ADDED tj");
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["kind"], "Table");
+    assert_eq!(first["object"]["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(column_names(&first["object"]).len(), 8);
+    create(&api, JOBS, job("tk"));
+    let second = w.next(Duration::from_secs(2)).expect("ADDED tk");
+    assert_eq!(second["object"]["rows"][0]["cells"][0], "tk");
+    assert_eq!(second["object"]["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+}
+
+/// The object's creationTimestamp (a valid event timestamp close to now).
+fn meta_now(v: &Value) -> Value {
+    v["metadata"]["creationTimestamp"].clone()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Namespaces, finalizers, graceful pod deletion, restarts
+
+/// `kubectl create namespace <name>`'s protobuf body (kubectl-wire.md §11).
+fn namespace_protobuf(name: &str) -> Vec<u8> {
+    fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag, u8::try_from(bytes.len()).unwrap()];
+        v.extend_from_slice(bytes);
+        v
+    }
+    let mut meta = field(0x0a, name.as_bytes());
+    for tag in [0x12, 0x1a, 0x22, 0x2a, 0x32] {
+        meta.extend(field(tag, b""));
+    }
+    meta.extend([0x38, 0x00]);
+    meta.extend(field(0x42, b""));
+    let mut namespace = field(0x0a, &meta);
+    namespace.extend(field(0x12, b""));
+    namespace.extend(field(0x1a, &field(0x0a, b"")));
+    let mut type_meta = field(0x0a, b"v1");
+    type_meta.extend(field(0x12, b"Namespace"));
+    let mut body = b"k8s\0".to_vec();
+    body.extend(field(0x0a, &type_meta));
+    body.extend(field(0x12, &namespace));
+    body.extend(field(0x1a, b""));
+    body.extend(field(0x22, b""));
+    body
+}
+
+#[test]
+fn namespaces_exist_guard_creates_and_empty_on_delete() {
+    let (_tmp, _server, api) = start();
+    let ns = "/api/v1/namespaces";
+    let default = api.get(&format!("{ns}/default")).expect(200);
+    assert_eq!(default["status"]["phase"], "Active");
+    for system in ["kube-system", "kube-node-lease"] {
+        api.get(&format!("{ns}/{system}")).expect(200);
+    }
+
+    let s = api.post("/apis/batch/v1/namespaces/missing/jobs", &job("j")).expect_status(
+        404,
+        "NotFound",
+        "namespaces \"missing\" not found",
+    );
+    assert_eq!(s["details"], json!({"name": "missing", "kind": "namespaces"}));
+    api.post("/api/v1/namespaces/missing/pods", &pod("p", json!({}))).expect_status(
+        404,
+        "NotFound",
+        "namespaces \"missing\" not found",
+    );
+    assert_eq!(names(&api.get("/apis/batch/v1/namespaces/missing/jobs").expect(200)), Vec::<String>::new());
+
+    // `kubectl create namespace pbns`: protobuf in, JSON out.
+    let body = namespace_protobuf("pbns");
+    assert_eq!(namespace_protobuf("x").len(), 52, "the body of kubectl-wire.md §11");
+    let r = api.request(
+        "POST",
+        &format!("{ns}?fieldManager=kubectl-create&fieldValidation=Strict"),
+        &[("Accept", "application/vnd.kubernetes.protobuf,application/json")],
+        Some((Some("application/vnd.kubernetes.protobuf"), &body)),
+    );
+    let created = r.expect(201);
+    assert_eq!(created["metadata"]["name"], "pbns");
+    assert_eq!(created["kind"], "Namespace");
+    assert_eq!(created["status"]["phase"], "Active");
+    assert!(r.header_values("content-type")[0].starts_with("application/json"));
+    api.post(ns, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pbns"}})).expect_status(
+        409,
+        "AlreadyExists",
+        "namespaces \"pbns\" already exists",
+    );
+    let garbage = api.request("POST", ns, &[], Some((Some("application/vnd.kubernetes.protobuf"), b"k8s\0\xff\xff")));
+    assert_eq!(garbage.expect(400)["reason"], "BadRequest");
+
+    // Deleting a namespace empties it, then removes it. A finalizer on a pod holds it in Terminating meanwhile.
+    create(&api, ns, json!({"metadata": {"name": "doomed"}}));
+    let jobs = "/apis/batch/v1/namespaces/doomed/jobs";
+    let pods = "/api/v1/namespaces/doomed/pods";
+    create(&api, jobs, job("j1"));
+    create(&api, pods, pod("free", json!({})));
+    let mut held = pod("held", json!({}));
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    create(&api, pods, held);
+    let marked = api.delete(&format!("{ns}/doomed"), Some(&json!({"propagationPolicy": "Background"}))).expect(200);
+    assert!(marked["metadata"]["deletionTimestamp"].is_string(), "{marked}");
+    assert_eq!(marked["status"]["phase"], "Terminating");
+    api.post(jobs, &job("late")).expect_status(
+        403,
+        "Forbidden",
+        "unable to create new content in namespace doomed because it is being terminated",
+    );
+    let emptied = eventually(Duration::from_secs(3), || {
+        let left = names(&api.get(pods).expect(200));
+        (left == ["held"] && names(&api.get(jobs).expect(200)).is_empty()).then_some(())
+    });
+    assert!(emptied.is_some(), "the namespace was not emptied");
+    let held = api.get(&format!("{pods}/held")).expect(200);
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+    assert_eq!(api.get(&format!("{ns}/doomed")).expect(200)["status"]["phase"], "Terminating");
+    api.patch(&format!("{pods}/held"), "application/merge-patch+json", &json!({"metadata": {"finalizers": null}}))
+        .expect(200);
+    let gone = eventually(Duration::from_secs(3), || (api.get(&format!("{ns}/doomed")).code == 404).then_some(()));
+    assert!(gone.is_some(), "the emptied namespace was not removed");
+    api.get(&format!("{ns}/doomed")).expect_status(404, "NotFound", "namespaces \"doomed\" not found");
+}
+
+#[test]
+fn finalizers_and_propagation_policies() {
+    let (_tmp, _server, api) = start();
+    let hold = "example.com/hold";
+    let with_finalizers = |name: &str, finalizers: &[&str]| {
+        let mut j = job(name);
+        j["metadata"]["finalizers"] = json!(finalizers);
+        create(&api, JOBS, j)
+    };
+
+    // A finalizer keeps a deleted object, marked, until an update removes the last one.
+    with_finalizers("held", &[hold, "example.com/second"]);
+    let path = format!("{JOBS}/held");
+    let marked = api.delete(&path, Some(&json!({"propagationPolicy": "Background"}))).expect(200);
+    let ts = marked["metadata"]["deletionTimestamp"].as_str().expect("deletionTimestamp").to_string();
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 0);
+    assert_eq!(marked["metadata"]["finalizers"], json!([hold, "example.com/second"]));
+    assert_eq!(api.get(&path).expect(200), marked);
+    let again = api.delete(&path, Some(&json!({"propagationPolicy": "Background"}))).expect(200);
+    assert_eq!(again["metadata"]["deletionTimestamp"], ts.as_str(), "a second delete keeps the first mark");
+    let table = api.get_accept(&path, TABLE_ACCEPT).expect(200);
+    assert_eq!(table["rows"][0]["cells"][1], "Terminating");
+    let one_left = api
+        .patch(&path, "application/json-patch+json", &json!([{"op": "remove", "path": "/metadata/finalizers/1"}]))
+        .expect(200);
+    assert_eq!(one_left["metadata"]["finalizers"], json!([hold]));
+    assert_eq!(one_left["metadata"]["deletionTimestamp"], ts.as_str(), "clients cannot unset deletionTimestamp");
+    api.get(&path).expect(200);
+    api.patch(&path, "application/merge-patch+json", &json!({"metadata": {"finalizers": null}})).expect(200);
+    api.get(&path).expect_status(404, "NotFound", "jobs.batch \"held\" not found");
+
+    // Background on a Job without finalizers: gone at once, no warning.
+    create(&api, JOBS, job("bg"));
+    let r = api.delete(&format!("{JOBS}/bg"), Some(&json!({"propagationPolicy": "Background"})));
+    r.expect(200);
+    assert!(r.header_values("warning").is_empty(), "{:?}", r.headers);
+    api.get(&format!("{JOBS}/bg")).expect(404);
+
+    // Foreground and Orphan mark the Job with their finalizer (the garbage collector takes it from there; the
+    // hold finalizer keeps the object around for the assertions).
+    for (name, body, finalizer) in [
+        ("fg", json!({"propagationPolicy": "Foreground"}), "foregroundDeletion"),
+        ("or", json!({"propagationPolicy": "Orphan"}), "orphan"),
+        ("od", json!({"orphanDependents": true}), "orphan"),
+    ] {
+        with_finalizers(name, &[hold]);
+        let r = api.delete(&format!("{JOBS}/{name}"), Some(&body));
+        let m = r.expect(200);
+        assert!(m["metadata"]["deletionTimestamp"].is_string(), "{name}: {m}");
+        assert_eq!(m["metadata"]["finalizers"], json!([hold, finalizer]), "{name}");
+        assert!(r.header_values("warning").is_empty(), "{name}");
+        let now = api.get(&format!("{JOBS}/{name}")).expect(200);
+        assert!(now["metadata"]["deletionTimestamp"].is_string());
+    }
+    let fg = with_finalizers("fg-query", &[hold]);
+    let m = api.delete(&format!("{JOBS}/fg-query?propagationPolicy=Foreground"), None).expect(200);
+    assert_eq!(m["metadata"]["finalizers"], json!([hold, "foregroundDeletion"]));
+    assert_eq!(m["metadata"]["uid"], fg["metadata"]["uid"]);
+
+    // A raw DELETE of a Job without a policy orphans, with upstream's warning.
+    with_finalizers("raw", &[hold]);
+    let r = api.delete(&format!("{JOBS}/raw"), None);
+    let m = r.expect(200);
+    assert_eq!(
+        r.header_values("warning"),
+        [
+            "299 - \"child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning\""
+        ]
+    );
+    assert_eq!(m["metadata"]["finalizers"], json!([hold, "orphan"]));
+    // Pods have no such default.
+    create(&api, PODS, pod("quiet", json!({})));
+    let r = api.delete(&format!("{PODS}/quiet"), None);
+    r.expect(200);
+    assert!(r.header_values("warning").is_empty());
+
+    with_finalizers("bad", &[hold]);
+    api.delete(&format!("{JOBS}/bad"), Some(&json!({"propagationPolicy": "Sideways"}))).expect_status(
+        422,
+        "Invalid",
+        "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"Sideways\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"",
+    );
+    let s = api.delete(&format!("{JOBS}/bad"), Some(&json!({"preconditions": {"uid": "not-it"}}))).expect(409);
+    assert_eq!(s["reason"], "Conflict");
+    assert!(api.get(&format!("{JOBS}/bad")).expect(200)["metadata"].get("deletionTimestamp").is_none());
+}
+
+#[test]
+fn graceful_deletion_of_pods() {
+    let (_tmp, _server, api) = start();
+    // A pod bound to a node and running waits for the node: marked with the grace period.
+    let mut bound = pod("bound", json!({}));
+    bound["spec"]["nodeName"] = json!("n1");
+    create(&api, PODS, bound);
+    let path = format!("{PODS}/bound");
+    api.patch(&format!("{path}/status"), "application/merge-patch+json", &json!({"status": {"phase": "Running"}}))
+        .expect(200);
+    let marked = api.delete(&path, None).expect(200);
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 30);
+    let ts = marked["metadata"]["deletionTimestamp"].as_str().expect("deletionTimestamp");
+    assert!(ts > marked["metadata"]["creationTimestamp"].as_str().unwrap(), "now + grace: {ts}");
+    assert_eq!(api.get(&path).expect(200)["metadata"]["deletionTimestamp"], ts);
+    let table = api.get_accept(&path, TABLE_ACCEPT).expect(200);
+    assert_eq!(table["rows"][0]["cells"][2], "Terminating");
+    // A shorter grace period shortens it; 0 (what the node sends when the containers are gone) removes it.
+    let shorter = api.delete(&path, Some(&json!({"gracePeriodSeconds": 5}))).expect(200);
+    assert_eq!(shorter["metadata"]["deletionGracePeriodSeconds"], 5);
+    api.delete(&format!("{path}?gracePeriodSeconds=0"), None).expect(200);
+    api.get(&path).expect_status(404, "NotFound", "pods \"bound\" not found");
+
+    // An explicit grace period on the first delete.
+    let mut custom = pod("custom", json!({}));
+    custom["spec"]["nodeName"] = json!("n1");
+    create(&api, PODS, custom);
+    let m = api.delete(&format!("{PODS}/custom"), Some(&json!({"gracePeriodSeconds": 7}))).expect(200);
+    assert_eq!(m["metadata"]["deletionGracePeriodSeconds"], 7);
+
+    // Unbound, or already finished: removed at once.
+    create(&api, PODS, pod("unbound", json!({})));
+    api.delete(&format!("{PODS}/unbound"), None).expect(200);
+    api.get(&format!("{PODS}/unbound")).expect(404);
+    let mut done = pod("done", json!({}));
+    done["spec"]["nodeName"] = json!("n1");
+    create(&api, PODS, done);
+    api.patch(
+        &format!("{PODS}/done/status"),
+        "application/merge-patch+json",
+        &json!({"status": {"phase": "Succeeded"}}),
+    )
+    .expect(200);
+    api.delete(&format!("{PODS}/done"), None).expect(200);
+    api.get(&format!("{PODS}/done")).expect(404);
+}
+
+#[test]
+fn a_restart_loses_nothing_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = Server::start(&dir, "127.0.0.1:0");
+    let api = Api::new(&server);
+    create(&api, "/api/v1/namespaces", json!({"metadata": {"name": "kept"}}));
+    create(&api, JOBS, job("j1"));
+    let j1 = api.patch(&format!("{JOBS}/j1"), "application/merge-patch+json", &json!({"spec": {"parallelism": 4}}));
+    let j1 = j1.expect(200);
+    let p1 = create(&api, "/api/v1/namespaces/kept/pods", pod("p1", json!({"a": "b"})));
+    create(&api, JOBS, job("j2"));
+    api.delete(&format!("{JOBS}/j2"), Some(&json!({"propagationPolicy": "Background"}))).expect(200);
+    let mut held = job("j3");
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    create(&api, JOBS, held);
+    let j3 = api.delete(&format!("{JOBS}/j3"), Some(&json!({"propagationPolicy": "Background"}))).expect(200);
+    let before = rv(&api.get("/api/v1/pods").expect(200));
+    let token = std::fs::read_to_string(dir.join("pki/token")).unwrap();
+    server.stop();
+
+    let server = Server::start(&dir, "127.0.0.1:0");
+    let api = Api::new(&server);
+    assert_eq!(std::fs::read_to_string(dir.join("pki/token")).unwrap(), token);
+    assert_eq!(api.get(&format!("{JOBS}/j1")).expect(200), j1);
+    assert_eq!(api.get("/api/v1/namespaces/kept/pods/p1").expect(200), p1);
+    assert_eq!(api.get(&format!("{JOBS}/j3")).expect(200), j3, "a marked object stays marked");
+    api.get(&format!("{JOBS}/j2")).expect(404);
+    api.get("/api/v1/namespaces/kept").expect(200);
+    let after = rv(&api.get("/api/v1/pods").expect(200));
+    assert!(after >= before, "the revision went back: {before} -> {after}");
+    let new = create(&api, JOBS, job("j4"));
+    assert!(rv(&new) > before, "a new write reuses an old revision: {} <= {before}", rv(&new));
+    // Optimistic concurrency still works across the restart.
+    let mut stale = j1.clone();
+    stale["metadata"]["resourceVersion"] = json!((rv(&j1) - 1).to_string());
+    api.put(&format!("{JOBS}/j1"), &stale).expect_status(409, "Conflict", &conflict_message("jobs.batch", "j1"));
+    api.put(&format!("{JOBS}/j1"), &j1).expect(200);
+}

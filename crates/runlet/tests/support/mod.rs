@@ -420,3 +420,13 @@ impl Server {
         self.child.id()
     }
 }
+
+impl Server {
+    /// Kills the server with SIGKILL (no shutdown of any kind) and waits until it is gone; returns its data dir
+    /// and address, to start it again there.
+    pub fn kill9(mut self) -> (PathBuf, SocketAddr) {
+        let _ = Command::new("kill").arg("-KILL").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        (self.dir.clone(), self.addr)
+    }
+}

@@ -1,0 +1,303 @@
+//! `runlet run -f FILE`: one-shot. Starts an ephemeral server in a temporary data dir (or uses `--kubeconfig`),
+//! creates every Job of the file, shows progress, streams pod logs prefixed by pod name, and exits 0 when all
+//! Jobs Complete, 1 when any Failed (with the reason and the failed pods' last log lines), 2 on bad input.
+//! Ctrl-C deletes what it created.
+
+mod manifest;
+mod progress;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::{AsyncBufReadExt, StreamExt};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use kube::{Client, ResourceExt};
+use runlet_codec::{Job, Pod};
+use tokio::sync::Mutex;
+
+use progress::State;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The manifest: one or more batch/v1 Jobs (YAML or JSON; `-` reads standard input)
+    #[arg(short = 'f', long = "filename")]
+    pub file: PathBuf,
+    /// Use the server of this kubeconfig instead of starting an ephemeral one
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespace to create the Jobs in
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Do not stream pod logs
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Exit statuses of `runlet run`.
+pub const EXIT_COMPLETE: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+const EXIT_INTERRUPTED: u8 = 130;
+
+pub fn run(args: RunArgs) -> std::process::ExitCode {
+    let text = if args.file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+    } else {
+        std::fs::read_to_string(&args.file)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("runlet: {}: {e}", args.file.display());
+            return std::process::ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let jobs = match manifest::jobs(&args.file.display().to_string(), &text) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("runlet: {e}");
+            return std::process::ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runlet: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = rt.block_on(async {
+        match run_jobs(&args, jobs).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("runlet: {e:#}");
+                EXIT_FAILED
+            }
+        }
+    });
+    // Logs and watches may still hold tasks; do not wait for them.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    std::process::ExitCode::from(code)
+}
+
+/// The server the Jobs run on: an ephemeral one (kept alive by its temp dir) or an existing one.
+struct Target {
+    client: Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn connect(args: &RunArgs) -> anyhow::Result<Target> {
+    if let Some(path) = &args.kubeconfig {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let kc = kube::config::Kubeconfig::from_yaml(&text).context("parsing the kubeconfig")?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+        return Ok(Target { client: Client::try_from(config)?, _dir: None });
+    }
+    let dir = tempfile::Builder::new().prefix("runlet-run-").tempdir().context("creating a temporary data dir")?;
+    let agent = crate::server::LocalAgent {
+        node_name: crate::node::host_name(),
+        max_pods: crate::node::DEFAULT_MAX_PODS,
+        allow_host_path: false,
+    };
+    let listen = "127.0.0.1:0".parse().context("listen address")?;
+    let running = crate::server::start(dir.path(), listen, Some(agent)).await?;
+    Ok(Target { client: running.client, _dir: Some(dir) })
+}
+
+async fn run_jobs(args: &RunArgs, manifests: Vec<serde_json::Value>) -> anyhow::Result<u8> {
+    let target = connect(args).await?;
+    let client = target.client.clone();
+    let jobs_api: Api<Job> = Api::namespaced(client.clone(), &args.namespace);
+
+    let mut created: Vec<Job> = Vec::new();
+    for m in manifests {
+        let job: Job = match runlet_codec::decode_job(&m) {
+            Ok(d) => d.object,
+            Err(e) => {
+                eprintln!("runlet: {e}");
+                return Ok(EXIT_BAD_INPUT);
+            }
+        };
+        match jobs_api.create(&PostParams::default(), &job).await {
+            Ok(j) => created.push(j),
+            Err(kube::Error::Api(s)) if matches!(s.code, 400 | 409 | 422) => {
+                eprintln!("runlet: {}", s.message);
+                delete_all(&jobs_api, &created).await;
+                return Ok(EXIT_BAD_INPUT);
+            }
+            Err(e) => {
+                delete_all(&jobs_api, &created).await;
+                return Err(e).context("creating the job");
+            }
+        }
+    }
+
+    let bars = MultiProgress::with_draw_target(if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let style = ProgressStyle::with_template("{prefix:.bold} {bar:30.cyan/blue} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut progress: BTreeMap<String, ProgressBar> = BTreeMap::new();
+    for j in &created {
+        let total = j.spec.as_ref().and_then(|s| s.completions).unwrap_or(1).max(1) as u64;
+        let bar = bars.add(ProgressBar::new(total).with_style(style.clone()).with_prefix(j.name_any()));
+        progress.insert(j.name_any(), bar);
+    }
+    let printer = Printer { bars: bars.clone() };
+    let uids: HashSet<String> = created.iter().filter_map(|j| j.metadata.uid.clone()).collect();
+    if !args.quiet {
+        tokio::spawn(stream_logs(client.clone(), args.namespace.clone(), uids.clone(), printer.clone()));
+    }
+
+    let outcome = tokio::select! {
+        r = wait_for_jobs(&jobs_api, &created, &progress) => r?,
+        _ = tokio::signal::ctrl_c() => {
+            printer.line("runlet: interrupted; deleting the jobs it created");
+            delete_all(&jobs_api, &created).await;
+            return Ok(EXIT_INTERRUPTED);
+        }
+    };
+    // Let the last log lines arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for bar in progress.values() {
+        bar.finish();
+    }
+    let mut code = EXIT_COMPLETE;
+    for (name, p) in &outcome {
+        match &p.state {
+            State::Complete => eprintln!("job {name} completed: {}", p.summary()),
+            State::Failed { reason, message } => {
+                code = EXIT_FAILED;
+                eprintln!("job {name} failed: {reason}: {message} ({})", p.summary());
+                explain_failure(&client, &args.namespace, name, &outcome_uid(&created, name)).await;
+            }
+            State::Running => {}
+        }
+    }
+    Ok(code)
+}
+
+fn outcome_uid(created: &[Job], name: &str) -> String {
+    created.iter().find(|j| j.name_any() == name).and_then(|j| j.metadata.uid.clone()).unwrap_or_default()
+}
+
+/// Watches until every Job is Complete or Failed; updates the bars on the way.
+async fn wait_for_jobs(
+    api: &Api<Job>,
+    created: &[Job],
+    bars: &BTreeMap<String, ProgressBar>,
+) -> anyhow::Result<BTreeMap<String, progress::Progress>> {
+    let names: HashSet<String> = created.iter().map(|j| j.name_any()).collect();
+    let mut last: BTreeMap<String, progress::Progress> = BTreeMap::new();
+    loop {
+        let list = api.list(&ListParams::default()).await?;
+        for j in list.items.iter().filter(|j| names.contains(&j.name_any())) {
+            let p = progress::of(j);
+            if let Some(bar) = bars.get(&j.name_any()) {
+                bar.set_position(p.succeeded.max(0) as u64);
+                bar.set_message(p.summary());
+            }
+            last.insert(j.name_any(), p);
+        }
+        if let Some(gone) = names.iter().find(|n| !list.items.iter().any(|j| j.name_any() == **n)) {
+            anyhow::bail!("job {gone} was deleted before it finished");
+        }
+        if last.values().all(|p| p.state != State::Running) {
+            return Ok(last);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn delete_all(api: &Api<Job>, jobs: &[Job]) {
+    let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
+    for j in jobs {
+        let _ = api.delete(&j.name_any(), &dp).await;
+    }
+}
+
+/// Prints log lines above the progress bars (or plainly when there are none).
+#[derive(Clone)]
+struct Printer {
+    bars: MultiProgress,
+}
+
+impl Printer {
+    fn line(&self, s: &str) {
+        if self.bars.is_hidden() {
+            println!("{s}");
+        } else {
+            let _ = self.bars.println(s);
+        }
+    }
+}
+
+/// Follows the logs of every container of every pod of the Jobs, each line prefixed with `[pod]`.
+async fn stream_logs(client: Client, ns: String, job_uids: HashSet<String>, printer: Printer) {
+    let pods: Api<Pod> = Api::namespaced(client, &ns);
+    let following: Arc<Mutex<HashSet<(String, String, i32)>>> = Arc::default();
+    loop {
+        if let Ok(list) = pods.list(&ListParams::default()).await {
+            for pod in list.items.iter().filter(|p| owned_by_any(p, &job_uids)) {
+                for (container, restarts) in started_containers(pod) {
+                    let key = (pod.name_any(), container.clone(), restarts);
+                    if !following.lock().await.insert(key) {
+                        continue;
+                    }
+                    let (pods, printer, name) = (pods.clone(), printer.clone(), pod.name_any());
+                    tokio::spawn(async move {
+                        let lp = LogParams { follow: true, container: Some(container), ..Default::default() };
+                        if let Ok(stream) = pods.log_stream(&name, &lp).await {
+                            let mut lines = stream.lines();
+                            while let Some(Ok(line)) = lines.next().await {
+                                printer.line(&format!("[{name}] {line}"));
+                            }
+                        }
+                    });
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn owned_by_any(pod: &Pod, uids: &HashSet<String>) -> bool {
+    pod.owner_references().iter().any(|o| uids.contains(&o.uid))
+}
+
+/// Containers that have started (running or ended), with their restart count (a restart is a new log).
+fn started_containers(pod: &Pod) -> Vec<(String, i32)> {
+    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.clone()).unwrap_or_default();
+    statuses
+        .into_iter()
+        .filter(|s| s.state.as_ref().is_some_and(|st| st.running.is_some() || st.terminated.is_some()))
+        .map(|s| (s.name, s.restart_count))
+        .collect()
+}
+
+/// For a failed Job: the last log lines of each failed pod.
+async fn explain_failure(client: &Client, ns: &str, job: &str, uid: &str) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let Ok(list) = pods.list(&ListParams::default()).await else { return };
+    let uids = HashSet::from([uid.to_string()]);
+    for pod in list.items.iter().filter(|p| owned_by_any(p, &uids)) {
+        if pod.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Failed") {
+            continue;
+        }
+        let container = pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone());
+        let lp = LogParams { container, tail_lines: Some(10), ..Default::default() };
+        if let Ok(text) = pods.logs(&pod.name_any(), &lp).await {
+            eprintln!("--- last log lines of failed pod {} (job {job}) ---", pod.name_any());
+            for line in text.lines() {
+                eprintln!("  {line}");
+            }
+        }
+    }
+}

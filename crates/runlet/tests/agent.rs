@@ -1,0 +1,73 @@
+//! The node agent inside `runlet server` runs pods for real; kubectl sees them as on a cluster.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Kubectl, Server, eventually, have_kubectl, repo_root};
+
+#[test]
+fn kubectl_runs_the_seed_job_for_real() {
+    if !have_kubectl("kubectl_runs_the_seed_job_for_real") {
+        return;
+    }
+    let perl_ok = std::process::Command::new("perl")
+        .args(["-Mbignum=bpi", "-wle", "print bpi(2000)"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !perl_ok {
+        eprintln!(
+            "SKIPPED kubectl_runs_the_seed_job_for_real: perl's Math::BigInt cannot compute bpi(2000); run scripts/setup"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let nodes = k.ok(&["get", "nodes"]);
+    assert!(nodes.contains(" Ready "), "{nodes}");
+    let pi = repo_root().join("examples/pi.yaml");
+    k.ok(&["create", "-f", pi.to_str().unwrap()]);
+    let waited = k.ok(&["wait", "--for=condition=complete", "job/pi", "--timeout=60s"]);
+    assert_eq!(waited.trim(), "job.batch/pi condition met");
+    let logs = k.ok(&["logs", "job/pi"]);
+    assert!(logs.contains("3.14159"), "{logs}");
+    let pods = k.ok(&["get", "pods"]);
+    assert!(pods.lines().any(|l| l.starts_with("pi-") && l.contains("Completed")), "{pods}");
+    let table = k.ok(&["get", "jobs"]);
+    assert!(table.lines().any(|l| l.starts_with("pi ") && l.contains("Complete") && l.contains("1/1")), "{table}");
+    let describe = k.ok(&["describe", "job", "pi"]);
+    assert!(describe.contains("SuccessfulCreate") && describe.contains("Completed"), "{describe}");
+
+    // Deleting the Job (Background, kubectl's default) deletes its pods too.
+    k.ok(&["delete", "job", "pi"]);
+    let gone = eventually(Duration::from_secs(20), || {
+        let out = k.run(&["get", "pods", "-o", "name"]);
+        String::from_utf8_lossy(&out.stdout).trim().is_empty().then_some(())
+    });
+    assert!(gone.is_some(), "pods of the deleted job remain: {}", k.ok(&["get", "pods"]));
+}
+
+#[test]
+fn deleting_a_running_pod_stops_it_gracefully() {
+    if !have_kubectl("deleting_a_running_pod_stops_it_gracefully") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: sleeper}\nspec:\n  terminationGracePeriodSeconds: 5\n  restartPolicy: Never\n  containers: [{name: c, image: busybox, command: [\"sh\", \"-c\", \"trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done\"]}]\n";
+    k.ok_stdin(&["create", "-f", "-"], pod);
+    k.ok(&["wait", "--for=condition=Ready", "pod/sleeper", "--timeout=30s"]);
+    let logs = eventually(Duration::from_secs(10), || {
+        let l = k.ok(&["logs", "sleeper"]);
+        l.contains("started").then_some(l)
+    });
+    assert!(logs.is_some());
+    let started = std::time::Instant::now();
+    k.ok(&["delete", "pod", "sleeper", "--timeout=30s"]);
+    // The trap answers SIGTERM at once: far less than the grace period.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let gone = k.fails(&["get", "pod", "sleeper"]);
+    assert!(gone.contains("not found"), "{gone}");
+}
