@@ -62,12 +62,13 @@ impl ApiError {
 
     /// A precondition on uid or resourceVersion failed (DeleteOptions.preconditions).
     pub fn precondition_failed(resource: &Resource, name: &str, detail: &str) -> Self {
-        Self::new(
-            409,
-            "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {detail}", resource.qualified()),
-        )
-        .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
+        Self::conflict_because(resource, name, detail)
+    }
+
+    /// 409 `Operation cannot be fulfilled on <resource> "<name>": <why>`.
+    pub fn conflict_because(resource: &Resource, name: &str, why: &str) -> Self {
+        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": {why}", resource.qualified()))
+            .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
     }
 
     /// 422 with one cause per field error.

@@ -149,11 +149,17 @@ mod tests {
             (
                 Kind::Lease,
                 &["spec.holderIdentity"],
-                Err("\"spec.holderIdentity\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""),
+                Err(
+                    "\"spec.holderIdentity\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+                ),
             ),
         ];
         for (kind, fields, want) in cases {
-            assert_eq!(check_fields(*kind, fields.iter().copied()), want.map_err(str::to_string), "{kind:?} {fields:?}");
+            assert_eq!(
+                check_fields(*kind, fields.iter().copied()),
+                want.map_err(str::to_string),
+                "{kind:?} {fields:?}"
+            );
         }
     }
 

@@ -25,6 +25,7 @@ mod scale;
 pub mod server;
 pub mod state;
 pub mod strategy;
+mod strict;
 mod table;
 mod watch;
 

@@ -21,7 +21,7 @@ pub async fn ensure_system_namespaces(state: &ApiState) -> Result<(), crate::Api
         if state.store.get(&res.key(None, ns)).is_some() {
             continue;
         }
-        let opts = WriteOptions { dry_run: false, validation: FieldValidation::Strict, origin: Origin::Body };
+        let opts = WriteOptions::new(false, FieldValidation::Strict, Origin::Body);
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         match ops::create(state, res, None, body, opts).await {
             Ok(_) => {}
@@ -48,6 +48,10 @@ pub async fn run_finalizer(state: ApiState) {
                 let req = DeleteRequest { propagation: Some(Propagation::Background), ..Default::default() };
                 let mut ns_obj = (*ns.value).clone();
                 meta::set_finalizers(&mut ns_obj, &[]);
+                // What upstream's namespace controller does through `/finalize` once the namespace is empty.
+                if let Some(spec) = ns_obj.get_mut("spec").and_then(serde_json::Value::as_object_mut) {
+                    spec.remove("finalizers");
+                }
                 let _ = state.store.update(&ns_res.key(None, &name), ns_obj, Some(ns.mod_revision)).await;
                 let _ = ops::delete(&state, ns_res, None, &name, req).await;
                 waiting.remove(&name);

@@ -1,6 +1,7 @@
 //! The write operations behind the REST handlers: create, read-modify-write update, delete with finalizers and
 //! propagation. Handlers parse requests; everything about what a write means lives here.
 
+use runlet_api::field::FieldError;
 use runlet_api::labels::{FOREGROUND_DELETION_FINALIZER, ORPHAN_FINALIZER};
 use runlet_store::{Object, StoreError};
 use serde_json::{Value, json};
@@ -13,11 +14,28 @@ use crate::state::ApiState;
 use crate::strategy::{self, Origin, Part};
 
 /// Options every write carries.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WriteOptions {
     pub dry_run: bool,
     pub validation: FieldValidation,
     pub origin: Origin,
+    /// Keys the request body's JSON repeats; reported per `validation` like unknown fields.
+    pub duplicate_fields: Vec<String>,
+}
+
+impl WriteOptions {
+    /// Options for a document with no duplicate keys to report.
+    pub fn new(dry_run: bool, validation: FieldValidation, origin: Origin) -> Self {
+        WriteOptions { dry_run, validation, origin, duplicate_fields: Vec::new() }
+    }
+
+    fn decoding(&self) -> strategy::Decoding<'_> {
+        strategy::Decoding {
+            validation: self.validation,
+            origin: self.origin,
+            duplicate_fields: &self.duplicate_fields,
+        }
+    }
 }
 
 /// The result of a write: the object as stored (or as it would be, for a dry run) and warnings.
@@ -88,7 +106,7 @@ pub async fn create(
             meta::set_meta(&mut candidate, "name", json!(name));
         }
         let name = meta::name(&candidate).to_string();
-        let prepared = strategy::prepare_create(resource, candidate, opts.validation, opts.origin)?;
+        let prepared = strategy::prepare_create(resource, candidate, opts.decoding())?;
         if opts.dry_run {
             return Ok(Written { value: prepared.value, warnings: prepared.warnings, created: true });
         }
@@ -213,7 +231,11 @@ pub async fn update(
             _ => {}
         }
         keep_system_metadata(&mut new, &current.value);
-        let prepared = strategy::prepare_update(resource, new, &current.value, part, opts.validation, opts.origin)?;
+        let errors = no_new_finalizers(&new, &current.value);
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(resource, name, &errors));
+        }
+        let prepared = strategy::prepare_update(resource, new, &current.value, part, opts.decoding())?;
         if meta::same_ignoring_version(&prepared.value, &current.value) {
             return Ok(Written { value: (*current.value).clone(), warnings: prepared.warnings, created: false });
         }
@@ -263,9 +285,40 @@ fn deletion_complete(state: &ApiState, resource: &Resource, value: &Value) -> bo
     }
     match resource.kind {
         Kind::Pod => pod_may_vanish(value),
-        Kind::Namespace => namespace_is_empty(state, meta::name(value)),
+        Kind::Namespace => namespace_spec_finalizers(value).is_empty() && namespace_is_empty(state, meta::name(value)),
         _ => true,
     }
+}
+
+/// `spec.finalizers` of a namespace: what must finish before it may go (the namespace finalizer clears them).
+pub fn namespace_spec_finalizers(value: &Value) -> Vec<String> {
+    value
+        .pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// Upstream `ValidateNoNewFinalizers`: an object being deleted may lose finalizers, never gain one.
+fn no_new_finalizers(new: &Value, current: &Value) -> Vec<FieldError> {
+    if meta::deletion_timestamp(current).is_none() {
+        return Vec::new();
+    }
+    let old = meta::finalizers(current);
+    let mut extra: Vec<String> = meta::finalizers(new).into_iter().filter(|f| !old.contains(f)).collect();
+    if extra.is_empty() {
+        return Vec::new();
+    }
+    extra.sort();
+    extra.dedup();
+    let listed: Vec<String> = extra.iter().map(|f| runlet_api::field::quote(f)).collect();
+    vec![FieldError::forbidden(
+        "metadata.finalizers",
+        format!(
+            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+            listed.join(", ")
+        ),
+    )]
 }
 
 /// A namespace is removed only once nothing is left in it (the namespace finalizer empties it).
@@ -287,6 +340,9 @@ fn pod_needs_no_grace(value: &Value) -> bool {
     let terminal = matches!(meta::str_at(value, &["status", "phase"]), Some("Succeeded" | "Failed"));
     unscheduled || terminal
 }
+
+/// Upstream's answer (409) to deleting a namespace that is already being emptied.
+const NAMESPACE_TERMINATING: &str = "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.";
 
 /// `propagationPolicy` of a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,7 +405,12 @@ pub async fn delete(
         }
         let grace = graceful_period(resource, &current.value, req.grace_period_seconds);
         let already_marked = meta::deletion_timestamp(&current.value).is_some();
-        let must_wait = resource.kind == Kind::Namespace && !namespace_is_empty(state, name);
+        let namespace_finalizing =
+            resource.kind == Kind::Namespace && !namespace_spec_finalizers(&current.value).is_empty();
+        if namespace_finalizing && already_marked {
+            return Err(ApiError::conflict_because(resource, name, NAMESPACE_TERMINATING));
+        }
+        let must_wait = namespace_finalizing || (resource.kind == Kind::Namespace && !namespace_is_empty(state, name));
         let immediate = finalizers.is_empty() && grace == 0 && !must_wait;
         if immediate {
             if req.dry_run {
@@ -434,4 +495,40 @@ fn graceful_period(resource: &Resource, value: &Value, requested: Option<i64>) -
     }
     let spec_grace = value.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
     requested.unwrap_or(spec_grace).max(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_being_deleted_gain_no_finalizers() {
+        let marked = json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["a/x"]}});
+        let live = json!({"metadata": {"finalizers": ["a/x"]}});
+        // (current, new finalizers, expected message or none)
+        let cases: &[(&Value, Value, Option<&str>)] = &[
+            (&marked, json!(["a/x"]), None),
+            (&marked, json!([]), None),
+            (
+                &marked,
+                json!(["c/z", "a/x", "b/y", "b/y"]),
+                Some(
+                    "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"b/y\", \"c/z\"}",
+                ),
+            ),
+            (&live, json!(["a/x", "b/y"]), None),
+        ];
+        for (current, finalizers, want) in cases {
+            let new = json!({"metadata": {"finalizers": finalizers}});
+            let got: Vec<String> = no_new_finalizers(&new, current).iter().map(ToString::to_string).collect();
+            assert_eq!(got, want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{finalizers}");
+        }
+    }
+
+    #[test]
+    fn namespace_finalizers_are_read_from_the_spec() {
+        assert_eq!(namespace_spec_finalizers(&json!({"spec": {"finalizers": ["kubernetes"]}})), ["kubernetes"]);
+        assert!(namespace_spec_finalizers(&json!({"spec": {}})).is_empty());
+        assert!(namespace_spec_finalizers(&json!({"spec": {"finalizers": "x"}})).is_empty());
+    }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::meta;
-use crate::negotiate::{self, BodyType, Query};
+use crate::negotiate::{self, BodyType, FieldValidation, Query};
 use crate::ops::{self, Change, WriteOptions, Written};
 use crate::resources::Resource;
 use crate::state::{ApiState, MAX_BODY_BYTES};
@@ -76,11 +76,15 @@ pub async fn patch(
         ));
     }
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
-    let opts = WriteOptions { dry_run: query.dry_run()?, validation: query.field_validation()?, origin: Origin::Patch };
+    let mut opts = WriteOptions::new(query.dry_run()?, query.field_validation()?, Origin::Patch);
     if body_type == BodyType::Apply {
         return server_side_apply(state, resource, namespace, name, part, query, &bytes, opts).await;
     }
     let patch = parse_json(&bytes, body_type != BodyType::JsonPatch)?;
+    // Merge patches are decoded strictly by upstream, so their repeated keys count as strict errors.
+    if body_type != BodyType::JsonPatch && opts.validation != FieldValidation::Ignore {
+        opts.duplicate_fields = crate::strict::duplicate_fields(&bytes);
+    }
     let compute = move |live: &Value| apply_patch(resource, body_type, live, &patch);
     ops::update(state, resource, namespace, name, part, Change::Compute(&compute), opts).await
 }

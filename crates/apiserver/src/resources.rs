@@ -120,6 +120,12 @@ impl Resource {
         ALL_VERBS
     }
 
+    /// Whether a delete that removes the object answers with the object (upstream `ReturnDeletedObject`: pods
+    /// and namespaces) rather than a Success Status.
+    pub fn returns_deleted_object(&self) -> bool {
+        matches!(self.kind, Kind::Pod | Kind::Namespace)
+    }
+
     /// `batch/v1` or `v1`.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }

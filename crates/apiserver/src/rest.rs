@@ -12,7 +12,7 @@ use crate::discovery;
 use crate::error::ApiError;
 use crate::filter::Filter;
 use crate::meta;
-use crate::negotiate::{self, BodyType, Output, Query};
+use crate::negotiate::{self, BodyType, FieldValidation, Output, Query};
 use crate::ops::{self, Change, DeleteRequest, Propagation, WriteOptions};
 use crate::resources::{self, Resource, Target};
 use crate::state::{ApiState, MAX_BODY_BYTES};
@@ -123,8 +123,13 @@ fn decode_body(body_type: BodyType, bytes: &[u8]) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-fn write_options(query: &Query, origin: Origin) -> Result<WriteOptions, ApiError> {
-    Ok(WriteOptions { dry_run: query.dry_run()?, validation: query.field_validation()?, origin })
+/// The options of a create or update whose body is `bytes` of `body_type`.
+fn write_options(query: &Query, body_type: BodyType, bytes: &[u8]) -> Result<WriteOptions, ApiError> {
+    let mut opts = WriteOptions::new(query.dry_run()?, query.field_validation()?, Origin::Body);
+    if body_type == BodyType::Json && opts.validation != FieldValidation::Ignore {
+        opts.duplicate_fields = crate::strict::duplicate_fields(bytes);
+    }
+    Ok(opts)
 }
 
 async fn collection(
@@ -167,7 +172,7 @@ async fn collection(
                 .ok_or_else(|| ApiError::unsupported_media_type(""))?;
             let bytes = read_body(call.body).await?;
             let value = decode_body(bt, &bytes)?;
-            let opts = write_options(&call.query, Origin::Body)?;
+            let opts = write_options(&call.query, bt, &bytes)?;
             let w = ops::create(state, resource, namespace.as_deref(), value, opts).await?;
             Ok(object_response(resource, StatusCode::CREATED, &w.value, output, &w.warnings))
         }
@@ -216,7 +221,7 @@ async fn item(
                 .ok_or_else(|| ApiError::unsupported_media_type(""))?;
             let bytes = read_body(call.body).await?;
             let value = decode_body(bt, &bytes)?;
-            let opts = write_options(&call.query, Origin::Body)?;
+            let opts = write_options(&call.query, bt, &bytes)?;
             let w = ops::update(state, resource, ns, &name, part, Change::Replace(value), opts).await?;
             Ok(object_response(resource, StatusCode::OK, &w.value, output, &w.warnings))
         }
@@ -230,10 +235,30 @@ async fn item(
             let bytes = read_body(call.body).await?;
             let req = delete_request(&call.query, &bytes)?;
             let d = ops::delete(state, resource, ns, &name, req).await?;
+            if d.gone && !resource.returns_deleted_object() {
+                return Ok(json_response(StatusCode::OK, &deleted_status(resource, &d.value), &d.warnings));
+            }
             Ok(object_response(resource, StatusCode::OK, &d.value, output, &d.warnings))
         }
         m => Err(ApiError::method_not_allowed(m.as_str())),
     }
+}
+
+/// What upstream answers for an object that is gone (kubectl-wire.md §10): a Success Status naming it, so a
+/// client can tell "deleted" from "marked and waiting for finalizers" (which answers the object).
+fn deleted_status(resource: &Resource, object: &Value) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": meta::name(object),
+            "group": resource.group,
+            "kind": resource.plural,
+            "uid": meta::uid(object).unwrap_or(""),
+        },
+    })
 }
 
 /// DeleteOptions from the body (which may lack `kind`) and the query string.
@@ -351,6 +376,18 @@ mod tests {
         assert_eq!(r.precondition_uid.as_deref(), Some("u1"));
         assert!(delete_request(&Query::default(), br#"{"propagationPolicy":"Sideways"}"#).is_err());
         assert!(delete_request(&Query::default(), b"{not json").is_err());
+    }
+
+    #[test]
+    fn deleted_status_names_the_object_like_upstream() {
+        let job = json!({"metadata": {"name": "pi", "namespace": "default", "uid": "u1"}});
+        assert_eq!(
+            deleted_status(crate::resources::by_kind(crate::resources::Kind::Job), &job),
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                   "details": {"name": "pi", "group": "batch", "kind": "jobs", "uid": "u1"}})
+        );
+        let ev = deleted_status(crate::resources::by_kind(crate::resources::Kind::Event), &job);
+        assert_eq!((ev["details"]["group"].as_str(), ev["details"]["kind"].as_str()), (Some(""), Some("events")));
     }
 
     #[test]

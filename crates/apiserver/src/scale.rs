@@ -72,7 +72,7 @@ pub async fn handle(
     query: &Query,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let opts = WriteOptions { dry_run: query.dry_run()?, validation: query.field_validation()?, origin: Origin::Body };
+    let opts = WriteOptions::new(query.dry_run()?, query.field_validation()?, Origin::Body);
     let written = match method {
         Method::GET => {
             let job =

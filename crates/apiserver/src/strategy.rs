@@ -32,11 +32,28 @@ pub struct Prepared {
     pub warnings: Vec<String>,
 }
 
+/// How a request's document is decoded: what to do with unknown and duplicate fields, and where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoding<'a> {
+    pub validation: FieldValidation,
+    pub origin: Origin,
+    /// Keys the request's JSON text repeats (`strict::duplicate_fields`), lost once it is parsed.
+    pub duplicate_fields: &'a [String],
+}
+
 struct Ctx<'a> {
     resource: &'a Resource,
     validation: FieldValidation,
     origin: Origin,
+    duplicate_fields: &'a [String],
     warnings: Vec<String>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(resource: &'a Resource, decoding: Decoding<'a>) -> Self {
+        let Decoding { validation, origin, duplicate_fields } = decoding;
+        Ctx { resource, validation, origin, duplicate_fields, warnings: Vec::new() }
+    }
 }
 
 impl Ctx<'_> {
@@ -54,18 +71,21 @@ impl Ctx<'_> {
             )),
             Origin::Patch => patch_invalid(doc, &e.to_string()),
         })?;
-        let unknown: Vec<String> = decoded
-            .unknown_fields
-            .iter()
-            .filter(|f| !ignored_field(f))
-            .map(|f| format!("unknown field \"{f}\""))
-            .collect();
-        if !unknown.is_empty() {
+        let unknown =
+            decoded.unknown_fields.iter().filter(|f| !ignored_field(f)).map(|f| format!("unknown field \"{f}\""));
+        let duplicate = self.duplicate_fields.iter().map(|f| format!("duplicate field \"{f}\""));
+        // Upstream lists a body's unknown fields before its duplicates, but a patch's duplicates (found when the
+        // patch is parsed) before the unknown fields of the merged result.
+        let problems: Vec<String> = match self.origin {
+            Origin::Body => unknown.chain(duplicate).collect(),
+            Origin::Patch => duplicate.chain(unknown).collect(),
+        };
+        if !problems.is_empty() {
             match self.validation {
                 FieldValidation::Ignore => {}
-                FieldValidation::Warn => self.warnings.extend(unknown),
+                FieldValidation::Warn => self.warnings.extend(problems),
                 FieldValidation::Strict => {
-                    let detail = format!("strict decoding error: {}", unknown.join(", "));
+                    let detail = format!("strict decoding error: {}", problems.join(", "));
                     return Err(match self.origin {
                         Origin::Body => ApiError::bad_request(format!(
                             "{kind} in version \"{v}\" cannot be handled as a {kind}: {detail}",
@@ -106,13 +126,8 @@ fn encoded(v: Result<Value, codec::EncodeError>) -> Result<Value, ApiError> {
 }
 
 /// Defaults and validates a new object (metadata such as name, uid and timestamps are already set).
-pub fn prepare_create(
-    resource: &Resource,
-    value: Value,
-    validation: FieldValidation,
-    origin: Origin,
-) -> Result<Prepared, ApiError> {
-    let mut ctx = Ctx { resource, validation, origin, warnings: Vec::new() };
+pub fn prepare_create(resource: &Resource, value: Value, decoding: Decoding<'_>) -> Result<Prepared, ApiError> {
+    let mut ctx = Ctx::new(resource, decoding);
     let name = crate::meta::name(&value).to_string();
     let value = match resource.kind {
         Kind::Job => {
@@ -132,6 +147,7 @@ pub fn prepare_create(
         }
         Kind::Namespace => {
             let mut ns = ctx.decoded(codec::decode_namespace(&value), &value)?;
+            prepare_namespace_create(&mut ns);
             runlet_api::namespace::default_namespace(&mut ns);
             ctx.check(&name, runlet_api::namespace::validate_namespace_create(&ns))?;
             encoded(codec::encode_namespace(&ns))?
@@ -161,10 +177,9 @@ pub fn prepare_update(
     new: Value,
     old: &Value,
     part: Part,
-    validation: FieldValidation,
-    origin: Origin,
+    decoding: Decoding<'_>,
 ) -> Result<Prepared, ApiError> {
-    let mut ctx = Ctx { resource, validation, origin, warnings: Vec::new() };
+    let mut ctx = Ctx::new(resource, decoding);
     let name = crate::meta::name(&new).to_string();
     let value = match resource.kind {
         Kind::Job => {
@@ -205,7 +220,12 @@ pub fn prepare_update(
             let mut ns = ctx.decoded(codec::decode_namespace(&new), &new)?;
             let old_ns = decode_stored(codec::decode_namespace(old))?;
             match part {
-                Part::Main => ns.status = old_ns.status.clone(),
+                // spec.finalizers belong to the namespace finalizer (upstream changes them only via /finalize).
+                Part::Main => {
+                    ns.status = old_ns.status.clone();
+                    let kept = old_ns.spec.as_ref().and_then(|s| s.finalizers.clone());
+                    ns.spec.get_or_insert_with(Default::default).finalizers = kept;
+                }
                 Part::Status => ns.spec = old_ns.spec.clone(),
             }
             ctx.check(&name, runlet_api::namespace::validate_namespace_update(&ns, &old_ns))?;
@@ -226,6 +246,18 @@ pub fn prepare_update(
     Ok(Prepared { value, warnings: ctx.warnings })
 }
 
+/// The finalizer that keeps a namespace until everything in it is gone (upstream `FinalizerKubernetes`).
+pub const NAMESPACE_FINALIZER: &str = "kubernetes";
+
+/// Upstream's namespace `PrepareForCreate`: a new namespace is Active and carries the `kubernetes` finalizer.
+fn prepare_namespace_create(ns: &mut codec::Namespace) {
+    ns.status = Some(codec::NamespaceStatus { phase: Some("Active".to_string()), ..Default::default() });
+    let finalizers = ns.spec.get_or_insert_with(Default::default).finalizers.get_or_insert_with(Vec::new);
+    if !finalizers.iter().any(|f| f == NAMESPACE_FINALIZER) {
+        finalizers.push(NAMESPACE_FINALIZER.to_string());
+    }
+}
+
 fn decode_stored<T>(d: Result<codec::Decoded<T>, codec::DecodeError>) -> Result<T, ApiError> {
     d.map(|d| d.object).map_err(|e| ApiError::internal(format!("stored object does not decode: {e}")))
 }
@@ -236,4 +268,82 @@ fn generic_name_errors(name: &str, namespaced: bool) -> Vec<FieldError> {
         .into_iter()
         .map(|msg| FieldError::invalid("metadata.name", runlet_api::field::quote(name), msg))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::resources::by_kind;
+
+    fn namespace_with_unknown_field() -> Value {
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}, "spec": {"foo": 1}})
+    }
+
+    #[test]
+    fn a_new_namespace_is_active_with_the_kubernetes_finalizer() {
+        let res = by_kind(Kind::Namespace);
+        let decoding = Decoding { validation: FieldValidation::Strict, origin: Origin::Body, duplicate_fields: &[] };
+        let cases = [
+            (json!({"metadata": {"name": "a"}, "status": {"phase": "Terminating"}}), json!(["kubernetes"])),
+            (json!({"metadata": {"name": "b"}, "spec": {"finalizers": ["example.com/x"]}}), json!(["example.com/x", "kubernetes"])),
+            (json!({"metadata": {"name": "c"}, "spec": {"finalizers": ["kubernetes"]}}), json!(["kubernetes"])),
+        ];
+        for (body, finalizers) in cases {
+            let p = prepare_create(res, body, decoding).unwrap();
+            assert_eq!(p.value["spec"]["finalizers"], finalizers);
+            assert_eq!(p.value["status"]["phase"], "Active");
+        }
+        // A main-resource update keeps them; only the namespace finalizer (a store write) removes them.
+        let live = prepare_create(res, json!({"metadata": {"name": "a"}}), decoding).unwrap().value;
+        let mut changed = live.clone();
+        changed["spec"]["finalizers"] = json!([]);
+        changed["metadata"]["labels"]["x"] = json!("y");
+        let p = prepare_update(res, changed, &live, Part::Main, decoding).unwrap();
+        assert_eq!(p.value["spec"]["finalizers"], json!(["kubernetes"]));
+        assert_eq!(p.value["metadata"]["labels"]["x"], "y");
+    }
+
+    #[test]
+    fn strict_errors_list_unknown_and_duplicate_fields() {
+        let res = by_kind(Kind::Namespace);
+        let dups = vec!["metadata.name".to_string()];
+        /// Ok(the warnings) or Err(the message).
+        type Outcome = Result<Vec<&'static str>, &'static str>;
+        let cases: Vec<(Origin, FieldValidation, Outcome)> = vec![
+            (
+                Origin::Body,
+                FieldValidation::Strict,
+                Err(
+                    "Namespace in version \"v1\" cannot be handled as a Namespace: strict decoding error: unknown field \"spec.foo\", duplicate field \"metadata.name\"",
+                ),
+            ),
+            (
+                Origin::Patch,
+                FieldValidation::Strict,
+                Err(
+                    " \"\" is invalid: patch: Invalid value: \"map[apiVersion:v1 kind:Namespace metadata:map[name:n] spec:map[foo:1]]\": strict decoding error: duplicate field \"metadata.name\", unknown field \"spec.foo\"",
+                ),
+            ),
+            (
+                Origin::Body,
+                FieldValidation::Warn,
+                Ok(vec!["unknown field \"spec.foo\"", "duplicate field \"metadata.name\""]),
+            ),
+            (Origin::Body, FieldValidation::Ignore, Ok(vec![])),
+        ];
+        for (origin, validation, want) in cases {
+            let decoding = Decoding { validation, origin, duplicate_fields: &dups };
+            let got = prepare_create(res, namespace_with_unknown_field(), decoding);
+            match (got, want) {
+                (Ok(p), Ok(warnings)) => {
+                    assert_eq!(p.warnings, warnings, "{origin:?} {validation:?}");
+                    assert!(p.value["spec"].get("foo").is_none(), "unknown fields are dropped");
+                }
+                (Err(e), Err(message)) => assert_eq!(e.message, message, "{origin:?} {validation:?}"),
+                (got, want) => panic!("{origin:?} {validation:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }

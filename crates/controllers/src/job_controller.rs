@@ -50,6 +50,8 @@ pub struct JobController {
     pods: Arc<Informer<Pod>>,
     queue: WorkQueue<JobKey>,
     memory: Mutex<HashMap<JobKey, Memory>>,
+    /// UIDs of pods the orphan worker is releasing right now.
+    orphans_in_flight: Mutex<HashSet<String>>,
     recorder: Recorder,
 }
 
@@ -72,6 +74,7 @@ impl JobController {
             pods,
             queue: WorkQueue::new(Duration::from_millis(50), Duration::from_secs(60)),
             memory: Mutex::new(HashMap::new()),
+            orphans_in_flight: Mutex::new(HashSet::new()),
         })
     }
 
@@ -95,7 +98,8 @@ impl JobController {
                     Ok(Change::Relisted) | Err(_) => self.resync_all(),
                 },
                 c = pod_changes.recv() => match c {
-                    Ok(Change::Applied(p)) | Ok(Change::Deleted(p)) => self.pod_changed(&p),
+                    Ok(Change::Applied(p)) => self.pod_changed(&p, true),
+                    Ok(Change::Deleted(p)) => self.pod_changed(&p, false),
                     Ok(Change::Relisted) | Err(_) => self.resync_all(),
                 },
             }
@@ -108,26 +112,47 @@ impl JobController {
         }
     }
 
-    /// A pod change wakes its controlling Job, or every Job of the namespace that may adopt it.
-    fn pod_changed(&self, pod: &Pod) {
+    /// A pod change wakes its controlling Job, or every Job of the namespace that may adopt it; a pod whose
+    /// tracking finalizer nobody will remove any more goes to the orphan worker.
+    fn pod_changed(self: &Arc<Self>, pod: &Pod, exists: bool) {
         let ns = pod.namespace().unwrap_or_default();
         match controller_of(pod) {
-            Some(r) if r.kind == "Job" => self.queue.add((ns, r.name.clone())),
+            Some(r) if r.kind == "Job" => self.queue.add((ns.clone(), r.name.clone())),
             Some(_) => {}
             None => {
                 for j in self.jobs.store.state().iter().filter(|j| j.namespace().as_deref() == Some(ns.as_str())) {
                     self.queue.add(key_of(j));
                 }
-                if pod.finalizers().iter().any(|f| f == JOB_TRACKING_FINALIZER) {
-                    // An orphan still carrying the tracking finalizer: nobody will count it any more.
-                    let me_pod = pod.clone();
-                    let client = self.client.clone();
-                    tokio::spawn(async move {
-                        let _ = remove_tracking_finalizer(&client, &PodRef::of(&me_pod)).await;
-                    });
-                }
             }
         }
+        if exists && self.is_orphan_in_cache(pod) {
+            self.release_orphan(PodRef::of(pod));
+        }
+    }
+
+    /// Cheap first look (the orphan worker confirms with fresh reads): the pod keeps a tracking finalizer but no
+    /// live, unfinished Job of ours controls it.
+    fn is_orphan_in_cache(&self, pod: &Pod) -> bool {
+        let owner = controller_of(pod).filter(|r| r.kind == "Job").and_then(|r| {
+            let ns = pod.namespace().unwrap_or_default();
+            self.jobs.store.get(&ObjectRef::new(&r.name).within(&ns))
+        });
+        job::orphan_finalizer_removable(pod, owner.as_deref())
+    }
+
+    /// Strips the tracking finalizer from an orphan in the background, once per pod at a time.
+    fn release_orphan(self: &Arc<Self>, pod: PodRef) {
+        {
+            let mut in_flight = self.orphans_in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if !in_flight.insert(pod.uid.clone()) {
+                return;
+            }
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            release_orphan_finalizer(&me.client, &pod).await;
+            me.orphans_in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&pod.uid);
+        });
     }
 
     async fn work(self: Arc<Self>) {
@@ -170,11 +195,11 @@ impl JobController {
         })
     }
 
-    async fn sync(&self, key: &JobKey) -> Result<Option<Duration>, SyncFailure> {
+    async fn sync(self: &Arc<Self>, key: &JobKey) -> Result<Option<Duration>, SyncFailure> {
         let (ns, name) = key;
         let Some(job) = self.jobs.store.get(&ObjectRef::new(name).within(ns)) else {
             self.memory.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
-            self.release_finalizers_of_gone_job(ns, name).await;
+            self.release_pods_of_gone_job(ns, name);
             return Ok(None);
         };
         let uid = job.metadata.uid.clone().unwrap_or_default();
@@ -388,16 +413,14 @@ impl JobController {
         self.recorder.record(about, t, &e.reason, &e.message).await;
     }
 
-    /// The Job is gone: its pods will never be counted, so their tracking finalizers go (the orphan worker).
-    async fn release_finalizers_of_gone_job(&self, ns: &str, name: &str) {
-        let pods = self.pods.store.state();
-        let mine = pods.iter().filter(|p| {
-            p.namespace().as_deref() == Some(ns)
-                && controller_of(p).is_some_and(|r| r.kind == "Job" && r.name == name)
-                && has_tracking_finalizer(p)
-        });
-        for p in mine {
-            let _ = remove_tracking_finalizer(&self.client, &PodRef::of(p)).await;
+    /// A Job named `name` went away: pods it controlled will never be counted, so the orphan worker releases them.
+    fn release_pods_of_gone_job(self: &Arc<Self>, ns: &str, name: &str) {
+        for p in self.pods.store.state().iter().filter(|p| {
+            p.namespace().as_deref() == Some(ns) && controller_of(p).is_some_and(|r| r.kind == "Job" && r.name == name)
+        }) {
+            if self.is_orphan_in_cache(p) {
+                self.release_orphan(PodRef::of(p));
+            }
         }
     }
 }
@@ -422,6 +445,35 @@ fn pod_api(client: &Client, ns: &str) -> Api<Pod> {
 
 fn has_tracking_finalizer(p: &Pod) -> bool {
     p.finalizers().iter().any(|f| f == JOB_TRACKING_FINALIZER)
+}
+
+/// The orphan worker (upstream `syncOrphanPod`): re-reads the pod and the Job its controller reference names,
+/// and strips the tracking finalizer only if the pod is still an orphan, with a resourceVersion precondition so
+/// that an adoption racing with it keeps its finalizer. Failures are left to the pod's next change.
+async fn release_orphan_finalizer(client: &Client, pod: &PodRef) {
+    let pods = pod_api(client, &pod.namespace);
+    let fresh = match pods.get_opt(&pod.name).await {
+        Ok(Some(p)) if p.metadata.uid.as_deref() == Some(pod.uid.as_str()) => p,
+        _ => return,
+    };
+    let owner = match controller_of(&fresh).filter(|r| r.kind == "Job") {
+        Some(r) => match Api::<Job>::namespaced(client.clone(), &pod.namespace).get_opt(&r.name).await {
+            Ok(j) => j,
+            // Unsure whether the owner lives: keep the finalizer.
+            Err(_) => return,
+        },
+        None => None,
+    };
+    if !job::orphan_finalizer_removable(&fresh, owner.as_ref()) {
+        return;
+    }
+    let rest: Vec<&String> = fresh.finalizers().iter().filter(|f| *f != JOB_TRACKING_FINALIZER).collect();
+    let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": fresh.metadata.resource_version}});
+    match pods.patch(&pod.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => tracing::debug!(pod = %pod.name, error = %e, "orphan worker could not remove the tracking finalizer"),
+    }
 }
 
 /// Removes the tracking finalizer (job-semantics §3.4 step 3); NotFound counts as removed.

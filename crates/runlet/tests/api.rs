@@ -1,6 +1,7 @@
 //! The API server's HTTP contract, checked on a real `runlet server` process with `curl`: every answer's code,
-//! `reason` and message as kubectl-wire.md, job-semantics.md §1–2, §5.2 and strategic-merge-patch.md §1.1, §4, §5.1
-//! state them. Each test starts its own server on a fresh data dir.
+//! `reason` and message as kubectl-wire.md, job-semantics.md §1–2, §5.2 and strategic-merge-patch.md §1.1, §4,
+//! §5.1 state them. Each test starts its own server on a fresh data dir; the server's own controllers are kept
+//! out of the way (Jobs name another `managedBy`, Pods another `schedulerName`) so every change seen is the test's.
 
 mod support;
 
@@ -69,6 +70,9 @@ fn rv(v: &Value) -> u64 {
     v["metadata"]["resourceVersion"].as_str().unwrap_or_else(|| panic!("no resourceVersion: {v}")).parse().unwrap()
 }
 
+/// How long a test waits for something that should happen at once (generous: CI machines are slow).
+const WAIT: Duration = Duration::from_secs(5);
+
 fn conflict_message(qualified: &str, name: &str) -> String {
     format!("Operation cannot be fulfilled on {qualified} \"{name}\": {CONFLICT}")
 }
@@ -135,9 +139,16 @@ fn data_dir_is_locked_and_its_secrets_are_private() {
     let kubeconfig = std::fs::read_to_string(dir.join("kubeconfig")).unwrap();
     assert!(kubeconfig.contains(&format!("server: https://{}", server.addr)), "{kubeconfig}");
 
-    for f in ["kubeconfig", "pki/ca.key", "pki/server.key", "pki/token"] {
-        let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "{f}");
+    let mut private: Vec<std::path::PathBuf> = std::fs::read_dir(dir.join("pki"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "key"))
+        .collect();
+    assert!(private.len() >= 2, "ca.key and server.key: {private:?}");
+    private.extend([dir.join("kubeconfig"), dir.join("pki/token")]);
+    for f in &private {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
     }
 
     let missing = tmp.path().join("nothing-here");
@@ -286,6 +297,10 @@ fn create_get_list_update_delete() {
     unconditional["metadata"].as_object_mut().unwrap().remove("resourceVersion");
     unconditional["metadata"]["labels"]["extra"] = json!("again");
     assert_eq!(api.put(&format!("{JOBS}/pi"), &unconditional).expect(200)["metadata"]["labels"]["extra"], "again");
+    // A PUT that changes nothing writes nothing.
+    let current = api.get(&format!("{JOBS}/pi")).expect(200);
+    let same = api.put(&format!("{JOBS}/pi"), &current).expect(200);
+    assert_eq!(same, current);
     // A PUT naming another object, or of a missing one.
     let mut renamed = unconditional.clone();
     renamed["metadata"]["name"] = json!("other");
@@ -296,12 +311,23 @@ fn create_get_list_update_delete() {
     );
     api.put(&format!("{JOBS}/nope"), &job("nope")).expect_status(404, "NotFound", "jobs.batch \"nope\" not found");
 
-    // DELETE with a body answers the last state; then the object is gone.
+    // DELETE of a Job answers a Success Status naming it (kubectl-wire.md §10); then the object is gone.
     let gone = api.delete(&format!("{JOBS}/pi"), Some(&json!({"propagationPolicy": "Background"}))).expect(200);
-    assert_eq!(gone["metadata"]["name"], "pi");
+    assert_eq!(
+        gone,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+               "details": {"name": "pi", "group": "batch", "kind": "jobs", "uid": uid}})
+    );
     api.get(&format!("{JOBS}/pi")).expect_status(404, "NotFound", "jobs.batch \"pi\" not found");
     api.delete(&format!("{JOBS}/pi"), None).expect_status(404, "NotFound", "jobs.batch \"pi\" not found");
     api.get(&format!("{PODS}/x")).expect_status(404, "NotFound", "pods \"x\" not found");
+    // Pods and namespaces answer with the deleted object itself (upstream ReturnDeletedObject).
+    let p = create(&api, PODS, pod("x", json!({})));
+    let deleted = api.delete(&format!("{PODS}/x"), None).expect(200);
+    assert_eq!(
+        (deleted["kind"].as_str(), deleted["metadata"]["uid"].as_str()),
+        (Some("Pod"), p["metadata"]["uid"].as_str())
+    );
 }
 
 #[test]
@@ -454,9 +480,9 @@ fn dry_run_stores_nothing() {
         .expect(200);
     assert_eq!(patched["spec"]["parallelism"], 7);
     let deleted = api.delete(&format!("{path}?dryRun=All"), None).expect(200);
-    assert_eq!(deleted["metadata"]["name"], "wet");
+    assert_eq!(deleted["metadata"]["name"], "wet", "a raw delete only marks the Job (orphan finalizer): {deleted}");
     let body_dry = api.delete(&path, Some(&json!({"dryRun": ["All"], "propagationPolicy": "Background"}))).expect(200);
-    assert_eq!(body_dry["metadata"]["name"], "wet");
+    assert_eq!((body_dry["status"].as_str(), body_dry["details"]["name"].as_str()), (Some("Success"), Some("wet")));
     assert_eq!(api.get(&path).expect(200), live, "a dry run changed the stored object");
 
     api.post(&format!("{JOBS}?dryRun=Some"), &job("x")).expect_status(
@@ -574,6 +600,76 @@ fn field_validation_strict_warn_ignore() {
         400,
         "BadRequest",
         "fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\", got \"Loose\"",
+    );
+
+    // Repeated keys (kubectl-wire.md §2.7): refused by Strict after the unknown fields, reported by Warn.
+    let dup = |name: &str| {
+        format!(
+            r#"{{"apiVersion":"batch/v1","kind":"Job","metadata":{{"name":"{name}"}},"spec":{{"managedBy":"example.com/tests","parallelism":1,"foo":1,"parallelism":2,"template":{{"spec":{{"restartPolicy":"Never","containers":[{{"name":"c","image":"b","image":"c"}}]}}}}}}}}"#
+        )
+    };
+    let strict = api.request(
+        "POST",
+        &format!("{JOBS}?fieldValidation=Strict"),
+        &[],
+        Some((Some("application/json"), dup("d1").as_bytes())),
+    );
+    strict.expect_status(
+        400,
+        "BadRequest",
+        "Job in version \"v1\" cannot be handled as a Job: strict decoding error: unknown field \"spec.foo\", duplicate field \"spec.parallelism\", duplicate field \"spec.template.spec.containers[0].image\"",
+    );
+    let warn = api.request(
+        "POST",
+        &format!("{JOBS}?fieldValidation=Warn"),
+        &[],
+        Some((Some("application/json"), dup("d2").as_bytes())),
+    );
+    let created = warn.expect(201);
+    assert_eq!(created["spec"]["parallelism"], 2, "the last value wins");
+    assert_eq!(
+        warn.header_values("warning"),
+        [
+            "299 - \"unknown field \\\"spec.foo\\\"\"",
+            "299 - \"duplicate field \\\"spec.parallelism\\\"\"",
+            "299 - \"duplicate field \\\"spec.template.spec.containers[0].image\\\"\"",
+        ]
+    );
+    let ignore = api.request(
+        "POST",
+        &format!("{JOBS}?fieldValidation=Ignore"),
+        &[],
+        Some((Some("application/json"), dup("d3").as_bytes())),
+    );
+    ignore.expect(201);
+    assert!(ignore.header_values("warning").is_empty());
+    // The same on PUT.
+    let put = dup("d2").replace(
+        r#""metadata":{"name":"d2"}"#,
+        &format!(r#""metadata":{{"name":"d2","resourceVersion":"{}"}}"#, rv(&created)),
+    );
+    let s = api.request(
+        "PUT",
+        &format!("{JOBS}/d2?fieldValidation=Strict"),
+        &[],
+        Some((Some("application/json"), put.as_bytes())),
+    );
+    let s = s.expect(400);
+    assert!(s["message"].as_str().unwrap().contains("duplicate field \"spec.parallelism\""), "{s}");
+    // A merge patch's own repeated keys come first in the patch's 422.
+    let r = api.request(
+        "PATCH",
+        &format!("{JOBS}/d2?fieldValidation=Strict"),
+        &[],
+        Some((Some("application/merge-patch+json"), br#"{"spec":{"parallelism":3,"parallelism":4,"bar":1}}"#)),
+    );
+    let s = r.expect(422);
+    assert!(
+        s["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("strict decoding error: duplicate field \"spec.parallelism\", unknown field \"spec.bar\""),
+        "{s}"
     );
 
     // In a patch the strict error is a 422 about the patch (strategic-merge-patch.md §4 row 20).
@@ -797,7 +893,8 @@ fn job_validation_errors_are_422_with_causes() {
         ),
         "{s}"
     );
-    // An unknown restartPolicy fails both the pod rule and the Job rule, as upstream: the bracketed form, one cause each.
+    // An unknown restartPolicy fails both the pod rule and the Job rule, as upstream: the bracketed form, one cause
+    // each.
     let mut foo = job("foo");
     merge(&mut foo["spec"], &restart("Foo"));
     let s = api.post(JOBS, &foo).expect_status(
@@ -1113,7 +1210,7 @@ fn watch_resource_version_semantics() {
     let mut from_list = api.stream(&format!("{PODS}?watch=true&resourceVersion={list_rv}"), &[]);
     let mut from_a = api.stream(&format!("{PODS}?watch=true&resourceVersion={}", rv(&a)), &[]);
     for w in [&mut from_zero, &mut unset] {
-        let events = w.drain(quiet);
+        let events = w.take(2, WAIT);
         let kinds: Vec<(&str, &str)> = events
             .iter()
             .map(|e| (e["type"].as_str().unwrap(), e["object"]["metadata"]["name"].as_str().unwrap()))
@@ -1124,7 +1221,7 @@ fn watch_resource_version_semantics() {
         assert_eq!(events[0]["object"], a);
     }
     assert!(from_list.next(quiet).is_none(), "a watch from the list's resourceVersion replays nothing");
-    let b_event = from_a.next(quiet).expect("b was created after a");
+    let b_event = from_a.next(WAIT).expect("b was created after a");
     assert_eq!((b_event["type"].as_str(), b_event["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("b")));
 
     // Live changes reach every watcher, in order, with increasing resourceVersions.
@@ -1134,7 +1231,7 @@ fn watch_resource_version_semantics() {
     let c2 = c2.expect(200);
     let gone = api.delete(&format!("{PODS}/c"), None).expect(200);
     for w in [&mut from_zero, &mut unset, &mut from_list, &mut from_a] {
-        let events = w.drain(quiet);
+        let events = w.take(3, WAIT);
         let seen: Vec<(&str, u64)> = events.iter().map(|e| (e["type"].as_str().unwrap(), rv(&e["object"]))).collect();
         assert_eq!(seen.len(), 3, "{events:?}");
         assert_eq!(seen[0], ("ADDED", rv(&c)));
@@ -1152,13 +1249,11 @@ fn watch_with_selectors_turns_leaving_into_deleted() {
     let (_tmp, _server, api) = start();
     selector_fixture(&api);
     let list_rv = rv(&api.get(PODS).expect(200));
-    let quiet = Duration::from_millis(400);
     let mut web = api.stream(&format!("{PODS}?watch=true&resourceVersion={list_rv}&labelSelector=app%3Dweb"), &[]);
     let mut named = api.stream(&format!("{PODS}?watch=true&resourceVersion=0&fieldSelector=metadata.name%3Dp2"), &[]);
     let mut running =
         api.stream(&format!("{PODS}?watch=true&resourceVersion={list_rv}&fieldSelector=status.phase%3DRunning"), &[]);
-    let first = named.drain(quiet);
-    assert_eq!(first.len(), 1, "{first:?}");
+    let first = named.take(1, WAIT);
     assert_eq!(
         (first[0]["type"].as_str(), first[0]["object"]["metadata"]["name"].as_str()),
         (Some("ADDED"), Some("p2"))
@@ -1179,7 +1274,7 @@ fn watch_with_selectors_turns_leaving_into_deleted() {
     api.patch(&format!("{PODS}/p3/status"), "application/merge-patch+json", &json!({"status": {"phase": "Running"}}))
         .expect(200);
     let events: Vec<(String, String)> = web
-        .drain(quiet)
+        .take(4, WAIT)
         .iter()
         .map(|e| (e["type"].as_str().unwrap().into(), e["object"]["metadata"]["name"].as_str().unwrap().into()))
         .collect();
@@ -1188,8 +1283,9 @@ fn watch_with_selectors_turns_leaving_into_deleted() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(events, want);
+    assert!(web.next(Duration::from_millis(300)).is_none(), "p4 never matched app=web");
     // The DELETED of a pod that stopped matching carries its new state.
-    let running_events = running.drain(quiet);
+    let running_events = running.take(2, WAIT);
     let kinds: Vec<&str> = running_events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
@@ -1197,11 +1293,10 @@ fn watch_with_selectors_turns_leaving_into_deleted() {
         "p2 relabelled (still Running), then p3 became Running: {running_events:?}"
     );
 
-    let named_events = named.drain(quiet);
-    assert_eq!(named_events.len(), 1, "{named_events:?}");
+    let named_events = named.take(1, WAIT);
     assert_eq!(named_events[0]["type"], "MODIFIED");
     api.delete(&format!("{PODS}/p2"), None).expect(200);
-    let deleted = named.next(quiet).expect("DELETED p2");
+    let deleted = named.next(WAIT).expect("DELETED p2");
     assert_eq!(
         (deleted["type"].as_str(), deleted["object"]["metadata"]["name"].as_str()),
         (Some("DELETED"), Some("p2"))

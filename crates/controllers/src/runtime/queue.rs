@@ -8,12 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 struct State<K> {
     queue: VecDeque<K>,
     dirty: HashSet<K>,
     processing: HashSet<K>,
     failures: HashMap<K, u32>,
+    /// The earliest pending delayed add of each key: a later one is dropped instead of getting its own timer
+    /// (every sync of a Job with a deadline asks for a wake-up at that deadline).
+    delayed: HashMap<K, Instant>,
     shut_down: bool,
 }
 
@@ -45,6 +49,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                 dirty: HashSet::new(),
                 processing: HashSet::new(),
                 failures: HashMap::new(),
+                delayed: HashMap::new(),
                 shut_down: false,
             })),
             ready: Arc::new(Notify::new()),
@@ -69,14 +74,28 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         }
     }
 
-    /// Adds `key` after `delay`.
+    /// Adds `key` after `delay`, unless it is already due to be added no later than that.
     pub fn add_after(&self, key: K, delay: Duration) {
         if delay.is_zero() {
             return self.add(key);
         }
+        let at = Instant::now() + delay;
+        {
+            let mut s = self.lock();
+            match s.delayed.get(&key) {
+                Some(pending) if *pending <= at => return,
+                _ => s.delayed.insert(key.clone(), at),
+            };
+        }
         let q = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep_until(at).await;
+            {
+                let mut s = q.lock();
+                if s.delayed.get(&key) == Some(&at) {
+                    s.delayed.remove(&key);
+                }
+            }
             q.add(key);
         });
     }
@@ -170,6 +189,30 @@ mod tests {
         q.done(&"a");
         q.done(&"b");
         assert!(q.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_later_delayed_add_of_a_pending_key_is_dropped() {
+        let ms = Duration::from_millis;
+        let q = WorkQueue::new(ms(1), ms(10));
+        let start = Instant::now();
+        q.add_after("k", ms(200));
+        q.add_after("k", ms(400));
+        let next = q.lock().delayed.get("k").copied();
+        assert!(next.is_some_and(|at| at - start >= ms(200) && at - start < ms(400)), "{next:?}");
+        // An earlier one replaces the pending one as the key's next wake-up.
+        q.add_after("k", ms(100));
+        let next = q.lock().delayed.get("k").copied();
+        assert!(next.is_some_and(|at| at - start < ms(200)), "{next:?}");
+        assert_eq!(q.next().await, Some("k"));
+        assert!(start.elapsed() >= ms(100));
+        q.done(&"k");
+        // The 200 ms timer still fires (harmless); the 400 ms one was never started.
+        assert_eq!(tokio::time::timeout(ms(2000), q.next()).await, Ok(Some("k")));
+        assert!(start.elapsed() < ms(400), "{:?}", start.elapsed());
+        q.done(&"k");
+        assert!(q.lock().delayed.is_empty());
+        assert!(tokio::time::timeout(ms(500), q.next()).await.is_err(), "a third add arrived");
     }
 
     #[tokio::test]

@@ -430,3 +430,19 @@ impl Server {
         (self.dir.clone(), self.addr)
     }
 }
+
+impl Stream {
+    /// Exactly the next `n` events, waiting up to `timeout` for all of them (panics with what came otherwise).
+    pub fn take(&mut self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        let mut got = Vec::new();
+        while got.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left) {
+                Some(v) => got.push(v),
+                None => panic!("expected {n} events within {timeout:?}, got {}: {got:?}", got.len()),
+            }
+        }
+        got
+    }
+}
