@@ -51,16 +51,20 @@ async fn openapi_doc(axum::extract::Path(path): axum::extract::Path<String>) -> 
 struct Token(Arc<str>);
 
 async fn require_token(State(token): State<Token>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let presented = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     match presented {
         Some(t) if constant_time_eq(t.as_bytes(), token.0.as_bytes()) => next.run(req).await,
         _ => ApiError::unauthorized().into_response(),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, read as upstream's bearer-token authenticator does:
+/// the scheme is case-insensitive, the token is the second space-separated word and must not be empty.
+fn bearer_token(header: &str) -> Option<&str> {
+    let mut parts = header.trim().splitn(3, ' ');
+    let scheme = parts.next()?;
+    let token = parts.next()?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -69,7 +73,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The routes behind bearer-token authentication: what the network listener serves.
 pub fn authenticated_router(state: ApiState, token: &str) -> Router {
-    router(state).layer(middleware::from_fn_with_state(Token(Arc::from(token)), require_token))
+    require_bearer_token(router(state), token)
+}
+
+/// Puts any router behind the bearer token (the node agent's log endpoint uses it too).
+pub fn require_bearer_token(router: Router, token: &str) -> Router {
+    router.layer(middleware::from_fn_with_state(Token(Arc::from(token)), require_token))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,5 +135,31 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ap
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_like_upstream() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("  BEARER abc  ", Some("abc")),
+            ("Bearer abc extra", Some("abc")),
+            ("Bearer  abc", None),
+            ("Bearer", None),
+            ("Bearer ", None),
+            ("Basic abc", None),
+            ("", None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(bearer_token(header), *want, "{header:?}");
+        }
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

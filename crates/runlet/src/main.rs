@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod logs;
 mod node;
 mod run;
 mod server;
@@ -37,6 +38,12 @@ enum Command {
         /// Most pods this node runs at once.
         #[arg(long, default_value_t = node::DEFAULT_MAX_PODS)]
         max_pods: u32,
+        /// Where to serve container logs to the API server (HTTPS, the server's token)
+        #[arg(long, default_value = "127.0.0.1:10250")]
+        listen: std::net::SocketAddr,
+        /// The address the API server reaches this agent at [default: the listen address]
+        #[arg(long)]
+        address: Option<String>,
     },
     /// Supervises one container (started by the node agent; not for direct use).
     #[command(hide = true)]
@@ -69,9 +76,9 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => return run::run(args),
         Command::Server(args) => server::run(args),
         Command::Kubeconfig { data_dir } => server::print_kubeconfig_path(data_dir),
-        Command::Agent { kubeconfig, node_name, dir, max_pods } => {
+        Command::Agent { kubeconfig, node_name, dir, max_pods, listen, address } => {
             match dir.map(Ok).unwrap_or_else(|| server::data_dir(None).map(|d| d.with_file_name("runlet-agent"))) {
-                Ok(dir) => node::run_agent(&kubeconfig, node_name, dir, max_pods),
+                Ok(dir) => node::run_agent(node::AgentArgs { kubeconfig, node_name, dir, max_pods, listen, address }),
                 Err(e) => Err(e),
             }
         }

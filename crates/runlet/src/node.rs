@@ -1,16 +1,15 @@
-//! Wiring of the node agent: the local agent inside `runlet server`, `runlet agent` on another machine, and the
-//! log source that serves `pods/{name}/log` from the agent's files.
+//! Wiring of the node agent: the local agent inside `runlet server`, and `runlet agent` on another machine with
+//! its HTTPS endpoint that serves container logs to the API server.
 
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use futures::future::BoxFuture;
 use runlet_agent::ShimCommand;
-use runlet_agent::logs::{LogError, LogOptions as AgentLogOptions, read_logs};
-use runlet_agent::node::{AgentConfig, Capacity, NodeAgent};
+use runlet_agent::node::{AgentConfig, Capacity, LogEndpoint, NodeAgent};
 use runlet_apiserver::ApiError;
-use runlet_apiserver::logs::{LogOptions, LogSource, LogStream};
+use runlet_apiserver::negotiate::Query;
 use serde_json::Value;
 
 /// The pod limit a node advertises by default.
@@ -44,59 +43,110 @@ pub fn agent_config(
         shim: shim_command()?,
         capacity: Capacity::of_this_machine(max_pods),
         allow_host_path,
+        log_endpoint: None,
     })
 }
 
-/// Serves logs of pods on this node from the agent's files.
-pub struct LocalLogs {
-    pub agent: Arc<NodeAgent>,
+/// Options of `runlet agent`.
+pub struct AgentArgs {
+    pub kubeconfig: PathBuf,
+    pub node_name: Option<String>,
+    pub dir: PathBuf,
+    pub max_pods: u32,
+    /// Where to serve container logs to the API server.
+    pub listen: SocketAddr,
+    /// The address the API server reaches this agent at [default: the listen address, or 127.0.0.1].
+    pub address: Option<String>,
 }
 
-impl LogSource for LocalLogs {
-    fn logs(&self, pod: &Value, opts: LogOptions) -> BoxFuture<'static, Result<LogStream, ApiError>> {
-        let agent = self.agent.clone();
-        let pod = runlet_codec::decode_pod(pod).map(|d| d.object);
-        Box::pin(async move {
-            let pod = pod.map_err(|e| ApiError::internal(e.to_string()))?;
-            let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-            if node != agent.node_name {
-                return Err(ApiError::bad_request(format!(
-                    "pod is on node {node:?}; this server reads logs only from its local node {:?}",
-                    agent.node_name
-                )));
-            }
-            let uid = pod.metadata.uid.clone().unwrap_or_default();
-            let paths = agent.runtime.pod_paths(&uid);
-            let options = AgentLogOptions {
-                follow: opts.follow,
-                tail_lines: opts.tail_lines,
-                since_time: opts.since_time,
-                since_seconds: opts.since_seconds,
-                timestamps: opts.timestamps,
-                previous: opts.previous,
-                limit_bytes: opts.limit_bytes,
-            };
-            read_logs(&paths, &pod, &opts.container, options).await.map_err(|e| match e {
-                LogError::InvalidContainer { .. } | LogError::Unavailable(_) => ApiError::bad_request(e.to_string()),
-                LogError::Io(io) => ApiError::internal(io.to_string()),
-            })
-        })
-    }
+/// The bearer token of a kubeconfig's first user (the agent accepts the server's own token for log requests).
+fn kubeconfig_token(text: &str) -> anyhow::Result<String> {
+    let v: Value = serde_saphyr::from_str(text).context("parsing the kubeconfig")?;
+    v.pointer("/users/0/user/token")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .context("the kubeconfig has no user token")
 }
 
-/// `runlet agent`: a node agent on this machine for the server named by `kubeconfig`.
-pub fn run_agent(kubeconfig: &Path, node_name: Option<String>, root: PathBuf, max_pods: u32) -> anyhow::Result<()> {
+/// `runlet agent`: a node agent on this machine for the server named by the kubeconfig.
+pub fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let text = std::fs::read_to_string(kubeconfig).with_context(|| format!("reading {}", kubeconfig.display()))?;
+        let text = std::fs::read_to_string(&args.kubeconfig)
+            .with_context(|| format!("reading {}", args.kubeconfig.display()))?;
+        let token = kubeconfig_token(&text)?;
         let kc = kube::config::Kubeconfig::from_yaml(&text).context("parsing the kubeconfig")?;
         let config =
             kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.context("using the kubeconfig")?;
         let client = kube::Client::try_from(config).context("building the API client")?;
-        let name = node_name.unwrap_or_else(host_name);
-        let agent = NodeAgent::start(client, agent_config(name.clone(), root, max_pods, false)?).await?;
-        eprintln!("runlet agent running node {}", agent.node_name);
+        let name = args.node_name.clone().unwrap_or_else(host_name);
+
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let bound = listener.local_addr()?;
+        let address = args.address.clone().unwrap_or_else(|| {
+            if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() }
+        });
+        // A fresh self-signed certificate each start; its fingerprint goes on the Node for the server to pin.
+        let cert = rcgen::generate_simple_self_signed(vec![address.clone(), "localhost".into()])
+            .context("generating the log endpoint certificate")?;
+        let pki = runlet_apiserver::pki::Pki {
+            ca_pem: cert.cert.pem(),
+            cert_pem: cert.cert.pem(),
+            key_pem: cert.signing_key.serialize_pem(),
+            token: token.clone(),
+        };
+        let endpoint = LogEndpoint {
+            address: address.clone(),
+            port: bound.port(),
+            cert_sha256: crate::logs::sha256_hex(cert.cert.der()),
+        };
+        let mut config = agent_config(name, args.dir.clone(), args.max_pods, false)?;
+        config.log_endpoint = Some(endpoint);
+        let agent = NodeAgent::start(client.clone(), config).await?;
+        let router = axum::Router::new()
+            .route("/containerLogs/{ns}/{pod}/{container}", axum::routing::get(serve_log))
+            .with_state(LogState { client, agent: agent.clone() });
+        let router = runlet_apiserver::server::require_bearer_token(router, &token);
+        let tls = runlet_apiserver::server::tls_config(&pki)?;
+        tokio::spawn(runlet_apiserver::server::serve_tls(listener, tls, router));
+        eprintln!("runlet agent running node {} (logs served on {address}:{})", agent.node_name, bound.port());
         crate::server::shutdown_signal().await;
         anyhow::Ok(())
     })
+}
+
+#[derive(Clone)]
+struct LogState {
+    client: kube::Client,
+    agent: Arc<NodeAgent>,
+}
+
+/// `GET /containerLogs/{ns}/{pod}/{container}?...`: what the API server asks an agent on another machine.
+async fn serve_log(
+    axum::extract::State(state): axum::extract::State<LogState>,
+    axum::extract::Path((ns, name, container)): axum::extract::Path<(String, String, String)>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let result = async {
+        let pods: kube::Api<runlet_codec::Pod> = kube::Api::namespaced(state.client.clone(), &ns);
+        let pod = pods
+            .get_opt(&name)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .ok_or_else(|| ApiError::new(404, "NotFound", format!("pods \"{name}\" not found")))?;
+        let value = runlet_codec::encode_pod(&pod).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut opts = runlet_apiserver::logs::parse_options(&Query::parse(query.as_deref()), &value)?;
+        opts.container = container;
+        crate::logs::read_local(&state.agent, &pod, &opts).await
+    }
+    .await;
+    match result {
+        Ok(stream) => {
+            ([(http::header::CONTENT_TYPE, "text/plain")], axum::body::Body::from_stream(stream)).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }

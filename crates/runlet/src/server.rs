@@ -133,12 +133,15 @@ pub async fn start(dir: &Path, listen: SocketAddr, agent: Option<LocalAgent>) ->
     // Controllers and the local agent are API clients like any other; in-process they reach the router
     // without a socket.
     let client = kube::Client::new(server::router(state.clone()), "default");
+    let mut local = None;
     if let Some(a) = agent {
         let config = crate::node::agent_config(a.node_name, dir.join("agent"), a.max_pods, a.allow_host_path)?;
         let node =
             runlet_agent::node::NodeAgent::start(client.clone(), config).await.context("starting the node agent")?;
-        state = state.with_logs(std::sync::Arc::new(crate::node::LocalLogs { agent: node }));
+        local = Some(node);
     }
+    let logs = crate::logs::ClusterLogs { local, client: client.clone(), token: pki.token.clone() };
+    state = state.with_logs(std::sync::Arc::new(logs));
     let tls = server::tls_config(&pki)?;
     let app = server::authenticated_router(state.clone(), &pki.token);
     tokio::spawn(server::serve_tls(listener, tls, app));

@@ -71,3 +71,69 @@ fn deleting_a_running_pod_stops_it_gracefully() {
     let gone = k.fails(&["get", "pod", "sleeper"]);
     assert!(gone.contains("not found"), "{gone}");
 }
+
+#[test]
+fn a_pod_that_ends_while_the_server_is_down_reports_its_real_exit_code() {
+    if !have_kubectl("a_pod_that_ends_while_the_server_is_down_reports_its_real_exit_code") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: survivor}\nspec:\n  restartPolicy: Never\n  containers: [{name: c, image: busybox, command: [\"sh\", \"-c\", \"echo before; sleep 2; echo after; exit 7\"]}]\n";
+    k.ok_stdin(&["create", "-f", "-"], pod);
+    k.ok(&["wait", "--for=condition=Ready", "pod/survivor", "--timeout=30s"]);
+    // The server (and its agent) die; the container's shim does not.
+    let (dir, addr) = server.kill9();
+    std::thread::sleep(Duration::from_secs(3));
+    let server = Server::start_with_agent(&dir, &addr.to_string());
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let ended = eventually(Duration::from_secs(20), || {
+        let out = k.ok(&["get", "pod", "survivor", "-o", "jsonpath={.status.phase}/{.status.containerStatuses[0].state.terminated.exitCode}/{.status.containerStatuses[0].state.terminated.reason}"]);
+        (out.starts_with("Failed/")).then_some(out)
+    });
+    assert_eq!(ended.as_deref(), Some("Failed/7/Error"));
+    let logs = k.ok(&["logs", "survivor"]);
+    assert!(logs.contains("before") && logs.contains("after"), "{logs}");
+}
+
+#[test]
+fn an_agent_on_another_node_runs_pods_and_serves_their_logs() {
+    if !have_kubectl("an_agent_on_another_node_runs_pods_and_serves_their_logs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_runlet"))
+        .args(["agent", "--node-name", "far-away", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(server.kubeconfig())
+        .arg("--dir")
+        .arg(tmp.path().join("agent"))
+        .env("RUNLET_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let ready = eventually(Duration::from_secs(20), || {
+        let out = k.run(&["get", "node", "far-away"]);
+        String::from_utf8_lossy(&out.stdout).contains(" Ready ").then_some(())
+    });
+    assert!(ready.is_some(), "the agent's node never became Ready");
+    k.ok(&["create", "-f", repo_root().join("examples/indexed.yaml").to_str().unwrap()]);
+    let waited = k.run(&["wait", "--for=condition=complete", "job/indexed", "--timeout=30s"]);
+    if !waited.status.success() {
+        let _ = agent.kill();
+        panic!("{}", String::from_utf8_lossy(&waited.stderr));
+    }
+    let wide = k.ok(&["get", "pods", "-o", "wide"]);
+    assert_eq!(wide.lines().filter(|l| l.contains("far-away") && l.contains("Completed")).count(), 3, "{wide}");
+    let logs = k.ok(&["logs", "-l", "job-name=indexed", "--prefix"]);
+    let _ = agent.kill();
+    let _ = agent.wait();
+    for i in 0..3 {
+        assert!(logs.contains(&format!("index {i} squared is {}", i * i)), "{logs}");
+    }
+    // Logs of pods on another node come through that node's agent, which is gone now: a clear error.
+    let gone = k.fails(&["logs", "job/indexed"]);
+    assert!(gone.contains("cannot get logs from node \"far-away\""), "{gone}");
+}

@@ -12,7 +12,7 @@ use kube::Client;
 
 use crate::runtime::{ProcessRuntime, RuntimeConfig, RuntimeError, ShimCommand};
 use crate::worker::WorkerOptions;
-pub use register::Capacity;
+pub use register::{Capacity, LOG_CERT_ANNOTATION, LogEndpoint};
 
 /// How to run a node agent.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct AgentConfig {
     pub shim: ShimCommand,
     pub capacity: Capacity,
     pub allow_host_path: bool,
+    /// Where this agent serves logs to the API server (None: the server reads them in-process).
+    pub log_endpoint: Option<LogEndpoint>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +48,7 @@ impl NodeAgent {
         let mut rc = RuntimeConfig::new(&config.root, config.shim.clone(), &config.node_name);
         rc.allow_host_path = config.allow_host_path;
         let runtime = ProcessRuntime::new(rc)?;
-        register::register(&client, &config.node_name, &config.capacity).await?;
+        register::register(&client, &config.node_name, &config.capacity, config.log_endpoint.as_ref()).await?;
         tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone()));
         let pods = pods::PodManager::new(client, config.node_name.clone(), runtime.clone(), WorkerOptions::default());
         tokio::spawn(pods.run());

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use runlet_codec::k8s_openapi::api::core::v1::{NodeAddress, NodeSystemInfo};
+use runlet_codec::k8s_openapi::api::core::v1::{DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeSystemInfo};
 use runlet_codec::{Lease, LeaseSpec, MicroTime, Node, NodeCondition, NodeStatus, ObjectMeta, Quantity, Time};
 use serde_json::json;
 
@@ -66,22 +66,38 @@ fn go_arch() -> &'static str {
     }
 }
 
+/// Where this node's agent serves container logs to the API server, and the SHA-256 of its self-signed
+/// certificate (the server pins it instead of trusting a CA).
+#[derive(Debug, Clone)]
+pub struct LogEndpoint {
+    pub address: String,
+    pub port: u16,
+    pub cert_sha256: String,
+}
+
+/// The annotation carrying [`LogEndpoint::cert_sha256`].
+pub const LOG_CERT_ANNOTATION: &str = "runlet.dev/log-endpoint-cert-sha256";
+
 /// The Node as this agent registers it.
-pub fn node_object(name: &str, capacity: &Capacity, now: jiff::Timestamp) -> Node {
+pub fn node_object(name: &str, capacity: &Capacity, endpoint: Option<&LogEndpoint>, now: jiff::Timestamp) -> Node {
     let labels = BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), name.to_string()),
         ("kubernetes.io/os".to_string(), std::env::consts::OS.to_string()),
         ("kubernetes.io/arch".to_string(), go_arch().to_string()),
     ]);
+    let address = endpoint.map_or("127.0.0.1".to_string(), |e| e.address.clone());
+    let annotations = endpoint.map(|e| BTreeMap::from([(LOG_CERT_ANNOTATION.to_string(), e.cert_sha256.clone())]));
+    let daemon_endpoints =
+        endpoint.map(|e| NodeDaemonEndpoints { kubelet_endpoint: Some(DaemonEndpoint { port: i32::from(e.port) }) });
     Node {
-        metadata: ObjectMeta { name: Some(name.into()), labels: Some(labels), ..Default::default() },
+        metadata: ObjectMeta { name: Some(name.into()), labels: Some(labels), annotations, ..Default::default() },
         spec: None,
         status: Some(NodeStatus {
             capacity: Some(capacity.quantities()),
             allocatable: Some(capacity.quantities()),
             conditions: Some(vec![ready_condition(now)]),
             addresses: Some(vec![
-                NodeAddress { type_: "InternalIP".into(), address: "127.0.0.1".into() },
+                NodeAddress { type_: "InternalIP".into(), address },
                 NodeAddress { type_: "Hostname".into(), address: name.into() },
             ]),
             node_info: Some(NodeSystemInfo {
@@ -97,23 +113,30 @@ pub fn node_object(name: &str, capacity: &Capacity, now: jiff::Timestamp) -> Nod
                 boot_id: String::new(),
                 ..Default::default()
             }),
+            daemon_endpoints,
             ..Default::default()
         }),
     }
 }
 
 /// Creates the Node, or refreshes its status if it exists (an agent restart).
-pub async fn register(client: &Client, name: &str, capacity: &Capacity) -> Result<(), kube::Error> {
+pub async fn register(
+    client: &Client,
+    name: &str,
+    capacity: &Capacity,
+    endpoint: Option<&LogEndpoint>,
+) -> Result<(), kube::Error> {
     let api: Api<Node> = Api::all(client.clone());
-    let node = node_object(name, capacity, jiff::Timestamp::now());
-    match api.get_opt(name).await? {
-        None => match api.create(&PostParams::default(), &node).await {
+    let node = node_object(name, capacity, endpoint, jiff::Timestamp::now());
+    if api.get_opt(name).await?.is_none() {
+        match api.create(&PostParams::default(), &node).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {}
             Err(e) => return Err(e),
-        },
-        Some(_) => {}
+        }
     }
+    let annotations = json!({"metadata": {"annotations": node.metadata.annotations}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&annotations)).await?;
     let status = json!({"status": node.status});
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
     Ok(())

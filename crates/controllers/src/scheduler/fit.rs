@@ -17,8 +17,9 @@ pub struct Resources {
     pub pods: i128,
 }
 
-impl Resources {
-    pub fn add(self, o: Resources) -> Resources {
+impl std::ops::Add for Resources {
+    type Output = Resources;
+    fn add(self, o: Resources) -> Resources {
         Resources { cpu_milli: self.cpu_milli + o.cpu_milli, memory: self.memory + o.memory, pods: self.pods + o.pods }
     }
 }
@@ -45,7 +46,7 @@ pub fn pod_requests(pod: &Pod) -> Resources {
             pods: 0,
         }
     };
-    let sum = spec.containers.iter().map(one).fold(Resources::default(), Resources::add);
+    let sum = spec.containers.iter().map(one).fold(Resources::default(), |a, b| a + b);
     let init = spec.init_containers.iter().flatten().map(one).fold(Resources::default(), |a, b| Resources {
         cpu_milli: a.cpu_milli.max(b.cpu_milli),
         memory: a.memory.max(b.memory),

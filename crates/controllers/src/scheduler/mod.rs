@@ -77,7 +77,7 @@ impl Scheduler {
         for p in pods.iter() {
             if let Some(node) = is_active_on_node(p) {
                 let e = used.entry(node.to_string()).or_default();
-                *e = e.add(fit::pod_requests(p));
+                *e = *e + fit::pod_requests(p);
             }
         }
         for pod in pending {
@@ -87,7 +87,7 @@ impl Scheduler {
                     let node_name = node.name_any();
                     if self.bind(pod, &node_name).await {
                         let e = used.entry(node_name).or_default();
-                        *e = e.add(fit::pod_requests(pod));
+                        *e = *e + fit::pod_requests(pod);
                         posted.remove(&uid);
                     }
                 }
