@@ -137,3 +137,74 @@ fn an_agent_on_another_node_runs_pods_and_serves_their_logs() {
     let gone = k.fails(&["logs", "job/indexed"]);
     assert!(gone.contains("cannot get logs from node \"far-away\""), "{gone}");
 }
+
+#[test]
+fn a_pod_that_fits_nowhere_stays_pending_and_says_why() {
+    if !have_kubectl("a_pod_that_fits_nowhere_stays_pending_and_says_why") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: picky}\nspec:\n  nodeSelector: {disk: ssd}\n  restartPolicy: Never\n  containers: [{name: c, image: busybox, command: [\"true\"]}]\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: greedy}\nspec:\n  restartPolicy: Never\n  containers: [{name: c, image: busybox, command: [\"true\"], resources: {requests: {cpu: \"100000\"}}}]\n";
+    k.ok_stdin(&["create", "-f", "-"], pods);
+    for (pod, why) in
+        [("picky", "1 node(s) didn't match Pod's node affinity/selector"), ("greedy", "1 Insufficient cpu")]
+    {
+        let message = eventually(Duration::from_secs(20), || {
+            let m =
+                k.ok(&["get", "pod", pod, "-o", "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}"]);
+            (!m.is_empty()).then_some(m)
+        });
+        assert_eq!(message.as_deref(), Some(format!("0/1 nodes are available: {why}.").as_str()), "{pod}");
+        let phase = k.ok(&["get", "pod", pod, "-o", "jsonpath={.status.phase}/{.spec.nodeName}"]);
+        assert_eq!(phase, "Pending/", "{pod}");
+    }
+    // Labelling the node makes room for the picky pod.
+    let node = k.ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
+    k.ok(&["label", "node", &node, "disk=ssd"]);
+    let done = eventually(Duration::from_secs(20), || {
+        let p = k.ok(&["get", "pod", "picky", "-o", "jsonpath={.status.phase}"]);
+        (p == "Succeeded").then_some(())
+    });
+    assert!(done.is_some(), "{}", k.ok(&["get", "pod", "picky", "-o", "yaml"]));
+}
+
+#[test]
+fn runlet_run_on_a_server_deletes_its_jobs_on_ctrl_c() {
+    if !have_kubectl("runlet_run_on_a_server_deletes_its_jobs_on_ctrl_c") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let job = tmp.path().join("long.yaml");
+    std::fs::write(
+        &job,
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: long}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox, command: [\"sh\", \"-c\", \"echo started; sleep 60\"]}]\n",
+    )
+    .unwrap();
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_runlet"))
+        .args(["run", "--kubeconfig"])
+        .arg(server.kubeconfig())
+        .arg("-f")
+        .arg(&job)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = eventually(Duration::from_secs(20), || {
+        let p = k.ok(&["get", "pods", "-l", "job-name=long", "-o", "jsonpath={.items[0].status.phase}"]);
+        (p == "Running").then_some(())
+    });
+    assert!(started.is_some());
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::process::Command::new("kill").arg("-INT").arg(run.id().to_string()).status();
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut run.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(out.contains("] started"), "{out}");
+    let gone = k.fails(&["get", "job", "long"]);
+    assert!(gone.contains("not found"), "{gone}");
+}
