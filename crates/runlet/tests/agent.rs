@@ -208,3 +208,50 @@ fn runlet_run_on_a_server_deletes_its_jobs_on_ctrl_c() {
     let gone = k.fails(&["get", "job", "long"]);
     assert!(gone.contains("not found"), "{gone}");
 }
+
+/// True when this process may create memory cgroups (v1 `memory` hierarchy or v2 unified), as the agent does.
+fn memory_cgroups_writable() -> bool {
+    let probe = |dir: &std::path::Path| {
+        let p = dir.join(format!("runlet-test-probe-{}", std::process::id()));
+        let ok = std::fs::create_dir(&p).is_ok();
+        let _ = std::fs::remove_dir(&p);
+        ok
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    own.lines().any(|l| {
+        let parts: Vec<&str> = l.splitn(3, ':').collect();
+        match parts.as_slice() {
+            [_, ctrls, path] if ctrls.split(',').any(|c| c == "memory") => {
+                probe(&std::path::Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/')))
+            }
+            ["0", "", path] => {
+                let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+                dir.join("memory.max").exists() && probe(&dir)
+            }
+            _ => false,
+        }
+    })
+}
+
+#[test]
+fn a_pod_over_its_memory_limit_is_oom_killed() {
+    if !have_kubectl("a_pod_over_its_memory_limit_is_oom_killed") {
+        return;
+    }
+    if !memory_cgroups_writable() {
+        eprintln!("SKIPPED a_pod_over_its_memory_limit_is_oom_killed: memory cgroups are not writable here");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: hog}\nspec:\n  restartPolicy: Never\n  containers: [{name: c, image: perl, command: [\"perl\", \"-e\", \"my $x = 'x' x (512 * 1024 * 1024); print length($x)\"], resources: {limits: {memory: 64Mi}}}]\n";
+    k.ok_stdin(&["create", "-f", "-"], pod);
+    let ended = eventually(Duration::from_secs(30), || {
+        let out = k.ok(&["get", "pod", "hog", "-o", "jsonpath={.status.phase}/{.status.containerStatuses[0].state.terminated.reason}/{.status.containerStatuses[0].state.terminated.exitCode}"]);
+        (out.starts_with("Failed/") || out.starts_with("Succeeded/")).then_some(out)
+    });
+    assert_eq!(ended.as_deref(), Some("Failed/OOMKilled/137"));
+    let table = k.ok(&["get", "pod", "hog"]);
+    assert!(table.contains("OOMKilled"), "{table}");
+}
