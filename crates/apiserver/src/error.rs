@@ -67,8 +67,12 @@ impl ApiError {
 
     /// 409 `Operation cannot be fulfilled on <resource> "<name>": <why>`.
     pub fn conflict_because(resource: &Resource, name: &str, why: &str) -> Self {
-        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": {why}", resource.qualified()))
-            .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", resource.qualified()),
+        )
+        .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
     }
 
     /// 422 with one cause per field error.

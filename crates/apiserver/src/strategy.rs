@@ -287,7 +287,10 @@ mod tests {
         let decoding = Decoding { validation: FieldValidation::Strict, origin: Origin::Body, duplicate_fields: &[] };
         let cases = [
             (json!({"metadata": {"name": "a"}, "status": {"phase": "Terminating"}}), json!(["kubernetes"])),
-            (json!({"metadata": {"name": "b"}, "spec": {"finalizers": ["example.com/x"]}}), json!(["example.com/x", "kubernetes"])),
+            (
+                json!({"metadata": {"name": "b"}, "spec": {"finalizers": ["example.com/x"]}}),
+                json!(["example.com/x", "kubernetes"]),
+            ),
             (json!({"metadata": {"name": "c"}, "spec": {"finalizers": ["kubernetes"]}}), json!(["kubernetes"])),
         ];
         for (body, finalizers) in cases {

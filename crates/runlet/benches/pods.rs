@@ -33,9 +33,12 @@ async fn run_job(api: &Api<Job>, j: &Job) -> Duration {
     }
     loop {
         if let Ok(j) = api.get(&name).await {
-            let done = j.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| {
-                (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True"
-            });
+            let done = j
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True");
             if done {
                 return start.elapsed();
             }
@@ -71,7 +74,9 @@ fn spawn_baseline(n: usize, parallelism: usize) -> Duration {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().to_string())))
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().to_string()))
+        })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -132,10 +137,6 @@ fn main() {
         throughput.as_secs_f64(),
         base_many.as_secs_f64()
     );
-    println!(
-        "| pods per minute | {:.0} | {:.0} |",
-        per_min(pods, throughput),
-        per_min(pods, base_many)
-    );
+    println!("| pods per minute | {:.0} | {:.0} |", per_min(pods, throughput), per_min(pods, base_many));
     println!("| server RSS after the run | {} MiB | — |", rss / 1024);
 }

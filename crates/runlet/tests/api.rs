@@ -110,6 +110,10 @@ fn everything_without_a_valid_token_is_401() {
     api.with_token(Some(&flipped)).get("/version").expect_status(401, "Unauthorized", "Unauthorized");
     let basic = api.with_token(None).request("GET", "/version", &[("Authorization", &format!("Basic {token}"))], None);
     basic.expect_status(401, "Unauthorized", "Unauthorized");
+    // The scheme is case-insensitive, as upstream's bearer authenticator reads it.
+    let lower = api.with_token(None).request("GET", "/version", &[("Authorization", &format!("bearer {token}"))], None);
+    assert_eq!(lower.expect(200)["minor"], "33");
+    assert!(lower.status_line.starts_with("HTTP/1.1 200"), "{}", lower.status_line);
     // Nothing was created by the refused POSTs.
     api.get(&format!("{JOBS}/x")).expect_status(404, "NotFound", "jobs.batch \"x\" not found");
 }
@@ -772,8 +776,10 @@ fn job_defaulting_and_generated_selector() {
     }
     assert_eq!(spec["template"]["spec"]["terminationGracePeriodSeconds"], 30);
 
-    // (name, spec overrides, metadata labels, [(pointer, expected)])
-    let cases: Vec<(&str, Value, Value, Vec<(&str, Value)>)> = vec![
+    /// (JSON pointer, expected value)
+    type Checks = Vec<(&'static str, Value)>;
+    // (name, spec overrides, metadata labels, checks)
+    let cases: Vec<(&str, Value, Value, Checks)> = vec![
         (
             "work-queue",
             json!({"parallelism": 3}),
@@ -1064,13 +1070,14 @@ fn scale_subresource_maps_to_parallelism() {
 // ---------------------------------------------------------------------------------------------------------------
 // Lists, selectors, watches
 
-/// Pods p1..p4 with labels to select on; p1 is bound to node n1, p2 is Running.
+/// Pods p1..p4 with labels to select on; p1 is bound to node `elsewhere` (not the local agent's), p2 is Running.
 fn selector_fixture(api: &Api) {
     create(api, PODS, pod("p1", json!({"app": "web", "tier": "front"})));
     create(api, PODS, pod("p2", json!({"app": "web", "tier": "back"})));
     create(api, PODS, pod("p3", json!({"app": "db"})));
     create(api, PODS, pod("p4", json!({})));
-    api.patch(&format!("{PODS}/p1"), "application/merge-patch+json", &json!({"spec": {"nodeName": "n1"}})).expect(200);
+    api.patch(&format!("{PODS}/p1"), "application/merge-patch+json", &json!({"spec": {"nodeName": "elsewhere"}}))
+        .expect(200);
     api.patch(&format!("{PODS}/p2/status"), "application/merge-patch+json", &json!({"status": {"phase": "Running"}}))
         .expect(200);
 }
@@ -1110,10 +1117,10 @@ fn label_and_field_selectors_on_lists() {
         ("metadata.name==p3", &["p3"]),
         ("metadata.name!=p1", &["p2", "p3", "p4"]),
         ("metadata.namespace=default", &["p1", "p2", "p3", "p4"]),
-        ("spec.nodeName=n1", &["p1"]),
+        ("spec.nodeName=elsewhere", &["p1"]),
         ("spec.nodeName=", &["p2", "p3", "p4"]),
         ("status.phase=Running", &["p2"]),
-        ("status.phase!=Running,spec.nodeName!=n1", &["p3", "p4"]),
+        ("status.phase!=Running,spec.nodeName!=elsewhere", &["p3", "p4"]),
         ("spec.restartPolicy=Never", &["p1", "p2", "p3", "p4"]),
     ];
     for (selector, want) in field_cases {
@@ -1386,7 +1393,10 @@ fn tables_for_jobs_pods_events_namespaces() {
 
     // (collection, columns with priorities, expected cells of the one row checked; None = an Age cell)
     let p = |n: &str, pr: i64| (n.to_string(), pr);
-    let cases: Vec<(String, Vec<(String, i64)>, &str, Vec<Option<Value>>)> = vec![
+    /// Column names with their priorities; expected cells, None for an age.
+    type Columns = Vec<(String, i64)>;
+    type Cells = Vec<Option<Value>>;
+    let cases: Vec<(String, Columns, &str, Cells)> = vec![
         (
             JOBS.to_string(),
             vec![
@@ -1604,6 +1614,7 @@ fn namespaces_exist_guard_creates_and_empty_on_delete() {
     assert_eq!(created["metadata"]["name"], "pbns");
     assert_eq!(created["kind"], "Namespace");
     assert_eq!(created["status"]["phase"], "Active");
+    assert_eq!(created["spec"]["finalizers"], json!(["kubernetes"]));
     assert!(r.header_values("content-type")[0].starts_with("application/json"));
     api.post(ns, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pbns"}})).expect_status(
         409,
@@ -1625,6 +1636,11 @@ fn namespaces_exist_guard_creates_and_empty_on_delete() {
     let marked = api.delete(&format!("{ns}/doomed"), Some(&json!({"propagationPolicy": "Background"}))).expect(200);
     assert!(marked["metadata"]["deletionTimestamp"].is_string(), "{marked}");
     assert_eq!(marked["status"]["phase"], "Terminating");
+    api.delete(&format!("{ns}/doomed"), None).expect_status(
+        409,
+        "Conflict",
+        "Operation cannot be fulfilled on namespaces \"doomed\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.",
+    );
     api.post(jobs, &job("late")).expect_status(
         403,
         "Forbidden",
@@ -1673,6 +1689,13 @@ fn finalizers_and_propagation_policies() {
     assert_eq!(one_left["metadata"]["finalizers"], json!([hold]));
     assert_eq!(one_left["metadata"]["deletionTimestamp"], ts.as_str(), "clients cannot unset deletionTimestamp");
     api.get(&path).expect(200);
+    // No finalizer may be added once deletion started.
+    api.patch(&path, "application/merge-patch+json", &json!({"metadata": {"finalizers": [hold, "example.com/late"]}}))
+        .expect_status(
+            422,
+            "Invalid",
+            "Job.batch \"held\" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"example.com/late\"}",
+        );
     api.patch(&path, "application/merge-patch+json", &json!({"metadata": {"finalizers": null}})).expect(200);
     api.get(&path).expect_status(404, "NotFound", "jobs.batch \"held\" not found");
 
@@ -1737,7 +1760,7 @@ fn graceful_deletion_of_pods() {
     let (_tmp, _server, api) = start();
     // A pod bound to a node and running waits for the node: marked with the grace period.
     let mut bound = pod("bound", json!({}));
-    bound["spec"]["nodeName"] = json!("n1");
+    bound["spec"]["nodeName"] = json!("elsewhere");
     create(&api, PODS, bound);
     let path = format!("{PODS}/bound");
     api.patch(&format!("{path}/status"), "application/merge-patch+json", &json!({"status": {"phase": "Running"}}))
@@ -1757,7 +1780,7 @@ fn graceful_deletion_of_pods() {
 
     // An explicit grace period on the first delete.
     let mut custom = pod("custom", json!({}));
-    custom["spec"]["nodeName"] = json!("n1");
+    custom["spec"]["nodeName"] = json!("elsewhere");
     create(&api, PODS, custom);
     let m = api.delete(&format!("{PODS}/custom"), Some(&json!({"gracePeriodSeconds": 7}))).expect(200);
     assert_eq!(m["metadata"]["deletionGracePeriodSeconds"], 7);
@@ -1767,7 +1790,7 @@ fn graceful_deletion_of_pods() {
     api.delete(&format!("{PODS}/unbound"), None).expect(200);
     api.get(&format!("{PODS}/unbound")).expect(404);
     let mut done = pod("done", json!({}));
-    done["spec"]["nodeName"] = json!("n1");
+    done["spec"]["nodeName"] = json!("elsewhere");
     create(&api, PODS, done);
     api.patch(
         &format!("{PODS}/done/status"),
@@ -1796,7 +1819,14 @@ fn a_restart_loses_nothing_acknowledged() {
     held["metadata"]["finalizers"] = json!(["example.com/hold"]);
     create(&api, JOBS, held);
     let j3 = api.delete(&format!("{JOBS}/j3"), Some(&json!({"propagationPolicy": "Background"}))).expect(200);
+    // The last write is a removal: its revision must not be handed out again after the restart.
+    create(&api, PODS, pod("last", json!({})));
+    let mut w = api.stream(&format!("{PODS}?watch=true&fieldSelector=metadata.name%3Dlast&resourceVersion=0"), &[]);
+    w.take(1, WAIT);
+    api.delete(&format!("{PODS}/last"), None).expect(200);
+    let removal = rv(&w.take(1, WAIT)[0]["object"]);
     let before = rv(&api.get("/api/v1/pods").expect(200));
+    assert!(before >= removal, "{before} < {removal}");
     let token = std::fs::read_to_string(dir.join("pki/token")).unwrap();
     server.stop();
 
@@ -1816,5 +1846,126 @@ fn a_restart_loses_nothing_acknowledged() {
     let mut stale = j1.clone();
     stale["metadata"]["resourceVersion"] = json!((rv(&j1) - 1).to_string());
     api.put(&format!("{JOBS}/j1"), &stale).expect_status(409, "Conflict", &conflict_message("jobs.batch", "j1"));
-    api.put(&format!("{JOBS}/j1"), &j1).expect(200);
+    let j1 = api.put(&format!("{JOBS}/j1"), &j1).expect(200);
+
+    // A crash (SIGKILL, no shutdown) loses nothing acknowledged either.
+    let j5 = create(&api, JOBS, job("j5"));
+    drop(server);
+    let server = Server::start(&dir, "127.0.0.1:0");
+    let api = Api::new(&server);
+    assert_eq!(api.get(&format!("{JOBS}/j5")).expect(200), j5);
+    assert_eq!(api.get(&format!("{JOBS}/j1")).expect(200), j1);
+    assert!(rv(&create(&api, JOBS, job("j6"))) > rv(&j5));
+}
+
+#[test]
+fn http2_serves_requests_and_watches() {
+    let (_tmp, _server, api) = start();
+    let api = Api { http2: true, ..api };
+    let r = api.get("/version");
+    r.expect(200);
+    assert!(r.status_line.starts_with("HTTP/2 200"), "{}", r.status_line);
+    let mut w = api.stream(&format!("{JOBS}?watch=true"), &[]);
+    create(&api, JOBS, job("h2"));
+    let ev = w.next(WAIT).expect("ADDED over HTTP/2");
+    assert_eq!((ev["type"].as_str(), ev["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("h2")));
+    let r = api.delete(&format!("{JOBS}/h2"), Some(&json!({"propagationPolicy": "Background"})));
+    assert_eq!(r.expect(200)["status"], "Success");
+    let deleted = w.next(WAIT).expect("DELETED over HTTP/2");
+    assert_eq!(deleted["type"], "DELETED");
+}
+
+/// strategic-merge-patch.md §4: merge errors upstream answers as 500 without a reason (kubectl prints only the
+/// message) or as 400, each with the upstream text.
+#[test]
+fn strategic_merge_patch_errors() {
+    let (_tmp, _server, api) = start();
+    let mut body = job("pa");
+    body["metadata"]["finalizers"] = json!(["a/x", "b/y"]);
+    body["spec"]["template"]["spec"]["containers"][0]["name"] = json!("pa");
+    let live = create(&api, JOBS, body);
+    let path = format!("{JOBS}/pa");
+    let in_pod_spec = |v: Value| json!({"spec": {"template": {"spec": v}}});
+    // (patch, code, message)
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            in_pod_spec(json!({"containers": [{"image": "nginx"}]})),
+            500,
+            "map: map[image:nginx] does not contain declared merge key: name",
+        ),
+        (
+            in_pod_spec(json!({"containers": [{"$patch": "delete"}]})),
+            500,
+            "map: map[$patch:delete] does not contain declared merge key: name",
+        ),
+        (json!({"$patch": "foo"}), 500, "unknown patch type: foo in map: map[$patch:foo]"),
+        (
+            in_pod_spec(json!({"$patch": "merge", "restartPolicy": "OnFailure"})),
+            500,
+            "unknown patch type: merge in map: map[$patch:merge restartPolicy:OnFailure]",
+        ),
+        (
+            in_pod_spec(json!({"containers": [{"name": "pa", "$patch": "merge"}]})),
+            500,
+            "merging lists cannot yet be specified in the patch",
+        ),
+        (
+            json!({"metadata": {"finalizers": [{"a": 1}]}}),
+            500,
+            "list element types are not identical: [[a/x b/y] [map[a:1]]]",
+        ),
+        (
+            in_pod_spec(json!({
+                "$setElementOrder/containers": [{"name": "side"}, {"name": "pa"}],
+                "containers": [{"name": "pa", "image": "a"}, {"name": "side", "image": "b"}],
+            })),
+            500,
+            "The order in patch list:\n[map[image:a name:pa] map[image:b name:side]]\n doesn't match $setElementOrder list:\n[map[name:side] map[name:pa]]\n",
+        ),
+        (
+            in_pod_spec(json!({"$setElementOrder/containers": {"name": "side"}})),
+            500,
+            "expected a []interface {}, but received a map[string]interface {}",
+        ),
+        (
+            in_pod_spec(json!({"$setElementOrder/containers": [{"nam": "x"}]})),
+            500,
+            "map: map[nam:x] does not contain declared merge key: name",
+        ),
+        (
+            in_pod_spec(json!({"$setElementOrder/bogus": [{"name": "x"}]})),
+            500,
+            "unable to find api field in struct PodSpec for the json field \"bogus\"",
+        ),
+        (
+            in_pod_spec(json!({"$setElementOrder/restartPolicy": ["x"]})),
+            500,
+            "expected a []interface {}, but received a string",
+        ),
+        (
+            in_pod_spec(json!({"$setElementOrder": [{"name": "x"}]})),
+            400,
+            "invalid patch format of setElementOrder list",
+        ),
+        (in_pod_spec(json!({"$deleteFromPrimitiveList": ["x"]})), 400, "invalid patch format of primitive list"),
+    ];
+    for (patch, code, message) in cases {
+        let s = api.patch(&path, "application/strategic-merge-patch+json", &patch).expect(code);
+        assert_eq!(s["message"], message, "{patch}");
+        assert_eq!((s["kind"].as_str(), s["status"].as_str()), (Some("Status"), Some("Failure")));
+        if code == 500 {
+            assert!(s.get("reason").is_none(), "a merge failure has no reason: {s}");
+        } else {
+            assert_eq!(s["reason"], "BadRequest");
+        }
+    }
+    // A document that no longer decodes is a 422 about the patch (row 19).
+    let s = api
+        .patch(&path, "application/strategic-merge-patch+json", &json!({"metadata": {"finalizers": "x"}}))
+        .expect(422);
+    assert_eq!(s["reason"], "Invalid");
+    assert!(s["message"].as_str().unwrap().starts_with(" \"\" is invalid: patch: Invalid value: \"map["), "{s}");
+    assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueInvalid");
+    assert_eq!(s["details"]["causes"][0]["field"], "patch");
+    assert_eq!(api.get(&path).expect(200), live, "no failed patch wrote anything");
 }

@@ -182,6 +182,8 @@ pub fn repo_root() -> PathBuf {
 /// One HTTP answer from the API server.
 #[derive(Debug)]
 pub struct Reply {
+    /// `HTTP/1.1 200 OK`, `HTTP/2 200`.
+    pub status_line: String,
     pub code: u16,
     /// Header names lower-cased, in the order received (the last response's headers only).
     pub headers: Vec<(String, String)>,
@@ -231,6 +233,8 @@ pub struct Api {
     pub ca: PathBuf,
     /// The bearer token sent; None sends no `Authorization` header.
     pub token: Option<String>,
+    /// Negotiate HTTP/2 (as kubectl does) instead of HTTP/1.1.
+    pub http2: bool,
 }
 
 /// The Accept header kubectl sends for tables.
@@ -244,6 +248,7 @@ impl Api {
             base: format!("https://{}", server.addr),
             ca: server.dir.join("pki/ca.crt"),
             token: Some(token.trim().to_string()),
+            http2: false,
         }
     }
 
@@ -253,7 +258,8 @@ impl Api {
 
     fn curl(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Command {
         let mut c = Command::new("curl");
-        c.args(["-sS", "--http1.1", "--max-time", "20", "--cacert"]).arg(&self.ca).args(["-X", method]);
+        let version = if self.http2 { "--http2" } else { "--http1.1" };
+        c.args(["-sS", version, "--max-time", "20", "--cacert"]).arg(&self.ca).args(["-X", method]);
         if let Some(t) = &self.token {
             c.arg("-H").arg(format!("Authorization: Bearer {t}"));
         }
@@ -301,13 +307,14 @@ impl Api {
         let head = std::fs::read_to_string(&head).unwrap_or_default();
         // With redirects or 1xx answers there are several header blocks: keep the last.
         let last = head.split("\r\n\r\n").filter(|b| !b.trim().is_empty()).last().unwrap_or("");
+        let status_line = last.lines().next().unwrap_or("").trim().to_string();
         let headers = last
             .lines()
             .skip(1)
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
-        Reply { code, headers, body: std::fs::read(&out).unwrap_or_default() }
+        Reply { status_line, code, headers, body: std::fs::read(&out).unwrap_or_default() }
     }
 
     pub fn get(&self, path: &str) -> Reply {
