@@ -34,6 +34,8 @@ const WORKERS: usize = 4;
 /// What the runner remembers about one Job between syncs.
 #[derive(Default)]
 struct Memory {
+    /// The Job this is about: a Job deleted and created again under the same name starts afresh.
+    job_uid: String,
     backoff: BackoffRecord,
     /// Names of pods created and not yet seen in the pod cache.
     expect_created: HashSet<String>,
@@ -203,6 +205,11 @@ impl JobController {
             return Ok(None);
         };
         let uid = job.metadata.uid.clone().unwrap_or_default();
+        self.memory(key, |m| {
+            if m.job_uid != uid {
+                *m = Memory { job_uid: uid.clone(), ..Memory::default() };
+            }
+        });
         // Candidates: pods this Job controls, and orphans it may adopt.
         let pods: Vec<Pod> = self
             .pods
