@@ -329,9 +329,11 @@ fn namespace_is_empty(state: &ApiState, ns: &str) -> bool {
         .all(|r| state.store.list(&r.namespace_prefix(ns)).0.is_empty())
 }
 
+/// A pod in graceful deletion stays until its node confirms with a grace-0 delete, even after it reports a
+/// terminal phase (the kubelet reports first, then deletes); an unbound pod has no node to wait for.
 fn pod_may_vanish(value: &Value) -> bool {
     let grace = value.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
-    grace == 0 || pod_needs_no_grace(value)
+    grace == 0 || meta::str_at(value, &["spec", "nodeName"]).unwrap_or("").is_empty()
 }
 
 /// Pods that never ran or already ended need no graceful termination (upstream `CheckGracefulDelete`).

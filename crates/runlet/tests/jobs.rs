@@ -846,8 +846,6 @@ fn created_suspended_then_resumed_runs_to_completion() {
 /// Resuming a Job that ran before restarts its deadline clock: the controller writes a new `startTime` together
 /// with `Suspended=False`.
 #[test]
-#[ignore = "API server bug: status validation rejects any startTime change of an unsuspended Job (upstream \
-            #134521, fixed by #134769), so the resumed Job's status is never written"]
 fn resume_after_running_resets_start_time() {
     let env = Env::start();
     env.create_job("res", json!({"parallelism": 2, "completions": 4}));

@@ -20,6 +20,10 @@ fn condition_true(status: &JobStatus, type_: &str) -> bool {
     status.conditions.iter().flatten().any(|c| c.type_ == type_ && c.status == "True")
 }
 
+fn condition_false(status: &JobStatus, type_: &str) -> bool {
+    status.conditions.iter().flatten().any(|c| c.type_ == type_ && c.status == "False")
+}
+
 fn finished(status: &JobStatus) -> bool {
     condition_true(status, COMPLETE) || condition_true(status, FAILED)
 }
@@ -305,7 +309,10 @@ pub(crate) fn validate_status_update(new: &Job, old: &Job) -> Vec<FieldError> {
             "completionTime cannot be mutated",
         ));
     }
-    if checks.start_time_removed && old_status.start_time.is_some() && spec.suspend != Some(true) {
+    // A resume resets startTime in the same write that flips Suspended to False (the fix of upstream issue
+    // #134521); any other change of a running Job's startTime is refused.
+    let resuming = condition_true(&old_status, "Suspended") && condition_false(&status, "Suspended");
+    if checks.start_time_removed && old_status.start_time.is_some() && spec.suspend != Some(true) && !resuming {
         errs.push(FieldError::required("status.startTime", "startTime cannot be removed for unsuspended job"));
     }
     if condition_true(&old_status, SUCCESS_CRITERIA_MET) && !condition_true(&status, SUCCESS_CRITERIA_MET) {

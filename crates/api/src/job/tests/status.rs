@@ -156,6 +156,24 @@ fn status_rules() {
             vec!["status.startTime: Required value: startTime cannot be removed for unsuspended job"],
         ),
         (
+            "startTime moved on a running Job",
+            pi_with(json!({})),
+            running(),
+            JobStatus { start_time: Some(time("2024-01-01T00:05:00Z")), ..running() },
+            vec!["status.startTime: Required value: startTime cannot be removed for unsuspended job"],
+        ),
+        (
+            "startTime reset by the write that resumes the Job",
+            pi_with(json!({})),
+            JobStatus { conditions: Some(vec![condition("Suspended")]), ..running() },
+            JobStatus {
+                start_time: Some(time("2024-01-01T00:05:00Z")),
+                conditions: Some(vec![JobCondition { status: "False".into(), ..condition("Suspended") }]),
+                ..running()
+            },
+            vec![],
+        ),
+        (
             "more ready than active",
             pi_with(json!({})),
             running(),
