@@ -37,6 +37,18 @@ pub fn generate_name_suffix_alphabet() -> &'static str {
     GENERATE_NAME_SUFFIX_ALPHABET
 }
 
+/// What `generateName` is checked as: a trailing dash is fine because a suffix follows (upstream
+/// `maskTrailingDash`, which really does drop the last two bytes before appending `a`).
+pub fn mask_trailing_dash(name: &str) -> String {
+    if name.len() > 1 && name.ends_with('-') {
+        let cut = name.len() - 2;
+        if name.is_char_boundary(cut) {
+            return format!("{}a", &name[..cut]);
+        }
+    }
+    name.to_string()
+}
+
 /// `must be no more than N characters` (upstream `MaxLenError`).
 pub fn max_len_message(n: usize) -> String {
     format!("must be no more than {n} characters")

@@ -4,21 +4,7 @@ use kube::api::{Api, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use runlet_codec::{Event, EventSource, ObjectMeta, ObjectReference, Time};
 
-/// Normal or Warning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    Normal,
-    Warning,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Normal => "Normal",
-            EventType::Warning => "Warning",
-        }
-    }
-}
+pub use crate::job::EventType;
 
 /// Creates Events on behalf of one component (`job-controller`, `kubelet`, ...).
 #[derive(Clone)]

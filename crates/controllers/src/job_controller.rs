@@ -15,7 +15,7 @@ use runlet_api::labels::JOB_TRACKING_FINALIZER;
 use runlet_codec::{Job, JobStatus, Pod};
 use serde_json::json;
 
-use crate::events::{EventType, Recorder, reference};
+use crate::events::{Recorder, reference};
 use crate::job::{
     self, BackoffRecord, BackoffUpdate, DeletionStep, FailedDeletion, JobEvent, PodIoOutcome, PodRef, Skip, SyncInput,
     Tracking,
@@ -413,11 +413,7 @@ impl JobController {
     }
 
     async fn event(&self, about: &runlet_codec::ObjectReference, e: &JobEvent) {
-        let t = match e.type_ {
-            job::EventType::Normal => EventType::Normal,
-            job::EventType::Warning => EventType::Warning,
-        };
-        self.recorder.record(about, t, &e.reason, &e.message).await;
+        self.recorder.record(about, e.type_, &e.reason, &e.message).await;
     }
 
     /// A Job named `name` went away: pods it controlled will never be counted, so the orphan worker releases them.

@@ -111,26 +111,11 @@ pub fn field_value(pod: &Pod, path: &str, node: &NodeFacts) -> Result<String, En
 
 /// All labels or annotations as the downward API renders them: sorted `key="value"` lines.
 fn format_map(map: Option<&BTreeMap<String, String>>) -> String {
-    map.into_iter().flatten().map(|(k, v)| format!("{k}={}", go_quote(v))).collect::<Vec<_>>().join("\n")
-}
-
-/// Go's `%q` for the characters that occur in practice.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    map.into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", runlet_api::field::quote(v)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

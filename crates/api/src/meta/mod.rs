@@ -86,24 +86,12 @@ pub fn too_many(path: &str, actual: usize, max: usize) -> FieldError {
     FieldError::new(ErrorKind::TooMany, path, Some(actual.to_string()), detail)
 }
 
-/// What `generateName` is checked as: a trailing dash is fine because a suffix follows (upstream
-/// `maskTrailingDash`, which really does drop two characters before appending `a`).
-fn mask_trailing_dash(name: &str) -> String {
-    if name.len() > 1 && name.ends_with('-') {
-        let cut = name.len() - 2;
-        if name.is_char_boundary(cut) {
-            return format!("{}a", &name[..cut]);
-        }
-    }
-    name.to_string()
-}
-
 /// `ObjectMeta` validation on create (upstream `ValidateObjectMeta` plus the core finalizer-name rule).
 /// `namespaced` kinds need a namespace; others must not have one. Name generation must already have happened.
 pub fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, name_check: NameCheck) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Some(generate_name) = meta.generate_name.as_deref().filter(|g| !g.is_empty()) {
-        for msg in name_check(&mask_trailing_dash(generate_name)) {
+        for msg in name_check(&crate::names::mask_trailing_dash(generate_name)) {
             errs.push(FieldError::invalid("metadata.generateName", quote(generate_name), msg));
         }
     }

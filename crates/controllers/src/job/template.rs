@@ -68,19 +68,7 @@ pub(crate) fn pod_from_template(job: &JobFacts<'_>, new: NewPod) -> Pod {
 /// `<job>-`, unless that is not a valid pod-name prefix (upstream `getPodsPrefix`).
 fn pods_prefix(job_name: &str) -> String {
     let prefix = format!("{job_name}-");
-    if names::dns1123_subdomain(&mask_trailing_dash(&prefix)).is_empty() { prefix } else { job_name.to_string() }
-}
-
-/// Upstream `maskTrailingDash`, which validates a prefix as if a suffix followed it. It drops the
-/// last two bytes before appending `a`, and so do we.
-fn mask_trailing_dash(name: &str) -> String {
-    if name.len() > 1 && name.ends_with('-') {
-        let cut = name.len() - 2;
-        if name.is_char_boundary(cut) {
-            return format!("{}a", &name[..cut]);
-        }
-    }
-    name.to_string()
+    if names::dns1123_subdomain(&names::mask_trailing_dash(&prefix)).is_empty() { prefix } else { job_name.to_string() }
 }
 
 /// Adds `JOB_COMPLETION_INDEX` from the index label, unless the container defines that variable.
