@@ -193,7 +193,14 @@ impl JobController {
                 m.expect_since = None;
                 return true;
             }
-            m.expect_since.is_some_and(|t| t.elapsed() > EXPECTATIONS_TIMEOUT)
+            if m.expect_since.is_some_and(|t| t.elapsed() > EXPECTATIONS_TIMEOUT) {
+                // Give up on what was never observed, so later expectations get their own full timeout.
+                m.expect_created.clear();
+                m.expect_gone.clear();
+                m.expect_since = None;
+                return true;
+            }
+            false
         })
     }
 
@@ -246,9 +253,16 @@ impl JobController {
                 self.memory(key, |m| m.backoff = BackoffRecord::default());
             }
             if *skip == Skip::Finished {
-                // Pods of a finished Job are never counted again: let them go.
-                for p in pods.iter().filter(|p| has_tracking_finalizer(p)) {
-                    let _ = remove_tracking_finalizer(&self.client, &PodRef::of(p)).await;
+                // Pods this finished Job controls are never counted again: let them go. (Orphans that only match
+                // its selector are left to whoever adopts them.)
+                let mut failed = false;
+                for p in
+                    pods.iter().filter(|p| has_tracking_finalizer(p) && controller_of(p).is_some_and(|r| r.uid == uid))
+                {
+                    failed |= !remove_tracking_finalizer(&self.client, &PodRef::of(p)).await;
+                }
+                if failed {
+                    return Err(SyncFailure::PodIo);
                 }
             }
             return Ok(None);
@@ -304,9 +318,15 @@ impl JobController {
             let owner = job::controller_ref(job);
             let patch =
                 json!({"metadata": {"ownerReferences": [owner], "finalizers": [JOB_TRACKING_FINALIZER], "uid": p.uid}});
-            pod_api(&self.client, &p.namespace)
+            match pod_api(&self.client, &p.namespace)
                 .patch(&p.name, &PatchParams::default(), &Patch::Strategic(&patch))
-                .await?;
+                .await
+            {
+                Ok(_) => {}
+                // Gone since the cache saw it: nothing to adopt.
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         for p in release {
             let patch = json!({"metadata": {"ownerReferences": [{"$patch": "delete", "uid": uid}], "uid": p.uid}});
@@ -342,7 +362,7 @@ impl JobController {
                 match pod_api(&self.client, &d.pod.namespace).delete(&d.pod.name, &dp).await {
                     Ok(_) => Ok(()),
                     Err(e) if is_not_found(&e) => Ok(()),
-                    Err(e) => Err((DeletionStep::Deleting, e.to_string())),
+                    Err(e) => Err((DeletionStep::Deleting, api_message(&e))),
                 }
             }))
             .await;
@@ -378,7 +398,7 @@ impl JobController {
                     Err(e) if is_namespace_terminating(&e) => outcome.created += 1,
                     Err(e) => {
                         batch_failed = true;
-                        self.event(&about, &JobEvent::failed_create(&e.to_string())).await;
+                        self.event(&about, &JobEvent::failed_create(&api_message(&e))).await;
                     }
                 }
             }
@@ -494,6 +514,14 @@ async fn remove_tracking_finalizer(client: &Client, pod: &PodRef) -> bool {
 
 fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// The message an event shows for a failed API call: the server's own words when it answered.
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn is_namespace_terminating(e: &kube::Error) -> bool {

@@ -117,6 +117,7 @@ async fn fetch_remote(
     let port = st.daemon_endpoints.and_then(|d| d.kubelet_endpoint).map(|e| e.port).filter(|p| *p > 0);
     let address = st.addresses.unwrap_or_default().into_iter().find(|a| a.type_ == "InternalIP").map(|a| a.address);
     let pin = node.metadata.annotations.as_ref().and_then(|a| a.get(LOG_CERT_ANNOTATION)).cloned();
+    let port = port.and_then(|p| u16::try_from(p).ok());
     let (Some(port), Some(address), Some(pin)) = (port, address, pin) else {
         return Err(unreachable("the node publishes no log endpoint".into()));
     };
@@ -126,8 +127,11 @@ async fn fetch_remote(
         log_path(&ns, &pod.metadata.name.clone().unwrap_or_default(), &opts.container),
         query_of(opts)
     );
-    let (status, body) =
-        https_get(&address, port as u16, &pin, token, &path).await.map_err(|e| unreachable(format!("{e:#}")))?;
+    let fetch = https_get(&address, port, &pin, token, &path);
+    let (status, body) = tokio::time::timeout(CONNECT_TIMEOUT, fetch)
+        .await
+        .map_err(|_| unreachable(format!("no answer from {address}:{port} within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| unreachable(format!("{e:#}")))?;
     if status != 200 {
         // The agent answers errors as Status objects; pass their message on.
         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -140,6 +144,9 @@ async fn fetch_remote(
     let stream = body.into_data_stream().map(|r| r.map_err(std::io::Error::other));
     Ok(stream.boxed())
 }
+
+/// How long the server waits for a node agent to connect and answer (the body may then stream for longer).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One HTTPS GET to a node agent whose certificate must have SHA-256 `pin` (hex).
 async fn https_get(

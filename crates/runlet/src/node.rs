@@ -85,9 +85,14 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let bound = listener.local_addr()?;
-        let address = args.address.clone().unwrap_or_else(|| {
-            if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() }
-        });
+        let address = match (&args.address, bound.ip().is_unspecified()) {
+            (Some(a), _) => a.clone(),
+            (None, false) => bound.ip().to_string(),
+            (None, true) => anyhow::bail!(
+                "--listen {} accepts connections on every address; also pass --address with the one the server should use",
+                args.listen
+            ),
+        };
         // A fresh self-signed certificate each start; its fingerprint goes on the Node for the server to pin.
         let cert = rcgen::generate_simple_self_signed(vec![address.clone(), "localhost".into()])
             .context("generating the log endpoint certificate")?;

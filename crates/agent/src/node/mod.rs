@@ -49,7 +49,12 @@ impl NodeAgent {
         rc.allow_host_path = config.allow_host_path;
         let runtime = ProcessRuntime::new(rc)?;
         register::register(&client, &config.node_name, &config.capacity, config.log_endpoint.as_ref()).await?;
-        tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone()));
+        tokio::spawn(register::heartbeat(
+            client.clone(),
+            config.node_name.clone(),
+            config.capacity.clone(),
+            config.log_endpoint.clone(),
+        ));
         let pods = pods::PodManager::new(client, config.node_name.clone(), runtime.clone(), WorkerOptions::default());
         tokio::spawn(pods.run());
         Ok(Arc::new(NodeAgent { runtime, node_name: config.node_name }))

@@ -33,7 +33,37 @@ pub struct PodManager {
 }
 
 fn is_terminal(pod: &Pod) -> bool {
-    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+    pod.status.as_ref().is_some_and(is_terminal_status)
+}
+
+fn is_terminal_status(status: &PodStatus) -> bool {
+    matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))
+}
+
+/// Patches `status` until the API takes it (retrying with back-off: a lost terminal status would leave the
+/// pod Running forever) or the pod is gone (false). A newer status published meanwhile ends the retries: the
+/// caller sends that one next.
+async fn patch_status(
+    api: &Api<Pod>,
+    name: &str,
+    uid: &str,
+    status: &PodStatus,
+    updates: &tokio::sync::watch::Receiver<PodStatus>,
+) -> bool {
+    let patch = json!({"metadata": {"uid": uid}, "status": status});
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => return true,
+            Err(kube::Error::Api(s)) if s.code == 404 => return false,
+            Err(e) => tracing::warn!(pod = %name, error = %e, "could not report pod status; retrying"),
+        }
+        if updates.has_changed().unwrap_or(false) {
+            return true;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
 }
 
 fn grace_of(pod: &Pod) -> Duration {
@@ -145,30 +175,36 @@ impl PodManager {
         let ns = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        loop {
+        let last = loop {
             let current = status.borrow_and_update().clone();
-            let terminal = matches!(current.phase.as_deref(), Some("Succeeded" | "Failed"));
-            let patch = json!({"metadata": {"uid": uid}, "status": current});
-            match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => break,
-                Err(e) => tracing::warn!(pod = %name, error = %e, "could not report pod status"),
+            if !patch_status(&api, &name, &uid, &current, &status).await {
+                return; // the pod is gone; `pod_gone` cleans up
             }
-            if terminal && status.has_changed().is_ok_and(|c| !c) {
-                // The worker publishes the terminal status last; wait briefly for the channel to close.
-                let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
-                if status.has_changed().is_ok_and(|c| c) {
-                    continue;
-                }
-                break;
-            }
+            // Err: the worker has ended and every status it published has been seen.
             if status.changed().await.is_err() {
-                break;
+                break current;
             }
+        };
+        // Mark finished before leaving `running`, so a pod event in between never starts a second worker.
+        self.finished().insert(uid.clone());
+        let worker = self.running().remove(&uid);
+        if let Some(r) = worker
+            && let Err(e) = r.worker.wait().await
+            && !is_terminal_status(&last)
+        {
+            // The worker could not run the pod at all: say so rather than leave it Running forever.
+            tracing::warn!(pod = %name, error = %e, "pod worker failed");
+            let failed = PodStatus {
+                phase: Some("Failed".into()),
+                reason: Some("RunletWorkerError".into()),
+                message: Some(e.to_string()),
+                ..last.clone()
+            };
+            let (_tx, closed) = tokio::sync::watch::channel(failed.clone());
+            patch_status(&api, &name, &uid, &failed, &closed).await;
         }
-        self.running().remove(&uid);
-        self.finished().insert(uid);
         if let Ok(Some(latest)) = api.get_opt(&name).await
+            && latest.uid().as_deref() == Some(uid.as_str())
             && latest.metadata.deletion_timestamp.is_some()
         {
             self.finalize_deletion(&latest).await;
@@ -178,10 +214,15 @@ impl PodManager {
     /// The last step of a graceful delete: the node confirms with grace 0.
     async fn finalize_deletion(&self, pod: &Pod) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-        let dp = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+        // The uid precondition: never confirm the deletion of a same-named pod created since.
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(kube::api::Preconditions { uid: pod.uid(), resource_version: None }),
+            ..Default::default()
+        };
         match api.delete(&pod.name_any(), &dp).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
             Err(e) => tracing::warn!(pod = %pod.name_any(), error = %e, "could not finish deleting the pod"),
         }
     }

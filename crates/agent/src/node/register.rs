@@ -135,15 +135,17 @@ pub async fn register(
             Err(e) => return Err(e),
         }
     }
-    let annotations = json!({"metadata": {"annotations": node.metadata.annotations}});
+    // Only our annotation: null removes a stale endpoint, other annotations (a user's) stay.
+    let cert = endpoint.map(|e| e.cert_sha256.clone());
+    let annotations = json!({"metadata": {"annotations": {LOG_CERT_ANNOTATION: cert}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&annotations)).await?;
     let status = json!({"status": node.status});
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
     Ok(())
 }
 
-/// Renews the node's Lease and Ready heartbeat forever.
-pub async fn heartbeat(client: Client, name: String) {
+/// Renews the node's Lease and Ready heartbeat forever; registers the Node again if someone deleted it.
+pub async fn heartbeat(client: Client, name: String, capacity: Capacity, endpoint: Option<LogEndpoint>) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     let nodes: Api<Node> = Api::all(client);
     let mut tick = tokio::time::interval(RENEW_EVERY);
@@ -177,8 +179,14 @@ pub async fn heartbeat(client: Client, name: String) {
         // Merged by `type`: only the heartbeat time changes, the transition time stays.
         let patch =
             json!({"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": Time(now)}]}});
-        if let Err(e) = nodes.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
-            tracing::warn!(error = %e, "could not post the node's ready status");
+        match nodes.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                if let Err(e) = register(&nodes.clone().into_client(), &name, &capacity, endpoint.as_ref()).await {
+                    tracing::warn!(error = %e, "could not register the node again");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not post the node's ready status"),
         }
     }
 }

@@ -66,17 +66,30 @@ pub fn allocatable(node: &Node) -> Resources {
     }
 }
 
-fn is_ready(node: &Node) -> bool {
-    node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+/// How long a node may go without a heartbeat before it is treated as gone (upstream's node monitor grace).
+pub const NODE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(40);
+
+fn ready_condition(node: &Node) -> Option<&runlet_codec::NodeCondition> {
+    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")
+}
+
+/// Ready=True, and (when the node posts heartbeats) a heartbeat within [`NODE_GRACE`]: an agent that stopped
+/// posting is not given new pods.
+fn readiness(node: &Node, now: jiff::Timestamp) -> Result<(), Rejection> {
+    let Some(ready) = ready_condition(node).filter(|c| c.status == "True") else {
+        return Err(Rejection::NotReady);
+    };
+    match &ready.last_heartbeat_time {
+        Some(t) if now.duration_since(t.0) > NODE_GRACE => Err(Rejection::Unreachable),
+        _ => Ok(()),
+    }
 }
 
 /// Why a node was rejected, in the words `kubectl describe pod` shows upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Rejection {
     NotReady,
+    Unreachable,
     Unschedulable,
     Selector,
     TooManyPods,
@@ -88,6 +101,7 @@ impl Rejection {
     fn text(self) -> &'static str {
         match self {
             Rejection::NotReady => "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
+            Rejection::Unreachable => "node(s) had untolerated taint {node.kubernetes.io/unreachable: }",
             Rejection::Unschedulable => "node(s) were unschedulable",
             Rejection::Selector => "node(s) didn't match Pod's node affinity/selector",
             Rejection::TooManyPods => "Too many pods",
@@ -98,10 +112,8 @@ impl Rejection {
 }
 
 /// The first reason `node` cannot take `pod` given what is already `used` on it.
-pub fn check(pod: &Pod, node: &Node, used: Resources) -> Result<(), Rejection> {
-    if !is_ready(node) {
-        return Err(Rejection::NotReady);
-    }
+pub fn check(pod: &Pod, node: &Node, used: Resources, now: jiff::Timestamp) -> Result<(), Rejection> {
+    readiness(node, now)?;
     if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
         return Err(Rejection::Unschedulable);
     }
@@ -127,13 +139,18 @@ pub fn check(pod: &Pod, node: &Node, used: Resources) -> Result<(), Rejection> {
 }
 
 /// Picks the node for `pod`, or the message of a `PodScheduled=False` condition saying why none fits.
-pub fn pick<'a>(pod: &Pod, nodes: &'a [Node], used: &BTreeMap<String, Resources>) -> Result<&'a Node, String> {
+pub fn pick<'a>(
+    pod: &Pod,
+    nodes: &'a [Node],
+    used: &BTreeMap<String, Resources>,
+    now: jiff::Timestamp,
+) -> Result<&'a Node, String> {
     let mut fits: Vec<(&Node, Resources)> = Vec::new();
     let mut rejected: BTreeMap<Rejection, usize> = BTreeMap::new();
     for node in nodes {
         let name = node.metadata.name.clone().unwrap_or_default();
         let u = used.get(&name).copied().unwrap_or_default();
-        match check(pod, node, u) {
+        match check(pod, node, u, now) {
             Ok(()) => fits.push((node, u)),
             Err(r) => *rejected.entry(r).or_default() += 1,
         }
@@ -183,6 +200,10 @@ mod tests {
         }
     }
 
+    fn now() -> jiff::Timestamp {
+        "2026-01-01T00:00:40Z".parse().unwrap()
+    }
+
     fn pod(resources: Value, selector: Value) -> Pod {
         let v = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
             "spec": {"nodeSelector": selector, "containers": [{"name": "c", "image": "i", "resources": resources}]}});
@@ -210,13 +231,20 @@ mod tests {
             (pod(json!({}), json!({"disk": "ssd"})), used(0, 0, 0), Ok(())),
         ];
         for (i, (p, u, want)) in cases.into_iter().enumerate() {
-            assert_eq!(check(&p, &n, u), want, "case {i}");
+            assert_eq!(check(&p, &n, u, now()), want, "case {i}");
         }
         let not_ready =
             node("n", "2", "1Gi", "3", json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}));
-        assert_eq!(check(&pod(json!({}), json!({})), &not_ready, used(0, 0, 0)), Err(Rejection::NotReady));
+        assert_eq!(check(&pod(json!({}), json!({})), &not_ready, used(0, 0, 0), now()), Err(Rejection::NotReady));
         let cordoned = node("n", "2", "1Gi", "3", json!({"spec": {"unschedulable": true}}));
-        assert_eq!(check(&pod(json!({}), json!({})), &cordoned, used(0, 0, 0)), Err(Rejection::Unschedulable));
+        assert_eq!(check(&pod(json!({}), json!({})), &cordoned, used(0, 0, 0), now()), Err(Rejection::Unschedulable));
+        let beat =
+            |t: &str| json!({"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": t}]}});
+        let fresh = node("n", "2", "1Gi", "3", beat("2026-01-01T00:00:30Z"));
+        assert_eq!(check(&pod(json!({}), json!({})), &fresh, used(0, 0, 0), now()), Ok(()));
+        let silent = node("n", "2", "1Gi", "3", beat("2026-01-01T00:00:00Z"));
+        let later = now() + jiff::SignedDuration::from_secs(60);
+        assert_eq!(check(&pod(json!({}), json!({})), &silent, used(0, 0, 0), later), Err(Rejection::Unreachable));
     }
 
     #[test]
@@ -225,9 +253,9 @@ mod tests {
         let mut used = BTreeMap::new();
         used.insert("a".to_string(), Resources { cpu_milli: 3000, memory: 0, pods: 1 });
         let p = pod(json!({"requests": {"cpu": "500m"}}), json!({}));
-        assert_eq!(pick(&p, &nodes, &used).unwrap().metadata.name.as_deref(), Some("b"));
+        assert_eq!(pick(&p, &nodes, &used, now()).unwrap().metadata.name.as_deref(), Some("b"));
         let big = pod(json!({"requests": {"cpu": "8"}}), json!({}));
-        assert_eq!(pick(&big, &nodes, &used).unwrap_err(), "0/2 nodes are available: 2 Insufficient cpu.");
-        assert_eq!(pick(&p, &[], &used).unwrap_err(), "no nodes available to schedule pods");
+        assert_eq!(pick(&big, &nodes, &used, now()).unwrap_err(), "0/2 nodes are available: 2 Insufficient cpu.");
+        assert_eq!(pick(&p, &[], &used, now()).unwrap_err(), "no nodes available to schedule pods");
     }
 }

@@ -52,8 +52,11 @@ impl Scheduler {
         self.nodes.ready().await;
         // Reasons already posted, so an unschedulable pod is not patched again on every pass.
         let mut posted: HashMap<String, String> = HashMap::new();
+        // Pods bound but not yet seen bound in the cache ("assumed"), with their node: they count against that
+        // node and are not scheduled again meanwhile.
+        let mut assumed: HashMap<String, String> = HashMap::new();
         loop {
-            self.schedule_pending(&mut posted).await;
+            self.schedule_pending(&mut posted, &mut assumed).await;
             tokio::select! {
                 _ = pod_changes.recv() => {}
                 _ = node_changes.recv() => {}
@@ -64,9 +67,12 @@ impl Scheduler {
         }
     }
 
-    async fn schedule_pending(&self, posted: &mut HashMap<String, String>) {
+    async fn schedule_pending(&self, posted: &mut HashMap<String, String>, assumed: &mut HashMap<String, String>) {
         let pods = self.pods.store.state();
-        let mut pending: Vec<&Arc<Pod>> = pods.iter().filter(|p| needs_scheduling(p)).collect();
+        // Forget assumptions the cache has caught up with (or whose pod is gone).
+        assumed.retain(|uid, _| pods.iter().any(|p| p.uid().as_deref() == Some(uid.as_str()) && needs_scheduling(p)));
+        let mut pending: Vec<&Arc<Pod>> =
+            pods.iter().filter(|p| needs_scheduling(p) && !p.uid().is_some_and(|u| assumed.contains_key(&u))).collect();
         if pending.is_empty() {
             return;
         }
@@ -75,25 +81,26 @@ impl Scheduler {
         let nodes: Vec<Node> = self.nodes.store.state().iter().map(|n| (**n).clone()).collect();
         let mut used: BTreeMap<String, Resources> = BTreeMap::new();
         for p in pods.iter() {
-            if let Some(node) = is_active_on_node(p) {
+            let node = is_active_on_node(p).or_else(|| p.uid().and_then(|u| assumed.get(&u).map(|n| n.as_str())));
+            if let Some(node) = node {
                 let e = used.entry(node.to_string()).or_default();
                 *e = *e + fit::pod_requests(p);
             }
         }
         for pod in pending {
             let uid = pod.uid().unwrap_or_default();
-            match fit::pick(pod, &nodes, &used) {
+            match fit::pick(pod, &nodes, &used, jiff::Timestamp::now()) {
                 Ok(node) => {
                     let node_name = node.name_any();
                     if self.bind(pod, &node_name).await {
-                        let e = used.entry(node_name).or_default();
+                        let e = used.entry(node_name.clone()).or_default();
                         *e = *e + fit::pod_requests(pod);
                         posted.remove(&uid);
+                        assumed.insert(uid, node_name);
                     }
                 }
                 Err(reason) => {
-                    if posted.get(&uid) != Some(&reason) {
-                        self.mark_unschedulable(pod, &reason).await;
+                    if posted.get(&uid) != Some(&reason) && self.mark_unschedulable(pod, &reason).await {
                         posted.insert(uid, reason);
                     }
                 }
@@ -117,13 +124,18 @@ impl Scheduler {
         true
     }
 
-    async fn mark_unschedulable(&self, pod: &Pod, reason: &str) {
+    /// Posts `PodScheduled=False` with the reason; false when the write failed (tried again next pass).
+    async fn mark_unschedulable(&self, pod: &Pod, reason: &str) -> bool {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
         let now = runlet_codec::Time(jiff::Timestamp::now());
         let status = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False",
             "reason": "Unschedulable", "message": reason, "lastProbeTime": null, "lastTransitionTime": now}]}});
-        if let Err(e) = api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(&status)).await {
-            tracing::debug!(pod = %pod.name_any(), error = %e, "could not mark the pod unschedulable");
+        match api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(&status)).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(pod = %pod.name_any(), error = %e, "could not mark the pod unschedulable");
+                false
+            }
         }
     }
 }

@@ -88,7 +88,13 @@ pub fn run(args: RunArgs) -> std::process::ExitCode {
 /// The server the Jobs run on: an ephemeral one (kept alive by its temp dir) or an existing one.
 struct Target {
     client: Client,
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Target {
+    fn ephemeral(&self) -> bool {
+        self.dir.is_some()
+    }
 }
 
 async fn connect(args: &RunArgs) -> anyhow::Result<Target> {
@@ -96,7 +102,7 @@ async fn connect(args: &RunArgs) -> anyhow::Result<Target> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let kc = kube::config::Kubeconfig::from_yaml(&text).context("parsing the kubeconfig")?;
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-        return Ok(Target { client: Client::try_from(config)?, _dir: None });
+        return Ok(Target { client: Client::try_from(config)?, dir: None });
     }
     let dir = tempfile::Builder::new().prefix("runlet-run-").tempdir().context("creating a temporary data dir")?;
     let agent = crate::server::LocalAgent {
@@ -106,7 +112,7 @@ async fn connect(args: &RunArgs) -> anyhow::Result<Target> {
     };
     let listen = "127.0.0.1:0".parse().context("listen address")?;
     let running = crate::server::start(dir.path(), listen, Some(agent)).await?;
-    Ok(Target { client: running.client, _dir: Some(dir) })
+    Ok(Target { client: running.client, dir: Some(dir) })
 }
 
 async fn run_jobs(args: &RunArgs, manifests: Vec<serde_json::Value>) -> anyhow::Result<u8> {
@@ -157,11 +163,18 @@ async fn run_jobs(args: &RunArgs, manifests: Vec<serde_json::Value>) -> anyhow::
     }
 
     let outcome = tokio::select! {
-        r = wait_for_jobs(&jobs_api, &created, &progress) => r?,
+        r = wait_for_jobs(&jobs_api, &created, &progress) => r,
         _ = tokio::signal::ctrl_c() => {
             printer.line("runlet: interrupted; deleting the jobs it created");
-            delete_all(&jobs_api, &created).await;
+            clean_up(&target, &jobs_api, &created, &uids).await;
             return Ok(EXIT_INTERRUPTED);
+        }
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            clean_up(&target, &jobs_api, &created, &uids).await;
+            return Err(e);
         }
     };
     // Let the last log lines arrive.
@@ -211,6 +224,24 @@ async fn wait_for_jobs(
         }
         if last.values().all(|p| p.state != State::Running) {
             return Ok(last);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Deletes the Jobs; on an ephemeral server also waits (a bounded time) until their pods are gone, so no
+/// container outlives the server that started it.
+async fn clean_up(target: &Target, api: &Api<Job>, jobs: &[Job], uids: &HashSet<String>) {
+    delete_all(api, jobs).await;
+    if !target.ephemeral() {
+        return;
+    }
+    let pods: Api<Pod> = Api::namespaced(target.client.clone(), api.namespace().unwrap_or("default"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while tokio::time::Instant::now() < deadline {
+        match pods.list(&ListParams::default()).await {
+            Ok(list) if list.items.iter().any(|p| owned_by_any(p, uids)) => {}
+            _ => return,
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
