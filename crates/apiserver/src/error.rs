@@ -103,6 +103,15 @@ impl ApiError {
         )
     }
 
+    /// 415 for a create or update body of a type other than JSON, YAML or protobuf.
+    pub fn unsupported_body_type() -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        )
+    }
+
     pub fn too_large(limit: usize) -> Self {
         Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
     }
@@ -154,6 +163,11 @@ impl From<runlet_store::StoreError> for ApiError {
         use runlet_store::StoreError as E;
         match e {
             E::Expired { requested, .. } => ApiError::expired(format!("too old resource version: {requested}")),
+            E::TooLarge { size, limit, .. } => ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("Request entity too large: the object is {size} bytes, the limit is {limit}"),
+            ),
             other => ApiError::internal(other.to_string()),
         }
     }

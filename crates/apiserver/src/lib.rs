@@ -9,6 +9,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod events_ttl;
 mod filter;
 pub mod logs;
 pub mod meta;

@@ -182,7 +182,17 @@ pub enum Change<'a> {
     Compute(&'a (dyn Fn(&Value) -> Result<Value, ApiError> + Send + Sync)),
 }
 
-const UPDATE_ATTEMPTS: usize = 16;
+/// Compare-and-swap attempts before a write without a precondition gives up with a Conflict. Many writers of
+/// one object (kubelet status, controllers, users) lose races often under group commit; each retry re-reads.
+const UPDATE_ATTEMPTS: usize = 64;
+
+/// A short random pause after a lost compare-and-swap, so racing writers do not collide again in lockstep.
+async fn conflict_backoff(attempt: usize) {
+    use rand::Rng;
+    let max_ms = 1u64 << attempt.min(5);
+    let pause = rand::rng().random_range(0..=max_ms);
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+}
 
 /// Read-modify-write with compare-and-swap, retried on conflicts the caller did not ask to see.
 pub async fn update(
@@ -195,7 +205,10 @@ pub async fn update(
     opts: WriteOptions,
 ) -> Result<Written, ApiError> {
     let key = resource.key(namespace, name);
-    for _ in 0..UPDATE_ATTEMPTS {
+    for attempt in 0..UPDATE_ATTEMPTS {
+        if attempt > 0 {
+            conflict_backoff(attempt).await;
+        }
         let current = state.store.get(&key).ok_or_else(|| ApiError::not_found(resource, name))?;
         let current_rv = current.mod_revision.to_string();
         let (mut new, precondition) = match &change {
@@ -391,7 +404,10 @@ pub async fn delete(
         }
         (None, _) => Propagation::Background,
     };
-    for _ in 0..UPDATE_ATTEMPTS {
+    for attempt in 0..UPDATE_ATTEMPTS {
+        if attempt > 0 {
+            conflict_backoff(attempt).await;
+        }
         let current: Object = state.store.get(&key).ok_or_else(|| ApiError::not_found(resource, name))?;
         check_preconditions(resource, name, &current.value, &req)?;
         let mut marked = (*current.value).clone();
@@ -431,14 +447,21 @@ pub async fn delete(
             meta::set_meta(&mut marked, "deletionTimestamp", json!(meta::format_time(when)));
             meta::set_meta(&mut marked, "deletionGracePeriodSeconds", json!(grace));
         } else if let Some(g) = req.grace_period_seconds {
-            // A shorter grace period on a second delete shortens the wait (the node sends 0 when done).
+            // A shorter grace period on a second delete shortens the wait: both the period and the time it ends
+            // move (the node sends 0 when done).
             let cur = marked.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
             if g < cur {
+                let when = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(g.max(0));
+                meta::set_meta(&mut marked, "deletionTimestamp", json!(meta::format_time(when)));
                 meta::set_meta(&mut marked, "deletionGracePeriodSeconds", json!(g));
             }
         }
         if resource.kind == Kind::Namespace {
-            marked["status"] = json!({"phase": "Terminating"});
+            // Only the phase: the namespace's conditions stay.
+            let status = marked.as_object_mut().map(|o| o.entry("status").or_insert_with(|| json!({})));
+            if let Some(Value::Object(st)) = status {
+                st.insert("phase".into(), json!("Terminating"));
+            }
         }
         if req.dry_run {
             return Ok(Deleted { value: marked, warnings, gone: false });
@@ -496,7 +519,11 @@ fn graceful_period(resource: &Resource, value: &Value, requested: Option<i64>) -
         return 0;
     }
     let spec_grace = value.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
-    requested.unwrap_or(spec_grace).max(0)
+    // Upstream turns a negative grace into 1 s: a running pod is never removed without its node confirming.
+    match requested.unwrap_or(spec_grace) {
+        g if g < 0 => 1,
+        g => g,
+    }
 }
 
 #[cfg(test)]

@@ -167,9 +167,11 @@ async fn collection(
             };
             Ok(json_response(StatusCode::OK, &body, &[]))
         }
+        // The all-namespaces path of a namespaced resource serves only list and watch (as upstream).
+        _ if resource.namespaced && namespace.is_none() => Err(ApiError::method_not_allowed(call.method.as_str())),
         Method::POST => {
             let bt = negotiate::body_type(header(&call.headers, http::header::CONTENT_TYPE))
-                .ok_or_else(|| ApiError::unsupported_media_type(""))?;
+                .ok_or_else(ApiError::unsupported_body_type)?;
             let bytes = read_body(call.body).await?;
             let value = decode_body(bt, &bytes)?;
             let opts = write_options(&call.query, bt, &bytes)?;
@@ -209,7 +211,12 @@ async fn item(
         }
         _ => {}
     }
-    let part = if subresource.as_deref() == Some("status") { Part::Status } else { Part::Main };
+    let part = match subresource.as_deref() {
+        None => Part::Main,
+        Some("status") => Part::Status,
+        // `log` (other than GET) and anything else: never the object itself.
+        Some(_) => return Err(ApiError::method_not_allowed(call.method.as_str())),
+    };
     let output = negotiate::output(header(&call.headers, http::header::ACCEPT), &call.query)?;
     match call.method {
         Method::GET => {
@@ -218,7 +225,7 @@ async fn item(
         }
         Method::PUT => {
             let bt = negotiate::body_type(header(&call.headers, http::header::CONTENT_TYPE))
-                .ok_or_else(|| ApiError::unsupported_media_type(""))?;
+                .ok_or_else(ApiError::unsupported_body_type)?;
             let bytes = read_body(call.body).await?;
             let value = decode_body(bt, &bytes)?;
             let opts = write_options(&call.query, bt, &bytes)?;

@@ -154,17 +154,17 @@ pub fn prepare_create(resource: &Resource, value: Value, decoding: Decoding<'_>)
         }
         Kind::Event => {
             let ev = ctx.decoded(codec::decode_event(&value), &value)?;
-            ctx.check(&name, generic_name_errors(&name, resource.namespaced))?;
+            ctx.check(&name, meta_errors(&ev.metadata, resource.namespaced))?;
             encoded(codec::encode_event(&ev))?
         }
         Kind::Node => {
             let node = ctx.decoded(codec::decode_node(&value), &value)?;
-            ctx.check(&name, generic_name_errors(&name, resource.namespaced))?;
+            ctx.check(&name, meta_errors(&node.metadata, resource.namespaced))?;
             encoded(codec::encode_node(&node))?
         }
         Kind::Lease => {
             let lease = ctx.decoded(codec::decode_lease(&value), &value)?;
-            ctx.check(&name, generic_name_errors(&name, resource.namespaced))?;
+            ctx.check(&name, meta_errors(&lease.metadata, resource.namespaced))?;
             encoded(codec::encode_lease(&lease))?
         }
     };
@@ -262,12 +262,9 @@ fn decode_stored<T>(d: Result<codec::Decoded<T>, codec::DecodeError>) -> Result<
     d.map(|d| d.object).map_err(|e| ApiError::internal(format!("stored object does not decode: {e}")))
 }
 
-fn generic_name_errors(name: &str, namespaced: bool) -> Vec<FieldError> {
-    let _ = namespaced;
-    runlet_api::names::dns1123_subdomain(name)
-        .into_iter()
-        .map(|msg| FieldError::invalid("metadata.name", runlet_api::field::quote(name), msg))
-        .collect()
+/// Name, labels, annotations and the rest of ObjectMeta, for kinds with no rules of their own.
+fn meta_errors(meta: &runlet_codec::ObjectMeta, namespaced: bool) -> Vec<FieldError> {
+    runlet_api::meta::validate_object_meta(meta, namespaced, runlet_api::names::dns1123_subdomain)
 }
 
 #[cfg(test)]

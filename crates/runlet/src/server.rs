@@ -146,6 +146,7 @@ pub async fn start(dir: &Path, listen: SocketAddr, agent: Option<LocalAgent>) ->
     let app = server::authenticated_router(state.clone(), &pki.token);
     tokio::spawn(server::serve_tls(listener, tls, app));
     tokio::spawn(namespaces::run_finalizer(state.clone()));
+    tokio::spawn(runlet_apiserver::events_ttl::run(state.clone(), runlet_apiserver::events_ttl::EVENT_TTL));
     // The in-process client must see the log source too (it serves `kubectl logs` only through the router).
     let client = kube::Client::new(server::router(state.clone()), "default");
     runlet_controllers::manager::spawn_all(client.clone());

@@ -1969,3 +1969,48 @@ fn strategic_merge_patch_errors() {
     assert_eq!(s["details"]["causes"][0]["field"], "patch");
     assert_eq!(api.get(&path).expect(200), live, "no failed patch wrote anything");
 }
+
+#[test]
+fn subresources_and_all_namespace_paths_never_write_the_wrong_thing() {
+    let (_tmp, _server, api) = start();
+    create(&api, PODS, pod("p1", json!({})));
+    // DELETE or PATCH on `log` is not a delete or patch of the pod.
+    api.delete(&format!("{PODS}/p1/log"), None).expect(405);
+    api.patch(&format!("{PODS}/p1/log"), "application/merge-patch+json", &json!({"metadata": {"labels": {"a": "b"}}}))
+        .expect(405);
+    let p = api.get(&format!("{PODS}/p1")).expect(200);
+    assert!(p["metadata"].get("labels").is_none_or(|l| l.get("a").is_none()), "{p}");
+    // The all-namespaces URL of a namespaced resource is for list and watch only.
+    api.post("/apis/batch/v1/jobs", &job("stray")).expect(405);
+    api.delete("/api/v1/pods", None).expect(405);
+    assert_eq!(names(&api.get("/api/v1/pods").expect(200)), ["p1"]);
+    assert_eq!(names(&api.get("/apis/batch/v1/jobs").expect(200)), Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_patches_without_preconditions_all_succeed() {
+    let (_tmp, _server, api) = start();
+    create(&api, PODS, pod("busy", json!({})));
+    let handles: Vec<_> = (0..32)
+        .map(|i| {
+            let api = api.clone();
+            std::thread::spawn(move || {
+                let body = json!({"metadata": {"labels": {format!("k{i}"): "v"}}});
+                api.patch(&format!("{PODS}/busy"), "application/merge-patch+json", &body).expect(200);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("patch thread");
+    }
+    let p = api.get(&format!("{PODS}/busy")).expect(200);
+    assert_eq!(p["metadata"]["labels"].as_object().map(|m| m.len()), Some(32), "{p}");
+}
+
+#[test]
+fn a_watch_from_a_revision_never_handed_out_is_refused() {
+    let (_tmp, _server, api) = start();
+    let s = api.get(&format!("{PODS}?watch=true&resourceVersion=999999999")).expect(504);
+    assert_eq!(s["reason"], "Timeout", "{s}");
+    assert!(s["message"].as_str().unwrap().starts_with("Too large resource version: 999999999, current: "), "{s}");
+}

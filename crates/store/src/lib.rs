@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::watch as progress;
 
 pub use backend::{Backend, BackendStats, CommittedStream, WriteOp};
-pub use object::{Event, EventType, Object, Revision, StoreError};
+pub use object::{Event, EventType, MAX_VALUE_BYTES, Object, Revision, StoreError};
 pub use sqlite::SqliteBackend;
 pub use watch::{WATCH_BUFFER, Watch};
 

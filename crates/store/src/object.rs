@@ -40,6 +40,9 @@ impl Event {
     }
 }
 
+/// Largest serialized object the store keeps: every object also lives in the cache and the watch history.
+pub const MAX_VALUE_BYTES: usize = 1536 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("key {key} already exists")]
@@ -55,6 +58,9 @@ pub enum StoreError {
     /// The value cannot be stored as an object: not a JSON object, or `metadata` is not an object.
     #[error("invalid value for {key}: {reason}")]
     InvalidValue { key: String, reason: String },
+    /// The serialized value is over [`MAX_VALUE_BYTES`] (etcd's default request limit is 1.5 MiB too).
+    #[error("value for {key} is {size} bytes, over the limit of {limit}")]
+    TooLarge { key: String, size: usize, limit: usize },
     #[error("store backend error: {0}")]
     Backend(String),
     #[error("store is closed")]

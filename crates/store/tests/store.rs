@@ -35,9 +35,26 @@ fn error_name(e: &StoreError) -> String {
         StoreError::Conflict { key, expected, actual } => format!("Conflict({key},{expected},{actual})"),
         StoreError::Expired { requested, oldest } => format!("Expired({requested},{oldest})"),
         StoreError::InvalidValue { key, .. } => format!("InvalidValue({key})"),
+        StoreError::TooLarge { key, .. } => format!("TooLarge({key})"),
         StoreError::Backend(m) => format!("Backend({m})"),
         StoreError::Closed => "Closed".into(),
     }
+}
+
+#[tokio::test]
+async fn values_over_the_size_limit_are_refused_and_change_nothing() {
+    let store = memory().await;
+    let key = "/registry/leases/default/big";
+    store.create(key, job("big", 1)).await.expect("create");
+    let mut huge = job("big", 1);
+    huge["spec"]["blob"] = serde_json::json!("x".repeat(runlet_store::MAX_VALUE_BYTES));
+    let before = store.revision();
+    let e = store.update(key, huge.clone(), None).await.unwrap_err();
+    assert_eq!(error_name(&e), format!("TooLarge({key})"));
+    let e = store.create("/registry/leases/default/other", huge).await.unwrap_err();
+    assert!(matches!(e, StoreError::TooLarge { .. }));
+    assert_eq!(store.revision(), before);
+    assert!(store.get(key).is_some_and(|o| o.value["spec"].get("blob").is_none()));
 }
 
 #[tokio::test]

@@ -59,7 +59,11 @@ fn invalid(key: &str, reason: &str) -> StoreError {
 fn prepare(op: WriteOp) -> Result<PreparedOp, StoreError> {
     let serialize = |key: &str, value: &mut serde_json::Value| -> Result<String, StoreError> {
         strip_resource_version(value).map_err(|e| invalid(key, e.reason()))?;
-        serde_json::to_string(value).map_err(|e| invalid(key, &e.to_string()))
+        let json = serde_json::to_string(value).map_err(|e| invalid(key, &e.to_string()))?;
+        if json.len() > crate::MAX_VALUE_BYTES {
+            return Err(StoreError::TooLarge { key: key.to_owned(), size: json.len(), limit: crate::MAX_VALUE_BYTES });
+        }
+        Ok(json)
     };
     Ok(match op {
         WriteOp::Create { key, mut value } => {
