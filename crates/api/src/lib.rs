@@ -5,6 +5,7 @@
 //! - [`names`]: RFC 1123 names and label syntax.
 //! - [`selector`]: label selectors (parse, match, format) and field selectors.
 //! - [`duration`]: kubectl's `HumanDuration`.
+//! - [`event`]: the `core/v1` Event object a component records.
 //! - [`intervals`]: Indexed Job index-interval strings (`0-2,5,7,8`).
 //! - [`job`]: Job defaulting and validation (create, update, status).
 //! - [`pod`]: Pod defaulting and validation.
@@ -15,6 +16,7 @@
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
 
 pub mod duration;
+pub mod event;
 pub mod field;
 pub mod intervals;
 pub mod job;

@@ -3,7 +3,7 @@
 //! lives in the API (status, pod finalizers); what is kept here in memory (back-off records, expectations) is
 //! rebuilt or harmlessly lost on restart.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,8 +12,10 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPo
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use runlet_api::labels::JOB_TRACKING_FINALIZER;
+use runlet_api::selector::LabelSelector;
 use runlet_codec::{Job, JobStatus, Pod};
 use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::events::{Recorder, reference};
 use crate::job::{
@@ -21,7 +23,8 @@ use crate::job::{
     Tracking,
 };
 use crate::runtime::informer::Change;
-use crate::runtime::{Informer, WorkQueue};
+use crate::runtime::pod_index::Filed;
+use crate::runtime::{Informer, PodIndex, WorkQueue};
 
 /// A Job's namespace and name.
 pub type JobKey = (String, String);
@@ -30,6 +33,8 @@ pub type JobKey = (String, String);
 const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(300);
 /// Concurrent syncs (of different Jobs).
 const WORKERS: usize = 4;
+/// Concurrent orphan-finalizer removals (of different pods).
+const ORPHAN_WORKERS: usize = 2;
 
 /// What the runner remembers about one Job between syncs.
 #[derive(Default)]
@@ -50,10 +55,12 @@ pub struct JobController {
     client: Client,
     jobs: Arc<Informer<Job>>,
     pods: Arc<Informer<Pod>>,
+    /// The pod cache by namespace and controller, kept from the pod changes this controller receives.
+    pod_index: Mutex<PodIndex>,
     queue: WorkQueue<JobKey>,
     memory: Mutex<HashMap<JobKey, Memory>>,
-    /// UIDs of pods the orphan worker is releasing right now.
-    orphans_in_flight: Mutex<HashSet<String>>,
+    /// Pods whose tracking finalizer may be nobody's to remove any more (upstream's orphan queue).
+    orphans: WorkQueue<PodRef>,
     recorder: Recorder,
 }
 
@@ -74,9 +81,10 @@ impl JobController {
             client,
             jobs,
             pods,
+            pod_index: Mutex::new(PodIndex::new()),
             queue: WorkQueue::new(Duration::from_millis(50), Duration::from_secs(60)),
             memory: Mutex::new(HashMap::new()),
-            orphans_in_flight: Mutex::new(HashSet::new()),
+            orphans: WorkQueue::new(Duration::from_millis(50), Duration::from_secs(60)),
         })
     }
 
@@ -86,49 +94,106 @@ impl JobController {
         let mut pod_changes = self.pods.subscribe();
         self.jobs.ready().await;
         self.pods.ready().await;
-        for j in self.jobs.store.state() {
-            self.queue.add(key_of(&j));
-        }
+        // The initial list may have been stored before we subscribed: index what the store has now (the
+        // changes still queued only repeat it).
+        self.resync_pods();
         for _ in 0..WORKERS {
             let me = self.clone();
-            tokio::spawn(async move { me.work().await });
+            tokio::spawn(async move {
+                let queue = me.queue.clone();
+                queue.run_worker("job sync", |key| me.sync(key)).await
+            });
+        }
+        for _ in 0..ORPHAN_WORKERS {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let queue = me.orphans.clone();
+                queue.run_worker("orphan finalizer removal", |pod| release_orphan_finalizer(&me.client, pod)).await
+            });
         }
         loop {
             tokio::select! {
                 c = job_changes.recv() => match c {
                     Ok(Change::Applied(j)) | Ok(Change::Deleted(j)) => self.queue.add(key_of(&j)),
-                    Ok(Change::Relisted) | Err(_) => self.resync_all(),
+                    Ok(Change::Relisted) | Err(RecvError::Lagged(_)) => self.resync_jobs(),
+                    Err(RecvError::Closed) => return,
                 },
                 c = pod_changes.recv() => match c {
-                    Ok(Change::Applied(p)) => self.pod_changed(&p, true),
-                    Ok(Change::Deleted(p)) => self.pod_changed(&p, false),
-                    Ok(Change::Relisted) | Err(_) => self.resync_all(),
+                    Ok(Change::Applied(p)) => {
+                        let before = self.index().apply(&p);
+                        self.pod_changed(&p, before, true);
+                    }
+                    Ok(Change::Deleted(p)) => {
+                        let before = self.index().delete(&p);
+                        self.pod_changed(&p, before, false);
+                    }
+                    // A relist, or changes missed: the index starts again from the store.
+                    Ok(Change::Relisted) | Err(RecvError::Lagged(_)) => self.resync_pods(),
+                    Err(RecvError::Closed) => return,
                 },
             }
         }
     }
 
-    fn resync_all(&self) {
+    fn index(&self) -> std::sync::MutexGuard<'_, PodIndex> {
+        self.pod_index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn resync_jobs(&self) {
         for j in self.jobs.store.state() {
             self.queue.add(key_of(&j));
         }
     }
 
-    /// A pod change wakes its controlling Job, or every Job of the namespace that may adopt it; a pod whose
-    /// tracking finalizer nobody will remove any more goes to the orphan worker.
-    fn pod_changed(self: &Arc<Self>, pod: &Pod, exists: bool) {
+    /// Rebuilds the pod index from the store and looks at everything again.
+    fn resync_pods(&self) {
+        let pods = self.pods.store.state();
+        self.index().rebuild(pods.iter().map(|p| p.as_ref()));
+        for p in pods.iter().filter(|p| self.is_orphan_in_cache(p)) {
+            self.orphans.add(PodRef::of(p));
+        }
+        self.resync_jobs();
+    }
+
+    /// A pod change wakes its controlling Job, or the Jobs of the namespace whose selector matches it (they may
+    /// adopt it), and the Job that controlled it before if that changed; a pod whose tracking finalizer nobody
+    /// will remove any more goes to the orphan worker. `before` is where the index had it filed.
+    fn pod_changed(&self, pod: &Pod, before: Option<Filed>, exists: bool) {
         let ns = pod.namespace().unwrap_or_default();
-        match controller_of(pod) {
+        let controller = controller_of(pod);
+        match controller {
             Some(r) if r.kind == "Job" => self.queue.add((ns.clone(), r.name.clone())),
             Some(_) => {}
-            None => {
-                for j in self.jobs.store.state().iter().filter(|j| j.namespace().as_deref() == Some(ns.as_str())) {
-                    self.queue.add(key_of(j));
-                }
+            None => self.wake_selecting_jobs(&ns, pod),
+        }
+        if let Some(Filed::Controlled(old)) = before
+            && controller.is_none_or(|r| r.uid != old)
+        {
+            // Released or taken over: the Job that had it stops counting it.
+            let jobs = self.jobs.store.state();
+            let had_it = |j: &&Arc<Job>| {
+                j.namespace().as_deref() == Some(ns.as_str()) && j.metadata.uid.as_deref() == Some(old.as_str())
+            };
+            if let Some(j) = jobs.iter().find(had_it) {
+                self.queue.add(key_of(j));
             }
         }
         if exists && self.is_orphan_in_cache(pod) {
-            self.release_orphan(PodRef::of(pod));
+            self.orphans.add(PodRef::of(pod));
+        }
+    }
+
+    /// Wakes the Jobs of `ns` that would adopt the orphan `pod` (a missing or unparsable selector adopts nothing).
+    fn wake_selecting_jobs(&self, ns: &str, pod: &Pod) {
+        let no_labels = BTreeMap::new();
+        let labels = pod.metadata.labels.as_ref().unwrap_or(&no_labels);
+        for j in self.jobs.store.state().iter().filter(|j| j.namespace().as_deref() == Some(ns)) {
+            let selector = j.spec.as_ref().and_then(|s| s.selector.as_ref()).map(LabelSelector::from_api);
+            if let Some(Ok(selector)) = selector
+                && selector.matches(labels)
+            {
+                self.queue.add(key_of(j));
+            }
         }
     }
 
@@ -140,39 +205,6 @@ impl JobController {
             self.jobs.store.get(&ObjectRef::new(&r.name).within(&ns))
         });
         job::orphan_finalizer_removable(pod, owner.as_deref())
-    }
-
-    /// Strips the tracking finalizer from an orphan in the background, once per pod at a time.
-    fn release_orphan(self: &Arc<Self>, pod: PodRef) {
-        {
-            let mut in_flight = self.orphans_in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if !in_flight.insert(pod.uid.clone()) {
-                return;
-            }
-        }
-        let me = self.clone();
-        tokio::spawn(async move {
-            release_orphan_finalizer(&me.client, &pod).await;
-            me.orphans_in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&pod.uid);
-        });
-    }
-
-    async fn work(self: Arc<Self>) {
-        while let Some(key) = self.queue.next().await {
-            match self.sync(&key).await {
-                Ok(requeue) => {
-                    self.queue.forget(&key);
-                    if let Some(after) = requeue {
-                        self.queue.add_after(key.clone(), after);
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(namespace = %key.0, job = %key.1, error = %e, "job sync failed; retrying");
-                    self.queue.add_rate_limited(key.clone());
-                }
-            }
-            self.queue.done(&key);
-        }
     }
 
     fn memory<T>(&self, key: &JobKey, f: impl FnOnce(&mut Memory) -> T) -> T {
@@ -204,7 +236,8 @@ impl JobController {
         })
     }
 
-    async fn sync(self: &Arc<Self>, key: &JobKey) -> Result<Option<Duration>, SyncFailure> {
+    async fn sync(&self, key: JobKey) -> Result<Option<Duration>, SyncFailure> {
+        let key = &key;
         let (ns, name) = key;
         let Some(job) = self.jobs.store.get(&ObjectRef::new(name).within(ns)) else {
             self.memory.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
@@ -217,15 +250,19 @@ impl JobController {
                 *m = Memory { job_uid: uid.clone(), ..Memory::default() };
             }
         });
-        // Candidates: pods this Job controls, and orphans it may adopt.
-        let pods: Vec<Pod> = self
-            .pods
-            .store
-            .state()
+        // Candidates: pods this Job controls, and orphans it may adopt. The store may be ahead of the index:
+        // check again what the index filed them by.
+        let names = {
+            let index = self.index();
+            let mut names = index.controlled_by(ns, &uid);
+            names.extend(index.orphans(ns));
+            names
+        };
+        let pods: Vec<Pod> = names
             .iter()
-            .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
+            .filter_map(|n| self.pods.store.get(&ObjectRef::new(n).within(ns)))
             .filter(|p| controller_of(p).is_none_or(|r| r.uid == uid))
-            .map(|p| (**p).clone())
+            .map(|p| (*p).clone())
             .collect();
         let satisfied = self.expectations_satisfied(key, &pods);
         let (backoff, removed_before) = self.memory(key, |m| {
@@ -248,7 +285,7 @@ impl JobController {
         let about = reference(job.as_ref());
 
         if let Some(skip) = &plan.skip {
-            self.emit(&about, &plan.tracking.events).await;
+            self.emit(&about, &plan.tracking.events);
             if let BackoffUpdate::Forget = plan.backoff {
                 self.memory(key, |m| m.backoff = BackoffRecord::default());
             }
@@ -274,7 +311,7 @@ impl JobController {
         let outcome = self.pod_io(key, &job, &plan).await;
         let all_ok = outcome.failed_deletions.is_empty() && outcome.created == plan.creation_count();
         let tracking = if all_ok { plan.tracking.clone() } else { job::tracking_after_pod_io(&input, &outcome)? };
-        self.emit(&about, &tracking.events).await;
+        self.emit(&about, &tracking.events);
 
         let written = self.write_tracking(&job, &tracking).await?;
         if let BackoffUpdate::StoreIfStatusWritten(rec) = &plan.backoff {
@@ -294,7 +331,7 @@ impl JobController {
         if finish.write_status {
             let base = written.job.unwrap_or_else(|| (*job).clone());
             self.write_status(&base, finish.status.clone()).await?;
-            self.emit(&about, &finish.events).await;
+            self.emit(&about, &finish.events);
         }
         if !all_ok || !failed.is_empty() {
             return Err(SyncFailure::PodIo);
@@ -368,10 +405,10 @@ impl JobController {
             .await;
             for (d, r) in plan.deletions.iter().zip(results) {
                 match r {
-                    Ok(()) => self.event(&about, &JobEvent::deleted_pod(&d.pod.name)).await,
+                    Ok(()) => self.event(&about, &JobEvent::deleted_pod(&d.pod.name)),
                     Err((step, err)) => {
                         self.memory(key, |m| m.expect_gone.remove(&d.pod.uid));
-                        self.event(&about, &JobEvent::failed_delete(&err)).await;
+                        self.event(&about, &JobEvent::failed_delete(&err));
                         outcome.failed_deletions.push(FailedDeletion { uid: d.pod.uid.clone(), step });
                     }
                 }
@@ -393,12 +430,12 @@ impl JobController {
                             m.expect_created.insert(name.clone());
                             m.expect_since.get_or_insert_with(Instant::now);
                         });
-                        self.event(&about, &JobEvent::created_pod(&name)).await;
+                        self.event(&about, &JobEvent::created_pod(&name));
                     }
                     Err(e) if is_namespace_terminating(&e) => outcome.created += 1,
                     Err(e) => {
                         batch_failed = true;
-                        self.event(&about, &JobEvent::failed_create(&api_message(&e))).await;
+                        self.event(&about, &JobEvent::failed_create(&api_message(&e)));
                     }
                 }
             }
@@ -426,23 +463,24 @@ impl JobController {
         Ok(api.replace_status(&base.name_any(), &PostParams::default(), &next).await?)
     }
 
-    async fn emit(&self, about: &runlet_codec::ObjectReference, events: &[JobEvent]) {
+    /// Queues events for the recorder's writer (never waits for them to be written).
+    fn emit(&self, about: &runlet_codec::ObjectReference, events: &[JobEvent]) {
         for e in events {
-            self.event(about, e).await;
+            self.event(about, e);
         }
     }
 
-    async fn event(&self, about: &runlet_codec::ObjectReference, e: &JobEvent) {
-        self.recorder.record(about, e.type_, &e.reason, &e.message).await;
+    fn event(&self, about: &runlet_codec::ObjectReference, e: &JobEvent) {
+        self.recorder.record(about, e.type_, &e.reason, &e.message);
     }
 
     /// A Job named `name` went away: pods it controlled will never be counted, so the orphan worker releases them.
-    fn release_pods_of_gone_job(self: &Arc<Self>, ns: &str, name: &str) {
-        for p in self.pods.store.state().iter().filter(|p| {
-            p.namespace().as_deref() == Some(ns) && controller_of(p).is_some_and(|r| r.kind == "Job" && r.name == name)
-        }) {
-            if self.is_orphan_in_cache(p) {
-                self.release_orphan(PodRef::of(p));
+    /// (By name: the pods may belong to an earlier Job of that name this controller never knew the uid of.)
+    fn release_pods_of_gone_job(&self, ns: &str, name: &str) {
+        let names = self.index().in_namespace(ns);
+        for p in names.iter().filter_map(|n| self.pods.store.get(&ObjectRef::new(n).within(ns))) {
+            if controller_of(&p).is_some_and(|r| r.kind == "Job" && r.name == name) && self.is_orphan_in_cache(&p) {
+                self.orphans.add(PodRef::of(&p));
             }
         }
     }
@@ -472,30 +510,29 @@ fn has_tracking_finalizer(p: &Pod) -> bool {
 
 /// The orphan worker (upstream `syncOrphanPod`): re-reads the pod and the Job its controller reference names,
 /// and strips the tracking finalizer only if the pod is still an orphan, with a resourceVersion precondition so
-/// that an adoption racing with it keeps its finalizer. Failures are left to the pod's next change.
-async fn release_orphan_finalizer(client: &Client, pod: &PodRef) {
+/// that an adoption racing with it keeps its finalizer. An error (including that conflict) retries the pod with
+/// back-off; the retry reads again.
+async fn release_orphan_finalizer(client: &Client, pod: PodRef) -> Result<Option<Duration>, kube::Error> {
     let pods = pod_api(client, &pod.namespace);
-    let fresh = match pods.get_opt(&pod.name).await {
-        Ok(Some(p)) if p.metadata.uid.as_deref() == Some(pod.uid.as_str()) => p,
-        _ => return,
+    let fresh = match pods.get_opt(&pod.name).await? {
+        Some(p) if p.metadata.uid.as_deref() == Some(pod.uid.as_str()) => p,
+        // Gone, or another pod by now.
+        _ => return Ok(None),
     };
     let owner = match controller_of(&fresh).filter(|r| r.kind == "Job") {
-        Some(r) => match Api::<Job>::namespaced(client.clone(), &pod.namespace).get_opt(&r.name).await {
-            Ok(j) => j,
-            // Unsure whether the owner lives: keep the finalizer.
-            Err(_) => return,
-        },
+        // An error here means unsure whether the owner lives: keep the finalizer and retry.
+        Some(r) => Api::<Job>::namespaced(client.clone(), &pod.namespace).get_opt(&r.name).await?,
         None => None,
     };
     if !job::orphan_finalizer_removable(&fresh, owner.as_ref()) {
-        return;
+        return Ok(None);
     }
     let rest: Vec<&String> = fresh.finalizers().iter().filter(|f| *f != JOB_TRACKING_FINALIZER).collect();
     let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": fresh.metadata.resource_version}});
     match pods.patch(&pod.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-        Ok(_) => {}
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => tracing::debug!(pod = %pod.name, error = %e, "orphan worker could not remove the tracking finalizer"),
+        Ok(_) => Ok(None),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

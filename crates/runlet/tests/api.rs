@@ -2014,3 +2014,34 @@ fn a_watch_from_a_revision_never_handed_out_is_refused() {
     assert_eq!(s["reason"], "Timeout", "{s}");
     assert!(s["message"].as_str().unwrap().starts_with("Too large resource version: 999999999, current: "), "{s}");
 }
+
+#[test]
+fn delete_collection_checks_its_options_first_and_deletes_every_match() {
+    let (_tmp, _server, api) = start();
+    // Bad options are refused even when nothing matches.
+    let nothing = format!("{PODS}?labelSelector=app%3Dnothing");
+    let s = api.request("DELETE", &nothing, &[], Some((Some("application/json"), b"{not json"))).expect(400);
+    assert_eq!(s["reason"], "BadRequest", "{s}");
+    api.delete(&nothing, Some(&json!({"propagationPolicy": "Sideways"}))).expect_status(
+        422,
+        "Invalid",
+        "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"Sideways\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"",
+    );
+    let empty = api.delete(&nothing, None).expect(200);
+    assert_eq!((empty["kind"].as_str(), empty["items"].as_array().map(Vec::len)), (Some("PodList"), Some(0)));
+
+    // Deleted concurrently, answered in key order.
+    let doomed: Vec<String> = (0..40).map(|i| format!("p{i:02}")).collect();
+    for name in &doomed {
+        create(&api, PODS, pod(name, json!({"app": "many"})));
+    }
+    create(&api, PODS, pod("kept", json!({"app": "other"})));
+    let deleted = api.delete(&format!("{PODS}?labelSelector=app%3Dmany"), None).expect(200);
+    assert_eq!(deleted["kind"], "PodList");
+    assert_eq!(deleted["apiVersion"], "v1");
+    assert!(deleted["metadata"]["resourceVersion"].is_string(), "{deleted}");
+    let answered: Vec<&str> =
+        deleted["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(answered, doomed);
+    assert_eq!(names(&api.get(PODS).expect(200)), ["kept"]);
+}

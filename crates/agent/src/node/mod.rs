@@ -2,6 +2,7 @@
 //! it through the process runtime. The same code serves the agent inside `runlet server` (over an in-process
 //! client) and `runlet agent` on another machine (over HTTPS).
 
+mod decide;
 pub mod pods;
 pub mod register;
 

@@ -10,15 +10,17 @@ use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use runlet_codec::{Event, EventSource, ObjectMeta, ObjectReference, Pod, PodStatus, Time};
+use runlet_codec::{Event, Pod, PodStatus};
 use serde_json::json;
 
+use super::decide::{self, Known, SeenAction, is_terminal_status};
 use crate::runtime::ProcessRuntime;
 use crate::worker::{PodEvent, PodWorker, WorkerOptions};
 
 struct Running {
     worker: PodWorker,
-    stopping: bool,
+    /// The grace period the worker was last told to stop with.
+    stopping: Option<Duration>,
 }
 
 /// The pods of one node.
@@ -30,14 +32,6 @@ pub struct PodManager {
     running: Mutex<HashMap<String, Running>>,
     /// Pods whose worker has ended; not started again (their status is final).
     finished: Mutex<HashSet<String>>,
-}
-
-fn is_terminal(pod: &Pod) -> bool {
-    pod.status.as_ref().is_some_and(is_terminal_status)
-}
-
-fn is_terminal_status(status: &PodStatus) -> bool {
-    matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))
 }
 
 /// Patches `status` until the API takes it (retrying with back-off: a lost terminal status would leave the
@@ -64,15 +58,6 @@ async fn patch_status(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
-}
-
-fn grace_of(pod: &Pod) -> Duration {
-    let secs = pod
-        .metadata
-        .deletion_grace_period_seconds
-        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
-        .unwrap_or(30);
-    Duration::from_secs(secs.max(0) as u64)
 }
 
 impl PodManager {
@@ -116,14 +101,26 @@ impl PodManager {
         }
     }
 
-    /// After a (re)list: pods we run or have on disk that the API no longer has are stopped and cleaned up.
+    /// After a (re)list: pods we run or have on disk that the API no longer has are stopped and cleaned up, and
+    /// finished ones forgotten.
     fn forget_missing(self: Arc<Self>, present: &HashSet<String>) {
-        let running: Vec<String> = self.running().keys().filter(|u| !present.contains(*u)).cloned().collect();
-        for uid in running {
+        let running: HashSet<String> = self.running().keys().cloned().collect();
+        let finished = self.finished().clone();
+        let on_disk = self.runtime.list_pods().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not list the pod directories");
+            Vec::new()
+        });
+        let missing = decide::missing_after_relist(present, &running, &finished, &on_disk);
+        {
+            let mut finished = self.finished();
+            for uid in &missing.forget_finished {
+                finished.remove(uid);
+            }
+        }
+        for uid in missing.stop {
             self.clone().pod_gone(uid);
         }
-        let on_disk = self.runtime.list_pods().unwrap_or_default();
-        for uid in on_disk.into_iter().filter(|u| !present.contains(u) && !self.running().contains_key(u)) {
+        for uid in missing.remove_dirs {
             let runtime = self.runtime.clone();
             tokio::spawn(async move {
                 let _ = runtime.remove_pod(&uid).await;
@@ -131,38 +128,50 @@ impl PodManager {
         }
     }
 
+    /// Whether the runtime has a directory for the pod (it ran here, maybe before an agent restart).
+    fn on_disk(&self, uid: &str) -> bool {
+        match self.runtime.list_pods() {
+            Ok(uids) => uids.iter().any(|u| u == uid),
+            Err(e) => {
+                tracing::warn!(%uid, error = %e, "could not list the pod directories");
+                false
+            }
+        }
+    }
+
     fn pod_seen(self: Arc<Self>, pod: Pod) {
         let uid = pod.uid().unwrap_or_default();
-        let deleting = pod.metadata.deletion_timestamp.is_some();
-        {
-            let mut running = self.running();
-            if let Some(r) = running.get_mut(&uid) {
-                if deleting && !r.stopping {
-                    r.stopping = true;
-                    r.worker.stop(grace_of(&pod));
+        let running = self.running().get(&uid).map(|r| r.stopping);
+        let known = match running {
+            Some(stopping) => Known::Running { stopping },
+            None if self.finished().contains(&uid) => Known::Finished,
+            None => Known::Unknown,
+        };
+        match decide::on_pod_seen(known, decide::Seen::of(&pod), || self.on_disk(&uid)) {
+            SeenAction::Nothing => {}
+            SeenAction::Stop(grace) => {
+                if let Some(r) = self.running().get_mut(&uid) {
+                    r.stopping = Some(grace);
+                    r.worker.stop(grace);
                 }
-                return;
             }
-        }
-        if self.finished().contains(&uid) || is_terminal(&pod) {
-            if deleting {
-                // Nothing runs any more: let the API server remove the object.
+            // Nothing runs (any more): let the API server remove the object.
+            SeenAction::FinishDeletion => {
                 tokio::spawn(async move { self.finalize_deletion(&pod).await });
             }
-            return;
+            SeenAction::Start { stop } => self.start(pod, uid, stop),
         }
-        if deleting && pod.status.as_ref().and_then(|s| s.start_time.as_ref()).is_none() {
-            // Deleted before it ever started here: nothing to stop.
-            tokio::spawn(async move { self.finalize_deletion(&pod).await });
-            return;
-        }
+    }
+
+    /// Starts a worker for the pod (it recovers whatever an earlier agent left on disk).
+    fn start(self: Arc<Self>, pod: Pod, uid: String, stop: Option<Duration>) {
         let mut worker = PodWorker::spawn(self.runtime.clone(), pod.clone(), self.options.clone());
-        if deleting {
-            worker.stop(grace_of(&pod));
+        if let Some(grace) = stop {
+            worker.stop(grace);
         }
         let status = worker.status();
         let events = worker.take_events();
-        self.running().insert(uid.clone(), Running { worker, stopping: deleting });
+        self.running().insert(uid, Running { worker, stopping: stop });
         if let Some(events) = events {
             tokio::spawn(record_events(self.client.clone(), self.node.clone(), pod.clone(), events));
         }
@@ -244,38 +253,12 @@ impl PodManager {
     }
 }
 
-/// Records the worker's events on the pod (source component `kubelet`, like upstream).
+/// Records the worker's events on the pod (source component `kubelet`, like upstream). Off the pod's own
+/// path: the worker drops events this falls behind on.
 async fn record_events(client: Client, node: String, pod: Pod, mut events: tokio::sync::mpsc::Receiver<PodEvent>) {
-    let ns = pod.namespace().unwrap_or_default();
-    let api: Api<Event> = Api::namespaced(client, &ns);
+    let api: Api<Event> = Api::namespaced(client, &pod.namespace().unwrap_or_default());
     while let Some(e) = events.recv().await {
-        let now = jiff::Timestamp::now();
-        let ev = Event {
-            metadata: ObjectMeta {
-                name: Some(format!("{}.{:x}", pod.name_any(), now.as_nanosecond())),
-                namespace: Some(ns.clone()),
-                ..Default::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                name: Some(pod.name_any()),
-                namespace: Some(ns.clone()),
-                uid: pod.uid(),
-                field_path: e.field_path.clone(),
-                ..Default::default()
-            },
-            reason: Some(e.reason.into()),
-            message: Some(e.message.clone()),
-            type_: Some(e.type_.into()),
-            source: Some(EventSource { component: Some("kubelet".into()), host: Some(node.clone()) }),
-            first_timestamp: Some(Time(now)),
-            last_timestamp: Some(Time(now)),
-            count: Some(1),
-            reporting_component: Some("kubelet".into()),
-            reporting_instance: Some(node.clone()),
-            ..Default::default()
-        };
+        let ev = decide::pod_event(&pod, &node, &e, jiff::Timestamp::now());
         if let Err(err) = api.create(&PostParams::default(), &ev).await {
             tracing::debug!(error = %err, "could not record a pod event");
         }

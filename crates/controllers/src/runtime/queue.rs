@@ -3,6 +3,7 @@
 //! once, and keys can be re-added after a delay or with per-key exponential back-off.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::{Debug, Display};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -153,6 +154,32 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         }
     }
 
+    /// A worker: processes keys until the queue shuts down. `handle` returns when to look at the key again
+    /// (`Ok(Some(after))`), or an error to retry it with the key's back-off; success clears the back-off.
+    pub async fn run_worker<F, Fut, E>(&self, what: &'static str, mut handle: F)
+    where
+        K: Debug,
+        F: FnMut(K) -> Fut,
+        Fut: Future<Output = Result<Option<Duration>, E>>,
+        E: Display,
+    {
+        while let Some(key) = self.next().await {
+            match handle(key.clone()).await {
+                Ok(again) => {
+                    self.forget(&key);
+                    if let Some(after) = again {
+                        self.add_after(key.clone(), after);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(?key, error = %e, "{what} failed; retrying");
+                    self.add_rate_limited(key.clone());
+                }
+            }
+            self.done(&key);
+        }
+    }
+
     pub fn shut_down(&self) {
         self.lock().shut_down = true;
         self.ready.notify_waiters();
@@ -213,6 +240,60 @@ mod tests {
         q.done(&"k");
         assert!(q.lock().delayed.is_empty());
         assert!(tokio::time::timeout(ms(500), q.next()).await.is_err(), "a third add arrived");
+    }
+
+    #[tokio::test]
+    async fn a_worker_retries_failures_with_back_off_and_requeues_when_asked() {
+        let ms = Duration::from_millis;
+        let q = WorkQueue::new(ms(40), ms(1000));
+        // "flaky" fails twice, then succeeds; "again" asks to be looked at once more.
+        let seen: Arc<Mutex<Vec<(&str, Instant)>>> = Arc::default();
+        let log = seen.clone();
+        let worker = q.clone();
+        let task = tokio::spawn(async move {
+            worker
+                .run_worker("test", |key: &'static str| {
+                    let log = log.clone();
+                    async move {
+                        let mut log = log.lock().unwrap();
+                        log.push((key, Instant::now()));
+                        let tries = log.iter().filter(|(k, _)| *k == key).count();
+                        match (key, tries) {
+                            ("flaky", 1 | 2) => Err("boom"),
+                            ("again", 1) => Ok(Some(ms(10))),
+                            _ => Ok(None),
+                        }
+                    }
+                })
+                .await
+        });
+        let start = Instant::now();
+        q.add("flaky");
+        q.add("again");
+        let finished = tokio::time::timeout(ms(3000), async {
+            loop {
+                let n = seen.lock().unwrap().len();
+                if n == 5 {
+                    break;
+                }
+                tokio::time::sleep(ms(5)).await;
+            }
+        })
+        .await;
+        assert!(finished.is_ok(), "{:?}", seen.lock().unwrap());
+        let log = seen.lock().unwrap().clone();
+        let flaky: Vec<Duration> = log.iter().filter(|(k, _)| *k == "flaky").map(|(_, t)| *t - start).collect();
+        assert_eq!(flaky.len(), 3, "{log:?}");
+        // Back-off doubles: 40 ms after the first failure, 80 ms after the second.
+        assert!(flaky[1] - flaky[0] >= ms(40), "{flaky:?}");
+        assert!(flaky[2] - flaky[1] >= ms(80), "{flaky:?}");
+        assert_eq!(log.iter().filter(|(k, _)| *k == "again").count(), 2, "{log:?}");
+        // Success cleared the back-off.
+        assert!(q.lock().failures.is_empty());
+        tokio::time::sleep(ms(200)).await;
+        assert_eq!(seen.lock().unwrap().len(), 5, "nothing more after success");
+        q.shut_down();
+        assert!(tokio::time::timeout(ms(1000), task).await.is_ok(), "the worker ends with the queue");
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 mod manifest;
 mod progress;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,8 +158,21 @@ async fn run_jobs(args: &RunArgs, manifests: Vec<serde_json::Value>) -> anyhow::
     }
     let printer = Printer { bars: bars.clone() };
     let uids: HashSet<String> = created.iter().filter_map(|j| j.metadata.uid.clone()).collect();
-    if !args.quiet {
-        tokio::spawn(stream_logs(client.clone(), args.namespace.clone(), uids.clone(), printer.clone()));
+    let logs = (!args.quiet).then(|| {
+        Arc::new(LogFollower {
+            pods: Api::namespaced(client.clone(), &args.namespace),
+            job_uids: uids.clone(),
+            printer: printer.clone(),
+            following: Mutex::default(),
+        })
+    });
+    if let Some(logs) = logs.clone() {
+        tokio::spawn(async move {
+            loop {
+                logs.poll().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
     }
 
     let outcome = tokio::select! {
@@ -177,8 +190,9 @@ async fn run_jobs(args: &RunArgs, manifests: Vec<serde_json::Value>) -> anyhow::
             return Err(e);
         }
     };
-    // Let the last log lines arrive.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(logs) = &logs {
+        logs.finish().await;
+    }
     for bar in progress.values() {
         bar.finish();
     }
@@ -209,8 +223,23 @@ async fn wait_for_jobs(
 ) -> anyhow::Result<BTreeMap<String, progress::Progress>> {
     let names: HashSet<String> = created.iter().map(|j| j.name_any()).collect();
     let mut last: BTreeMap<String, progress::Progress> = BTreeMap::new();
+    let mut failures = 0;
     loop {
-        let list = api.list(&ListParams::default()).await?;
+        // A transient error is retried; a server that stays unreachable ends the run.
+        let list = match api.list(&ListParams::default()).await {
+            Ok(l) => {
+                failures = 0;
+                l
+            }
+            Err(e) => {
+                failures += 1;
+                if failures > 50 {
+                    return Err(e.into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         for j in list.items.iter().filter(|j| names.contains(&j.name_any())) {
             let p = progress::of(j);
             if let Some(bar) = bars.get(&j.name_any()) {
@@ -271,31 +300,55 @@ impl Printer {
 }
 
 /// Follows the logs of every container of every pod of the Jobs, each line prefixed with `[pod]`.
-async fn stream_logs(client: Client, ns: String, job_uids: HashSet<String>, printer: Printer) {
-    let pods: Api<Pod> = Api::namespaced(client, &ns);
-    let following: Arc<Mutex<HashSet<(String, String, i32)>>> = Arc::default();
-    loop {
-        if let Ok(list) = pods.list(&ListParams::default()).await {
-            for pod in list.items.iter().filter(|p| owned_by_any(p, &job_uids)) {
-                for (container, restarts) in started_containers(pod) {
-                    let key = (pod.name_any(), container.clone(), restarts);
-                    if !following.lock().await.insert(key) {
-                        continue;
-                    }
-                    let (pods, printer, name) = (pods.clone(), printer.clone(), pod.name_any());
-                    tokio::spawn(async move {
-                        let lp = LogParams { follow: true, container: Some(container), ..Default::default() };
-                        if let Ok(stream) = pods.log_stream(&name, &lp).await {
-                            let mut lines = stream.lines();
-                            while let Some(Ok(line)) = lines.next().await {
-                                printer.line(&format!("[{name}] {line}"));
-                            }
-                        }
-                    });
+struct LogFollower {
+    pods: Api<Pod>,
+    job_uids: HashSet<String>,
+    printer: Printer,
+    /// One follow per (pod, container, restart): a restart is a new log.
+    following: Mutex<HashMap<(String, String, i32), tokio::task::JoinHandle<()>>>,
+}
+
+impl LogFollower {
+    /// Starts following every container that has started and is not followed yet.
+    async fn poll(self: &Arc<Self>) {
+        let Ok(list) = self.pods.list(&ListParams::default()).await else { return };
+        let mut following = self.following.lock().await;
+        for pod in list.items.iter().filter(|p| owned_by_any(p, &self.job_uids)) {
+            for (container, restarts) in started_containers(pod) {
+                let key = (pod.name_any(), container.clone(), restarts);
+                if following.contains_key(&key) {
+                    continue;
                 }
+                let me = self.clone();
+                let name = pod.name_any();
+                let handle = tokio::spawn(async move { me.follow(&name, container).await });
+                following.insert(key, handle);
             }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    /// Prints one run's log, following it while the container runs.
+    async fn follow(&self, name: &str, container: String) {
+        let lp = LogParams { follow: true, container: Some(container), ..Default::default() };
+        for attempt in 0..5 {
+            match self.pods.log_stream(name, &lp).await {
+                Ok(stream) => {
+                    let mut lines = stream.lines();
+                    while let Some(Ok(line)) = lines.next().await {
+                        self.printer.line(&format!("[{name}] {line}"));
+                    }
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
+            }
+        }
+    }
+
+    /// A last look for containers that ended between polls, then waits (bounded) for every follow to drain.
+    async fn finish(self: &Arc<Self>) {
+        self.poll().await;
+        let handles: Vec<_> = self.following.lock().await.drain().map(|(_, h)| h).collect();
+        let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(handles)).await;
     }
 }
 
@@ -303,12 +356,16 @@ fn owned_by_any(pod: &Pod, uids: &HashSet<String>) -> bool {
     pod.owner_references().iter().any(|o| uids.contains(&o.uid))
 }
 
-/// Containers that have started (running or ended), with their restart count (a restart is a new log).
+/// Containers whose latest run has a log, with that run's restart count: running or ended, or waiting to
+/// restart after a run that ended (crash-loop back-off), whose log is still the current one.
 fn started_containers(pod: &Pod) -> Vec<(String, i32)> {
     let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.clone()).unwrap_or_default();
     statuses
         .into_iter()
-        .filter(|s| s.state.as_ref().is_some_and(|st| st.running.is_some() || st.terminated.is_some()))
+        .filter(|s| {
+            s.state.as_ref().is_some_and(|st| st.running.is_some() || st.terminated.is_some())
+                || s.last_state.as_ref().is_some_and(|l| l.terminated.is_some())
+        })
         .map(|s| (s.name, s.restart_count))
         .collect()
 }
