@@ -94,8 +94,8 @@ impl ApiError {
         Self::new(400, "BadRequest", message)
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
-        let _ = content_type;
+    /// 415 for a PATCH body that is not one of the patch formats.
+    pub fn unsupported_media_type() -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",

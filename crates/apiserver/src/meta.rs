@@ -97,16 +97,28 @@ pub fn field_value(v: &Value, dotted: &str) -> Option<String> {
     }
 }
 
-/// Equality that ignores `resourceVersion` (and `managedFields`), for "did this write change anything".
+/// Equality that ignores `resourceVersion` (and `managedFields`), for "did this write change anything". Compares in
+/// place: it runs on every update and delete. A missing or non-object `metadata` counts as an empty one.
 pub fn same_ignoring_version(a: &Value, b: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        let m = meta_mut(&mut v);
-        m.remove("resourceVersion");
-        m.remove("managedFields");
-        v
+    let (Value::Object(a), Value::Object(b)) = (a, b) else {
+        return a == b;
     };
-    strip(a) == strip(b)
+    let same_outside_metadata = a.len() - usize::from(a.contains_key("metadata"))
+        == b.len() - usize::from(b.contains_key("metadata"))
+        && a.iter().filter(|(k, _)| *k != "metadata").all(|(k, v)| b.get(k) == Some(v));
+    same_outside_metadata && same_metadata(a.get("metadata"), b.get("metadata"))
+}
+
+/// Keys of `metadata` that say nothing about the object's content.
+const VERSION_KEYS: [&str; 2] = ["resourceVersion", "managedFields"];
+
+/// The entries of a `metadata` that say something about the object.
+fn content(metadata: Option<&Value>) -> impl Iterator<Item = (&String, &Value)> {
+    metadata.and_then(Value::as_object).into_iter().flatten().filter(|(k, _)| !VERSION_KEYS.contains(&k.as_str()))
+}
+
+fn same_metadata(a: Option<&Value>, b: Option<&Value>) -> bool {
+    content(a).count() == content(b).count() && content(a).all(|(k, v)| b.and_then(|m| m.get(k)) == Some(v))
 }
 
 #[cfg(test)]
@@ -134,10 +146,33 @@ mod tests {
 
     #[test]
     fn version_is_ignored_in_comparison() {
-        let a = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": 1});
-        let b = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": 1});
-        let c = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": 2});
-        assert!(same_ignoring_version(&a, &b));
-        assert!(!same_ignoring_version(&a, &c));
+        let cases = [
+            (
+                json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": 1}),
+                json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": 1}),
+                true,
+            ),
+            (
+                json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": 1}),
+                json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": 2}),
+                false,
+            ),
+            (json!({"metadata": {"name": "a", "managedFields": [1]}}), json!({"metadata": {"name": "a"}}), true),
+            (json!({"metadata": {"name": "a"}}), json!({"metadata": {"name": "b"}}), false),
+            (json!({"metadata": {"name": "a"}}), json!({"metadata": {"name": "a", "uid": "u"}}), false),
+            (json!({"metadata": {"name": "a", "uid": "u"}}), json!({"metadata": {"name": "a"}}), false),
+            (json!({"metadata": {"resourceVersion": "1"}}), json!({}), true),
+            (json!({"metadata": {}, "spec": 1}), json!({"spec": 1}), true),
+            (json!({"spec": 1}), json!({"spec": 1, "status": {}}), false),
+            (json!({"spec": 1, "status": {}}), json!({"spec": 1}), false),
+            (json!({"spec": 1, "metadata": {}}), json!({"status": 1, "metadata": {}}), false),
+            (json!({"spec": 1, "metadata": {}}), json!({"spec": 1, "other": 2}), false),
+            (json!([1]), json!([1]), true),
+            (json!([1]), json!({"metadata": {}}), false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(same_ignoring_version(&a, &b), want, "{a} vs {b}");
+            assert_eq!(same_ignoring_version(&b, &a), want, "{b} vs {a}");
+        }
     }
 }

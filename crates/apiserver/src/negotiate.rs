@@ -68,7 +68,8 @@ pub fn body_type(content_type: Option<&str>) -> Option<BodyType> {
     })
 }
 
-/// Decoded query parameters (last value wins, as with Go's `url.Values.Get` on the first; kubectl sends each once).
+/// Decoded query parameters. A repeated parameter keeps its first value, as upstream's parameter codec does when
+/// it converts `url.Values` into options (a string field takes element 0).
 #[derive(Debug, Default, Clone)]
 pub struct Query(HashMap<String, String>);
 
@@ -77,7 +78,7 @@ impl Query {
         let mut map = HashMap::new();
         for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            map.insert(decode(k), decode(v));
+            map.entry(decode(k)).or_insert_with(|| decode(v));
         }
         Query(map)
     }
@@ -182,6 +183,8 @@ mod tests {
         assert_eq!(q.get("fieldSelector"), Some("a=b,c!=d"));
         assert_eq!(q.get("x"), Some("a b"));
         assert!(q.flag("watch"));
+        let q = Query::parse(Some("dryRun=All&dryRun=&watch&watch=0"));
+        assert_eq!((q.get("dryRun"), q.get("watch")), (Some("All"), Some("")), "the first value of a repeated key");
         let q = Query::parse(Some("bad=%zz&tail=%4"));
         assert_eq!(q.get("bad"), Some("%zz"));
         assert_eq!(q.get("tail"), Some("%4"));

@@ -1,6 +1,8 @@
 //! The write operations behind the REST handlers: create, read-modify-write update, delete with finalizers and
 //! propagation. Handlers parse requests; everything about what a write means lives here.
 
+use std::sync::Arc;
+
 use runlet_api::field::FieldError;
 use runlet_api::labels::{FOREGROUND_DELETION_FINALIZER, ORPHAN_FINALIZER};
 use runlet_store::{Object, StoreError};
@@ -41,7 +43,8 @@ impl WriteOptions {
 /// The result of a write: the object as stored (or as it would be, for a dry run) and warnings.
 #[derive(Debug)]
 pub struct Written {
-    pub value: Value,
+    /// Shared with the store's cache: answered without copying.
+    pub value: Arc<Value>,
     pub warnings: Vec<String>,
     /// True when a create happened (201), false for updates and no-ops (200).
     pub created: bool,
@@ -108,11 +111,11 @@ pub async fn create(
         let name = meta::name(&candidate).to_string();
         let prepared = strategy::prepare_create(resource, candidate, opts.decoding())?;
         if opts.dry_run {
-            return Ok(Written { value: prepared.value, warnings: prepared.warnings, created: true });
+            return Ok(Written { value: Arc::new(prepared.value), warnings: prepared.warnings, created: true });
         }
         let key = resource.key(namespace, &name);
         match state.store.create(&key, prepared.value).await {
-            Ok(obj) => return Ok(Written { value: (*obj.value).clone(), warnings: prepared.warnings, created: true }),
+            Ok(obj) => return Ok(Written { value: obj.value, warnings: prepared.warnings, created: true }),
             Err(StoreError::AlreadyExists { .. }) if !generate.is_empty() && attempts > 1 => {
                 last_err = Some(ApiError::already_exists(resource, &name));
             }
@@ -250,34 +253,63 @@ pub async fn update(
         }
         let prepared = strategy::prepare_update(resource, new, &current.value, part, opts.decoding())?;
         if meta::same_ignoring_version(&prepared.value, &current.value) {
-            return Ok(Written { value: (*current.value).clone(), warnings: prepared.warnings, created: false });
+            return Ok(Written { value: current.value, warnings: prepared.warnings, created: false });
         }
         if opts.dry_run {
-            return Ok(Written { value: prepared.value, warnings: prepared.warnings, created: false });
+            return Ok(Written { value: Arc::new(prepared.value), warnings: prepared.warnings, created: false });
         }
-        if deletion_complete(state, resource, &prepared.value) {
-            return match state.store.delete(&key, Some(current.mod_revision)).await {
-                Ok(obj) => Ok(Written { value: (*obj.value).clone(), warnings: prepared.warnings, created: false }),
-                Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
-                Err(e) => Err(store_err(resource, name, e)),
-            };
-        }
-        match state.store.update(&key, prepared.value, Some(current.mod_revision)).await {
-            Ok(obj) => return Ok(Written { value: (*obj.value).clone(), warnings: prepared.warnings, created: false }),
-            Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
-            Err(e) => return Err(store_err(resource, name, e)),
+        let outcome = if deletion_complete(state, resource, &prepared.value) {
+            cas_delete(state, resource, name, &current).await?
+        } else {
+            cas_update(state, resource, name, &current, prepared.value).await?
+        };
+        match outcome {
+            Cas::Won(value) => return Ok(Written { value, warnings: prepared.warnings, created: false }),
+            // A precondition the caller set is theirs to retry; a lost race without one is ours.
+            Cas::Lost if precondition.is_some() => return Err(ApiError::conflict(resource, name)),
+            Cas::Lost => continue,
         }
     }
     Err(ApiError::conflict(resource, name))
 }
 
+/// A compare-and-swap write's outcome: the stored (or deleted) object, or a lost race to retry.
+enum Cas {
+    Won(Arc<Value>),
+    Lost,
+}
+
+/// Deletes `current` if it is still at the revision read.
+async fn cas_delete(state: &ApiState, resource: &Resource, name: &str, current: &Object) -> Result<Cas, ApiError> {
+    match state.store.delete(&current.key, Some(current.mod_revision)).await {
+        Ok(obj) => Ok(Cas::Won(obj.value)),
+        Err(StoreError::Conflict { .. }) => Ok(Cas::Lost),
+        Err(e) => Err(store_err(resource, name, e)),
+    }
+}
+
+/// Replaces `current` with `value` if it is still at the revision read.
+async fn cas_update(
+    state: &ApiState,
+    resource: &Resource,
+    name: &str,
+    current: &Object,
+    value: Value,
+) -> Result<Cas, ApiError> {
+    match state.store.update(&current.key, value, Some(current.mod_revision)).await {
+        Ok(obj) => Ok(Cas::Won(obj.value)),
+        Err(StoreError::Conflict { .. }) => Ok(Cas::Lost),
+        Err(e) => Err(store_err(resource, name, e)),
+    }
+}
+
 /// Metadata only the server sets: callers cannot change it through an update.
 fn keep_system_metadata(new: &mut Value, current: &Value) {
-    let cur_meta = current.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let cur_meta = current.get("metadata");
     let m = meta::meta_mut(new);
     for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace"]
     {
-        match cur_meta.get(k) {
+        match cur_meta.and_then(|c| c.get(k)) {
             Some(v) => {
                 m.insert(k.into(), v.clone());
             }
@@ -339,7 +371,7 @@ fn namespace_is_empty(state: &ApiState, ns: &str) -> bool {
     crate::resources::RESOURCES
         .iter()
         .filter(|r| r.namespaced)
-        .all(|r| state.store.list(&r.namespace_prefix(ns)).0.is_empty())
+        .all(|r| !state.store.has_prefix(&r.namespace_prefix(ns)))
 }
 
 /// A pod in graceful deletion stays until its node confirms with a grace-0 delete, even after it reports a
@@ -367,7 +399,7 @@ pub enum Propagation {
     Foreground,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct DeleteRequest {
     pub propagation: Option<Propagation>,
     pub grace_period_seconds: Option<i64>,
@@ -378,7 +410,8 @@ pub struct DeleteRequest {
 
 /// The answer to a delete and the warnings to send with it.
 pub struct Deleted {
-    pub value: Value,
+    /// Shared with the store's cache when stored: answered without copying.
+    pub value: Arc<Value>,
     pub warnings: Vec<String>,
     /// True when the object is gone; false when it is only marked (finalizers or grace period pending).
     pub gone: bool,
@@ -432,14 +465,12 @@ pub async fn delete(
         let immediate = finalizers.is_empty() && grace == 0 && !must_wait;
         if immediate {
             if req.dry_run {
-                return Ok(Deleted { value: (*current.value).clone(), warnings, gone: true });
+                return Ok(Deleted { value: current.value, warnings, gone: true });
             }
-            return match state.store.delete(&key, Some(current.mod_revision)).await {
-                Ok(obj) => Ok(Deleted { value: (*obj.value).clone(), warnings, gone: true }),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(StoreError::NotFound { .. }) => Err(ApiError::not_found(resource, name)),
-                Err(e) => Err(store_err(resource, name, e)),
-            };
+            match cas_delete(state, resource, name, &current).await? {
+                Cas::Won(value) => return Ok(Deleted { value, warnings, gone: true }),
+                Cas::Lost => continue,
+            }
         }
         meta::set_finalizers(&mut marked, &finalizers);
         if !already_marked {
@@ -464,22 +495,20 @@ pub async fn delete(
             }
         }
         if req.dry_run {
-            return Ok(Deleted { value: marked, warnings, gone: false });
+            return Ok(Deleted { value: Arc::new(marked), warnings, gone: false });
         }
-        if deletion_complete(state, resource, &marked) {
-            return match state.store.delete(&key, Some(current.mod_revision)).await {
-                Ok(obj) => Ok(Deleted { value: (*obj.value).clone(), warnings, gone: true }),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => Err(store_err(resource, name, e)),
-            };
+        let gone = deletion_complete(state, resource, &marked);
+        if !gone && meta::same_ignoring_version(&marked, &current.value) {
+            return Ok(Deleted { value: current.value, warnings, gone: false });
         }
-        if meta::same_ignoring_version(&marked, &current.value) {
-            return Ok(Deleted { value: (*current.value).clone(), warnings, gone: false });
-        }
-        match state.store.update(&key, marked, Some(current.mod_revision)).await {
-            Ok(obj) => return Ok(Deleted { value: (*obj.value).clone(), warnings, gone: false }),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(store_err(resource, name, e)),
+        let outcome = if gone {
+            cas_delete(state, resource, name, &current).await?
+        } else {
+            cas_update(state, resource, name, &current, marked).await?
+        };
+        match outcome {
+            Cas::Won(value) => return Ok(Deleted { value, warnings, gone }),
+            Cas::Lost => continue,
         }
     }
     Err(ApiError::conflict(resource, name))

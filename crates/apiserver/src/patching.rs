@@ -5,12 +5,13 @@ use http::HeaderMap;
 use runlet_patch::PatchError;
 use serde_json::{Value, json};
 
+use crate::body;
 use crate::error::ApiError;
 use crate::meta;
 use crate::negotiate::{self, BodyType, FieldValidation, Query};
 use crate::ops::{self, Change, WriteOptions, Written};
 use crate::resources::Resource;
-use crate::state::{ApiState, MAX_BODY_BYTES};
+use crate::state::ApiState;
 use crate::strategy::{Origin, Part};
 
 /// Maps a merge error to the answer upstream gives (strategic-merge-patch.md §4).
@@ -22,15 +23,22 @@ pub fn patch_error(e: PatchError) -> ApiError {
     }
 }
 
-/// Parses a patch body that must be JSON (every type but apply).
-fn parse_json(bytes: &[u8], want_object: bool) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+/// Parses a patch body that must be JSON (every type but apply), with the keys it repeats when `duplicates` asks
+/// for them.
+fn parse_json(bytes: &[u8], want_object: bool, duplicates: bool) -> Result<(Value, Vec<String>), ApiError> {
+    let bad = |e: serde_json::Error| ApiError::bad_request(e.to_string());
+    let (v, repeated) = if duplicates {
+        let parsed = crate::strict::parse(bytes).map_err(bad)?;
+        (parsed.value, parsed.duplicate_fields)
+    } else {
+        (serde_json::from_slice(bytes).map_err(bad)?, Vec::new())
+    };
     if want_object && !v.is_object() {
         return Err(ApiError::bad_request(
             "json: cannot unmarshal array into Go value of type map[string]interface {}",
         ));
     }
-    Ok(v)
+    Ok((v, repeated))
 }
 
 /// Applies a patch of the request's content type to `live`; nulls left by the merge are dropped.
@@ -40,7 +48,7 @@ pub fn apply_patch(resource: &Resource, body_type: BodyType, live: &Value, patch
         BodyType::MergePatch => runlet_patch::merge_patch(live, patch),
         BodyType::JsonPatch => runlet_patch::json_patch(live, patch),
         BodyType::Apply => Ok(runlet_patch::apply_merge(live, patch, resource.patch_kind)),
-        _ => return Err(ApiError::unsupported_media_type("")),
+        _ => return Err(ApiError::unsupported_media_type()),
     }
     .map_err(patch_error)?;
     runlet_patch::strip_nulls(&mut merged);
@@ -52,7 +60,7 @@ pub fn patch_body_type(headers: &HeaderMap) -> Result<BodyType, ApiError> {
     let ct = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     match negotiate::body_type(ct) {
         Some(t @ (BodyType::StrategicMerge | BodyType::MergePatch | BodyType::JsonPatch | BodyType::Apply)) => Ok(t),
-        _ => Err(ApiError::unsupported_media_type(ct.unwrap_or(""))),
+        _ => Err(ApiError::unsupported_media_type()),
     }
 }
 
@@ -75,16 +83,15 @@ pub async fn patch(
                     "message": "Forbidden: may not be specified for non-apply patch"}]),
         ));
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
+    let bytes = body::read(body).await?;
     let mut opts = WriteOptions::new(query.dry_run()?, query.field_validation()?, Origin::Patch);
     if body_type == BodyType::Apply {
         return server_side_apply(state, resource, namespace, name, part, query, &bytes, opts).await;
     }
-    let patch = parse_json(&bytes, body_type != BodyType::JsonPatch)?;
     // Merge patches are decoded strictly by upstream, so their repeated keys count as strict errors.
-    if body_type != BodyType::JsonPatch && opts.validation != FieldValidation::Ignore {
-        opts.duplicate_fields = crate::strict::duplicate_fields(&bytes);
-    }
+    let merge = body_type != BodyType::JsonPatch;
+    let (patch, repeated) = parse_json(&bytes, merge, merge && opts.validation != FieldValidation::Ignore)?;
+    opts.duplicate_fields = repeated;
     let compute = move |live: &Value| apply_patch(resource, body_type, live, &patch);
     ops::update(state, resource, namespace, name, part, Change::Compute(&compute), opts).await
 }
@@ -106,11 +113,7 @@ async fn server_side_apply(
             json!([{"reason": "FieldValueRequired", "field": "fieldManager", "message": "Required value: is required for apply patch"}]),
         ));
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let applied: Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(_) => serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(e.to_string()))?,
-    };
+    let applied = body::json_or_yaml(bytes)?;
     if !applied.is_object() {
         return Err(ApiError::bad_request("apply patch must be an object"));
     }
@@ -140,8 +143,46 @@ async fn server_side_apply(
                 meta::name(&value)
             )));
         }
-        return ops::create(state, resource, namespace, value, opts).await;
+        match ops::create(state, resource, namespace, value, opts.clone()).await {
+            // Another apply created it since it was read: this one updates it, as if it had come second.
+            Err(e) if e.reason == "AlreadyExists" => {}
+            created => return created,
+        }
     }
     let compute = move |live: &Value| apply_patch(resource, BodyType::Apply, live, &applied);
     ops::update(state, resource, namespace, name, part, Change::Compute(&compute), opts).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::{Kind, by_kind};
+    use runlet_store::{Store, StoreOptions};
+
+    fn lease(holder: &str) -> Vec<u8> {
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"},
+               "spec": {"holderIdentity": holder}})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn concurrent_applies_of_an_absent_object_all_succeed() {
+        let state = ApiState::new(Store::open_memory(StoreOptions::default()).await.expect("store"));
+        crate::namespaces::ensure_system_namespaces(&state).await.expect("namespaces");
+        let res = by_kind(Kind::Lease);
+        let query = Query::parse(Some("fieldManager=tests"));
+        let opts = || WriteOptions::new(false, FieldValidation::Strict, Origin::Patch);
+        let (a, b) = (lease("a"), lease("b"));
+        // Both read the object as absent before either create commits.
+        let (first, second) = tokio::join!(
+            server_side_apply(&state, res, Some("default"), "l", Part::Main, &query, &a, opts()),
+            server_side_apply(&state, res, Some("default"), "l", Part::Main, &query, &b, opts()),
+        );
+        let (first, second) = (first.expect("first apply"), second.expect("second apply"));
+        assert!(first.created != second.created, "exactly one apply creates");
+        let last = if first.created { &second } else { &first };
+        let stored = state.store.get(&res.key(Some("default"), "l")).expect("stored");
+        assert_eq!(stored.value["spec"]["holderIdentity"], last.value["spec"]["holderIdentity"]);
+    }
 }

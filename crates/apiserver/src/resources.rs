@@ -151,6 +151,14 @@ impl Resource {
         format!("{}{namespace}/", self.prefix())
     }
 
+    /// Store key prefix of a collection: one namespace's objects, or all of them.
+    pub fn collection_prefix(&self, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(ns) => self.namespace_prefix(ns),
+            None => self.prefix(),
+        }
+    }
+
     /// Store key of one object; cluster-scoped objects ignore `namespace`.
     pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
         match (self.namespaced, namespace) {
@@ -186,64 +194,57 @@ pub enum Target {
     Item { resource: &'static Resource, namespace: Option<String>, name: String, subresource: Option<String> },
 }
 
-/// Why a path did not parse into a [`Target`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathError {
-    /// Nothing is served there (404 with the generic message).
-    NotFound,
-}
-
-/// Parses the path after the leading `/api` or `/apis` (`core` tells which).
+/// Parses the path after the leading `/api` or `/apis` (`core` tells which); None when nothing is served there.
 ///
 /// Path segments: `{gv}/namespaces/{ns}/{plural}/{name}/{sub}` for namespaced resources,
 /// `{gv}/{plural}/{name}/{sub}` for cluster-scoped ones and cross-namespace lists.
-pub fn parse_path(core: bool, rest: &str) -> Result<Target, PathError> {
+pub fn parse_path(core: bool, rest: &str) -> Option<Target> {
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let (group, version, tail) = if core {
         match segs.as_slice() {
             [v, tail @ ..] => ("", *v, tail),
-            [] => return Err(PathError::NotFound),
+            [] => return None,
         }
     } else {
         match segs.as_slice() {
-            [g] => return Ok(Target::Group { group: (*g).to_string() }),
+            [g] => return Some(Target::Group { group: (*g).to_string() }),
             [g, v, tail @ ..] => (*g, *v, tail),
-            _ => return Err(PathError::NotFound),
+            _ => return None,
         }
     };
-    let lookup = |plural: &str| find(group, version, plural).ok_or(PathError::NotFound);
+    let lookup = |plural: &str| find(group, version, plural);
     match tail {
-        [] => Ok(Target::GroupVersion { group: group.to_string(), version: version.to_string() }),
+        [] => Some(Target::GroupVersion { group: group.to_string(), version: version.to_string() }),
         // A namespaced collection: /namespaces/{ns}/{plural}[/{name}[/{sub}]].
         ["namespaces", ns, plural, rest @ ..] if !is_namespace_subresource(plural) => {
             let resource = lookup(plural)?;
             if !resource.namespaced {
-                return Err(PathError::NotFound);
+                return None;
             }
             let namespace = Some((*ns).to_string());
             match rest {
-                [] => Ok(Target::Collection { resource, namespace }),
-                [name] => Ok(Target::Item { resource, namespace, name: (*name).to_string(), subresource: None }),
+                [] => Some(Target::Collection { resource, namespace }),
+                [name] => Some(Target::Item { resource, namespace, name: (*name).to_string(), subresource: None }),
                 [name, sub] => item_with_sub(resource, namespace, name, sub),
-                _ => Err(PathError::NotFound),
+                _ => None,
             }
         }
-        [plural] => Ok(Target::Collection { resource: lookup(plural)?, namespace: None }),
+        [plural] => Some(Target::Collection { resource: lookup(plural)?, namespace: None }),
         [plural, name] => {
             let resource = lookup(plural)?;
             if resource.namespaced {
-                return Err(PathError::NotFound);
+                return None;
             }
-            Ok(Target::Item { resource, namespace: None, name: (*name).to_string(), subresource: None })
+            Some(Target::Item { resource, namespace: None, name: (*name).to_string(), subresource: None })
         }
         [plural, name, sub] => {
             let resource = lookup(plural)?;
             if resource.namespaced {
-                return Err(PathError::NotFound);
+                return None;
             }
             item_with_sub(resource, None, name, sub)
         }
-        _ => Err(PathError::NotFound),
+        _ => None,
     }
 }
 
@@ -252,16 +253,11 @@ fn is_namespace_subresource(segment: &str) -> bool {
     matches!(segment, "status" | "finalize")
 }
 
-fn item_with_sub(
-    resource: &'static Resource,
-    namespace: Option<String>,
-    name: &str,
-    sub: &str,
-) -> Result<Target, PathError> {
+fn item_with_sub(resource: &'static Resource, namespace: Option<String>, name: &str, sub: &str) -> Option<Target> {
     if !resource.subresources.contains(&sub) {
-        return Err(PathError::NotFound);
+        return None;
     }
-    Ok(Target::Item { resource, namespace, name: name.to_string(), subresource: Some(sub.to_string()) })
+    Some(Target::Item { resource, namespace, name: name.to_string(), subresource: Some(sub.to_string()) })
 }
 
 #[cfg(test)]
@@ -336,7 +332,7 @@ mod tests {
             (true, "v1/namespaces/default/namespaces"),
             (true, "v1/namespaces/default/pods/a/b/c"),
         ] {
-            assert_eq!(parse_path(core, p), Err(PathError::NotFound), "{p}");
+            assert_eq!(parse_path(core, p), None, "{p}");
         }
     }
 
@@ -345,6 +341,8 @@ mod tests {
         let jobs = by_kind(Kind::Job);
         assert_eq!(jobs.key(Some("default"), "pi"), "/registry/batch/jobs/default/pi");
         assert_eq!(jobs.namespace_prefix("default"), "/registry/batch/jobs/default/");
+        assert_eq!(jobs.collection_prefix(Some("default")), "/registry/batch/jobs/default/");
+        assert_eq!(jobs.collection_prefix(None), "/registry/batch/jobs/");
         let ns = by_kind(Kind::Namespace);
         assert_eq!(ns.key(None, "x"), "/registry/core/namespaces/x");
         assert_eq!(jobs.qualified(), "jobs.batch");

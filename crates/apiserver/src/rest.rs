@@ -5,9 +5,12 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use http::{HeaderMap, Method, StatusCode};
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::body;
 use crate::discovery;
 use crate::error::ApiError;
 use crate::filter::Filter;
@@ -15,7 +18,7 @@ use crate::meta;
 use crate::negotiate::{self, BodyType, FieldValidation, Output, Query};
 use crate::ops::{self, Change, DeleteRequest, Propagation, WriteOptions};
 use crate::resources::{self, Resource, Target};
-use crate::state::{ApiState, MAX_BODY_BYTES};
+use crate::state::ApiState;
 use crate::strategy::{Origin, Part};
 
 pub async fn core(State(state): State<ApiState>, req: Request) -> Response {
@@ -46,7 +49,7 @@ async fn dispatch(state: ApiState, core: bool, req: Request) -> Result<Response,
     let prefix = if core { "/api" } else { "/apis" };
     let rest = parts.uri.path().strip_prefix(prefix).unwrap_or("");
     let call = Call { method: parts.method, headers: parts.headers, query: Query::parse(parts.uri.query()), body };
-    let target = resources::parse_path(core, rest).map_err(|_| ApiError::path_not_found())?;
+    let target = resources::parse_path(core, rest).ok_or_else(ApiError::path_not_found)?;
     match target {
         Target::Group { group } => {
             let g = discovery::group(&group).ok_or_else(ApiError::path_not_found)?;
@@ -67,7 +70,7 @@ fn header(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub fn json_response(code: StatusCode, value: &Value, warnings: &[String]) -> Response {
+pub fn json_response<T: Serialize + ?Sized>(code: StatusCode, value: &T, warnings: &[String]) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut resp = (code, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
     for w in warnings {
@@ -98,38 +101,64 @@ fn object_response(
     }
 }
 
-async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))
-}
-
-/// Decodes a create/update body (JSON, YAML or Kubernetes protobuf).
-fn decode_body(body_type: BodyType, bytes: &[u8]) -> Result<Value, ApiError> {
-    let v = match body_type {
-        BodyType::Json => serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?,
-        BodyType::Yaml | BodyType::Apply => {
-            let text = std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            // kubectl sends JSON even for apply-patch+yaml; YAML is a superset, but JSON is parsed directly.
-            match serde_json::from_str(text) {
-                Ok(v) => v,
-                Err(_) => serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(e.to_string()))?,
-            }
+/// Decodes a create/update body (JSON, YAML or Kubernetes protobuf), with the keys its JSON text repeats when
+/// `duplicates` asks for them (they are lost once parsed, so they are noted while parsing).
+fn decode_body(body_type: BodyType, bytes: &[u8], duplicates: bool) -> Result<(Value, Vec<String>), ApiError> {
+    let bad = |e: serde_json::Error| ApiError::bad_request(e.to_string());
+    let (v, repeated) = match body_type {
+        BodyType::Json if duplicates => {
+            let parsed = crate::strict::parse(bytes).map_err(bad)?;
+            (parsed.value, parsed.duplicate_fields)
         }
-        BodyType::Protobuf => crate::protobuf::decode(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?,
-        _ => return Err(ApiError::unsupported_media_type("")),
+        BodyType::Json => (serde_json::from_slice(bytes).map_err(bad)?, Vec::new()),
+        BodyType::Yaml | BodyType::Apply => (body::json_or_yaml(bytes)?, Vec::new()),
+        BodyType::Protobuf => {
+            (crate::protobuf::decode(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?, Vec::new())
+        }
+        _ => return Err(ApiError::unsupported_body_type()),
     };
     if !v.is_object() {
         return Err(ApiError::bad_request("the body of the request must be a JSON object"));
     }
-    Ok(v)
+    Ok((v, repeated))
 }
 
-/// The options of a create or update whose body is `bytes` of `body_type`.
-fn write_options(query: &Query, body_type: BodyType, bytes: &[u8]) -> Result<WriteOptions, ApiError> {
-    let mut opts = WriteOptions::new(query.dry_run()?, query.field_validation()?, Origin::Body);
-    if body_type == BodyType::Json && opts.validation != FieldValidation::Ignore {
-        opts.duplicate_fields = crate::strict::duplicate_fields(bytes);
+/// Reads and decodes the body of a create or update, with the options its query asks for.
+async fn write_body(call: Call) -> Result<(Value, WriteOptions), ApiError> {
+    let bt = negotiate::body_type(header(&call.headers, http::header::CONTENT_TYPE))
+        .ok_or_else(ApiError::unsupported_body_type)?;
+    let mut opts = WriteOptions::new(call.query.dry_run()?, call.query.field_validation()?, Origin::Body);
+    let bytes = body::read(call.body).await?;
+    let (value, duplicates) = decode_body(bt, &bytes, opts.validation != FieldValidation::Ignore)?;
+    opts.duplicate_fields = duplicates;
+    Ok((value, opts))
+}
+
+/// A `*List` answer, serialized from borrowed items (nothing is copied).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListBody<'a, T: Serialize> {
+    kind: String,
+    api_version: String,
+    metadata: ListMeta,
+    items: &'a [T],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListMeta {
+    resource_version: String,
+}
+
+impl<'a, T: Serialize> ListBody<'a, T> {
+    fn new(resource: &Resource, resource_version: String, items: &'a [T]) -> Self {
+        ListBody {
+            kind: format!("{}List", resource.kind_name),
+            api_version: resource.api_version(),
+            metadata: ListMeta { resource_version },
+            items,
+        }
     }
-    Ok(opts)
 }
 
 async fn collection(
@@ -141,10 +170,7 @@ async fn collection(
     let output = negotiate::output(header(&call.headers, http::header::ACCEPT), &call.query)?;
     match call.method {
         Method::GET => {
-            let prefix = match &namespace {
-                Some(ns) => resource.namespace_prefix(ns),
-                None => resource.prefix(),
-            };
+            let prefix = resource.collection_prefix(namespace.as_deref());
             let filter = Filter::from_query(resource, &call.query)?;
             if call.query.flag("watch") {
                 let from = crate::watch::start_revision(call.query.get("resourceVersion"))?;
@@ -156,25 +182,17 @@ async fn collection(
             let items: Vec<&Value> =
                 objects.iter().map(|o| o.value.as_ref()).filter(|v| filter.matches(resource.kind, v)).collect();
             let rv = revision.to_string();
-            let body = match output {
-                Output::Table(include) => crate::table::table(resource, items, include, Some(rv), true),
-                Output::Json => json!({
-                    "kind": format!("{}List", resource.kind_name),
-                    "apiVersion": resource.api_version(),
-                    "metadata": {"resourceVersion": rv},
-                    "items": items,
-                }),
-            };
-            Ok(json_response(StatusCode::OK, &body, &[]))
+            Ok(match output {
+                Output::Table(include) => {
+                    json_response(StatusCode::OK, &crate::table::table(resource, items, include, Some(rv), true), &[])
+                }
+                Output::Json => json_response(StatusCode::OK, &ListBody::new(resource, rv, &items), &[]),
+            })
         }
         // The all-namespaces path of a namespaced resource serves only list and watch (as upstream).
         _ if resource.namespaced && namespace.is_none() => Err(ApiError::method_not_allowed(call.method.as_str())),
         Method::POST => {
-            let bt = negotiate::body_type(header(&call.headers, http::header::CONTENT_TYPE))
-                .ok_or_else(ApiError::unsupported_body_type)?;
-            let bytes = read_body(call.body).await?;
-            let value = decode_body(bt, &bytes)?;
-            let opts = write_options(&call.query, bt, &bytes)?;
+            let (value, opts) = write_body(call).await?;
             let w = ops::create(state, resource, namespace.as_deref(), value, opts).await?;
             Ok(object_response(resource, StatusCode::CREATED, &w.value, output, &w.warnings))
         }
@@ -224,11 +242,7 @@ async fn item(
             Ok(object_response(resource, StatusCode::OK, &obj.value, output, &[]))
         }
         Method::PUT => {
-            let bt = negotiate::body_type(header(&call.headers, http::header::CONTENT_TYPE))
-                .ok_or_else(ApiError::unsupported_body_type)?;
-            let bytes = read_body(call.body).await?;
-            let value = decode_body(bt, &bytes)?;
-            let opts = write_options(&call.query, bt, &bytes)?;
+            let (value, opts) = write_body(call).await?;
             let w = ops::update(state, resource, ns, &name, part, Change::Replace(value), opts).await?;
             Ok(object_response(resource, StatusCode::OK, &w.value, output, &w.warnings))
         }
@@ -239,7 +253,7 @@ async fn item(
             Ok(object_response(resource, code, &w.value, output, &w.warnings))
         }
         Method::DELETE if part == Part::Main => {
-            let bytes = read_body(call.body).await?;
+            let bytes = body::read(call.body).await?;
             let req = delete_request(&call.query, &bytes)?;
             let d = ops::delete(state, resource, ns, &name, req).await?;
             if d.gone && !resource.returns_deleted_object() {
@@ -323,6 +337,10 @@ fn delete_request(query: &Query, body: &[u8]) -> Result<DeleteRequest, ApiError>
     })
 }
 
+/// Deletes of one collection in flight at once: enough for group commit to batch them, few enough to bound
+/// the work one request starts.
+const DELETE_COLLECTION_CONCURRENCY: usize = 32;
+
 /// `DELETE` on a collection: deletes every matching object, answers the list of what was deleted.
 async fn delete_collection(
     state: &ApiState,
@@ -331,18 +349,20 @@ async fn delete_collection(
     call: Call,
 ) -> Result<Response, ApiError> {
     let filter = Filter::from_query(resource, &call.query)?;
-    let bytes = read_body(call.body).await?;
-    let prefix = match &namespace {
-        Some(ns) => resource.namespace_prefix(ns),
-        None => resource.prefix(),
-    };
-    let (objects, _) = state.store.list(&prefix);
+    let bytes = body::read(call.body).await?;
+    // Parsed before anything is listed: bad options are refused even when nothing matches.
+    let req = delete_request(&call.query, &bytes)?;
+    let (objects, _) = state.store.list(&resource.collection_prefix(namespace.as_deref()));
+    let mut deletes = Vec::new();
+    for o in objects.iter().filter(|o| filter.matches(resource.kind, &o.value)) {
+        deletes.push(ops::delete(state, resource, meta::namespace(&o.value), meta::name(&o.value), req.clone()));
+    }
+    // Answered in key order, as listed, though up to the limit run at once.
+    let mut results = futures::stream::iter(deletes).buffered(DELETE_COLLECTION_CONCURRENCY);
     let mut deleted = Vec::new();
     let mut warnings = Vec::new();
-    for o in objects.iter().filter(|o| filter.matches(resource.kind, &o.value)) {
-        let req = delete_request(&call.query, &bytes)?;
-        let ns = meta::namespace(&o.value).map(str::to_string);
-        match ops::delete(state, resource, ns.as_deref(), meta::name(&o.value), req).await {
+    while let Some(result) = results.next().await {
+        match result {
             Ok(d) => {
                 for w in d.warnings {
                     if !warnings.contains(&w) {
@@ -351,16 +371,13 @@ async fn delete_collection(
                 }
                 deleted.push(d.value);
             }
+            // Deleted by someone else meanwhile.
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
     }
-    let body = json!({
-        "kind": format!("{}List", resource.kind_name),
-        "apiVersion": resource.api_version(),
-        "metadata": {"resourceVersion": state.store.revision().to_string()},
-        "items": deleted,
-    });
+    let items: Vec<&Value> = deleted.iter().map(AsRef::as_ref).collect();
+    let body = ListBody::new(resource, state.store.revision().to_string(), &items);
     Ok(json_response(StatusCode::OK, &body, &warnings))
 }
 
@@ -399,9 +416,27 @@ mod tests {
 
     #[test]
     fn bodies_decode_by_type() {
-        assert!(decode_body(BodyType::Json, b"[1]").is_err());
-        let v = decode_body(BodyType::Yaml, b"kind: Job\nmetadata:\n  name: pi\n").unwrap();
+        assert!(decode_body(BodyType::Json, b"[1]", true).is_err());
+        let (v, _) = decode_body(BodyType::Yaml, b"kind: Job\nmetadata:\n  name: pi\n", true).unwrap();
         assert_eq!(v["metadata"]["name"], "pi");
-        assert!(decode_body(BodyType::StrategicMerge, b"{}").is_err());
+        assert_eq!(decode_body(BodyType::StrategicMerge, b"{}", true).map_err(|e| e.code).err(), Some(415));
+        // Repeated keys are reported only when asked for; the last value wins either way.
+        let text = br#"{"kind":"Job","kind":"Pod"}"#;
+        let (v, repeated) = decode_body(BodyType::Json, text, true).unwrap();
+        assert_eq!((v["kind"].as_str(), repeated), (Some("Pod"), vec!["kind".to_string()]));
+        let (v, repeated) = decode_body(BodyType::Json, text, false).unwrap();
+        assert_eq!((v["kind"].as_str(), repeated.len()), (Some("Pod"), 0));
+    }
+
+    #[test]
+    fn list_bodies_serialize_like_upstream_lists() {
+        let items = [json!({"metadata": {"name": "a"}}), json!({"metadata": {"name": "b"}})];
+        let borrowed: Vec<&Value> = items.iter().collect();
+        let body = ListBody::new(crate::resources::by_kind(crate::resources::Kind::Job), "7".into(), &borrowed);
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"kind": "JobList", "apiVersion": "batch/v1", "metadata": {"resourceVersion": "7"},
+                   "items": [{"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}]})
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::ops::{self, Change, WriteOptions};
 use crate::patching::{apply_patch, patch_body_type};
 use crate::resources::Resource;
 use crate::rest::json_response;
-use crate::state::{ApiState, MAX_BODY_BYTES};
+use crate::state::ApiState;
 use crate::strategy::{Origin, Part};
 
 /// The Scale view of a Job.
@@ -82,18 +82,16 @@ pub async fn handle(
         Method::PUT => {
             let ct = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
             if negotiate::body_type(ct) != Some(BodyType::Json) {
-                return Err(ApiError::unsupported_media_type(ct.unwrap_or("")));
+                return Err(ApiError::unsupported_media_type());
             }
-            let bytes =
-                axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
+            let bytes = crate::body::read(body).await?;
             let scale: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
             let compute = move |job: &Value| job_with_scale(resource, job, &scale);
             ops::update(state, resource, namespace, name, Part::Main, Change::Compute(&compute), opts).await?
         }
         Method::PATCH => {
             let bt = patch_body_type(headers)?;
-            let bytes =
-                axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
+            let bytes = crate::body::read(body).await?;
             let patch: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
             let compute = move |job: &Value| {
                 let scaled = apply_patch(resource, bt, &scale_of(job), &patch)?;

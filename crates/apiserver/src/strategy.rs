@@ -37,7 +37,7 @@ pub struct Prepared {
 pub struct Decoding<'a> {
     pub validation: FieldValidation,
     pub origin: Origin,
-    /// Keys the request's JSON text repeats (`strict::duplicate_fields`), lost once it is parsed.
+    /// Keys the request's JSON text repeats (noted by `strict::parse`: a parsed map keeps only the last).
     pub duplicate_fields: &'a [String],
 }
 

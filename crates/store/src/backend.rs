@@ -47,8 +47,10 @@ pub trait Backend: Send + Sync + 'static {
     /// consistent at. Values carry `metadata.resourceVersion` = their mod_revision.
     fn range(&self, prefix: &str) -> BoxFuture<'_, Result<(Vec<Object>, Revision), StoreError>>;
 
-    /// Applies one conditional write. Resolves only once the write is durable; the returned
-    /// event is the one the committed stream carries for it.
+    /// Applies one conditional write. Resolves only once the write is durable and published
+    /// (`revision()` covers it, and a refused write's answer comes after every write it was
+    /// judged against is published); the returned event is the one the committed stream
+    /// carries for it.
     fn txn(&self, op: WriteOp) -> BoxFuture<'_, Result<Event, StoreError>>;
 
     /// The committed events with revision > `after`. Err(Expired) if the backend no longer

@@ -35,12 +35,19 @@ impl State {
         self.objects.get(key).cloned()
     }
 
-    pub fn list(&self, prefix: &str) -> Vec<Object> {
+    fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
         self.objects
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .map(|(_, object)| object.clone())
-            .collect()
+            .take_while(move |(key, _)| key.starts_with(prefix))
+            .map(|(_, object)| object)
+    }
+
+    pub fn list(&self, prefix: &str) -> Vec<Object> {
+        self.under(prefix).cloned().collect()
+    }
+
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.under(prefix).next().is_some()
     }
 
     /// Applies one committed event; events at or below the current revision are ignored, so
@@ -90,8 +97,9 @@ impl State {
 
 pub(crate) struct Cache {
     state: RwLock<State>,
-    /// Locked only while `state` is held (write for fan-out, read for registration), so a
-    /// watcher's backlog and its live events meet exactly at one revision.
+    /// Taken only while `state` is held (write for fan-out, read for registration; fan-out
+    /// keeps it after releasing `state`), so a watcher's backlog and its live events meet
+    /// exactly at one revision.
     watchers: Mutex<Watchers>,
 }
 
@@ -125,6 +133,10 @@ impl Cache {
         (state.list(prefix), state.revision)
     }
 
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.read().has_prefix(prefix)
+    }
+
     pub fn watch(&self, prefix: &str, from: Option<Revision>) -> Result<Watch, StoreError> {
         let state = self.read();
         if state.closed {
@@ -140,8 +152,14 @@ impl Cache {
     pub fn apply(&self, batch: Vec<Event>) -> Revision {
         let mut state = self.write();
         let applied: Vec<Event> = batch.into_iter().filter(|event| state.apply(event)).collect();
-        self.watchers().fan_out(&applied);
-        state.revision
+        let revision = state.revision;
+        // The watchers are locked before the state is released, so a watcher registering now
+        // (state, then watchers) waits for this fan-out and starts after `revision`; readers
+        // of the state no longer wait for the matching of every watcher against every event.
+        let mut watchers = self.watchers();
+        drop(state);
+        watchers.fan_out(&applied);
+        revision
     }
 
     /// The backend is gone: end every watch and refuse new ones.
@@ -241,6 +259,12 @@ mod tests {
         let listed: Vec<String> = state.list("/").iter().map(|o| o.key.to_string()).collect();
         assert_eq!(listed, vec!["/a/1", "/b/1"]);
         assert!(state.list("/a/1/").is_empty());
+        // (prefix, has objects): `/a/2` was deleted, `/a/1` is not under `/a/1/`.
+        for (prefix, want) in
+            [("/", true), ("/a/", true), ("/a/1", true), ("/a/1/", false), ("/a/2", false), ("/c", false), ("", true)]
+        {
+            assert_eq!(state.has_prefix(prefix), want, "{prefix}");
+        }
         assert!(state.get("/a/2").is_none());
     }
 }

@@ -71,11 +71,14 @@ impl Store {
         Store::with_backend(SqliteBackend::open_memory().await?, options).await
     }
 
-    /// A store over any backend: loads everything, then follows the backend's committed
-    /// events from that revision. Must be called inside a Tokio runtime (spawns a task).
+    /// A store over any backend: follows the backend's committed events, then loads everything.
+    /// Must be called inside a Tokio runtime (spawns a task).
     pub async fn with_backend(backend: impl Backend, options: StoreOptions) -> Result<Store, StoreError> {
+        // Subscribed before the range is read, so a write committed in between is in the stream
+        // (the cache skips the streamed events the range already holds) instead of being lost
+        // or making the subscription fail as too old.
+        let mut committed = backend.watch(backend.revision())?;
         let (objects, revision) = backend.range("").await?;
-        let mut committed = backend.watch(revision)?;
         let cache = Arc::new(Cache::new(State::new(objects, revision, options.history)));
         let (applied_tx, applied) = progress::channel(revision);
         let follower = cache.clone();
@@ -97,6 +100,11 @@ impl Store {
 
     pub fn get(&self, key: &str) -> Option<Object> {
         self.inner.cache.get(key)
+    }
+
+    /// Whether any object's key starts with `prefix` (without copying any of them).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.inner.cache.has_prefix(prefix)
     }
 
     /// Objects under `prefix`, sorted by key, with the revision they are consistent at.
@@ -138,12 +146,30 @@ impl Store {
     }
 
     /// Durable via the backend, then visible in the cache before returning (read-your-writes).
+    /// A write refused by its precondition returns once the cache shows the state it was judged
+    /// against, so a caller that re-reads after losing a race sees what it lost to.
     /// Dropping the future does not cancel a write already queued.
     async fn write(&self, op: WriteOp) -> Result<Object, StoreError> {
-        let event = self.inner.backend.txn(op).await?;
-        let revision = event.revision();
+        match self.inner.backend.txn(op).await {
+            Ok(event) => {
+                self.cache_reaches(event.revision()).await?;
+                Ok(event.object)
+            }
+            Err(
+                refused
+                @ (StoreError::AlreadyExists { .. } | StoreError::NotFound { .. } | StoreError::Conflict { .. }),
+            ) => {
+                // The backend answers only after publishing what it committed, so its revision now
+                // covers every write the refusal saw.
+                self.cache_reaches(self.inner.backend.revision()).await?;
+                Err(refused)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn cache_reaches(&self, revision: Revision) -> Result<(), StoreError> {
         let mut applied = self.inner.applied.clone();
-        applied.wait_for(|reached| *reached >= revision).await.map_err(|_| StoreError::Closed)?;
-        Ok(event.object)
+        applied.wait_for(|reached| *reached >= revision).await.map(|_| ()).map_err(|_| StoreError::Closed)
     }
 }

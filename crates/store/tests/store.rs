@@ -515,3 +515,141 @@ async fn handles_and_futures_can_cross_threads() {
     send(&delete);
     delete.await.expect("delete");
 }
+
+/// SQLite with hooks for the windows that matter: another writer commits right after every `range` is
+/// read (where a store that reads before it subscribes loses the write), and committed batches reach the
+/// store's cache late (where a caller may read before the cache shows what its write was judged against).
+struct Hooked {
+    inner: runlet_store::SqliteBackend,
+    write_after_range: bool,
+    stream_delay: Duration,
+}
+
+impl Hooked {
+    async fn open(write_after_range: bool, stream_delay: Duration) -> Hooked {
+        let inner = runlet_store::SqliteBackend::open_memory().await.expect("open backend");
+        Hooked { inner, write_after_range, stream_delay }
+    }
+}
+
+impl runlet_store::Backend for Hooked {
+    fn range(
+        &self,
+        prefix: &str,
+    ) -> futures::future::BoxFuture<'_, Result<(Vec<runlet_store::Object>, Revision), StoreError>> {
+        let prefix = prefix.to_owned();
+        Box::pin(async move {
+            let read = self.inner.range(&prefix).await?;
+            if self.write_after_range {
+                let key = "/registry/jobs/default/racer".into();
+                self.inner.txn(runlet_store::WriteOp::Create { key, value: job("racer", 1) }).await?;
+            }
+            Ok(read)
+        })
+    }
+
+    fn txn(&self, op: runlet_store::WriteOp) -> futures::future::BoxFuture<'_, Result<Event, StoreError>> {
+        self.inner.txn(op)
+    }
+
+    fn watch(&self, after: Revision) -> Result<runlet_store::CommittedStream, StoreError> {
+        use futures::StreamExt;
+        let delay = self.stream_delay;
+        let stream = self.inner.watch(after)?;
+        Ok(Box::pin(stream.then(move |batch| async move {
+            tokio::time::sleep(delay).await;
+            batch
+        })))
+    }
+
+    fn revision(&self) -> Revision {
+        self.inner.revision()
+    }
+
+    fn stats(&self) -> runlet_store::BackendStats {
+        self.inner.stats()
+    }
+}
+
+#[tokio::test]
+async fn a_write_committed_while_the_store_loads_is_not_lost() {
+    let backend = Hooked::open(true, Duration::ZERO).await;
+    let store = Store::with_backend(backend, StoreOptions::default()).await.expect("open store");
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        while store.get("/registry/jobs/default/racer").is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "the write committed after the range never reached the cache");
+    assert_eq!(store.revision(), 1);
+    // Later writes follow on from it.
+    let next = store.create("/registry/jobs/default/after", job("after", 1)).await.expect("create");
+    assert_eq!(next.mod_revision, 2);
+}
+
+/// Runs `write`, then reads `key` the moment it returns: what its caller would see.
+async fn write_then_read<T>(
+    store: &Store,
+    key: &str,
+    write: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> (Result<T, StoreError>, Option<Revision>) {
+    let result = write.await;
+    (result, store.get(key).map(|o| o.mod_revision))
+}
+
+#[tokio::test]
+async fn a_write_refused_by_a_race_returns_once_reads_show_the_winner() {
+    // Committed batches reach the cache late, so a refusal answered at once would come before the winner is visible.
+    let backend = Hooked::open(false, Duration::from_millis(50)).await;
+    let store = Store::with_backend(backend, StoreOptions::default()).await.expect("open store");
+    let key = "/registry/jobs/default/race";
+    // (what the loser's write was refused with, what it reads right after)
+    let refusals = |(a, seen_a): (Result<runlet_store::Object, StoreError>, Option<Revision>),
+                    (b, seen_b): (Result<runlet_store::Object, StoreError>, Option<Revision>)| {
+        let mut lost = Vec::new();
+        for (result, seen) in [(a, seen_a), (b, seen_b)] {
+            if let Err(e) = result {
+                lost.push((error_name(&e), seen));
+            }
+        }
+        lost
+    };
+
+    // Both creates are sent before either is in the cache.
+    let (a, b) = tokio::join!(
+        write_then_read(&store, key, store.create(key, job("a", 1))),
+        write_then_read(&store, key, store.create(key, job("b", 1)))
+    );
+    assert_eq!(refusals(a, b), [(format!("AlreadyExists({key})"), Some(1))]);
+
+    // The same for compare-and-swap: a re-read after the Conflict shows the winning revision.
+    let (a, b) = tokio::join!(
+        write_then_read(&store, key, store.update(key, job("a", 2), Some(1))),
+        write_then_read(&store, key, store.update(key, job("b", 2), Some(1)))
+    );
+    assert_eq!(refusals(a, b), [(format!("Conflict({key},1,2)"), Some(2))]);
+
+    // And for a write to a key another write just deleted.
+    let (d, u) = tokio::join!(
+        write_then_read(&store, key, store.delete(key, None)),
+        write_then_read(&store, key, store.update(key, job("u", 3), None))
+    );
+    assert_eq!(refusals(d, u), [(format!("NotFound({key})"), None)]);
+}
+
+#[tokio::test]
+async fn has_prefix_sees_live_keys_only() {
+    let store = memory().await;
+    store.create("/registry/jobs/ns1/a", job("a", 1)).await.expect("create");
+    store.create("/registry/jobs/ns2/b", job("b", 1)).await.expect("create");
+    store.delete("/registry/jobs/ns2/b", None).await.expect("delete");
+    for (prefix, want) in [
+        ("/registry/jobs/", true),
+        ("/registry/jobs/ns1/", true),
+        ("/registry/jobs/ns2/", false),
+        ("/registry/pods/", false),
+    ] {
+        assert_eq!(store.has_prefix(prefix), want, "{prefix}");
+    }
+}
