@@ -330,7 +330,7 @@ impl LogFollower {
     /// Prints one run's log, following it while the container runs.
     async fn follow(&self, name: &str, container: String) {
         let lp = LogParams { follow: true, container: Some(container), ..Default::default() };
-        for attempt in 0..5 {
+        for attempt in 0..8 {
             match self.pods.log_stream(name, &lp).await {
                 Ok(stream) => {
                     let mut lines = stream.lines();
@@ -339,7 +339,7 @@ impl LogFollower {
                     }
                     return;
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50 << attempt.min(5))).await,
             }
         }
     }
@@ -348,7 +348,7 @@ impl LogFollower {
     async fn finish(self: &Arc<Self>) {
         self.poll().await;
         let handles: Vec<_> = self.following.lock().await.drain().map(|(_, h)| h).collect();
-        let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(handles)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(handles)).await;
     }
 }
 
