@@ -163,7 +163,7 @@ async fn run_jobs(args: &RunArgs, manifests: Vec<serde_json::Value>) -> anyhow::
             pods: Api::namespaced(client.clone(), &args.namespace),
             job_uids: uids.clone(),
             printer: printer.clone(),
-            following: Mutex::default(),
+            following: Mutex::new(Some(HashMap::new())),
         })
     });
     if let Some(logs) = logs.clone() {
@@ -304,15 +304,17 @@ struct LogFollower {
     pods: Api<Pod>,
     job_uids: HashSet<String>,
     printer: Printer,
-    /// One follow per (pod, container, restart): a restart is a new log.
-    following: Mutex<HashMap<(String, String, i32), tokio::task::JoinHandle<()>>>,
+    /// One follow per (pod, container, restart): a restart is a new log. None once [`LogFollower::finish`]
+    /// took the follows: no poll starts new ones after that.
+    following: Mutex<Option<HashMap<(String, String, i32), tokio::task::JoinHandle<()>>>>,
 }
 
 impl LogFollower {
     /// Starts following every container that has started and is not followed yet.
     async fn poll(self: &Arc<Self>) {
         let Ok(list) = self.pods.list(&ListParams::default()).await else { return };
-        let mut following = self.following.lock().await;
+        let mut guard = self.following.lock().await;
+        let Some(following) = guard.as_mut() else { return };
         for pod in list.items.iter().filter(|p| owned_by_any(p, &self.job_uids)) {
             for (container, restarts) in started_containers(pod) {
                 let key = (pod.name_any(), container.clone(), restarts);
@@ -347,7 +349,7 @@ impl LogFollower {
     /// A last look for containers that ended between polls, then waits (bounded) for every follow to drain.
     async fn finish(self: &Arc<Self>) {
         self.poll().await;
-        let handles: Vec<_> = self.following.lock().await.drain().map(|(_, h)| h).collect();
+        let handles: Vec<_> = self.following.lock().await.take().into_iter().flat_map(|m| m.into_values()).collect();
         let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(handles)).await;
     }
 }
