@@ -306,8 +306,11 @@ struct LogFollower {
     printer: Printer,
     /// One follow per (pod, container, restart): a restart is a new log. None once [`LogFollower::finish`]
     /// took the follows: no poll starts new ones after that.
-    following: Mutex<Option<HashMap<(String, String, i32), tokio::task::JoinHandle<()>>>>,
+    following: Mutex<Option<Follows>>,
 }
+
+/// (pod, container, restart) → the task printing that run's log.
+type Follows = HashMap<(String, String, i32), tokio::task::JoinHandle<()>>;
 
 impl LogFollower {
     /// Starts following every container that has started and is not followed yet.
