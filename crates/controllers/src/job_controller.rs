@@ -351,32 +351,29 @@ impl JobController {
                 _ => return Ok(false),
             }
         }
+        let owner = job::controller_ref(job);
         for p in adopt {
-            let owner = job::controller_ref(job);
             let patch =
                 json!({"metadata": {"ownerReferences": [owner], "finalizers": [JOB_TRACKING_FINALIZER], "uid": p.uid}});
-            match pod_api(&self.client, &p.namespace)
-                .patch(&p.name, &PatchParams::default(), &Patch::Strategic(&patch))
-                .await
-            {
-                Ok(_) => {}
-                // Gone since the cache saw it: nothing to adopt.
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.patch_unless_gone(p, &patch).await?;
         }
         for p in release {
             let patch = json!({"metadata": {"ownerReferences": [{"$patch": "delete", "uid": uid}], "uid": p.uid}});
-            match pod_api(&self.client, &p.namespace)
-                .patch(&p.name, &PatchParams::default(), &Patch::Strategic(&patch))
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(e.into()),
-            }
+            self.patch_unless_gone(p, &patch).await?;
         }
         Ok(true)
+    }
+
+    /// A strategic-merge patch of a pod; a pod gone since the cache saw it needs nothing.
+    async fn patch_unless_gone(&self, p: &PodRef, patch: &serde_json::Value) -> Result<(), SyncFailure> {
+        match pod_api(&self.client, &p.namespace)
+            .patch(&p.name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Deletions or creations (never both), with events and expectations.

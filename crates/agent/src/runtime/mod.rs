@@ -236,15 +236,7 @@ impl ProcessRuntime {
         let container_id = spec.container_id.clone();
         let failed = |message: String| Launch::Failed {
             container_id: container_id.clone(),
-            record: ExitRecord {
-                exit_code: 128,
-                signal: None,
-                oom_killed: false,
-                started_at: None,
-                finished_at: Timestamp::now(),
-                reason: Some("ContainerCannotRun".to_string()),
-                message: Some(message),
-            },
+            record: ExitRecord::cannot_run(message),
         };
 
         if spec.run_dir.exists() {

@@ -74,15 +74,8 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
     let mut child = match spawn(&spec) {
         Ok(child) => child,
         Err(e) => {
-            let record = ExitRecord {
-                exit_code: 128,
-                signal: None,
-                oom_killed: false,
-                started_at: None,
-                finished_at: Timestamp::now(),
-                reason: Some("ContainerCannotRun".to_string()),
-                message: Some(exec_error_message(spec.argv.first().map(String::as_str).unwrap_or(""), &e)),
-            };
+            let record =
+                ExitRecord::cannot_run(exec_error_message(spec.argv.first().map(String::as_str).unwrap_or(""), &e));
             finish(&spec, &record)?;
             announce(EXITED_LINE);
             return Ok(());

@@ -82,6 +82,21 @@ pub struct ExitRecord {
     pub message: Option<String>,
 }
 
+impl ExitRecord {
+    /// A run that never started: the runtime could not run the command (`ContainerCannotRun`, exit code 128).
+    pub fn cannot_run(message: String) -> ExitRecord {
+        ExitRecord {
+            exit_code: 128,
+            signal: None,
+            oom_killed: false,
+            started_at: None,
+            finished_at: Timestamp::now(),
+            reason: Some("ContainerCannotRun".to_string()),
+            message: Some(message),
+        }
+    }
+}
+
 /// Pod-level facts that must survive an agent restart.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PodRecord {
