@@ -290,3 +290,18 @@ async fn empty_dir_mounts_inside_the_pod_directory_are_shared() {
     assert_eq!(failed_mounts[0].0, "Warning");
     assert!(failed_mounts[0].1.contains("\"/runlet-not-inside-the-pod\" is not supported"), "{}", failed_mounts[0].1);
 }
+
+#[tokio::test]
+async fn a_pod_stopped_before_it_started_never_runs_its_containers() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let marker = dir.path().join("ran");
+    let pod = pod("stopped-early", "Never", vec![sh("c", &format!("touch {}", marker.display()))]);
+    let _cleanup = cleanup(&rt, &pod);
+    let worker = PodWorker::spawn(rt.clone(), pod, fast_backoff());
+    worker.stop(Duration::from_secs(1));
+    let status = tokio::time::timeout(Duration::from_secs(10), worker.wait()).await.expect("ends").expect("worker");
+    assert!(matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")), "{status:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!marker.exists(), "the container ran although the pod was stopped first");
+}

@@ -151,6 +151,11 @@ async fn run(
     }
     let mut commands_open = true;
     loop {
+        // A stop that is already waiting wins over starting anything (a pod deleted right after it was
+        // handed to this worker must not start its containers only to kill them).
+        while let Ok(Command::Stop { grace }) = commands.try_recv() {
+            worker.begin_termination(PodTerminationCause::Stopped, grace);
+        }
         let now = Timestamp::now();
         let decision = worker.model.decide(now);
         if let Some(cause) = decision.terminate {
