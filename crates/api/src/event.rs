@@ -7,6 +7,22 @@ use runlet_codec::{Event, EventSource, ObjectMeta, ObjectReference, Time};
 ///
 /// The name is `<object name>.<hex nanoseconds of now>` (upstream's), which also orders events by time. A
 /// cluster-scoped object's events go to `default`, as upstream's do.
+/// `Normal` or `Warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
 pub fn event_object(
     about: &ObjectReference,
     type_: &str,

@@ -1,7 +1,9 @@
-//! runlet's controllers. For now: the pure reconcile core of the Job controller ([`job`]); the runners
-//! that watch the API and apply its plans are built around it.
+//! runlet's controllers: the Job controller (the pure reconcile core in [`job`], carried out against the API by
+//! [`job_controller`]), the [`scheduler`], the garbage collector ([`gc`]) and the TTL-after-finished
+//! controller ([`ttl`]), started together by [`manager`]. They are API clients; the machinery they share with
+//! node agents (informers, work queue, events) is in `runlet-client`.
 
-pub mod events;
+pub use runlet_client::events;
 pub mod gc;
 pub mod job;
 pub mod job_controller;

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use runlet_api::event::event_object;
-use runlet_codec::{Event, ObjectReference, Pod, PodStatus};
+use runlet_api::event::EventType;
+use runlet_codec::{ObjectReference, Pod, PodStatus};
 
 use crate::worker::PodEvent;
 
@@ -129,10 +129,9 @@ pub fn grace_of(pod: &Pod) -> Duration {
     Duration::from_secs(secs.max(0) as u64)
 }
 
-/// The Event a worker's event becomes: about the pod (and the container, by `fieldPath`), from `kubelet` on
-/// `node`.
-pub fn pod_event(pod: &Pod, node: &str, e: &PodEvent, now: jiff::Timestamp) -> Event {
-    let about = ObjectReference {
+/// What a worker's event is about: the pod, and the container by `fieldPath`.
+pub fn pod_reference(pod: &Pod, e: &PodEvent) -> ObjectReference {
+    ObjectReference {
         api_version: Some("v1".into()),
         kind: Some("Pod".into()),
         name: pod.metadata.name.clone(),
@@ -140,13 +139,18 @@ pub fn pod_event(pod: &Pod, node: &str, e: &PodEvent, now: jiff::Timestamp) -> E
         uid: pod.metadata.uid.clone(),
         field_path: e.field_path.clone(),
         ..Default::default()
-    };
-    event_object(&about, e.type_, e.reason, &e.message, COMPONENT, Some(node), now)
+    }
+}
+
+/// The type of a worker's event.
+pub fn event_type(e: &PodEvent) -> EventType {
+    if e.type_ == "Warning" { EventType::Warning } else { EventType::Normal }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runlet_api::event::event_object;
     use serde_json::json;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
@@ -252,7 +256,15 @@ mod tests {
         };
         let pod_level = PodEvent { field_path: None, ..container.clone() };
         for (e, field_path) in [(&container, Some("spec.containers{pi}")), (&pod_level, None)] {
-            let ev = pod_event(&pod, "node-1", e, now);
+            let ev = event_object(
+                &pod_reference(&pod, e),
+                event_type(e).as_str(),
+                e.reason,
+                &e.message,
+                COMPONENT,
+                Some("node-1"),
+                now,
+            );
             let o = &ev.involved_object;
             assert_eq!(
                 (o.api_version.as_deref(), o.kind.as_deref(), o.name.as_deref(), o.namespace.as_deref()),

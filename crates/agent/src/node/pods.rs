@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use runlet_codec::{Event, Pod, PodStatus};
+use runlet_client::events::Recorder;
+use runlet_codec::{Pod, PodStatus};
 use serde_json::json;
 
 use super::decide::{self, Known, SeenAction, is_terminal_status};
@@ -27,6 +28,8 @@ struct Running {
 pub struct PodManager {
     client: Client,
     node: String,
+    /// Events as the kubelet records them (repeats merged, never blocking a pod).
+    recorder: Recorder,
     runtime: ProcessRuntime,
     options: WorkerOptions,
     running: Mutex<HashMap<String, Running>>,
@@ -62,8 +65,10 @@ async fn patch_status(
 
 impl PodManager {
     pub fn new(client: Client, node: String, runtime: ProcessRuntime, options: WorkerOptions) -> Arc<Self> {
+        let recorder = Recorder::new(client.clone(), decide::COMPONENT).with_host(node.clone());
         Arc::new(PodManager {
             client,
+            recorder,
             node,
             runtime,
             options,
@@ -173,7 +178,7 @@ impl PodManager {
         let events = worker.take_events();
         self.running().insert(uid, Running { worker, stopping: stop });
         if let Some(events) = events {
-            tokio::spawn(record_events(self.client.clone(), self.node.clone(), pod.clone(), events));
+            tokio::spawn(record_events(self.recorder.clone(), pod.clone(), events));
         }
         tokio::spawn(self.report(pod, status));
     }
@@ -255,12 +260,8 @@ impl PodManager {
 
 /// Records the worker's events on the pod (source component `kubelet`, like upstream). Off the pod's own
 /// path: the worker drops events this falls behind on.
-async fn record_events(client: Client, node: String, pod: Pod, mut events: tokio::sync::mpsc::Receiver<PodEvent>) {
-    let api: Api<Event> = Api::namespaced(client, &pod.namespace().unwrap_or_default());
+async fn record_events(recorder: Recorder, pod: Pod, mut events: tokio::sync::mpsc::Receiver<PodEvent>) {
     while let Some(e) = events.recv().await {
-        let ev = decide::pod_event(&pod, &node, &e, jiff::Timestamp::now());
-        if let Err(err) = api.create(&PostParams::default(), &ev).await {
-            tracing::debug!(error = %err, "could not record a pod event");
-        }
+        recorder.record(&decide::pod_reference(&pod, &e), decide::event_type(&e), e.reason, &e.message);
     }
 }

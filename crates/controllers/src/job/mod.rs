@@ -192,20 +192,7 @@ pub struct Finish {
     pub events: Vec<JobEvent>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    Normal,
-    Warning,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Normal => "Normal",
-            EventType::Warning => "Warning",
-        }
-    }
-}
+pub use runlet_api::event::EventType;
 
 /// An event to record on the Job (source component `job-controller`).
 #[derive(Debug, Clone, PartialEq, Eq)]

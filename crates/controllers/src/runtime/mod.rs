@@ -1,10 +1,8 @@
-//! Reusable controller machinery: informers (watch + local cache), an index of the pod cache by controller, and
-//! a work queue with per-key serialization.
+//! Controller machinery: the shared pieces of `runlet-client` (informers, work queue) and the pod index the Job
+//! controller keeps beside its pod informer.
 
-pub mod informer;
 pub mod pod_index;
-pub mod queue;
 
-pub use informer::Informer;
 pub use pod_index::PodIndex;
-pub use queue::WorkQueue;
+pub use runlet_client::informer;
+pub use runlet_client::{Informer, WorkQueue};

@@ -14,7 +14,7 @@ use runlet_codec::{Event, ObjectReference, Time};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-pub use crate::job::EventType;
+pub use runlet_api::event::EventType;
 
 /// Events waiting for the writer before new ones are dropped.
 const QUEUE: usize = 4096;

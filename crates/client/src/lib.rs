@@ -1,0 +1,14 @@
+//! Client-side machinery for the API's clients (controllers and node agents), in the manner of kube-rs's runtime:
+//!
+//! - [`informer`]: a watch plus local cache that also tells subscribers what changed;
+//! - [`queue`]: a work queue with per-key serialization, delays and back-off;
+//! - [`events`]: an event recorder that never blocks its caller and merges repeats.
+//!
+//! Nothing here knows about Jobs or pods in particular.
+
+pub mod events;
+pub mod informer;
+pub mod queue;
+
+pub use informer::Informer;
+pub use queue::WorkQueue;
