@@ -961,7 +961,9 @@ fn ttl_after_finished_deletes_the_job_and_its_pods() {
     assert!(done["metadata"]["deletionTimestamp"].is_null());
     eventually(Duration::from_secs(10), || env.job_opt("ttl").is_none().then_some(())).expect("the Job is deleted");
     let after = seen_complete.elapsed();
-    assert!(after >= Duration::from_millis(700) && after < Duration::from_secs(5), "deleted {after:?} after finishing");
+    // Not at once (the TTL is at least 1 s past the whole-second finish time; allow for seeing Complete late), and
+    // not long after.
+    assert!(after >= Duration::from_millis(300) && after < Duration::from_secs(8), "deleted {after:?} after finishing");
     assert!(eventually(REACT, || env.pods("ttl").is_empty().then_some(())).is_some(), "its pod is deleted");
 }
 
