@@ -8,6 +8,7 @@
 //! - [`event`]: the `core/v1` Event object a component records.
 //! - [`intervals`]: Indexed Job index-interval strings (`0-2,5,7,8`).
 //! - [`job`]: Job defaulting and validation (create, update, status).
+//! - [`cronjob`]: CronJob defaulting and validation; [`cron`]: the schedule syntax and its next activation.
 //! - [`pod`]: Pod defaulting and validation.
 //! - [`namespace`]: Namespace validation.
 //! - [`table`]: server-side table columns and cells for `kubectl get`.
@@ -15,6 +16,8 @@
 //! - [`meta`]: `ObjectMeta` validation and Go-style value formatting shared by every kind.
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
 
+pub mod cron;
+pub mod cronjob;
 pub mod duration;
 pub mod event;
 pub mod field;

@@ -13,9 +13,9 @@ use serde_json::Value;
 pub use k8s_openapi;
 pub use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec, ScaleStatus};
 pub use k8s_openapi::api::batch::v1::{
-    Job, JobCondition, JobSpec, JobStatus, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
-    PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule, SuccessPolicy, SuccessPolicyRule,
-    UncountedTerminatedPods,
+    CronJob, CronJobSpec, CronJobStatus, Job, JobCondition, JobSpec, JobStatus, JobTemplateSpec, PodFailurePolicy,
+    PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+    SuccessPolicy, SuccessPolicyRule, UncountedTerminatedPods,
 };
 pub use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 pub use k8s_openapi::api::core::v1::{
@@ -100,6 +100,7 @@ macro_rules! codec {
 }
 
 codec!(Job, decode_job, encode_job);
+codec!(CronJob, decode_cron_job, encode_cron_job);
 codec!(Pod, decode_pod, encode_pod);
 codec!(Namespace, decode_namespace, encode_namespace);
 codec!(Event, decode_event, encode_event);

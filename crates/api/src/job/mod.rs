@@ -161,5 +161,16 @@ pub fn create_warnings(job: &Job) -> Vec<String> {
     warnings
 }
 
+/// The rules a CronJob's `jobTemplate.spec` must follow (upstream `validateJobSpec`: no selector rules, paths
+/// under `spec`).
+pub(crate) fn validate_template_spec(spec: &runlet_codec::JobSpec) -> Vec<FieldError> {
+    spec::validate_job_spec(spec)
+}
+
+/// The warnings of a Job spec, paths under `spec` (for a CronJob's template).
+pub(crate) fn template_spec_warnings(spec: &runlet_codec::JobSpec) -> Vec<String> {
+    spec::spec_warnings(spec)
+}
+
 #[cfg(test)]
 mod tests;

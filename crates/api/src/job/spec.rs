@@ -194,7 +194,7 @@ fn validate_domain_prefixed_path(value: &str, path: &str) -> Vec<FieldError> {
 }
 
 /// Upstream `validateJobSpec`.
-fn validate_job_spec(spec: &JobSpec) -> Vec<FieldError> {
+pub(crate) fn validate_job_spec(spec: &JobSpec) -> Vec<FieldError> {
     let mut errs = Vec::new();
     for (field, value) in [
         ("parallelism", spec.parallelism.map(i64::from)),
