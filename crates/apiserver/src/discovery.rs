@@ -119,7 +119,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
 }
 
 /// The hash kubectl uses as a cache-buster in `serverRelativeURL`; bump when these documents change.
-const OPENAPI_HASH: &str = "runlet-1";
+const OPENAPI_HASH: &str = "runlet-2";
 
 fn openapi_path_key(group: &str, version: &str) -> String {
     if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
@@ -179,7 +179,10 @@ mod tests {
         assert_eq!(jobs["name"], "jobs");
         assert_eq!(jobs["categories"], json!(["all"]));
         let names: Vec<&str> = l["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
-        assert_eq!(names, vec!["jobs", "jobs/status", "jobs/scale"]);
+        assert_eq!(names, vec!["jobs", "jobs/status", "jobs/scale", "cronjobs", "cronjobs/status"]);
+        let cronjobs = &l["resources"][3];
+        assert_eq!(cronjobs["shortNames"], json!(["cj"]));
+        assert_eq!(cronjobs["kind"], "CronJob");
     }
 
     #[test]

@@ -53,7 +53,7 @@ fn supported_fields(kind: Kind) -> &'static [&'static str] {
         // Cluster-scoped: no metadata.namespace.
         Kind::Namespace => &["status.phase", "metadata.name"],
         Kind::Node => &["metadata.name", "spec.unschedulable"],
-        Kind::Lease => &["metadata.name", "metadata.namespace"],
+        Kind::Lease | Kind::CronJob => &["metadata.name", "metadata.namespace"],
     }
 }
 
@@ -61,7 +61,7 @@ fn supported_fields(kind: Kind) -> &'static [&'static str] {
 fn unsupported_field_message(kind: Kind, field: &str) -> String {
     match kind {
         Kind::Job => format!("field label \"{field}\" not supported for batchv1.Job"),
-        Kind::Lease => {
+        Kind::Lease | Kind::CronJob => {
             format!("\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")
         }
         Kind::Pod | Kind::Event | Kind::Namespace | Kind::Node => format!("field label not supported: {field}"),

@@ -8,6 +8,7 @@ pub enum Kind {
     Event,
     Node,
     Job,
+    CronJob,
     Lease,
 }
 
@@ -99,6 +100,19 @@ pub static RESOURCES: &[Resource] = &[
         categories: &["all"],
         subresources: &["status", "scale"],
         patch_kind: runlet_patch::Kind::Job,
+    },
+    Resource {
+        kind: Kind::CronJob,
+        group: "batch",
+        version: "v1",
+        plural: "cronjobs",
+        singular: "cronjob",
+        kind_name: "CronJob",
+        namespaced: true,
+        short_names: &["cj"],
+        categories: &["all"],
+        subresources: &["status"],
+        patch_kind: runlet_patch::Kind::CronJob,
     },
     Resource {
         kind: Kind::Lease,
@@ -277,7 +291,7 @@ mod tests {
 
     #[test]
     fn every_kind_listed_once() {
-        for k in [Kind::Namespace, Kind::Pod, Kind::Event, Kind::Node, Kind::Job, Kind::Lease] {
+        for k in [Kind::Namespace, Kind::Pod, Kind::Event, Kind::Node, Kind::Job, Kind::CronJob, Kind::Lease] {
             assert_eq!(RESOURCES.iter().filter(|r| r.kind == k).count(), 1, "{k:?}");
             assert_eq!(by_kind(k).kind, k);
         }

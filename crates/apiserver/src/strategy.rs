@@ -139,6 +139,14 @@ pub fn prepare_create(resource: &Resource, value: Value, decoding: Decoding<'_>)
             ctx.warnings.extend(runlet_api::job::create_warnings(&job));
             encoded(codec::encode_job(&job))?
         }
+        Kind::CronJob => {
+            let mut cj = ctx.decoded(codec::decode_cron_job(&value), &value)?;
+            runlet_api::cronjob::default_cronjob(&mut cj);
+            runlet_api::cronjob::prepare_for_create(&mut cj);
+            ctx.check(&name, runlet_api::cronjob::validate_create(&cj))?;
+            ctx.warnings.extend(runlet_api::cronjob::create_warnings(&cj));
+            encoded(codec::encode_cron_job(&cj))?
+        }
         Kind::Pod => {
             let mut pod = ctx.decoded(codec::decode_pod(&value), &value)?;
             runlet_api::pod::default_pod(&mut pod);
@@ -198,6 +206,23 @@ pub fn prepare_update(
             };
             ctx.check(&name, errors)?;
             encoded(codec::encode_job(&job))?
+        }
+        Kind::CronJob => {
+            let mut cj = ctx.decoded(codec::decode_cron_job(&new), &new)?;
+            let old_cj = decode_stored(codec::decode_cron_job(old))?;
+            runlet_api::cronjob::default_cronjob(&mut cj);
+            let errors = match part {
+                Part::Main => {
+                    runlet_api::cronjob::prepare_for_update(&mut cj, &old_cj);
+                    runlet_api::cronjob::validate_update(&cj, &old_cj)
+                }
+                Part::Status => {
+                    runlet_api::cronjob::prepare_for_status_update(&mut cj, &old_cj);
+                    runlet_api::cronjob::validate_status_update(&cj, &old_cj)
+                }
+            };
+            ctx.check(&name, errors)?;
+            encoded(codec::encode_cron_job(&cj))?
         }
         Kind::Pod => {
             let mut pod = ctx.decoded(codec::decode_pod(&new), &new)?;

@@ -10,6 +10,7 @@ use crate::resources::{Kind, Resource};
 fn columns(kind: Kind) -> &'static [Column] {
     match kind {
         Kind::Job => cells::job_columns(),
+        Kind::CronJob => cells::cronjob_columns(),
         Kind::Pod => cells::pod_columns(),
         Kind::Event => cells::event_columns(),
         Kind::Namespace => cells::namespace_columns(),
@@ -22,6 +23,7 @@ fn columns(kind: Kind) -> &'static [Column] {
 fn row_cells(kind: Kind, object: &Value, now: jiff::Timestamp) -> Vec<Value> {
     let cells = match kind {
         Kind::Job => codec::decode_job(object).ok().map(|d| cells::job_cells(&d.object, now)),
+        Kind::CronJob => codec::decode_cron_job(object).ok().map(|d| cells::cronjob_cells(&d.object, now)),
         Kind::Pod => codec::decode_pod(object).ok().map(|d| cells::pod_cells(&d.object, now)),
         Kind::Event => codec::decode_event(object).ok().map(|d| cells::event_cells(&d.object, now)),
         Kind::Namespace => codec::decode_namespace(object).ok().map(|d| cells::namespace_cells(&d.object, now)),

@@ -20,6 +20,7 @@ pub use errors::{GENERIC_UNPROCESSABLE, PatchError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     Job,
+    CronJob,
     Pod,
     Namespace,
     Node,
@@ -34,6 +35,7 @@ impl Kind {
     pub fn from_kind_name(kind: &str) -> Kind {
         match kind {
             "Job" => Kind::Job,
+            "CronJob" => Kind::CronJob,
             "Pod" => Kind::Pod,
             "Namespace" => Kind::Namespace,
             "Node" => Kind::Node,

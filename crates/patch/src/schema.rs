@@ -131,6 +131,7 @@ impl Node {
 pub fn root(kind: Kind) -> Node {
     match kind {
         Kind::Job => Node::Struct(&JOB),
+        Kind::CronJob => Node::Struct(&CRON_JOB),
         Kind::Pod => Node::Struct(&POD),
         Kind::Namespace => Node::Struct(&NAMESPACE),
         Kind::Node => Node::Struct(&NODE),
@@ -201,6 +202,10 @@ const TYPE_META: &[Field] = &[plain("kind"), plain("apiVersion")];
 
 static JOB: TypeDef =
     closed("Job", &[TYPE_META, &[obj("metadata", &OBJECT_META), obj("spec", &JOB_SPEC), obj("status", &JOB_STATUS)]]);
+static CRON_JOB: TypeDef = closed(
+    "CronJob",
+    &[TYPE_META, &[obj("metadata", &OBJECT_META), obj("spec", &CRON_JOB_SPEC), obj("status", &CRON_JOB_STATUS)]],
+);
 static POD: TypeDef =
     closed("Pod", &[TYPE_META, &[obj("metadata", &OBJECT_META), obj("spec", &POD_SPEC), obj("status", &POD_STATUS)]]);
 static NAMESPACE: TypeDef = closed(
@@ -292,6 +297,28 @@ static SUCCESS_POLICY_RULE: TypeDef = named("SuccessPolicyRule");
 static POD_TEMPLATE_SPEC: TypeDef =
     closed("PodTemplateSpec", &[&[obj("metadata", &OBJECT_META), obj("spec", &POD_SPEC)]]);
 
+static JOB_TEMPLATE_SPEC: TypeDef =
+    closed("JobTemplateSpec", &[&[obj("metadata", &OBJECT_META), obj("spec", &JOB_SPEC)]]);
+
+// batch/v1 CronJob: `status.active` is `listType=atomic` with no patch strategy.
+static CRON_JOB_SPEC: TypeDef = closed(
+    "CronJobSpec",
+    &[&[
+        plain("schedule"),
+        plain("timeZone"),
+        plain("startingDeadlineSeconds"),
+        plain("concurrencyPolicy"),
+        plain("suspend"),
+        obj("jobTemplate", &JOB_TEMPLATE_SPEC),
+        plain("successfulJobsHistoryLimit"),
+        plain("failedJobsHistoryLimit"),
+    ]],
+);
+static CRON_JOB_STATUS: TypeDef = closed(
+    "CronJobStatus",
+    &[&[atomic("active", Elem::Struct(&OBJECT_REFERENCE)), plain("lastScheduleTime"), plain("lastSuccessfulTime")]],
+);
+
 static JOB_STATUS: TypeDef = closed(
     "JobStatus",
     &[&[
@@ -372,6 +399,7 @@ static POD_SPEC: TypeDef = closed(
     ]],
 );
 static LOCAL_OBJECT_REFERENCE: TypeDef = named("LocalObjectReference");
+static OBJECT_REFERENCE: TypeDef = named("ObjectReference");
 static TOLERATION: TypeDef = named("Toleration");
 static POD_READINESS_GATE: TypeDef = named("PodReadinessGate");
 static POD_SCHEDULING_GATE: TypeDef = named("PodSchedulingGate");
@@ -741,6 +769,13 @@ mod tests {
             ),
             (Kind::Job, vec!["spec", "template", "metadata", "finalizers"], MERGE_SCALARS, Ssa::Set),
             (Kind::Job, vec!["status", "conditions"], merge("type"), Ssa::Atomic),
+            (Kind::CronJob, vec!["status", "active"], Smp::Replace, Ssa::Atomic),
+            (
+                Kind::CronJob,
+                vec!["spec", "jobTemplate", "spec", "template", "spec", "containers"],
+                merge("name"),
+                keyed(&["name"]),
+            ),
             (Kind::Job, vec!["status", "uncountedTerminatedPods", "failed"], Smp::Replace, Ssa::Set),
             (Kind::Pod, vec!["status", "conditions"], merge("type"), keyed(&["type"])),
             (Kind::Pod, vec!["status", "hostIPs"], merge("ip"), Ssa::Atomic),
