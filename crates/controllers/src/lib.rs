@@ -4,6 +4,7 @@
 //! node agents (informers, work queue, events) is in `runlet-client`.
 
 pub use runlet_client::events;
+pub mod cronjob;
 pub mod gc;
 pub mod job;
 pub mod job_controller;
