@@ -1,17 +1,18 @@
 //! The garbage collector for ownerReferences (job-semantics §5.2), for the owner/dependent pairs runlet has:
-//! Jobs and their Pods.
+//! CronJobs and their Jobs, Jobs and their Pods.
 //!
-//! - A pod whose owners are all gone is deleted (Background): what `kubectl delete job` relies on.
+//! - A dependent whose owners are all gone is deleted (Background): what `kubectl delete job` (and `delete
+//!   cronjob`) relies on.
 //! - An owner marked with the `foregroundDeletion` finalizer has its dependents deleted; once none that block
 //!   owner deletion is left, the finalizer is removed and the owner disappears.
 //! - An owner marked with the `orphan` finalizer has its ownerReference removed from every dependent, then the
 //!   finalizer is removed.
 //!
 //! Absence of an owner is confirmed with a live GET before anything is deleted, so a lagging cache never
-//! deletes a pod whose Job exists; the delete itself carries the pod's uid as a precondition, so a pod created
-//! since under the same name is never the one deleted.
+//! deletes a dependent whose owner exists; the delete itself carries the dependent's uid as a precondition, so one
+//! created since under the same name is never the one deleted.
 //!
-//! A pass runs on every Job or Pod change. Without changes it runs again after [`IDLE_RESYNC`], or after
+//! A pass runs on every CronJob, Job or Pod change. Without changes it runs again after [`IDLE_RESYNC`], or after
 //! [`PENDING_RESYNC`] while an owner waits on its dependents or a write failed.
 
 use std::collections::{HashMap, HashSet};
@@ -19,9 +20,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
-use kube::{Client, ResourceExt};
+use std::fmt::Debug;
+
+use kube::{Client, Resource, ResourceExt};
 use runlet_api::labels::{FOREGROUND_DELETION_FINALIZER, ORPHAN_FINALIZER};
-use runlet_codec::{Job, Pod};
+use runlet_codec::k8s_openapi::NamespaceResourceScope;
+use runlet_codec::{CronJob, Job, Pod};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::runtime::Informer;
@@ -40,10 +45,10 @@ pub enum OwnerDeletion {
     Foreground,
 }
 
-/// The collector's part in deleting `job`, if any. `orphan` wins when both finalizers are set (upstream).
-pub fn owner_deletion(job: &Job) -> Option<OwnerDeletion> {
-    job.metadata.deletion_timestamp.as_ref()?;
-    let finalizers = job.finalizers();
+/// The collector's part in deleting `owner`, if any. `orphan` wins when both finalizers are set (upstream).
+pub fn owner_deletion<K: Resource>(owner: &K) -> Option<OwnerDeletion> {
+    owner.meta().deletion_timestamp.as_ref()?;
+    let finalizers = owner.finalizers();
     if finalizers.iter().any(|f| f == ORPHAN_FINALIZER) {
         Some(OwnerDeletion::Orphan)
     } else if finalizers.iter().any(|f| f == FOREGROUND_DELETION_FINALIZER) {
@@ -82,86 +87,121 @@ pub struct GarbageCollector {
     client: Client,
     jobs: Arc<Informer<Job>>,
     pods: Arc<Informer<Pod>>,
+    cronjobs: Arc<Informer<CronJob>>,
+}
+
+/// A namespaced object kind the collector handles as owner or dependent.
+trait Object:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+impl<K> Object for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 impl GarbageCollector {
-    pub fn new(client: Client, jobs: Arc<Informer<Job>>, pods: Arc<Informer<Pod>>) -> Self {
-        GarbageCollector { client, jobs, pods }
+    pub fn new(
+        client: Client,
+        jobs: Arc<Informer<Job>>,
+        pods: Arc<Informer<Pod>>,
+        cronjobs: Arc<Informer<CronJob>>,
+    ) -> Self {
+        GarbageCollector { client, jobs, pods, cronjobs }
     }
 
-    /// Runs forever, reacting to changes of Jobs and Pods.
+    /// Runs forever, reacting to changes of CronJobs, Jobs and Pods.
     pub async fn run(self) {
         self.jobs.ready().await;
         self.pods.ready().await;
+        self.cronjobs.ready().await;
         let mut job_changes = self.jobs.subscribe();
         let mut pod_changes = self.pods.subscribe();
+        let mut cronjob_changes = self.cronjobs.subscribe();
         loop {
             let pending = self.collect().await;
             tokio::select! {
                 _ = job_changes.recv() => {}
                 _ = pod_changes.recv() => {}
+                _ = cronjob_changes.recv() => {}
                 _ = tokio::time::sleep(resync_after(pending)) => {}
             }
             // Let a burst of changes settle into one pass.
             tokio::time::sleep(Duration::from_millis(20)).await;
             while job_changes.try_recv().is_ok() {}
             while pod_changes.try_recv().is_ok() {}
+            while cronjob_changes.try_recv().is_ok() {}
         }
     }
 
-    /// One pass over every owner and dependent. True when something is still in progress: an owner waits on
-    /// its dependents, or a write failed.
+    /// One pass over every owner and dependent: CronJobs and their Jobs, then Jobs and their Pods. True when
+    /// something is still in progress: an owner waits on its dependents, or a write failed.
     pub async fn collect(&self) -> bool {
+        let cronjobs = self.cronjobs.store.state();
         let jobs = self.jobs.store.state();
-        let live_uids: HashSet<String> = jobs.iter().filter_map(|j| j.metadata.uid.clone()).collect();
         let pods = self.pods.store.state();
+        let jobs_pending = self.collect_pair(&cronjobs, &jobs).await;
+        let pods_pending = self.collect_pair(&jobs, &pods).await;
+        jobs_pending || pods_pending
+    }
+
+    /// Owners of kind `O` being deleted, and dependents of kind `D` whose owners (of kind `O`) are all gone.
+    async fn collect_pair<O: Object, D: Object>(&self, owners: &[Arc<O>], dependents: &[Arc<D>]) -> bool {
+        let owner_kind = O::kind(&());
+        let live_uids: HashSet<String> = owners.iter().filter_map(|o| o.meta().uid.clone()).collect();
         let mut pending = false;
 
-        let deleting: Vec<(&Arc<Job>, OwnerDeletion)> =
-            jobs.iter().filter_map(|j| owner_deletion(j).map(|d| (j, d))).collect();
+        let deleting: Vec<(&Arc<O>, OwnerDeletion)> =
+            owners.iter().filter_map(|o| owner_deletion(o.as_ref()).map(|d| (o, d))).collect();
         if !deleting.is_empty() {
             pending = true;
-            let mut dependents: HashMap<&str, Vec<&Arc<Pod>>> = HashMap::new();
-            for p in pods.iter() {
-                for o in p.owner_references() {
-                    dependents.entry(o.uid.as_str()).or_default().push(p);
+            let mut by_owner: HashMap<&str, Vec<&Arc<D>>> = HashMap::new();
+            for d in dependents {
+                for o in d.owner_references() {
+                    by_owner.entry(o.uid.as_str()).or_default().push(d);
                 }
             }
-            for (job, deletion) in deleting {
-                let Some(uid) = job.metadata.uid.as_deref() else { continue };
-                let mine = dependents.get(uid).map(Vec::as_slice).unwrap_or_default();
+            for (owner, deletion) in deleting {
+                let Some(uid) = owner.meta().uid.as_deref() else { continue };
+                let mine = by_owner.get(uid).map(Vec::as_slice).unwrap_or_default();
                 match deletion {
-                    OwnerDeletion::Orphan => self.orphan(job, uid, mine).await,
-                    OwnerDeletion::Foreground => self.foreground(job, mine).await,
+                    OwnerDeletion::Orphan => self.orphan(owner.as_ref(), uid, mine).await,
+                    OwnerDeletion::Foreground => self.foreground(owner.as_ref(), mine).await,
                 }
             }
         }
 
-        for pod in pods.iter() {
-            let owners = pod.owner_references();
-            if owners.is_empty() || pod.metadata.deletion_timestamp.is_some() {
+        for dependent in dependents {
+            let owners = dependent.owner_references();
+            if owners.is_empty() || dependent.meta().deletion_timestamp.is_some() {
                 continue;
             }
-            if owners.iter().any(|o| o.kind != "Job" || live_uids.contains(&o.uid)) {
+            if owners.iter().any(|o| o.kind != owner_kind || live_uids.contains(&o.uid)) {
                 continue;
             }
             // Every owner looks gone in the cache: confirm with the API before deleting.
-            match self.any_owner_exists(pod).await {
+            match self.any_owner_exists::<O, D>(dependent).await {
                 Some(false) => {}
                 Some(true) => continue,
-                // When in doubt, keep the pod (and look again soon).
+                // When in doubt, keep the dependent (and look again soon).
                 None => {
                     pending = true;
                     continue;
                 }
             }
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-            match api.delete(&pod.name_any(), &dependent_delete(pod.metadata.uid.clone())).await {
-                Ok(_) => tracing::debug!(pod = %pod.name_any(), "deleted pod whose owner is gone"),
-                // Gone already, or the name is another pod's now.
+            let api: Api<D> = Api::namespaced(self.client.clone(), &dependent.namespace().unwrap_or_default());
+            match api.delete(&dependent.name_any(), &dependent_delete(dependent.meta().uid.clone())).await {
+                Ok(_) => tracing::debug!(name = %dependent.name_any(), "deleted a dependent whose owner is gone"),
+                // Gone already, or the name is another object's now.
                 Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
                 Err(e) => {
-                    tracing::debug!(pod = %pod.name_any(), error = %e, "could not delete orphaned dependent");
+                    tracing::debug!(name = %dependent.name_any(), error = %e, "could not delete orphaned dependent");
                     pending = true;
                 }
             }
@@ -169,16 +209,16 @@ impl GarbageCollector {
         pending
     }
 
-    /// Whether the API has any of the pod's owners; None when a read failed.
-    async fn any_owner_exists(&self, pod: &Pod) -> Option<bool> {
-        let ns = pod.namespace().unwrap_or_default();
-        let api: Api<Job> = Api::namespaced(self.client.clone(), &ns);
-        for o in pod.owner_references() {
+    /// Whether the API has any of the dependent's owners; None when a read failed.
+    async fn any_owner_exists<O: Object, D: Object>(&self, dependent: &D) -> Option<bool> {
+        let ns = dependent.namespace().unwrap_or_default();
+        let api: Api<O> = Api::namespaced(self.client.clone(), &ns);
+        for o in dependent.owner_references() {
             match api.get_opt(&o.name).await {
-                Ok(Some(j)) if j.metadata.uid.as_deref() == Some(o.uid.as_str()) => return Some(true),
+                Ok(Some(owner)) if owner.meta().uid.as_deref() == Some(o.uid.as_str()) => return Some(true),
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::debug!(pod = %pod.name_any(), error = %e, "could not read the pod's owner");
+                    tracing::debug!(name = %dependent.name_any(), error = %e, "could not read the owner");
                     return None;
                 }
             }
@@ -186,49 +226,49 @@ impl GarbageCollector {
         Some(false)
     }
 
-    async fn orphan(&self, job: &Job, uid: &str, dependents: &[&Arc<Pod>]) {
+    async fn orphan<O: Object, D: Object>(&self, owner: &O, uid: &str, dependents: &[&Arc<D>]) {
         let mut all_released = true;
-        for pod in dependents {
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-            let patch = release_patch(uid, pod.metadata.uid.as_deref());
-            match api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(&patch)).await {
+        for d in dependents {
+            let api: Api<D> = Api::namespaced(self.client.clone(), &d.namespace().unwrap_or_default());
+            let patch = release_patch(uid, d.meta().uid.as_deref());
+            match api.patch(&d.name_any(), &PatchParams::default(), &Patch::Strategic(&patch)).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => {
-                    tracing::debug!(pod = %pod.name_any(), error = %e, "could not orphan dependent");
+                    tracing::debug!(name = %d.name_any(), error = %e, "could not orphan dependent");
                     all_released = false;
                 }
             }
         }
         if all_released {
-            self.remove_finalizer(job, ORPHAN_FINALIZER).await;
+            self.remove_finalizer(owner, ORPHAN_FINALIZER).await;
         }
     }
 
-    async fn foreground(&self, job: &Job, dependents: &[&Arc<Pod>]) {
+    async fn foreground<O: Object, D: Object>(&self, owner: &O, dependents: &[&Arc<D>]) {
         let mut blocking = 0;
-        for pod in dependents {
-            let blocks = pod.owner_references().iter().any(|o| o.block_owner_deletion == Some(true));
+        for d in dependents {
+            let blocks = d.owner_references().iter().any(|o| o.block_owner_deletion == Some(true));
             if blocks {
                 blocking += 1;
             }
-            if pod.metadata.deletion_timestamp.is_none() {
-                let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-                if let Err(e) = api.delete(&pod.name_any(), &dependent_delete(pod.metadata.uid.clone())).await {
-                    tracing::debug!(pod = %pod.name_any(), error = %e, "could not delete dependent");
+            if d.meta().deletion_timestamp.is_none() {
+                let api: Api<D> = Api::namespaced(self.client.clone(), &d.namespace().unwrap_or_default());
+                if let Err(e) = api.delete(&d.name_any(), &dependent_delete(d.meta().uid.clone())).await {
+                    tracing::debug!(name = %d.name_any(), error = %e, "could not delete dependent");
                 }
             }
         }
         if blocking == 0 {
-            self.remove_finalizer(job, FOREGROUND_DELETION_FINALIZER).await;
+            self.remove_finalizer(owner, FOREGROUND_DELETION_FINALIZER).await;
         }
     }
 
-    async fn remove_finalizer(&self, job: &Job, finalizer: &str) {
-        let api: Api<Job> = Api::namespaced(self.client.clone(), &job.namespace().unwrap_or_default());
-        let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer], "uid": job.metadata.uid}});
-        if let Err(e) = api.patch(&job.name_any(), &PatchParams::default(), &Patch::Strategic(&patch)).await {
-            tracing::debug!(job = %job.name_any(), error = %e, "could not remove finalizer");
+    async fn remove_finalizer<O: Object>(&self, owner: &O, finalizer: &str) {
+        let api: Api<O> = Api::namespaced(self.client.clone(), &owner.namespace().unwrap_or_default());
+        let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": [finalizer], "uid": owner.meta().uid}});
+        if let Err(e) = api.patch(&owner.name_any(), &PatchParams::default(), &Patch::Strategic(&patch)).await {
+            tracing::debug!(name = %owner.name_any(), error = %e, "could not remove finalizer");
         }
     }
 }

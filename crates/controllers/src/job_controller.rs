@@ -546,18 +546,23 @@ async fn remove_tracking_finalizer(client: &Client, pod: &PodRef) -> bool {
     }
 }
 
-fn is_not_found(e: &kube::Error) -> bool {
+pub(crate) fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
 /// The message an event shows for a failed API call: the server's own words when it answered.
-fn api_message(e: &kube::Error) -> String {
+pub(crate) fn api_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => s.message.clone(),
         other => other.to_string(),
     }
 }
 
-fn is_namespace_terminating(e: &kube::Error) -> bool {
+/// A create refused because the name is taken.
+pub(crate) fn is_already_exists(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.reason == "AlreadyExists")
+}
+
+pub(crate) fn is_namespace_terminating(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 403 && s.message.contains("being terminated"))
 }

@@ -1,10 +1,11 @@
 //! runlet's controllers: the Job controller (the pure reconcile core in [`job`], carried out against the API by
-//! [`job_controller`]), the [`scheduler`], the garbage collector ([`gc`]) and the TTL-after-finished
+//! [`job_controller`]), the CronJob controller ([`cronjob`] and [`cronjob_controller`]), the [`scheduler`], the garbage collector ([`gc`]) and the TTL-after-finished
 //! controller ([`ttl`]), started together by [`manager`]. They are API clients; the machinery they share with
 //! node agents (informers, work queue, events) is in `runlet-client`.
 
 pub use runlet_client::events;
 pub mod cronjob;
+pub mod cronjob_controller;
 pub mod gc;
 pub mod job;
 pub mod job_controller;

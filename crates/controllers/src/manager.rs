@@ -3,15 +3,16 @@
 use std::sync::Arc;
 
 use kube::{Api, Client};
-use runlet_codec::{Job, Node, Pod};
+use runlet_codec::{CronJob, Job, Node, Pod};
 
+use crate::cronjob_controller::CronJobController;
 use crate::gc::GarbageCollector;
 use crate::job_controller::JobController;
 use crate::runtime::Informer;
 use crate::scheduler::Scheduler;
 use crate::ttl::TtlController;
 
-/// Spawns the Job controller, the scheduler, the garbage collector and the TTL-after-finished controller on the current
+/// Spawns the Job controller, the CronJob controller, the scheduler, the garbage collector and the TTL-after-finished controller on the current
 /// tokio runtime. They run until the runtime shuts down.
 pub fn spawn_all(client: Client) {
     let jobs = Arc::new(Informer::start(Api::<Job>::all(client.clone())));
@@ -19,6 +20,8 @@ pub fn spawn_all(client: Client) {
     tokio::spawn(JobController::new(client.clone(), jobs.clone(), pods.clone()).run());
     let nodes = Arc::new(Informer::start(Api::<Node>::all(client.clone())));
     tokio::spawn(Scheduler::new(client.clone(), pods.clone(), nodes).run());
-    tokio::spawn(GarbageCollector::new(client.clone(), jobs.clone(), pods).run());
+    let cronjobs = Arc::new(Informer::start(Api::<CronJob>::all(client.clone())));
+    tokio::spawn(CronJobController::new(client.clone(), cronjobs.clone(), jobs.clone()).run());
+    tokio::spawn(GarbageCollector::new(client.clone(), jobs.clone(), pods, cronjobs).run());
     tokio::spawn(TtlController::new(client, jobs).run());
 }

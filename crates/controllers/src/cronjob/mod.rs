@@ -114,10 +114,13 @@ fn in_active(cj: &CronJob, uid: &str) -> bool {
     active(cj).iter().any(|r| r.uid.as_deref() == Some(uid))
 }
 
-/// Removes the Job with `uid` from the active list.
+/// Removes the Job with `uid` from the active list (an empty list is left out, as upstream's is).
 pub fn remove_active(status: &mut CronJobStatus, uid: &str) {
     if let Some(list) = status.active.as_mut() {
         list.retain(|r| r.uid.as_deref() != Some(uid));
+    }
+    if status.active.as_ref().is_some_and(Vec::is_empty) {
+        status.active = None;
     }
 }
 

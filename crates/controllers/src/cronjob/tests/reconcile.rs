@@ -99,7 +99,9 @@ fn active_list_helpers() {
         cronjob("2026-03-01T10:00:30Z", json!({"status": {"active": [active_ref("a", "a"), active_ref("b", "b")]}}));
     let mut status = cj.status.clone().unwrap();
     remove_active(&mut status, "a");
-    assert_eq!(status.active.unwrap().len(), 1);
+    assert_eq!(status.active.as_ref().unwrap().len(), 1);
+    remove_active(&mut status, "b");
+    assert_eq!(status.active, None, "an empty list is left out");
     let j = job("x", "x", "running", None);
     assert!(is_controlled_by(&j, &cj));
     assert!(names_as_controller(&j, "hello"));
