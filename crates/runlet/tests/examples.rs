@@ -75,6 +75,21 @@ fn indexed_gives_each_pod_its_index() {
 }
 
 #[test]
+fn static_work_assignment_gives_each_index_its_slice() {
+    let out = run_example("static-work-assignment.yaml");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let slices = ["apple banana", "cherry date", "fig grape", "lemon melon", "orange plum"];
+    for (i, slice) in slices.iter().enumerate() {
+        let want = format!("index {i} works on {slice}");
+        let lines: Vec<&str> = stdout.lines().filter(|l| l.contains(&want)).collect();
+        assert_eq!(lines.len(), 1, "{want}: {stdout}");
+        assert!(lines[0].starts_with(&format!("[static-assignment-{i}-")), "{}", lines[0]);
+    }
+    assert!(text(&out.stderr).contains("succeeded 5/5"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn onfailure_restarts_in_place_then_succeeds() {
     let out = run_example("onfailure.yaml");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

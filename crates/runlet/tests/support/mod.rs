@@ -1,6 +1,8 @@
 //! Test support: a real `runlet server` process and a `kubectl` pointed at it.
 #![allow(dead_code)]
 
+pub mod queues;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
