@@ -186,7 +186,9 @@ fn next_across_daylight_saving_changes() {
 #[test]
 fn go_date_resolves_gaps_and_folds_like_go() {
     let ny = TimeZone::get("America/New_York").unwrap();
-    let cases: &[((i16, i8, i8, i8, i8), &str)] = &[
+    /// (year, month, day, hour, minute) and the instant wanted.
+    type Case = ((i16, i8, i8, i8, i8), &'static str);
+    let cases: &[Case] = &[
         // In the gap (2:30 does not exist): Go lands an hour earlier, on 1:30 EST.
         ((2011, 3, 13, 2, 30), "2011-03-13T01:30:00-05:00"),
         // In the fold (1:30 happens twice): the first one, EDT.
