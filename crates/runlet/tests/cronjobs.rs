@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Api, Kubectl, Server, eventually, have_kubectl};
+use support::{AgentEnv, eventually, have_kubectl, is_complete};
 
 const CRONJOBS: &str = "/apis/batch/v1/namespaces/default/cronjobs";
 const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
@@ -15,22 +15,7 @@ const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
 const NEXT_RUN: Duration = Duration::from_secs(150);
 const REACT: Duration = Duration::from_secs(30);
 
-struct Env {
-    _server: Server,
-    api: Api,
-    k: Kubectl,
-    _tmp: tempfile::TempDir,
-}
-
-fn start() -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
-    let api = Api::new(&server);
-    let k = Kubectl::new(server.kubeconfig(), tmp.path());
-    Env { _server: server, api, k, _tmp: tmp }
-}
-
-impl Env {
+impl AgentEnv {
     fn cronjob(&self, name: &str) -> Value {
         self.api.get(&format!("{CRONJOBS}/{name}")).expect(200)
     }
@@ -74,12 +59,6 @@ impl Env {
     }
 }
 
-fn is_complete(job: &Value) -> bool {
-    job["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"))
-}
-
 fn name_of(v: &Value) -> String {
     v["metadata"]["name"].as_str().unwrap_or_default().to_string()
 }
@@ -89,7 +68,7 @@ fn kubectl_cronjob_session() {
     if !have_kubectl("kubectl_cronjob_session") {
         return;
     }
-    let env = start();
+    let env = AgentEnv::start();
     let k = &env.k;
 
     // `create cronjob` sends protobuf; the table has upstream's columns.
@@ -200,7 +179,7 @@ fn concurrency_policies() {
     if !have_kubectl("concurrency_policies") {
         return;
     }
-    let env = start();
+    let env = AgentEnv::start();
     for (name, policy) in [("forbid", "Forbid"), ("replace", "Replace")] {
         let body = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name},
             "spec": {"schedule": "* * * * *", "concurrencyPolicy": policy,

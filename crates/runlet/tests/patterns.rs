@@ -17,36 +17,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::queues::{RabbitMq, Redis};
-use support::{Api, Kubectl, Server, eventually, have_kubectl, repo_root};
+use support::{AgentEnv, eventually, have_kubectl, is_complete, repo_root};
 
 const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
 const PODS: &str = "/api/v1/namespaces/default/pods";
 /// A handful of short pods, each a host process: generous under load.
 const FINISH: Duration = Duration::from_secs(120);
 
-struct Env {
-    _server: Server,
-    api: Api,
-    k: Kubectl,
-    tmp: tempfile::TempDir,
-}
-
-fn start() -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
-    let api = Api::new(&server);
-    let k = Kubectl::new(server.kubeconfig(), tmp.path());
-    Env { _server: server, api, k, tmp }
-}
-
 fn example(path: &str) -> PathBuf {
     repo_root().join("examples").join(path)
-}
-
-fn is_complete(job: &Value) -> bool {
-    job["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"))
 }
 
 /// Runs a script of an example with `env`, asserting success.
@@ -60,7 +39,7 @@ fn run_script(path: &str, env: &[(&str, &str)], dir: &std::path::Path) {
     );
 }
 
-impl Env {
+impl AgentEnv {
     /// Waits until Job `name` is Complete; panics with what it looks like otherwise.
     fn wait_complete(&self, name: &str) -> Value {
         let mut last = Value::Null;
@@ -92,7 +71,7 @@ fn job_template_expansion() {
     if !have_kubectl("job_template_expansion") {
         return;
     }
-    let env = start();
+    let env = AgentEnv::start();
     let jobs_dir = env.tmp.path().join("jobs");
     let jobs_dir_text = jobs_dir.to_string_lossy().into_owned();
     run_script(
@@ -132,7 +111,7 @@ fn queue_with_a_pod_per_work_item_on_rabbitmq() {
         return;
     }
     let broker = RabbitMq::start();
-    let env = start();
+    let env = AgentEnv::start();
     let url = broker.url();
     let items = ["apple", "banana", "cherry", "date", "fig", "grape", "lemon", "melon"];
     run_script(
@@ -164,7 +143,7 @@ fn queue_with_a_variable_pod_count_on_redis() {
         return;
     }
     let redis = Redis::start();
-    let env = start();
+    let env = AgentEnv::start();
     let port = redis.port.to_string();
     let items = ["apple", "banana", "cherry", "date", "fig", "grape", "lemon", "melon", "orange", "plum"];
     run_script(

@@ -18,19 +18,9 @@ fn with(patch: Value) -> Value {
     v
 }
 
+/// `patch` merged into `target` as a JSON merge patch (objects merged, `null` deletes).
 fn merge(target: &mut Value, patch: Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(&k);
-                } else {
-                    merge(t.entry(k).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (t, p) => *t = p,
-    }
+    *target = runlet_patch::merge_patch(target, &patch).expect("a JSON merge patch applies");
 }
 
 fn created(v: &Value) -> CronJob {

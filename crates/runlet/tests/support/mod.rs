@@ -162,6 +162,32 @@ impl Kubectl {
     }
 }
 
+/// A `runlet server` with its node agent (pods really run), a raw client and kubectl; the temp dir, which holds
+/// the data dir and kubectl's caches, outlives the server.
+pub struct AgentEnv {
+    pub server: Server,
+    pub api: Api,
+    pub k: Kubectl,
+    pub tmp: tempfile::TempDir,
+}
+
+impl AgentEnv {
+    pub fn start() -> AgentEnv {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
+        let api = Api::new(&server);
+        let k = Kubectl::new(server.kubeconfig(), tmp.path());
+        AgentEnv { server, api, k, tmp }
+    }
+}
+
+/// Whether a Job (as JSON) has `Complete=True`.
+pub fn is_complete(job: &serde_json::Value) -> bool {
+    job["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"))
+}
+
 /// Polls `f` until it returns Some or `timeout` passes.
 pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
