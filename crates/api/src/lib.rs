@@ -10,11 +10,13 @@
 //! - [`job`]: Job defaulting and validation (create, update, status).
 //! - [`pod`]: Pod defaulting and validation.
 //! - [`namespace`]: Namespace validation.
+//! - [`config`]: ConfigMap and Secret validation.
 //! - [`table`]: server-side table columns and cells for `kubectl get`.
 //! - [`labels`]: well-known label, annotation and finalizer keys.
 //! - [`meta`]: `ObjectMeta` validation and Go-style value formatting shared by every kind.
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
 
+pub mod config;
 pub mod duration;
 pub mod event;
 pub mod field;

@@ -25,6 +25,8 @@ pub enum Kind {
     Node,
     Event,
     Lease,
+    ConfigMap,
+    Secret,
     Scale,
     Other,
 }
@@ -39,6 +41,8 @@ impl Kind {
             "Node" => Kind::Node,
             "Event" => Kind::Event,
             "Lease" => Kind::Lease,
+            "ConfigMap" => Kind::ConfigMap,
+            "Secret" => Kind::Secret,
             "Scale" => Kind::Scale,
             _ => Kind::Other,
         }
