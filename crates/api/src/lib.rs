@@ -5,6 +5,7 @@
 //! - [`names`]: RFC 1123 names and label syntax.
 //! - [`selector`]: label selectors (parse, match, format) and field selectors.
 //! - [`duration`]: kubectl's `HumanDuration`.
+//! - [`expand`]: Kubernetes `$(VAR)` expansion, bounded.
 //! - [`event`]: the `core/v1` Event object a component records.
 //! - [`intervals`]: Indexed Job index-interval strings (`0-2,5,7,8`).
 //! - [`job`]: Job defaulting and validation (create, update, status).
@@ -19,6 +20,7 @@
 pub mod config;
 pub mod duration;
 pub mod event;
+pub mod expand;
 pub mod field;
 pub mod intervals;
 pub mod job;

@@ -11,6 +11,9 @@ use super::backoff::{BackoffConfig, BackoffEntry, plan_restart};
 use crate::runtime::FinishedRun;
 use crate::runtime::state::{ExitRecord, PodTerminationCause};
 
+/// How long a container whose configuration cannot be satisfied waits before it is tried again.
+pub const CONFIG_RETRY: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartPolicy {
     Always,
@@ -85,9 +88,11 @@ pub fn should_restart(policy: RestartPolicy, init: bool, exit_code: i32) -> bool
 pub enum SlotState {
     /// Not started yet (`ContainerCreating`, or `PodInitializing` in pods with init containers).
     NotStarted,
-    /// Its configuration cannot be satisfied (`CreateContainerConfigError`).
+    /// Its configuration cannot be satisfied (`CreateContainerConfigError`) yet: a ConfigMap or Secret it
+    /// needs may still appear, so it is tried again at `retry_at`.
     ConfigError {
         message: String,
+        retry_at: Timestamp,
     },
     Running {
         started_at: Timestamp,
@@ -250,6 +255,10 @@ impl PodModel {
             SlotState::BackingOff { restart_at, .. } => {
                 decision.wake_at = Some(decision.wake_at.map_or(*restart_at, |w| w.min(*restart_at)));
             }
+            SlotState::ConfigError { retry_at, .. } if *retry_at <= now => decision.start.push(id),
+            SlotState::ConfigError { retry_at, .. } => {
+                decision.wake_at = Some(decision.wake_at.map_or(*retry_at, |w| w.min(*retry_at)));
+            }
             _ => {}
         };
         // Init containers run one at a time, in order; regular containers only after all succeeded.
@@ -275,8 +284,10 @@ impl PodModel {
         self.on_exited(id, termination, now);
     }
 
-    pub fn on_config_error(&mut self, id: SlotId, message: String) {
-        self.slot_mut(id).state = SlotState::ConfigError { message };
+    /// The container cannot be created yet; it is tried again after [`CONFIG_RETRY`].
+    pub fn on_config_error(&mut self, id: SlotId, message: String, now: Timestamp) {
+        let retry_at = now.checked_add(SignedDuration::try_from(CONFIG_RETRY).unwrap_or_default()).unwrap_or(now);
+        self.slot_mut(id).state = SlotState::ConfigError { message, retry_at };
     }
 
     /// A run ended: it restarts (now or after a back-off) or stays terminated.
@@ -473,10 +484,12 @@ mod tests {
     }
 
     #[test]
-    fn config_errors_wait_forever() {
+    fn config_errors_are_retried() {
         let mut m = PodModel::new(&pod("Never", &[], &["x"], None), at(0), BackoffConfig::default());
-        m.on_config_error(R0, "env X: secretKeyRef is not supported".into());
-        assert_eq!(m.decide(at(1)), Decision::default());
+        m.on_config_error(R0, "configmap \"x\" not found".into(), at(10));
+        assert_eq!(m.decide(at(11)), Decision { wake_at: Some(at(12)), ..Decision::default() });
         assert!(!m.is_done());
+        assert_eq!(m.decide(at(12)).start, [R0]);
+        assert_eq!(m.slot(R0).runs, 0, "a configuration error is not a run");
     }
 }

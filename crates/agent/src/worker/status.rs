@@ -68,7 +68,7 @@ pub fn container_status(slot: &Slot, pod_has_init: bool, pod_name: &str) -> Cont
             let reason = if pod_has_init { "PodInitializing" } else { "ContainerCreating" };
             (waiting_state(reason, None), last(slot.previous.as_ref()), None)
         }
-        SlotState::ConfigError { message } => {
+        SlotState::ConfigError { message, .. } => {
             (waiting_state("CreateContainerConfigError", Some(message.clone())), last(slot.previous.as_ref()), None)
         }
         SlotState::Running { started_at, container_id } => (
