@@ -71,9 +71,9 @@ async fn tail_timestamps_limit_and_since() {
 async fn previous_reads_the_run_before() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
-    let script =
-        "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo run $n; [ $n -ge 2 ] || exit 1";
-    let pod = pod("logs-prev", "OnFailure", vec![sh("c", script)]);
+    let script = "cd state; n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo run $n; \
+                  [ $n -ge 2 ] || exit 1";
+    let pod = common::with_state_volume(pod("logs-prev", "OnFailure", vec![sh("c", script)]));
     let _cleanup = cleanup(&rt, &pod);
     let status = run_pod(&rt, pod.clone(), Duration::from_secs(5)).await;
     let pod = with_status(pod, status);
