@@ -35,9 +35,6 @@ use model::{PodModel, SlotId, SlotState, Termination};
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
-const SIDECARS_UNSUPPORTED: &str =
-    "restartable init containers (sidecars) are not supported by the runlet process runtime";
-
 /// How many events may wait for the lead before new ones are dropped.
 const EVENT_BUFFER: usize = 256;
 
@@ -177,6 +174,10 @@ async fn run(
         if let Some(cause) = decision.terminate {
             worker.begin_termination(cause, worker.pod_grace());
         }
+        if worker.model.sidecars_to_stop() {
+            // The main containers are done: the sidecars go (SIGTERM, then SIGKILL after the grace period).
+            worker.begin_termination(PodTerminationCause::Stopped, worker.pod_grace());
+        }
         for id in &decision.start {
             worker.start(*id).await;
         }
@@ -289,13 +290,6 @@ impl Worker {
         let Some(container) = self.container(id).cloned() else { return };
         let attempt = self.model.slot(id).runs;
         let now = Timestamp::now();
-        if id.init && container.restart_policy.as_deref() == Some("Always") {
-            // A sidecar never exits, so running it as a plain init container would hang the pod silently.
-            let message = SIDECARS_UNSUPPORTED.to_string();
-            self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
-            self.model.on_config_error(id, message, now);
-            return;
-        }
         let sources = match self.read_sources().await {
             Ok(sources) => sources,
             Err(message) => {

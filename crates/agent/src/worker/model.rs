@@ -114,6 +114,9 @@ pub struct Slot {
     pub name: String,
     pub image: String,
     pub init: bool,
+    /// An init container with `restartPolicy: Always` (a native sidecar): it keeps running next to the main
+    /// containers, restarts whenever it exits, and is stopped once they have finished.
+    pub sidecar: bool,
     /// Runs started so far; the next run's attempt number, and `restartCount + 1` once it ran.
     pub runs: u32,
     pub state: SlotState,
@@ -128,6 +131,7 @@ impl Slot {
             name: name.to_string(),
             image: image.to_string(),
             init,
+            sidecar: false,
             runs: 0,
             state: SlotState::NotStarted,
             previous: None,
@@ -141,6 +145,15 @@ impl Slot {
 
     fn succeeded(&self) -> bool {
         matches!(&self.state, SlotState::Terminated(t) if t.exit_code == 0)
+    }
+
+    fn is_running(&self) -> bool {
+        matches!(self.state, SlotState::Running { .. })
+    }
+
+    /// Whether the next init container may start after this one: it succeeded, or it is a sidecar that runs.
+    fn lets_init_proceed(&self) -> bool {
+        self.succeeded() || (self.sidecar && self.is_running())
     }
 }
 
@@ -177,7 +190,13 @@ impl PodModel {
     pub fn new(pod: &Pod, start_time: Timestamp, backoff: BackoffConfig) -> Self {
         let spec = pod.spec.as_ref();
         let slots = |list: Option<&Vec<runlet_codec::Container>>, init: bool| -> Vec<Slot> {
-            list.into_iter().flatten().map(|c| Slot::new(&c.name, c.image.as_deref().unwrap_or(""), init)).collect()
+            list.into_iter()
+                .flatten()
+                .map(|c| Slot {
+                    sidecar: init && c.restart_policy.as_deref() == Some("Always"),
+                    ..Slot::new(&c.name, c.image.as_deref().unwrap_or(""), init)
+                })
+                .collect()
         };
         PodModel {
             policy: RestartPolicy::of(pod),
@@ -211,12 +230,21 @@ impl PodModel {
 
     /// The first init container that has not succeeded, if any.
     fn pending_init(&self) -> Option<usize> {
-        self.init.iter().position(|s| !s.succeeded())
+        self.init.iter().position(|s| !s.lets_init_proceed())
+    }
+
+    /// Sidecars still running although every main container has finished for good: time to stop them.
+    pub fn sidecars_to_stop(&self) -> bool {
+        self.termination.is_none()
+            && !self.regular.is_empty()
+            && self.regular.iter().all(|s| matches!(s.state, SlotState::Terminated(_)))
+            && self.init.iter().any(|s| s.sidecar && s.is_running())
     }
 
     /// An init container failed for good (only under `restartPolicy: Never`).
     pub fn init_failed(&self) -> bool {
-        self.pending_init().is_some_and(|i| matches!(self.init[i].state, SlotState::Terminated(_)))
+        self.pending_init()
+            .is_some_and(|i| !self.init[i].sidecar && matches!(self.init[i].state, SlotState::Terminated(_)))
     }
 
     /// When the active deadline runs out.
@@ -262,8 +290,16 @@ impl PodModel {
             _ => {}
         };
         // Init containers run one at a time, in order; regular containers only after all succeeded.
+        // Sidecars that started before are restarted whenever they exit, while the pod runs.
+        for (index, slot) in self.init.iter().enumerate() {
+            if slot.sidecar && slot.runs > 0 && matches!(slot.state, SlotState::BackingOff { .. }) {
+                consider(SlotId { init: true, index }, slot, &mut decision);
+            }
+        }
         if let Some(index) = self.pending_init() {
-            consider(SlotId { init: true, index }, &self.init[index], &mut decision);
+            if !decision.start.contains(&SlotId { init: true, index }) {
+                consider(SlotId { init: true, index }, &self.init[index], &mut decision);
+            }
             return decision;
         }
         for (index, slot) in self.regular.iter().enumerate() {
@@ -292,7 +328,9 @@ impl PodModel {
 
     /// A run ended: it restarts (now or after a back-off) or stays terminated.
     pub fn on_exited(&mut self, id: SlotId, termination: Termination, now: Timestamp) {
-        let restart = self.termination.is_none() && should_restart(self.policy, id.init, termination.exit_code);
+        let sidecar = self.slot(id).sidecar;
+        let restart =
+            self.termination.is_none() && (sidecar || should_restart(self.policy, id.init, termination.exit_code));
         let config = self.backoff;
         let slot = self.slot_mut(id);
         slot.state = if restart {
@@ -481,6 +519,33 @@ mod tests {
         m.on_start_failed(R0, failed, at(1));
         assert_eq!((m.regular[0].runs, m.regular[0].restart_count()), (1, 0));
         assert!(m.is_done());
+    }
+
+    #[test]
+    fn sidecars_run_next_to_the_main_containers_and_are_stopped_after_them() {
+        let mut p = pod("Never", &["setup", "proxy"], &["main"], None);
+        p.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[1].restart_policy = Some("Always".into());
+        let mut m = PodModel::new(&p, at(0), BackoffConfig::default());
+        assert_eq!(m.decide(at(1)).start, [I0]);
+        m.on_started(I0, at(1), "i0");
+        m.on_exited(I0, exit(0, 2), at(2));
+        assert_eq!(m.decide(at(2)).start, [I1]);
+        m.on_started(I1, at(2), "sidecar");
+        // The sidecar runs: the main container starts next to it.
+        assert_eq!(m.decide(at(3)).start, [R0]);
+        m.on_started(R0, at(3), "main");
+        // A sidecar that exits is restarted, whatever the pod's restartPolicy.
+        m.on_exited(I1, exit(1, 4), at(4));
+        assert_eq!(m.decide(at(4)).start, [I1]);
+        m.on_started(I1, at(4), "sidecar-2");
+        assert!(!m.sidecars_to_stop());
+        m.on_exited(R0, exit(0, 5), at(5));
+        assert!(m.sidecars_to_stop());
+        assert!(!m.is_done());
+        m.begin_termination(PodTerminationCause::Stopped);
+        m.on_exited(I1, exit(143, 6), at(6));
+        assert!(m.is_done());
+        assert!(matches!(m.slot(I1).state, SlotState::Terminated(_)), "no restart once stopped");
     }
 
     #[test]
