@@ -123,16 +123,12 @@ pub fn validate_secret(secret: &Secret) -> Vec<FieldError> {
         }
         SECRET_TYPE_DOCKERCFG => json_object(".dockercfg", &mut errs),
         SECRET_TYPE_DOCKER_CONFIG_JSON => json_object(".dockerconfigjson", &mut errs),
-        SECRET_TYPE_BASIC_AUTH => {
-            if !data.contains_key("username") && !data.contains_key("password") {
-                errs.push(required("username"));
-                errs.push(required("password"));
-            }
+        SECRET_TYPE_BASIC_AUTH if !data.contains_key("username") && !data.contains_key("password") => {
+            errs.push(required("username"));
+            errs.push(required("password"));
         }
-        SECRET_TYPE_SSH_AUTH => {
-            if data.get("ssh-privatekey").is_none_or(|v| v.0.is_empty()) {
-                errs.push(required("ssh-privatekey"));
-            }
+        SECRET_TYPE_SSH_AUTH if data.get("ssh-privatekey").is_none_or(|v| v.0.is_empty()) => {
+            errs.push(required("ssh-privatekey"));
         }
         SECRET_TYPE_TLS => {
             for key in ["tls.crt", "tls.key"] {

@@ -37,6 +37,9 @@ pub enum EnvError {
     TooLarge { container: String, limit: usize },
 }
 
+/// Variables in definition order.
+pub type Vars = Vec<(String, String)>;
+
 /// The container's own variables (not the base `PATH`/`HOSTNAME`), in definition order, later definitions
 /// of a name replacing earlier ones in place; and the names `envFrom` skipped as invalid.
 pub fn container_env(
@@ -44,7 +47,7 @@ pub fn container_env(
     container: &Container,
     node: &NodeFacts,
     sources: &Sources,
-) -> Result<(Vec<(String, String)>, Vec<String>), EnvError> {
+) -> Result<(Vars, Vec<String>), EnvError> {
     let mut vars: Vec<(String, String)> = Vec::new();
     let mut warnings = Vec::new();
     let mut budget = MAX_ENV_BYTES;
