@@ -7,11 +7,11 @@
 //! Every container run is supervised by a shim process ([`shim_main`], exposed by the binary as a hidden
 //! `shim` subcommand) that records the real exit status on disk, so an agent restart loses nothing.
 //!
-//! What the process runtime does not do (no image, no namespaces): the `image` is only recorded; a
-//! container needs `command` (or `args` alone); volume mounts are symlinks and work only for mount paths
-//! inside the pod directory (see [`runtime::volumes`]); Secret/ConfigMap/resourceField env sources,
-//! probes and restartable init containers (sidecars) are reported as `CreateContainerConfigError`
-//! or ignored (probes: a running container is ready).
+//! Containers run in a pod sandbox when the agent is root ([`runtime::sandbox`]): their own mount and PID
+//! namespaces on an overlay of the host root, volumes at their mount paths, runlet's directories hidden.
+//! What the process runtime does not do: the `image` is only recorded (a container needs `command`, or
+//! `args` alone); probes are not run (a running container is ready); resourceFieldRef env sources are
+//! reported as `CreateContainerConfigError`.
 
 pub mod logs;
 pub mod node;

@@ -13,9 +13,9 @@ use jiff::{SignedDuration, Timestamp};
 use runlet_codec::{ContainerStatus, Pod};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::runtime::crilog;
 use crate::runtime::procstat;
 use crate::runtime::state::{self, LaunchSpec, PodPaths, StartRecord};
+use crate::runtime::{crilog, logfile};
 
 /// How often a followed log is checked for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
@@ -115,16 +115,52 @@ pub async fn read_logs(
     let Some((run_dir, log_path)) = find_run(paths, container, &container_id)? else {
         return Err(LogError::Unavailable(format!("container {container:?} in pod {pod_name:?} is not available")));
     };
-    let mut file = match tokio::fs::File::open(&log_path).await {
+    // The rotated files, oldest first, then the current one: read as one log.
+    let mut files: std::collections::VecDeque<PathBuf> =
+        logfile::rotated(&log_path).into_iter().map(|(_, p)| p).collect();
+    files.push_back(log_path.clone());
+    if let Some(n) = options.tail_lines.filter(|n| *n >= 0) {
+        // Drop whole files that lie before the last `n` lines.
+        let mut needed = n as u64;
+        let mut keep = files.len();
+        for (i, path) in files.iter().enumerate().rev() {
+            keep = i;
+            let lines = match tokio::fs::read(path).await {
+                Ok(data) => data.iter().filter(|b| **b == b'\n').count() as u64,
+                Err(_) => 0,
+            };
+            if lines >= needed {
+                break;
+            }
+            needed -= lines;
+        }
+        files.drain(..keep);
+        let first = files.pop_front().unwrap_or_else(|| log_path.clone());
+        let mut file = match tokio::fs::File::open(&first).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(stream::empty().boxed()),
+            Err(e) => return Err(e.into()),
+        };
+        let start = tail_start(&mut file, needed).await?;
+        file.seek(SeekFrom::Start(start)).await?;
+        return Ok(reader_stream(file, files, log_path, run_dir, &options));
+    }
+    let first = files.pop_front().unwrap_or_else(|| log_path.clone());
+    let file = match tokio::fs::File::open(&first).await {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(stream::empty().boxed()),
         Err(e) => return Err(e.into()),
     };
-    let start = match options.tail_lines {
-        Some(n) if n >= 0 => tail_start(&mut file, n as u64).await?,
-        _ => 0,
-    };
-    file.seek(SeekFrom::Start(start)).await?;
+    Ok(reader_stream(file, files, log_path, run_dir, &options))
+}
+
+fn reader_stream(
+    file: tokio::fs::File,
+    next_files: std::collections::VecDeque<PathBuf>,
+    current: PathBuf,
+    run_dir: PathBuf,
+    options: &LogOptions,
+) -> BoxStream<'static, io::Result<Bytes>> {
     let since = match (options.since_time, options.since_seconds) {
         (Some(t), _) => Some(t),
         (None, Some(secs)) => Timestamp::now().checked_sub(SignedDuration::from_secs(secs)).ok(),
@@ -132,6 +168,8 @@ pub async fn read_logs(
     };
     let reader = LogReader {
         file,
+        next_files,
+        current,
         pending: Vec::new(),
         run_dir,
         follow: options.follow,
@@ -141,7 +179,7 @@ pub async fn read_logs(
         saw_end: false,
         done: false,
     };
-    Ok(stream::unfold(reader, |mut reader| async move {
+    stream::unfold(reader, |mut reader| async move {
         match reader.next_chunk().await {
             Ok(Some(bytes)) => Some((Ok(bytes), reader)),
             Ok(None) => None,
@@ -151,11 +189,15 @@ pub async fn read_logs(
             }
         }
     })
-    .boxed())
+    .boxed()
 }
 
 struct LogReader {
     file: tokio::fs::File,
+    /// Files still to read after this one (rotated files, then the current one).
+    next_files: std::collections::VecDeque<PathBuf>,
+    /// The current log file's path: when it names another file than the one being read, the log rotated.
+    current: PathBuf,
     /// Bytes after the last complete line read so far.
     pending: Vec<u8>,
     run_dir: PathBuf,
@@ -184,6 +226,17 @@ impl LogReader {
                 }
                 continue;
             }
+            if let Some(next) = self.next_files.pop_front() {
+                self.file = tokio::fs::File::open(&next).await?;
+                continue;
+            }
+            if self.rotated_away().await {
+                // The file being read was renamed and a new one started: go on with the new one.
+                if let Ok(f) = tokio::fs::File::open(&self.current).await {
+                    self.file = f;
+                    continue;
+                }
+            }
             if !self.follow || self.saw_end {
                 self.done = true;
                 return Ok(None);
@@ -193,6 +246,14 @@ impl LogReader {
                 continue;
             }
             tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    }
+
+    async fn rotated_away(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata().await, tokio::fs::metadata(&self.current).await) {
+            (Ok(held), Ok(now)) => held.ino() != now.ino(),
+            _ => false,
         }
     }
 

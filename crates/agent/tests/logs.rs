@@ -71,9 +71,9 @@ async fn tail_timestamps_limit_and_since() {
 async fn previous_reads_the_run_before() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
-    let script =
-        "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo run $n; [ $n -ge 2 ] || exit 1";
-    let pod = pod("logs-prev", "OnFailure", vec![sh("c", script)]);
+    let script = "cd state; n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo run $n; \
+                  [ $n -ge 2 ] || exit 1";
+    let pod = common::with_state_volume(pod("logs-prev", "OnFailure", vec![sh("c", script)]));
     let _cleanup = cleanup(&rt, &pod);
     let status = run_pod(&rt, pod.clone(), Duration::from_secs(5)).await;
     let pod = with_status(pod, status);
@@ -137,4 +137,30 @@ async fn errors_use_the_kubernetes_texts() {
     let paths = rt.pod_paths(pod.metadata.uid.as_deref().unwrap());
     let err = read_logs(&paths, &pod, "nope", LogOptions::default()).await.err().unwrap();
     assert_eq!(err.to_string(), "container nope is not valid for pod pi-x");
+}
+
+#[tokio::test]
+async fn rotated_logs_are_read_across_the_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = runlet_agent::RuntimeConfig::new(dir.path(), common::shim(), "node-1");
+    config.cgroup_name = "runlet-test".to_string();
+    // Each CRI record of "line NN" is about 45 bytes: about 4 per file, 3 files kept.
+    config.log_limits = runlet_agent::runtime::logfile::LogLimits { max_size: 200, max_files: 3 };
+    let rt = runlet_agent::ProcessRuntime::new(config).unwrap();
+    let pod = pod("logs-rotate", "Never", vec![sh("c", "for i in $(seq 10 40); do echo line $i; sleep 0.01; done")]);
+    let _cleanup = cleanup(&rt, &pod);
+    let status = run_pod(&rt, pod.clone(), Duration::from_secs(10)).await;
+    let pod = with_status(pod, status);
+    let log_path = rt.pod_paths(pod.metadata.uid.as_deref().unwrap()).log_file("c", 0);
+    assert_eq!(runlet_agent::runtime::logfile::rotated(&log_path).len(), 2, "two rotated files kept");
+    let all = read(&rt, &pod, LogOptions::default()).await.unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.last(), Some(&"line 40"));
+    assert!(lines.len() > 4 && lines.len() < 31, "{lines:?}");
+    // In order, without gaps, from the oldest file kept to the current one.
+    let first: u32 = lines[0].trim_start_matches("line ").parse().unwrap();
+    let want: Vec<String> = (first..=40).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, want);
+    let tail = read(&rt, &pod, LogOptions { tail_lines: Some(6), ..Default::default() }).await.unwrap();
+    assert_eq!(tail, (35..=40).map(|i| format!("line {i}\n")).collect::<String>());
 }

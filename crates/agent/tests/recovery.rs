@@ -76,8 +76,8 @@ async fn a_container_whose_shim_died_is_killed_and_reported_lost() {
 async fn a_restarted_worker_picks_up_restart_counts_and_running_containers() {
     let dir = tempfile::tempdir().unwrap();
     // Run 1 fails at once; run 2 runs for a while and succeeds.
-    let script = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ $n -ge 2 ] || exit 1; sleep 0.8";
-    let pod = pod("resume", "OnFailure", vec![sh("c", script)]);
+    let script = "cd state; n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ $n -ge 2 ] || exit 1; sleep 0.8";
+    let pod = common::with_state_volume(pod("resume", "OnFailure", vec![sh("c", script)]));
     let first_id;
     {
         let rt = runtime(dir.path());

@@ -102,10 +102,14 @@ async fn working_directory_defaults_to_the_pod_directory() {
     let pod = pod("wd", "Never", vec![container("default", &["pwd"]), absolute, relative, missing]);
     let _cleanup = cleanup(&rt, &pod);
     let pod_dir = rt.pod_paths(pod.metadata.uid.as_deref().unwrap()).dir;
+    let sandboxed = rt.sandbox_missing().is_none();
+    // In a sandbox the container's own root is the base, as in an image without WORKDIR; without one, the pod
+    // directory is.
+    let base = if sandboxed { std::path::PathBuf::from("/") } else { pod_dir.clone() };
     let cases = [
-        (0, pod_dir.display().to_string()),
+        (0, base.display().to_string()),
         (1, other.path().display().to_string()),
-        (2, pod_dir.join("work/sub").display().to_string()),
+        (2, base.join("work/sub").display().to_string()),
     ];
     for (index, want) in cases {
         let record = started(start(&rt, &pod, index, 0).await).wait().await;
@@ -114,6 +118,12 @@ async fn working_directory_defaults_to_the_pod_directory() {
         assert_eq!(log_text(&rt, &pod, name, 0), format!("{want}\n"), "container {name}");
     }
     match start(&rt, &pod, 3, 0).await {
+        // A sandboxed container creates it in its own root (the host's file system is untouched).
+        Launch::Started(running) if sandboxed => {
+            assert_eq!(running.wait().await.exit_code, 0);
+            assert_eq!(log_text(&rt, &pod, "missing", 0), "/nonexistent-runlet-dir\n");
+            assert!(!std::path::Path::new("/nonexistent-runlet-dir").exists());
+        }
         Launch::Failed { record, .. } => {
             assert_eq!((record.exit_code, record.reason.as_deref()), (128, Some("ContainerCannotRun")));
             assert!(record.message.unwrap().contains("does not exist"));

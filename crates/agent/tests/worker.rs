@@ -89,10 +89,10 @@ async fn status_goes_pending_running_succeeded_and_events_are_sent() {
 async fn on_failure_restarts_in_place_with_crash_loop_back_off() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
-    // Fails twice (exit 3), then succeeds; the counter lives in the pod directory (the working dir).
+    // Fails twice (exit 3), then succeeds; the counter lives in an emptyDir (each run has a fresh root).
     let script =
         "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo run $n; [ $n -ge 3 ] || exit 3";
-    let pod = pod("onfailure", "OnFailure", vec![sh("c", script)]);
+    let pod = common::with_state_volume(pod("onfailure", "OnFailure", vec![sh("c", &format!("cd state; {script}"))]));
     let _cleanup = cleanup(&rt, &pod);
     let worker = PodWorker::spawn(rt.clone(), pod.clone(), fast_backoff());
     let mut status = worker.status();
@@ -196,10 +196,17 @@ async fn active_deadline_fails_the_pod() {
 async fn init_containers_run_first_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
-    let mut pod = pod("init", "Never", vec![sh("main", "cat order")]);
+    // The helper mounts the shared emptyDir in every container; the first two become the init containers.
+    let all = vec![
+        sh("first", "cd state; echo first > order"),
+        sh("second", "cd state; echo second >> order"),
+        sh("main", "cd state; cat order"),
+    ];
+    let mut pod = common::with_state_volume(pod("init", "Never", all));
     let _cleanup = cleanup(&rt, &pod);
-    pod.spec.as_mut().unwrap().init_containers =
-        Some(vec![sh("first", "echo first > order"), sh("second", "echo second >> order")]);
+    let spec = pod.spec.as_mut().unwrap();
+    let main = spec.containers.pop().unwrap();
+    spec.init_containers = Some(std::mem::replace(&mut spec.containers, vec![main]));
     let status = run_pod(&rt, pod.clone(), Duration::from_secs(10)).await;
     assert_eq!(status.phase.as_deref(), Some("Succeeded"));
     let init: Vec<(i32, String)> = status.init_container_statuses.iter().flatten().map(terminated).collect();
@@ -208,14 +215,21 @@ async fn init_containers_run_first_and_in_order() {
 }
 
 #[tokio::test]
-async fn unsupported_env_sources_wait_with_a_config_error() {
+async fn missing_env_sources_wait_with_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let mut c = container("c", &["true"]);
     c.env = Some(vec![EnvVar {
         name: "TOKEN".into(),
         value: None,
-        value_from: Some(EnvVarSource { secret_key_ref: Some(Default::default()), ..Default::default() }),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(runlet_codec::k8s_openapi::api::core::v1::SecretKeySelector {
+                name: "missing-token".into(),
+                key: "token".into(),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
     }]);
     let pod = pod("configerr", "Never", vec![c]);
     let _cleanup = cleanup(&rt, &pod);
@@ -233,7 +247,7 @@ async fn unsupported_env_sources_wait_with_a_config_error() {
     .clone();
     let w = only_container(&waiting).state.as_ref().unwrap().waiting.clone().unwrap();
     assert_eq!(w.reason.as_deref(), Some("CreateContainerConfigError"));
-    assert_eq!(w.message.as_deref(), Some("env TOKEN: secretKeyRef is not supported by the runlet process runtime"));
+    assert_eq!(w.message.as_deref(), Some("secret \"missing-token\" not found"));
     assert_eq!(waiting.phase.as_deref(), Some("Pending"));
     worker.stop(Duration::from_secs(1));
     let final_status = tokio::time::timeout(Duration::from_secs(5), worker.wait()).await.unwrap().unwrap();
@@ -255,7 +269,7 @@ async fn missing_command_is_container_cannot_run() {
 }
 
 #[tokio::test]
-async fn empty_dir_mounts_inside_the_pod_directory_are_shared() {
+async fn empty_dirs_are_shared_at_their_mount_paths() {
     use runlet_codec::Volume;
     use runlet_codec::k8s_openapi::api::core::v1::{EmptyDirVolumeSource, VolumeMount};
     let dir = tempfile::tempdir().unwrap();
@@ -263,8 +277,8 @@ async fn empty_dir_mounts_inside_the_pod_directory_are_shared() {
     let mount = |path: &str| VolumeMount { name: "shared".into(), mount_path: path.into(), ..Default::default() };
     let mut writer = sh("writer", "echo hello > data/msg");
     writer.volume_mounts = Some(vec![mount("data")]);
-    let mut reader = sh("c", "cat in/msg");
-    reader.volume_mounts = Some(vec![mount("in"), mount("/runlet-not-inside-the-pod")]);
+    let mut reader = sh("c", "cat in/msg; cat /runlet-not-on-the-host/msg");
+    reader.volume_mounts = Some(vec![mount("in"), mount("/runlet-not-on-the-host")]);
     let mut pod = pod("volumes", "Never", vec![reader]);
     let _cleanup = cleanup(&rt, &pod);
     let spec = pod.spec.as_mut().unwrap();
@@ -276,19 +290,33 @@ async fn empty_dir_mounts_inside_the_pod_directory_are_shared() {
     }]);
     let mut worker = PodWorker::spawn(rt.clone(), pod.clone(), fast_backoff());
     let mut events = worker.take_events().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(5), worker.wait()).await.unwrap().unwrap();
-    assert_eq!(status.phase.as_deref(), Some("Succeeded"));
-    assert_eq!(log_text(&rt, &pod, "c", 0), "hello\n");
-    assert!(!std::path::Path::new("/runlet-not-inside-the-pod").exists(), "nothing is created outside the pod");
-    let mut failed_mounts = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        if event.reason == "FailedMount" {
-            failed_mounts.push((event.type_, event.message));
-        }
+    if rt.sandbox_missing().is_none() {
+        let status = tokio::time::timeout(Duration::from_secs(5), worker.wait()).await.unwrap().unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Succeeded"));
+        assert_eq!(log_text(&rt, &pod, "c", 0), "hello\nhello\n");
+        assert!(!std::path::Path::new("/runlet-not-on-the-host").exists(), "nothing is created on the host");
+        return;
     }
-    assert_eq!(failed_mounts.len(), 1, "{failed_mounts:?}");
-    assert_eq!(failed_mounts[0].0, "Warning");
-    assert!(failed_mounts[0].1.contains("\"/runlet-not-inside-the-pod\" is not supported"), "{}", failed_mounts[0].1);
+    // Without a sandbox an absolute mount path cannot be honoured: the container waits with a clear message.
+    let mut status = worker.status();
+    let waiting = tokio::time::timeout(
+        Duration::from_secs(5),
+        status.wait_for(|s| {
+            s.container_statuses.iter().flatten().any(|c| {
+                c.state.as_ref().is_some_and(|st| {
+                    st.waiting.as_ref().is_some_and(|w| w.reason.as_deref() == Some("CreateContainerConfigError"))
+                })
+            })
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    let message = format!("{waiting:?}");
+    assert!(message.contains("needs a pod sandbox"), "{message}");
+    assert!(events.try_recv().is_ok());
+    worker.stop(Duration::ZERO);
 }
 
 #[tokio::test]

@@ -5,21 +5,25 @@
 //! - [`names`]: RFC 1123 names and label syntax.
 //! - [`selector`]: label selectors (parse, match, format) and field selectors.
 //! - [`duration`]: kubectl's `HumanDuration`.
+//! - [`expand`]: Kubernetes `$(VAR)` expansion, bounded.
 //! - [`event`]: the `core/v1` Event object a component records.
 //! - [`intervals`]: Indexed Job index-interval strings (`0-2,5,7,8`).
 //! - [`job`]: Job defaulting and validation (create, update, status).
 //! - [`cronjob`]: CronJob defaulting and validation; [`cron`]: the schedule syntax and its next activation.
 //! - [`pod`]: Pod defaulting and validation.
 //! - [`namespace`]: Namespace validation.
+//! - [`config`]: ConfigMap and Secret validation.
 //! - [`table`]: server-side table columns and cells for `kubectl get`.
 //! - [`labels`]: well-known label, annotation and finalizer keys.
 //! - [`meta`]: `ObjectMeta` validation and Go-style value formatting shared by every kind.
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
 
+pub mod config;
 pub mod cron;
 pub mod cronjob;
 pub mod duration;
 pub mod event;
+pub mod expand;
 pub mod field;
 pub mod intervals;
 pub mod job;

@@ -106,6 +106,29 @@ pub fn dns1123_subdomain(value: &str) -> Vec<String> {
     errs
 }
 
+const CONFIG_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
+const CONFIG_KEY_ERR: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+
+/// A key of a ConfigMap or Secret (also a file name in their volumes): upstream `IsConfigMapKey`.
+pub fn config_key(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+        errs.push(max_len_message(DNS1123_SUBDOMAIN_MAX_LENGTH));
+    }
+    let syntax =
+        !value.is_empty() && value.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+    if !syntax {
+        errs.push(regex_message(CONFIG_KEY_ERR, CONFIG_KEY_FMT, &["key.name", "KEY_NAME", "key-name"]));
+    }
+    match value {
+        "." => errs.push("must not be '.'".to_string()),
+        ".." => errs.push("must not be '..'".to_string()),
+        v if v.starts_with("..") => errs.push("must not start with '..'".to_string()),
+        _ => {}
+    }
+    errs
+}
+
 /// An RFC 1123 label (namespace names, container names): at most 63 characters, no dots.
 pub fn dns1123_label(value: &str) -> Vec<String> {
     let mut errs = Vec::new();

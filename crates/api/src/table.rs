@@ -5,6 +5,7 @@
 //! Cells are JSON strings, except where upstream puts integers (an event's Count). Times are rendered against
 //! the caller's `now` so the functions stay pure.
 
+mod config;
 mod cronjob;
 mod job;
 mod other;
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 use crate::codec::{MicroTime, Time};
 use crate::duration;
 
+pub use config::{config_map_cells, config_map_columns, secret_cells, secret_columns};
 pub use cronjob::{cronjob_cells, cronjob_columns};
 pub use job::{job_cells, job_columns, job_status};
 pub use other::{

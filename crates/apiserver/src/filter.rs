@@ -54,6 +54,8 @@ fn supported_fields(kind: Kind) -> &'static [&'static str] {
         Kind::Namespace => &["status.phase", "metadata.name"],
         Kind::Node => &["metadata.name", "spec.unschedulable"],
         Kind::Lease | Kind::CronJob => &["metadata.name", "metadata.namespace"],
+        Kind::ConfigMap => &["metadata.name", "metadata.namespace"],
+        Kind::Secret => &["metadata.name", "metadata.namespace", "type"],
     }
 }
 
@@ -64,7 +66,9 @@ fn unsupported_field_message(kind: Kind, field: &str) -> String {
         Kind::Lease | Kind::CronJob => {
             format!("\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")
         }
-        Kind::Pod | Kind::Event | Kind::Namespace | Kind::Node => format!("field label not supported: {field}"),
+        Kind::Pod | Kind::Event | Kind::Namespace | Kind::Node | Kind::ConfigMap | Kind::Secret => {
+            format!("field label not supported: {field}")
+        }
     }
 }
 

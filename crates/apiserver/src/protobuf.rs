@@ -1,10 +1,10 @@
 //! Decoding of the Kubernetes protobuf request bodies that kubectl's typed clients send
 //! (`kubectl create namespace x`, `kubectl create job NAME --image=...`, kubectl-wire.md §11).
 //!
-//! Only what those commands send is modelled: a `runtime.Unknown` envelope carrying a Namespace, a Job (also
-//! `kubectl create job --from=cronjob/NAME`, which copies the CronJob's template and names it as owner) or a
-//! CronJob (`kubectl create cronjob`), with the Job, pod and container fields such templates carry (names,
-//! images, commands, plain env values, resources, and the pod defaults the server filled in). The decoded object is
+//! Only what those commands send is modelled: a `runtime.Unknown` envelope carrying a Namespace, a ConfigMap,
+//! a Secret, a Job (also `kubectl create job --from=cronjob/NAME`, which copies the CronJob's template and names
+//! it as owner) or a CronJob (`kubectl create cronjob`), with the Job, pod and container fields such templates
+//! carry (names, images, commands, plain env values, resources, and the pod defaults the server filled in). The decoded object is
 //! turned into JSON and then goes through the same path as a JSON body. Field numbers are those of the upstream
 //! `generated.proto` files; unknown fields are skipped by prost.
 
@@ -217,6 +217,34 @@ struct EnvVar {
     value: Option<String>,
 }
 
+/// `kubectl create configmap`.
+#[derive(Clone, PartialEq, Message)]
+struct ConfigMap {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(map = "string, string", tag = "2")]
+    data: HashMap<String, String>,
+    #[prost(map = "string, bytes", tag = "3")]
+    binary_data: HashMap<String, Vec<u8>>,
+    #[prost(bool, optional, tag = "4")]
+    immutable: Option<bool>,
+}
+
+/// `kubectl create secret generic|docker-registry|tls`.
+#[derive(Clone, PartialEq, Message)]
+struct Secret {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(map = "string, bytes", tag = "2")]
+    data: HashMap<String, Vec<u8>>,
+    #[prost(string, optional, tag = "3")]
+    type_: Option<String>,
+    #[prost(map = "string, string", tag = "4")]
+    string_data: HashMap<String, String>,
+    #[prost(bool, optional, tag = "5")]
+    immutable: Option<bool>,
+}
+
 /// Why a protobuf body was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtobufError {
@@ -257,6 +285,33 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
             }
             Ok(v)
         }
+        "ConfigMap" => {
+            let cm = ConfigMap::decode(raw.as_slice())?;
+            let mut v = json!({"apiVersion": api_version, "kind": kind, "metadata": meta_json(cm.metadata)});
+            let m = v.as_object_mut().ok_or(ProtobufError::NoMagic)?;
+            if !cm.data.is_empty() {
+                m.insert("data".into(), json!(cm.data));
+            }
+            if !cm.binary_data.is_empty() {
+                m.insert("binaryData".into(), base64_map(cm.binary_data));
+            }
+            put(m, "immutable", cm.immutable);
+            Ok(v)
+        }
+        "Secret" => {
+            let secret = Secret::decode(raw.as_slice())?;
+            let mut v = json!({"apiVersion": api_version, "kind": kind, "metadata": meta_json(secret.metadata)});
+            let m = v.as_object_mut().ok_or(ProtobufError::NoMagic)?;
+            if !secret.data.is_empty() {
+                m.insert("data".into(), base64_map(secret.data));
+            }
+            if !secret.string_data.is_empty() {
+                m.insert("stringData".into(), json!(secret.string_data));
+            }
+            put_str(m, "type", secret.type_);
+            put(m, "immutable", secret.immutable);
+            Ok(v)
+        }
         _ => Err(ProtobufError::UnsupportedKind(kind)),
     }
 }
@@ -271,6 +326,14 @@ fn put<T: Into<Value>>(m: &mut Map<String, Value>, key: &str, v: Option<T>) {
     if let Some(x) = v {
         m.insert(key.to_string(), x.into());
     }
+}
+
+/// Bytes values as the base64 strings JSON carries them in.
+fn base64_map(map: HashMap<String, Vec<u8>>) -> Value {
+    use base64::Engine;
+    let encoded: Map<String, Value> =
+        map.into_iter().map(|(k, v)| (k, Value::String(base64::engine::general_purpose::STANDARD.encode(v)))).collect();
+    Value::Object(encoded)
 }
 
 fn meta_json(meta: Option<ObjectMeta>) -> Value {

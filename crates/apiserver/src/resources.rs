@@ -10,6 +10,8 @@ pub enum Kind {
     Job,
     CronJob,
     Lease,
+    ConfigMap,
+    Secret,
 }
 
 /// Static facts about one resource: what discovery advertises and how objects are keyed.
@@ -126,6 +128,32 @@ pub static RESOURCES: &[Resource] = &[
         categories: &[],
         subresources: &[],
         patch_kind: runlet_patch::Kind::Lease,
+    },
+    Resource {
+        kind: Kind::ConfigMap,
+        group: "",
+        version: "v1",
+        plural: "configmaps",
+        singular: "configmap",
+        kind_name: "ConfigMap",
+        namespaced: true,
+        short_names: &["cm"],
+        categories: &[],
+        subresources: &[],
+        patch_kind: runlet_patch::Kind::ConfigMap,
+    },
+    Resource {
+        kind: Kind::Secret,
+        group: "",
+        version: "v1",
+        plural: "secrets",
+        singular: "secret",
+        kind_name: "Secret",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        patch_kind: runlet_patch::Kind::Secret,
     },
 ];
 
@@ -291,7 +319,17 @@ mod tests {
 
     #[test]
     fn every_kind_listed_once() {
-        for k in [Kind::Namespace, Kind::Pod, Kind::Event, Kind::Node, Kind::Job, Kind::CronJob, Kind::Lease] {
+        for k in [
+            Kind::Namespace,
+            Kind::Pod,
+            Kind::Event,
+            Kind::Node,
+            Kind::Job,
+            Kind::CronJob,
+            Kind::Lease,
+            Kind::ConfigMap,
+            Kind::Secret,
+        ] {
             assert_eq!(RESOURCES.iter().filter(|r| r.kind == k).count(), 1, "{k:?}");
             assert_eq!(by_kind(k).kind, k);
         }

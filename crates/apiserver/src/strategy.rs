@@ -175,6 +175,17 @@ pub fn prepare_create(resource: &Resource, value: Value, decoding: Decoding<'_>)
             ctx.check(&name, meta_errors(&lease.metadata, resource.namespaced))?;
             encoded(codec::encode_lease(&lease))?
         }
+        Kind::ConfigMap => {
+            let cm = ctx.decoded(codec::decode_config_map(&value), &value)?;
+            ctx.check(&name, runlet_api::config::validate_config_map(&cm))?;
+            encoded(codec::encode_config_map(&cm))?
+        }
+        Kind::Secret => {
+            let mut secret = ctx.decoded(codec::decode_secret(&value), &value)?;
+            runlet_api::config::prepare_secret(&mut secret);
+            ctx.check(&name, runlet_api::config::validate_secret(&secret))?;
+            encoded(codec::encode_secret(&secret))?
+        }
     };
     Ok(Prepared { value, warnings: ctx.warnings })
 }
@@ -267,6 +278,19 @@ pub fn prepare_update(
             encoded(codec::encode_node(&node))?
         }
         Kind::Lease => encoded(codec::encode_lease(&ctx.decoded(codec::decode_lease(&new), &new)?))?,
+        Kind::ConfigMap => {
+            let cm = ctx.decoded(codec::decode_config_map(&new), &new)?;
+            let old_cm = decode_stored(codec::decode_config_map(old))?;
+            ctx.check(&name, runlet_api::config::validate_config_map_update(&cm, &old_cm))?;
+            encoded(codec::encode_config_map(&cm))?
+        }
+        Kind::Secret => {
+            let mut secret = ctx.decoded(codec::decode_secret(&new), &new)?;
+            let old_secret = decode_stored(codec::decode_secret(old))?;
+            runlet_api::config::prepare_secret(&mut secret);
+            ctx.check(&name, runlet_api::config::validate_secret_update(&secret, &old_secret))?;
+            encoded(codec::encode_secret(&secret))?
+        }
     };
     Ok(Prepared { value, warnings: ctx.warnings })
 }

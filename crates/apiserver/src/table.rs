@@ -16,6 +16,8 @@ fn columns(kind: Kind) -> &'static [Column] {
         Kind::Namespace => cells::namespace_columns(),
         Kind::Node => cells::node_columns(),
         Kind::Lease => cells::lease_columns(),
+        Kind::ConfigMap => cells::config_map_columns(),
+        Kind::Secret => cells::secret_columns(),
     }
 }
 
@@ -29,6 +31,8 @@ fn row_cells(kind: Kind, object: &Value, now: jiff::Timestamp) -> Vec<Value> {
         Kind::Namespace => codec::decode_namespace(object).ok().map(|d| cells::namespace_cells(&d.object, now)),
         Kind::Node => codec::decode_node(object).ok().map(|d| cells::node_cells(&d.object, now)),
         Kind::Lease => codec::decode_lease(object).ok().map(|d| cells::lease_cells(&d.object, now)),
+        Kind::ConfigMap => codec::decode_config_map(object).ok().map(|d| cells::config_map_cells(&d.object, now)),
+        Kind::Secret => codec::decode_secret(object).ok().map(|d| cells::secret_cells(&d.object, now)),
     };
     cells.unwrap_or_else(|| {
         let mut v = vec![json!(crate::meta::name(object))];

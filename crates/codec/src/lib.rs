@@ -19,10 +19,10 @@ pub use k8s_openapi::api::batch::v1::{
 };
 pub use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 pub use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
-    EnvVar, EnvVarSource, Event, EventSource, Namespace, NamespaceSpec, NamespaceStatus, Node, NodeCondition, NodeSpec,
-    NodeStatus, ObjectFieldSelector, ObjectReference, Pod, PodCondition, PodSpec, PodStatus, PodTemplateSpec,
-    ResourceRequirements, Volume,
+    ConfigMap, Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
+    ContainerStatus, EnvVar, EnvVarSource, Event, EventSource, Namespace, NamespaceSpec, NamespaceStatus, Node,
+    NodeCondition, NodeSpec, NodeStatus, ObjectFieldSelector, ObjectReference, Pod, PodCondition, PodSpec, PodStatus,
+    PodTemplateSpec, ResourceRequirements, Secret, Volume,
 };
 pub use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
@@ -106,6 +106,8 @@ codec!(Namespace, decode_namespace, encode_namespace);
 codec!(Event, decode_event, encode_event);
 codec!(Node, decode_node, encode_node);
 codec!(Lease, decode_lease, encode_lease);
+codec!(ConfigMap, decode_config_map, encode_config_map);
+codec!(Secret, decode_secret, encode_secret);
 codec!(Scale, decode_scale, encode_scale);
 codec!(DeleteOptions, decode_delete_options, encode_delete_options);
 codec!(ObjectMeta, decode_object_meta, encode_object_meta);

@@ -26,6 +26,8 @@ pub enum Kind {
     Node,
     Event,
     Lease,
+    ConfigMap,
+    Secret,
     Scale,
     Other,
 }
@@ -41,6 +43,8 @@ impl Kind {
             "Node" => Kind::Node,
             "Event" => Kind::Event,
             "Lease" => Kind::Lease,
+            "ConfigMap" => Kind::ConfigMap,
+            "Secret" => Kind::Secret,
             "Scale" => Kind::Scale,
             _ => Kind::Other,
         }

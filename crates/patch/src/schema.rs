@@ -137,6 +137,8 @@ pub fn root(kind: Kind) -> Node {
         Kind::Node => Node::Struct(&NODE),
         Kind::Event => Node::Struct(&EVENT),
         Kind::Lease => Node::Struct(&LEASE),
+        Kind::ConfigMap => Node::Struct(&CONFIG_MAP),
+        Kind::Secret => Node::Struct(&SECRET),
         Kind::Scale => Node::Struct(&SCALE),
         Kind::Other => Node::Unknown,
     }
@@ -219,6 +221,14 @@ static NODE: TypeDef = closed(
 // core/v1 and events.k8s.io/v1 Events have different fields; only `metadata` carries metadata.
 static EVENT: TypeDef = open("Event", &[&[obj("metadata", &OBJECT_META)]]);
 static LEASE: TypeDef = closed("Lease", &[TYPE_META, &[obj("metadata", &OBJECT_META), obj("spec", &LEASE_SPEC)]]);
+static CONFIG_MAP: TypeDef = closed(
+    "ConfigMap",
+    &[TYPE_META, &[obj("metadata", &OBJECT_META), map("data"), map("binaryData"), plain("immutable")]],
+);
+static SECRET: TypeDef = closed(
+    "Secret",
+    &[TYPE_META, &[obj("metadata", &OBJECT_META), map("data"), map("stringData"), plain("type"), plain("immutable")]],
+);
 static SCALE: TypeDef = closed(
     "Scale",
     &[TYPE_META, &[obj("metadata", &OBJECT_META), obj("spec", &SCALE_SPEC), obj("status", &SCALE_STATUS)]],

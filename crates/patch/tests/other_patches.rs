@@ -117,7 +117,9 @@ fn kind_names_map_to_schema_roots() {
         ("Event", Kind::Event),
         ("Lease", Kind::Lease),
         ("Scale", Kind::Scale),
-        ("ConfigMap", Kind::Other),
+        ("ConfigMap", Kind::ConfigMap),
+        ("Secret", Kind::Secret),
+        ("Service", Kind::Other),
     ];
     for (name, kind) in cases {
         assert_eq!(Kind::from_kind_name(name), kind);

@@ -44,6 +44,8 @@ enum Command {
         /// The address the API server reaches this agent at [default: the listen address]
         #[arg(long)]
         address: Option<String>,
+        #[command(flatten)]
+        pods: node::PodFlags,
     },
     /// Supervises one container (started by the node agent; not for direct use).
     #[command(hide = true)]
@@ -76,9 +78,11 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => return run::run(args),
         Command::Server(args) => server::run(args),
         Command::Kubeconfig { data_dir } => server::print_kubeconfig_path(data_dir),
-        Command::Agent { kubeconfig, node_name, dir, max_pods, listen, address } => {
+        Command::Agent { kubeconfig, node_name, dir, max_pods, listen, address, pods } => {
             match dir.map(Ok).unwrap_or_else(|| server::data_dir(None).map(|d| d.with_file_name("runlet-agent"))) {
-                Ok(dir) => node::run_agent(node::AgentArgs { kubeconfig, node_name, dir, max_pods, listen, address }),
+                Ok(dir) => {
+                    node::run_agent(node::AgentArgs { kubeconfig, node_name, dir, max_pods, listen, address, pods })
+                }
                 Err(e) => Err(e),
             }
         }

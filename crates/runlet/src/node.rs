@@ -31,11 +31,38 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "runlet-node".into())
 }
 
+/// How pods run on a node, from the flags `runlet server` and `runlet agent` share.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PodFlags {
+    /// Run pods as plain host processes even where a sandbox is possible (what a node without root gets).
+    #[arg(long)]
+    pub no_sandbox: bool,
+    /// Largest size of a container log file before it is rotated (bytes; the kubelet's containerLogMaxSize).
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    pub container_log_max_size: u64,
+    /// Log files kept per container run, the current one included (the kubelet's containerLogMaxFiles).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..))]
+    pub container_log_max_files: u32,
+}
+
+impl Default for PodFlags {
+    fn default() -> Self {
+        let limits = runlet_agent::runtime::logfile::LogLimits::default();
+        PodFlags {
+            no_sandbox: false,
+            container_log_max_size: limits.max_size,
+            container_log_max_files: limits.max_files,
+        }
+    }
+}
+
 pub fn agent_config(
     node_name: String,
     root: PathBuf,
     max_pods: u32,
     allow_host_path: bool,
+    flags: &PodFlags,
+    hidden: Vec<PathBuf>,
 ) -> anyhow::Result<AgentConfig> {
     Ok(AgentConfig {
         node_name,
@@ -44,6 +71,12 @@ pub fn agent_config(
         capacity: Capacity::of_this_machine(max_pods),
         allow_host_path,
         log_endpoint: None,
+        sandbox: !flags.no_sandbox,
+        hidden,
+        log_limits: runlet_agent::runtime::logfile::LogLimits {
+            max_size: flags.container_log_max_size,
+            max_files: flags.container_log_max_files,
+        },
     })
 }
 
@@ -57,6 +90,7 @@ pub struct AgentArgs {
     pub listen: SocketAddr,
     /// The address the API server reaches this agent at [default: the listen address, or 127.0.0.1].
     pub address: Option<String>,
+    pub pods: PodFlags,
 }
 
 /// The bearer token of a kubeconfig's first user (the agent accepts the server's own token for log requests).
@@ -107,7 +141,9 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             port: bound.port(),
             cert_sha256: crate::logs::sha256_hex(cert.cert.der()),
         };
-        let mut config = agent_config(name, args.dir.clone(), args.max_pods, false)?;
+        // The kubeconfig holds the server's token: no pod may read it.
+        let hidden = vec![std::fs::canonicalize(&args.kubeconfig).unwrap_or_else(|_| args.kubeconfig.clone())];
+        let mut config = agent_config(name, args.dir.clone(), args.max_pods, false, &args.pods, hidden)?;
         config.log_endpoint = Some(endpoint);
         let agent = NodeAgent::start(client.clone(), config).await?;
         let router = axum::Router::new()

@@ -29,6 +29,8 @@ pub struct ServerArgs {
     /// Let pods mount host directories with `hostPath` volumes.
     #[arg(long)]
     pub allow_host_path: bool,
+    #[command(flatten)]
+    pub pods: crate::node::PodFlags,
 }
 
 /// What the local node agent looks like, when there is one.
@@ -36,6 +38,7 @@ pub struct LocalAgent {
     pub node_name: String,
     pub max_pods: u32,
     pub allow_host_path: bool,
+    pub pods: crate::node::PodFlags,
 }
 
 /// The data dir from the flag/env, else `<user data dir>/runlet`.
@@ -135,7 +138,10 @@ pub async fn start(dir: &Path, listen: SocketAddr, agent: Option<LocalAgent>) ->
     let client = kube::Client::new(server::router(state.clone()), "default");
     let mut local = None;
     if let Some(a) = agent {
-        let config = crate::node::agent_config(a.node_name, dir.join("agent"), a.max_pods, a.allow_host_path)?;
+        // The whole data dir (store, keys, token, every pod's files) stays out of every pod's view.
+        let hidden = vec![std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())];
+        let config =
+            crate::node::agent_config(a.node_name, dir.join("agent"), a.max_pods, a.allow_host_path, &a.pods, hidden)?;
         let node =
             runlet_agent::node::NodeAgent::start(client.clone(), config).await.context("starting the node agent")?;
         local = Some(node);
@@ -162,6 +168,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             node_name: args.node_name.clone().unwrap_or_else(crate::node::host_name),
             max_pods: args.max_pods,
             allow_host_path: args.allow_host_path,
+            pods: args.pods.clone(),
         });
         let running = start(&dir, args.listen, agent).await?;
         tracing::info!(addr = %running.addr, "runlet API server listening");

@@ -27,6 +27,11 @@ pub struct AgentConfig {
     pub allow_host_path: bool,
     /// Where this agent serves logs to the API server (None: the server reads them in-process).
     pub log_endpoint: Option<LogEndpoint>,
+    /// Run pods in sandboxes when possible; false simulates a node that cannot.
+    pub sandbox: bool,
+    /// Host paths no pod may see besides the agent's root (the server's data dir, the kubeconfig).
+    pub hidden: Vec<PathBuf>,
+    pub log_limits: crate::runtime::logfile::LogLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,15 +53,22 @@ impl NodeAgent {
     pub async fn start(client: Client, config: AgentConfig) -> Result<Arc<NodeAgent>, AgentError> {
         let mut rc = RuntimeConfig::new(&config.root, config.shim.clone(), &config.node_name);
         rc.allow_host_path = config.allow_host_path;
+        rc.sandbox = config.sandbox;
+        rc.hidden = config.hidden.clone();
+        rc.log_limits = config.log_limits;
         let runtime = ProcessRuntime::new(rc)?;
-        register::register(&client, &config.node_name, &config.capacity, config.log_endpoint.as_ref()).await?;
-        tokio::spawn(register::heartbeat(
-            client.clone(),
-            config.node_name.clone(),
-            config.capacity.clone(),
-            config.log_endpoint.clone(),
-        ));
-        let pods = pods::PodManager::new(client, config.node_name.clone(), runtime.clone(), WorkerOptions::default());
+        let facts = register::NodeFacts {
+            capacity: config.capacity.clone(),
+            endpoint: config.log_endpoint.clone(),
+            sandbox_missing: runtime.sandbox_missing().map(str::to_string),
+        };
+        register::register(&client, &config.node_name, &facts).await?;
+        tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone(), facts));
+        let options = WorkerOptions {
+            objects: Some(std::sync::Arc::new(pods::ApiObjects { client: client.clone() })),
+            ..WorkerOptions::default()
+        };
+        let pods = pods::PodManager::new(client, config.node_name.clone(), runtime.clone(), options);
         tokio::spawn(pods.run());
         Ok(Arc::new(NodeAgent { runtime, node_name: config.node_name }))
     }

@@ -18,6 +18,48 @@ use super::decide::{self, Known, SeenAction, is_terminal_status};
 use crate::runtime::ProcessRuntime;
 use crate::worker::{PodEvent, PodWorker, WorkerOptions};
 
+/// ConfigMaps and Secrets read from the API for the pods' workers.
+#[derive(Clone)]
+pub struct ApiObjects {
+    pub client: Client,
+}
+
+impl std::fmt::Debug for ApiObjects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiObjects")
+    }
+}
+
+async fn get_opt<K>(client: Client, namespace: String, name: String) -> Result<Option<K>, String>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client, &namespace);
+    api.get_opt(&name).await.map_err(|e| format!("reading {name:?} from the API: {e}"))
+}
+
+impl crate::worker::ObjectSource for ApiObjects {
+    fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> futures::future::BoxFuture<'static, Result<Option<runlet_codec::ConfigMap>, String>> {
+        Box::pin(get_opt(self.client.clone(), namespace.to_string(), name.to_string()))
+    }
+
+    fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> futures::future::BoxFuture<'static, Result<Option<runlet_codec::Secret>, String>> {
+        Box::pin(get_opt(self.client.clone(), namespace.to_string(), name.to_string()))
+    }
+}
+
 struct Running {
     worker: PodWorker,
     /// The grace period the worker was last told to stop with.

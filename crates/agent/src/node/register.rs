@@ -47,6 +47,45 @@ impl Capacity {
     }
 }
 
+/// What the agent tells about its node besides its name.
+#[derive(Debug, Clone)]
+pub struct NodeFacts {
+    pub capacity: Capacity,
+    pub endpoint: Option<LogEndpoint>,
+    /// Why pods cannot be sandboxed here, if they cannot.
+    pub sandbox_missing: Option<String>,
+}
+
+/// The Node condition that says whether pods run in sandboxes (`True` means they do not: like the pressure
+/// conditions, it is a problem when set).
+pub const SANDBOX_CONDITION: &str = "PodSandboxUnavailable";
+
+fn sandbox_condition(missing: Option<&str>, now: jiff::Timestamp) -> NodeCondition {
+    let (status, reason, message) = match missing {
+        None => (
+            "False",
+            "PodSandboxesAvailable",
+            "pods run in their own mount and PID namespaces (host network)".to_string(),
+        ),
+        Some(why) => (
+            "True",
+            "PodSandboxUnavailable",
+            format!(
+                "pods run as plain host processes of the agent's user and can read what it can read: {why}; \
+                 pods that need isolation (mount paths outside the pod directory, runAsUser, ...) are refused"
+            ),
+        ),
+    };
+    NodeCondition {
+        type_: SANDBOX_CONDITION.into(),
+        status: status.into(),
+        reason: Some(reason.into()),
+        message: Some(message),
+        last_heartbeat_time: Some(Time(now)),
+        last_transition_time: Some(Time(now)),
+    }
+}
+
 fn ready_condition(now: jiff::Timestamp) -> NodeCondition {
     NodeCondition {
         type_: "Ready".into(),
@@ -79,7 +118,9 @@ pub struct LogEndpoint {
 pub const LOG_CERT_ANNOTATION: &str = "runlet.dev/log-endpoint-cert-sha256";
 
 /// The Node as this agent registers it.
-pub fn node_object(name: &str, capacity: &Capacity, endpoint: Option<&LogEndpoint>, now: jiff::Timestamp) -> Node {
+pub fn node_object(name: &str, facts: &NodeFacts, now: jiff::Timestamp) -> Node {
+    let capacity = &facts.capacity;
+    let endpoint = facts.endpoint.as_ref();
     let labels = BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), name.to_string()),
         ("kubernetes.io/os".to_string(), std::env::consts::OS.to_string()),
@@ -95,7 +136,7 @@ pub fn node_object(name: &str, capacity: &Capacity, endpoint: Option<&LogEndpoin
         status: Some(NodeStatus {
             capacity: Some(capacity.quantities()),
             allocatable: Some(capacity.quantities()),
-            conditions: Some(vec![ready_condition(now)]),
+            conditions: Some(vec![ready_condition(now), sandbox_condition(facts.sandbox_missing.as_deref(), now)]),
             addresses: Some(vec![
                 NodeAddress { type_: "InternalIP".into(), address },
                 NodeAddress { type_: "Hostname".into(), address: name.into() },
@@ -120,14 +161,10 @@ pub fn node_object(name: &str, capacity: &Capacity, endpoint: Option<&LogEndpoin
 }
 
 /// Creates the Node, or refreshes its status if it exists (an agent restart).
-pub async fn register(
-    client: &Client,
-    name: &str,
-    capacity: &Capacity,
-    endpoint: Option<&LogEndpoint>,
-) -> Result<(), kube::Error> {
+pub async fn register(client: &Client, name: &str, facts: &NodeFacts) -> Result<(), kube::Error> {
     let api: Api<Node> = Api::all(client.clone());
-    let node = node_object(name, capacity, endpoint, jiff::Timestamp::now());
+    let endpoint = facts.endpoint.as_ref();
+    let node = node_object(name, facts, jiff::Timestamp::now());
     if api.get_opt(name).await?.is_none() {
         match api.create(&PostParams::default(), &node).await {
             Ok(_) => {}
@@ -145,7 +182,7 @@ pub async fn register(
 }
 
 /// Renews the node's Lease and Ready heartbeat forever; registers the Node again if someone deleted it.
-pub async fn heartbeat(client: Client, name: String, capacity: Capacity, endpoint: Option<LogEndpoint>) {
+pub async fn heartbeat(client: Client, name: String, facts: NodeFacts) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     let nodes: Api<Node> = Api::all(client);
     let mut tick = tokio::time::interval(RENEW_EVERY);
@@ -182,7 +219,7 @@ pub async fn heartbeat(client: Client, name: String, capacity: Capacity, endpoin
         match nodes.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {
-                if let Err(e) = register(&nodes.clone().into_client(), &name, &capacity, endpoint.as_ref()).await {
+                if let Err(e) = register(&nodes.clone().into_client(), &name, &facts).await {
                     tracing::warn!(error = %e, "could not register the node again");
                 }
             }

@@ -1,13 +1,19 @@
-//! The environment of a container process, resolved the way the kubelet resolves it: `env` in order, each
-//! plain value `$(VAR)`-expanded against the variables defined before it, `valueFrom.fieldRef` read from the
-//! pod (downward API). Sources this agent cannot read (Secrets, ConfigMaps, resource fields) are errors that
-//! keep the container waiting with `CreateContainerConfigError`, as a missing ConfigMap does on a kubelet.
+//! The environment of a container process, resolved the way the kubelet resolves it: `envFrom` sources first
+//! (ConfigMaps and Secrets, with their prefix), then `env` in order, each plain value `$(VAR)`-expanded
+//! against the variables defined before it, `valueFrom` read from the pod (downward API) or from a
+//! ConfigMap or Secret. A missing source that is not optional keeps the container waiting with
+//! `CreateContainerConfigError` (the worker tries again until it appears). The expanded environment is
+//! bounded ([`MAX_ENV_BYTES`]), so self-referencing values cannot make the agent allocate without end.
 
 use std::collections::BTreeMap;
 
+use runlet_api::expand::{TooLong, expand_bounded};
 use runlet_codec::{Container, EnvVar, Pod};
 
-use super::expand::expand;
+use super::sources::{Kind, Sources};
+
+/// The most bytes a container's own variables (names, values) and its expanded command may take.
+pub const MAX_ENV_BYTES: usize = 1024 * 1024;
 
 /// Node-side facts the downward API can expose.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,61 +30,157 @@ pub enum EnvError {
     UnsupportedFieldPath(String),
     #[error("env {name}: {source_kind} is not supported by the runlet process runtime")]
     UnsupportedSource { name: String, source_kind: &'static str },
-    #[error("envFrom is not supported by the runlet process runtime")]
-    EnvFrom,
+    /// A missing object or key (the kubelet's own words).
+    #[error("{0}")]
+    Missing(String),
+    #[error("the environment of container {container:?} is larger than {limit} bytes after $(VAR) expansion")]
+    TooLarge { container: String, limit: usize },
 }
+
+/// Variables in definition order.
+pub type Vars = Vec<(String, String)>;
 
 /// The container's own variables (not the base `PATH`/`HOSTNAME`), in definition order, later definitions
-/// of a name replacing earlier ones in place.
-pub fn container_env(pod: &Pod, container: &Container, node: &NodeFacts) -> Result<Vec<(String, String)>, EnvError> {
-    if container.env_from.as_ref().is_some_and(|e| !e.is_empty()) {
-        return Err(EnvError::EnvFrom);
-    }
+/// of a name replacing earlier ones in place; and the names `envFrom` skipped as invalid.
+pub fn container_env(
+    pod: &Pod,
+    container: &Container,
+    node: &NodeFacts,
+    sources: &Sources,
+) -> Result<(Vars, Vec<String>), EnvError> {
     let mut vars: Vec<(String, String)> = Vec::new();
-    for var in container.env.iter().flatten() {
-        let value = resolve(pod, var, node, &vars)?;
-        match vars.iter_mut().find(|(name, _)| *name == var.name) {
+    let mut warnings = Vec::new();
+    let mut budget = MAX_ENV_BYTES;
+    let too_large = || EnvError::TooLarge { container: container.name.clone(), limit: MAX_ENV_BYTES };
+    let define = |vars: &mut Vec<(String, String)>, budget: &mut usize, name: String, value: String| {
+        *budget = budget.checked_sub(name.len() + value.len()).ok_or_else(too_large)?;
+        match vars.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
-            None => vars.push((var.name.clone(), value)),
+            None => vars.push((name, value)),
+        }
+        Ok::<(), EnvError>(())
+    };
+    for from in container.env_from.iter().flatten() {
+        let prefix = from.prefix.clone().unwrap_or_default();
+        let (kind, name, optional) = match (&from.config_map_ref, &from.secret_ref) {
+            (Some(r), _) => (Kind::ConfigMap, r.name.clone(), r.optional == Some(true)),
+            (None, Some(r)) => (Kind::Secret, r.name.clone(), r.optional == Some(true)),
+            (None, None) => continue,
+        };
+        let data = match sources.data(kind, &name) {
+            Ok(data) => data,
+            Err(_) if optional => continue,
+            Err(message) => return Err(EnvError::Missing(message)),
+        };
+        let mut invalid = Vec::new();
+        for (key, value) in data {
+            let var = format!("{prefix}{key}");
+            if !runlet_api::names::env_var_name(&var).is_empty() {
+                invalid.push(key);
+                continue;
+            }
+            define(&mut vars, &mut budget, var, String::from_utf8_lossy(&value).into_owned())?;
+        }
+        if !invalid.is_empty() {
+            warnings.push(format!(
+                "Keys [{}] from the EnvFrom {} {}/{name} were skipped since they are considered invalid environment variable names.",
+                invalid.join(", "),
+                match kind {
+                    Kind::ConfigMap => "configMap",
+                    Kind::Secret => "secret",
+                },
+                sources.namespace
+            ));
         }
     }
-    Ok(vars)
+    for var in container.env.iter().flatten() {
+        match resolve(pod, var, node, &vars, sources, budget) {
+            Ok(Some(value)) => define(&mut vars, &mut budget, var.name.clone(), value)?,
+            Ok(None) => {}
+            Err(Resolve::TooLong) => return Err(too_large()),
+            Err(Resolve::Env(e)) => return Err(e),
+        }
+    }
+    Ok((vars, warnings))
 }
 
-fn resolve(pod: &Pod, var: &EnvVar, node: &NodeFacts, defined: &[(String, String)]) -> Result<String, EnvError> {
+enum Resolve {
+    TooLong,
+    Env(EnvError),
+}
+
+impl From<TooLong> for Resolve {
+    fn from(_: TooLong) -> Self {
+        Resolve::TooLong
+    }
+}
+
+impl From<EnvError> for Resolve {
+    fn from(e: EnvError) -> Self {
+        Resolve::Env(e)
+    }
+}
+
+/// A variable's value; `None` when an optional source is missing (the variable is then not set at all).
+fn resolve(
+    pod: &Pod,
+    var: &EnvVar,
+    node: &NodeFacts,
+    defined: &[(String, String)],
+    sources: &Sources,
+    budget: usize,
+) -> Result<Option<String>, Resolve> {
     let Some(from) = &var.value_from else {
         let value = var.value.as_deref().unwrap_or("");
-        return Ok(expand(value, |name| lookup(defined, name)));
+        return Ok(Some(expand_bounded(value, |name| lookup(defined, name), budget)?));
     };
-    let unsupported = |source_kind| EnvError::UnsupportedSource { name: var.name.clone(), source_kind };
     if let Some(field) = &from.field_ref {
-        return field_value(pod, &field.field_path, node);
+        return Ok(Some(field_value(pod, &field.field_path, node)?));
     }
     if from.resource_field_ref.is_some() {
-        return Err(unsupported("resourceFieldRef"));
+        return Err(EnvError::UnsupportedSource { name: var.name.clone(), source_kind: "resourceFieldRef" }.into());
     }
-    if from.config_map_key_ref.is_some() {
-        return Err(unsupported("configMapKeyRef"));
+    let (kind, name, key, optional) = match (&from.config_map_key_ref, &from.secret_key_ref) {
+        (Some(r), _) => (Kind::ConfigMap, &r.name, &r.key, r.optional == Some(true)),
+        (None, Some(r)) => (Kind::Secret, &r.name, &r.key, r.optional == Some(true)),
+        (None, None) => return Ok(Some(String::new())),
+    };
+    let data = match sources.data(kind, name) {
+        Ok(data) => data,
+        Err(_) if optional => return Ok(None),
+        Err(message) => return Err(EnvError::Missing(message).into()),
+    };
+    match data.get(key) {
+        Some(value) => Ok(Some(String::from_utf8_lossy(value).into_owned())),
+        None if optional => Ok(None),
+        None => {
+            Err(EnvError::Missing(format!("couldn't find key {key} in {} {}/{name}", kind.title(), sources.namespace))
+                .into())
+        }
     }
-    if from.secret_key_ref.is_some() {
-        return Err(unsupported("secretKeyRef"));
-    }
-    Ok(String::new())
 }
 
 fn lookup(vars: &[(String, String)], name: &str) -> Option<String> {
     vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone())
 }
 
-/// `command` and `args` with `$(VAR)` expanded against the container's variables.
-pub fn expand_command(container: &Container, vars: &[(String, String)]) -> Vec<String> {
-    container
-        .command
-        .iter()
-        .flatten()
-        .chain(container.args.iter().flatten())
-        .map(|s| expand(s, |name| lookup(vars, name)))
-        .collect()
+/// `command` and `args` with `$(VAR)` expanded against the container's variables, bounded like the
+/// environment.
+pub fn expand_command(container: &Container, vars: &[(String, String)]) -> Result<Vec<String>, EnvError> {
+    let mut budget = MAX_ENV_BYTES;
+    let mut argv = Vec::new();
+    for s in container.command.iter().flatten().chain(container.args.iter().flatten()) {
+        let arg = expand_bounded(s, |name| lookup(vars, name), budget)
+            .map_err(|_| EnvError::TooLarge { container: container.name.clone(), limit: MAX_ENV_BYTES })?;
+        budget -= arg.len();
+        argv.push(arg);
+    }
+    Ok(argv)
+}
+
+/// `$(VAR)` in a `subPathExpr`, against the container's variables.
+pub fn expand_value(value: &str, vars: &[(String, String)]) -> String {
+    expand_bounded(value, |name| lookup(vars, name), MAX_ENV_BYTES).unwrap_or_default()
 }
 
 /// The value of a downward-API field path (`metadata.labels['app']`, `status.podIP`, ...).
@@ -202,26 +304,114 @@ mod tests {
             args: Some(vec!["$(B)".into(), "$(NOPE)".into(), "$$(B)".into()]),
             ..Default::default()
         };
-        let vars = container_env(&pod(), &container, &node()).unwrap();
+        let (vars, _) = container_env(&pod(), &container, &node(), &Sources::default()).unwrap();
         let want: Vec<(String, String)> =
             [("A", "again"), ("B", "a-b"), ("C", "$(D)-c"), ("D", "d"), ("POD", "pi-x"), ("E", "pi-x/$(A)")]
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
         assert_eq!(vars, want);
-        assert_eq!(expand_command(&container, &vars), ["echo", "again", "a-b", "$(NOPE)", "$(B)"]);
+        assert_eq!(expand_command(&container, &vars).unwrap(), ["echo", "again", "a-b", "$(NOPE)", "$(B)"]);
+    }
+
+    fn sources() -> Sources {
+        use runlet_codec::k8s_openapi::ByteString;
+        use runlet_codec::{ConfigMap, Secret};
+        let cm = ConfigMap {
+            data: Some([("mode".to_string(), "fast".to_string()), ("a=b".to_string(), "x".to_string())].into()),
+            ..Default::default()
+        };
+        let secret = Secret {
+            data: Some([("password".to_string(), ByteString(b"s3cret".to_vec()))].into()),
+            ..Default::default()
+        };
+        Sources {
+            namespace: "default".into(),
+            config_maps: [("settings".to_string(), Some(cm)), ("gone".to_string(), None)].into(),
+            secrets: [("creds".to_string(), Some(secret))].into(),
+        }
+    }
+
+    fn key_ref(name: &str, kind: Kind, object: &str, key: &str, optional: bool) -> EnvVar {
+        use runlet_codec::k8s_openapi::api::core::v1::{ConfigMapKeySelector, SecretKeySelector};
+        let mut var = value(name, "");
+        var.value = None;
+        var.value_from = Some(match kind {
+            Kind::ConfigMap => EnvVarSource {
+                config_map_key_ref: Some(ConfigMapKeySelector {
+                    name: object.into(),
+                    key: key.into(),
+                    optional: Some(optional),
+                }),
+                ..Default::default()
+            },
+            Kind::Secret => EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: object.into(),
+                    key: key.into(),
+                    optional: Some(optional),
+                }),
+                ..Default::default()
+            },
+        });
+        var
     }
 
     #[test]
-    fn unsupported_sources_are_config_errors() {
-        let mut secret = field("S", "x");
-        secret.value_from = Some(EnvVarSource { secret_key_ref: Some(Default::default()), ..Default::default() });
-        let container = Container { name: "c".into(), env: Some(vec![secret]), ..Default::default() };
+    fn config_maps_and_secrets_like_the_kubelet() {
+        use runlet_codec::k8s_openapi::api::core::v1::{ConfigMapEnvSource, EnvFromSource, SecretEnvSource};
+        let container = Container {
+            name: "c".into(),
+            env_from: Some(vec![
+                EnvFromSource {
+                    config_map_ref: Some(ConfigMapEnvSource { name: "settings".into(), optional: None }),
+                    prefix: Some("CFG_".into()),
+                    ..Default::default()
+                },
+                EnvFromSource {
+                    secret_ref: Some(SecretEnvSource { name: "missing".into(), optional: Some(true) }),
+                    ..Default::default()
+                },
+            ]),
+            env: Some(vec![
+                key_ref("MODE", Kind::ConfigMap, "settings", "mode", false),
+                key_ref("PASS", Kind::Secret, "creds", "password", false),
+                key_ref("OPT", Kind::ConfigMap, "gone", "x", true),
+                value("BOTH", "$(MODE):$(CFG_mode)"),
+            ]),
+            ..Default::default()
+        };
+        let (vars, warnings) = container_env(&pod(), &container, &node(), &sources()).unwrap();
+        let got: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, [("CFG_mode", "fast"), ("MODE", "fast"), ("PASS", "s3cret"), ("BOTH", "fast:fast")]);
         assert_eq!(
-            container_env(&pod(), &container, &node()).unwrap_err().to_string(),
-            "env S: secretKeyRef is not supported by the runlet process runtime"
+            warnings,
+            [
+                "Keys [a=b] from the EnvFrom configMap default/settings were skipped since they are considered invalid environment variable names."
+            ]
         );
-        let container = Container { name: "c".into(), env_from: Some(vec![Default::default()]), ..Default::default() };
-        assert_eq!(container_env(&pod(), &container, &node()), Err(EnvError::EnvFrom));
+
+        let cases = [
+            (key_ref("X", Kind::ConfigMap, "gone", "x", false), "configmap \"gone\" not found"),
+            (key_ref("X", Kind::Secret, "nope", "x", false), "secret \"nope\" not found"),
+            (key_ref("X", Kind::Secret, "creds", "user", false), "couldn't find key user in Secret default/creds"),
+        ];
+        for (var, want) in cases {
+            let c = Container { name: "c".into(), env: Some(vec![var]), ..Default::default() };
+            assert_eq!(container_env(&pod(), &c, &node(), &sources()).unwrap_err().to_string(), want);
+        }
+    }
+
+    #[test]
+    fn self_referencing_values_hit_the_cap() {
+        let mut env = vec![value("V0", "0123456789")];
+        for i in 1..1000 {
+            env.push(value(&format!("V{i}"), &format!("$(V{})$(V{})", i - 1, i - 1)));
+        }
+        let container = Container { name: "c".into(), env: Some(env), ..Default::default() };
+        assert_eq!(
+            container_env(&pod(), &container, &node(), &Sources::default()).unwrap_err().to_string(),
+            "the environment of container \"c\" is larger than 1048576 bytes after $(VAR) expansion"
+        );
     }
 }

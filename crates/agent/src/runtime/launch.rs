@@ -1,10 +1,15 @@
-//! Turning a pod's container into a [`LaunchSpec`]: argv, environment, working directory, limits, mounts.
-//! Pure: nothing here touches the file system.
+//! Turning a pod's container into a [`LaunchSpec`]: argv, environment, working directory, limits, mounts,
+//! sandbox and identity. Pure: nothing here touches the file system.
+
+use std::path::PathBuf;
 
 use runlet_codec::{Container, Pod};
 
 use super::cgroup::Limits;
 use super::env::{NodeFacts, container_env, expand_command};
+use super::logfile::LogLimits;
+use super::sandbox::{Identity, SandboxSpec, capability_set};
+use super::sources::Sources;
 use super::state::{LaunchSpec, PodPaths};
 use super::volumes::{MountPlan, plan_mounts};
 use runlet_api::quantity::{ParsedQuantity, parse_quantity};
@@ -26,6 +31,8 @@ pub struct Prepared {
     pub spec: LaunchSpec,
     pub limits: Limits,
     pub mounts: MountPlan,
+    /// Things to tell the user as Warning events (keys `envFrom` skipped).
+    pub warnings: Vec<String>,
 }
 
 /// Inputs that do not come from the pod.
@@ -38,13 +45,22 @@ pub struct LaunchContext<'a> {
     pub allow_host_path: bool,
     pub attempt: u32,
     pub container_id: String,
+    pub sources: &'a Sources,
+    /// None when containers run in sandboxes; otherwise why they cannot.
+    pub sandbox_missing: Option<&'a str>,
+    /// Host paths no container may see.
+    pub hidden: &'a [PathBuf],
+    pub log_limits: LogLimits,
+    /// The agent's own uid (a container without `runAsUser` runs as it).
+    pub agent_uid: u32,
 }
 
 pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Result<Prepared, PrepareError> {
-    let vars = container_env(pod, container, ctx.node).map_err(|e| PrepareError::Config(e.to_string()))?;
+    let (vars, warnings) =
+        container_env(pod, container, ctx.node, ctx.sources).map_err(|e| PrepareError::Config(e.to_string()))?;
     // Without an image there is no entrypoint: `command` is required, except that `args` alone run as they
     // would in an image that has no ENTRYPOINT.
-    let argv = expand_command(container, &vars);
+    let argv = expand_command(container, &vars).map_err(|e| PrepareError::Config(e.to_string()))?;
     if argv.is_empty() {
         return Err(PrepareError::CannotRun(format!(
             "no command specified for container {:?}: the runlet process runtime does not run image entrypoints; \
@@ -52,26 +68,46 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
             container.name
         )));
     }
+    if let Some(why) = ctx.sandbox_missing
+        && let Some(need) = isolation_need(pod, container)
+    {
+        return Err(PrepareError::Config(format!(
+            "container {:?} needs a pod sandbox ({need}), which this node cannot provide: {why}",
+            container.name
+        )));
+    }
+    let identity = identity(pod, container, ctx).map_err(PrepareError::Config)?;
 
     let hostname =
         pod.spec.as_ref().and_then(|s| s.hostname.clone()).or_else(|| pod.metadata.name.clone()).unwrap_or_default();
     let mut env: Vec<(String, String)> = ctx.base_env.to_vec();
     env.push(("HOSTNAME".to_string(), hostname));
-    for (name, value) in vars {
+    for (name, value) in vars.iter().cloned() {
         match env.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
             None => env.push((name, value)),
         }
     }
 
-    let working_dir = match container.working_dir.as_deref().filter(|w| !w.is_empty()) {
-        None => ctx.paths.dir.clone(),
-        Some(dir) => ctx.paths.dir.join(dir),
+    let sandboxed = ctx.sandbox_missing.is_none();
+    let working_dir = match (container.working_dir.as_deref().filter(|w| !w.is_empty()), sandboxed) {
+        (None, false) => ctx.paths.dir.clone(),
+        (Some(dir), false) => ctx.paths.dir.join(dir),
+        (None, true) => PathBuf::from("/"),
+        (Some(dir), true) => PathBuf::from("/").join(dir),
     };
 
     let limits = container_limits(container).map_err(PrepareError::Config)?;
-    let mounts =
-        plan_mounts(pod, container, ctx.paths, ctx.allow_host_path).map_err(|e| PrepareError::Config(e.to_string()))?;
+    let mounts = plan_mounts(pod, container, ctx.paths, ctx.allow_host_path, ctx.sandbox_missing, &vars)
+        .map_err(|e| PrepareError::Config(e.to_string()))?;
+    let run_dir = ctx.paths.run_dir(&container.name, ctx.attempt);
+    let sandbox = sandboxed.then(|| SandboxSpec {
+        rootfs: run_dir.join("rootfs"),
+        hidden: ctx.hidden.to_vec(),
+        mounts: mounts.binds.clone(),
+        read_only_root: security(pod, container, |c| c.read_only_root_filesystem, |_| None) == Some(true),
+        pid_namespace: None,
+    });
 
     let spec = LaunchSpec {
         container_id: ctx.container_id.clone(),
@@ -79,10 +115,114 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
         env,
         working_dir,
         log_path: ctx.paths.log_file(&container.name, ctx.attempt),
-        run_dir: ctx.paths.run_dir(&container.name, ctx.attempt),
+        run_dir,
         cgroup: None,
+        sandbox,
+        identity,
+        log_limits: ctx.log_limits,
     };
-    Ok(Prepared { spec, limits, mounts })
+    Ok(Prepared { spec, limits, mounts, warnings })
+}
+
+/// A container-level `securityContext` field, else the pod-level one.
+fn security<T>(
+    pod: &Pod,
+    container: &Container,
+    from_container: impl Fn(&runlet_codec::k8s_openapi::api::core::v1::SecurityContext) -> Option<T>,
+    from_pod: impl Fn(&runlet_codec::k8s_openapi::api::core::v1::PodSecurityContext) -> Option<T>,
+) -> Option<T> {
+    container
+        .security_context
+        .as_ref()
+        .and_then(&from_container)
+        .or_else(|| pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(&from_pod))
+}
+
+/// What in the container's spec only a sandbox can give it, if anything.
+fn isolation_need(pod: &Pod, container: &Container) -> Option<&'static str> {
+    let sc = container.security_context.as_ref();
+    if security(pod, container, |c| c.run_as_user, |p| p.run_as_user).is_some()
+        || security(pod, container, |c| c.run_as_group, |p| p.run_as_group).is_some()
+    {
+        return Some("runAsUser/runAsGroup");
+    }
+    if sc.and_then(|c| c.read_only_root_filesystem) == Some(true) {
+        return Some("readOnlyRootFilesystem");
+    }
+    if sc.and_then(|c| c.capabilities.as_ref()).and_then(|c| c.add.as_ref()).is_some_and(|a| !a.is_empty()) {
+        return Some("capabilities.add");
+    }
+    if pod.spec.as_ref().and_then(|s| s.share_process_namespace) == Some(true) {
+        return Some("shareProcessNamespace");
+    }
+    None
+}
+
+/// The kubelet's name for a pod in messages: `name_namespace(uid)`.
+fn pod_name(pod: &Pod) -> String {
+    let m = &pod.metadata;
+    format!(
+        "{}_{}({})",
+        m.name.as_deref().unwrap_or(""),
+        m.namespace.as_deref().unwrap_or(""),
+        m.uid.as_deref().unwrap_or("")
+    )
+}
+
+/// Who the container runs as (`securityContext`), and the kubelet's `runAsNonRoot` refusals.
+fn identity(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Result<Identity, String> {
+    let uid = security(pod, container, |c| c.run_as_user, |p| p.run_as_user).and_then(|u| u32::try_from(u).ok());
+    let gid = security(pod, container, |c| c.run_as_group, |p| p.run_as_group).and_then(|g| u32::try_from(g).ok());
+    if security(pod, container, |c| c.run_as_non_root, |p| p.run_as_non_root) == Some(true) {
+        match uid {
+            Some(0) => {
+                return Err(format!(
+                    "container's runAsUser breaks non-root policy (pod: {:?}, container: {})",
+                    pod_name(pod),
+                    container.name
+                ));
+            }
+            None if ctx.agent_uid == 0 => {
+                return Err(format!(
+                    "container has runAsNonRoot and image will run as root (pod: {:?}, container: {})",
+                    pod_name(pod),
+                    container.name
+                ));
+            }
+            _ => {}
+        }
+    }
+    if ctx.sandbox_missing.is_some() {
+        return Ok(Identity::default());
+    }
+    let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let mut groups: Vec<u32> = pod_sc
+        .and_then(|p| p.supplemental_groups.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|g| u32::try_from(*g).ok())
+        .collect();
+    if let Some(fs_group) = pod_sc.and_then(|p| p.fs_group).and_then(|g| u32::try_from(g).ok()) {
+        groups.push(fs_group);
+    }
+    let sc = container.security_context.as_ref();
+    let caps = sc.and_then(|c| c.capabilities.as_ref());
+    let capabilities = if sc.and_then(|c| c.privileged) == Some(true) {
+        capability_set(&["ALL".to_string()], &[])
+    } else {
+        capability_set(
+            caps.and_then(|c| c.add.as_deref()).unwrap_or_default(),
+            caps.and_then(|c| c.drop.as_deref()).unwrap_or_default(),
+        )
+    };
+    Ok(Identity {
+        uid,
+        // A user without a group runs with group 0, as a user unknown to an image's /etc/passwd does.
+        gid: gid.or(uid.map(|_| 0)),
+        supplementary_groups: groups,
+        capabilities: Some(capabilities),
+        no_new_privileges: sc.and_then(|c| c.allow_privilege_escalation) == Some(false),
+    })
 }
 
 /// `resources.limits.memory` (bytes) and `.cpu` (millicores) as numbers.
@@ -137,7 +277,12 @@ mod tests {
     }
 
     fn run(container: &Container) -> Result<Prepared, PrepareError> {
+        run_in(&pod(), container, Some("not root"))
+    }
+
+    fn run_in(pod: &Pod, container: &Container, sandbox_missing: Option<&str>) -> Result<Prepared, PrepareError> {
         let (paths, node, base) = ctx_parts();
+        let sources = Sources::default();
         let ctx = LaunchContext {
             paths: &paths,
             node: &node,
@@ -145,8 +290,79 @@ mod tests {
             allow_host_path: false,
             attempt: 2,
             container_id: "id1".into(),
+            sources: &sources,
+            sandbox_missing,
+            hidden: &[],
+            log_limits: LogLimits::default(),
+            agent_uid: 0,
         };
-        prepare(&pod(), container, &ctx)
+        prepare(pod, container, &ctx)
+    }
+
+    #[test]
+    fn security_contexts() {
+        use runlet_codec::k8s_openapi::api::core::v1::{Capabilities, PodSecurityContext, SecurityContext};
+        let mut p = pod();
+        p.metadata.namespace = Some("ns".into());
+        p.metadata.uid = Some("u1".into());
+        p.spec.as_mut().unwrap().security_context = Some(PodSecurityContext {
+            run_as_user: Some(1000),
+            fs_group: Some(2000),
+            supplemental_groups: Some(vec![3000]),
+            ..Default::default()
+        });
+        let c = Container {
+            name: "c".into(),
+            command: Some(vec!["id".into()]),
+            security_context: Some(SecurityContext {
+                run_as_group: Some(1001),
+                allow_privilege_escalation: Some(false),
+                read_only_root_filesystem: Some(true),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    add: Some(vec!["NET_BIND_SERVICE".into()]),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let prepared = run_in(&p, &c, None).unwrap();
+        assert_eq!(
+            prepared.spec.identity,
+            Identity {
+                uid: Some(1000),
+                gid: Some(1001),
+                supplementary_groups: vec![3000, 2000],
+                capabilities: Some(vec!["CAP_NET_BIND_SERVICE".into()]),
+                no_new_privileges: true,
+            }
+        );
+        let sandbox = prepared.spec.sandbox.unwrap();
+        assert!(sandbox.read_only_root);
+        assert_eq!(prepared.spec.working_dir, Path::new("/"));
+        // Without a sandbox the same container cannot run.
+        assert_eq!(
+            run_in(&p, &c, Some("the agent is not root")).unwrap_err(),
+            PrepareError::Config(
+                "container \"c\" needs a pod sandbox (runAsUser/runAsGroup), which this node cannot provide: the agent is not root".into()
+            )
+        );
+        // runAsNonRoot
+        let non_root = |user: Option<i64>| {
+            let mut p = p.clone();
+            p.spec.as_mut().unwrap().security_context =
+                Some(PodSecurityContext { run_as_non_root: Some(true), run_as_user: user, ..Default::default() });
+            run_in(&p, &Container { security_context: None, ..c.clone() }, None).map(|_| ())
+        };
+        assert_eq!(
+            non_root(Some(0)).unwrap_err().to_string(),
+            "container's runAsUser breaks non-root policy (pod: \"pi-x_ns(u1)\", container: c)"
+        );
+        assert_eq!(
+            non_root(None).unwrap_err().to_string(),
+            "container has runAsNonRoot and image will run as root (pod: \"pi-x_ns(u1)\", container: c)"
+        );
+        assert_eq!(non_root(Some(1000)), Ok(()));
     }
 
     #[test]

@@ -5,11 +5,14 @@ pub mod cgroup;
 mod container;
 pub mod crilog;
 pub mod env;
-pub mod expand;
+mod exec;
 pub mod launch;
+pub mod logfile;
 pub mod procstat;
 mod recover;
+pub mod sandbox;
 pub mod shim;
+pub mod sources;
 pub mod state;
 pub mod volumes;
 
@@ -55,6 +58,11 @@ pub struct RuntimeConfig {
     pub cgroup_name: String,
     /// Variables every container gets unless it sets them itself.
     pub base_env: Vec<(String, String)>,
+    /// Run containers in sandboxes when this process can (root); false simulates a host that cannot.
+    pub sandbox: bool,
+    /// Host paths no container may see (the server's data dir, the agent's root, a kubeconfig).
+    pub hidden: Vec<PathBuf>,
+    pub log_limits: logfile::LogLimits,
 }
 
 impl RuntimeConfig {
@@ -69,6 +77,9 @@ impl RuntimeConfig {
             use_cgroups: true,
             cgroup_name: "runlet".to_string(),
             base_env: launch::default_base_env(),
+            sandbox: true,
+            hidden: Vec::new(),
+            log_limits: logfile::LogLimits::default(),
         }
     }
 }
@@ -132,6 +143,8 @@ pub struct ProcessRuntime {
 struct Inner {
     config: RuntimeConfig,
     cgroups: Option<cgroup::Cgroups>,
+    /// None when containers run in sandboxes; otherwise why they cannot.
+    sandbox_missing: Option<String>,
 }
 
 impl ProcessRuntime {
@@ -139,7 +152,21 @@ impl ProcessRuntime {
     /// (said once, here).
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let pods = config.root.join("pods");
-        std::fs::create_dir_all(&pods).map_err(io_err(pods.display()))?;
+        state::create_private_dir(&pods).map_err(io_err(pods.display()))?;
+        let _ = std::fs::set_permissions(&config.root, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let sandbox_missing = if config.sandbox {
+            sandbox::can_sandbox().err()
+        } else {
+            Some("pod sandboxes are turned off (--no-sandbox)".to_string())
+        };
+        if let Some(why) = &sandbox_missing {
+            tracing::warn!(reason = %why, "pods run without a sandbox: as plain host processes of the agent's user");
+        }
+        let mut config = config;
+        // The agent's own root is never visible to a pod.
+        if !config.hidden.contains(&config.root) {
+            config.hidden.push(config.root.clone());
+        }
         let cgroups = if config.use_cgroups {
             match cgroup::Cgroups::setup(&config.cgroup_name) {
                 Ok(c) => Some(c),
@@ -151,11 +178,16 @@ impl ProcessRuntime {
         } else {
             None
         };
-        Ok(ProcessRuntime { inner: Arc::new(Inner { config, cgroups }) })
+        Ok(ProcessRuntime { inner: Arc::new(Inner { config, cgroups, sandbox_missing }) })
     }
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config
+    }
+
+    /// None when containers run in sandboxes; otherwise why they cannot (for the Node's condition).
+    pub fn sandbox_missing(&self) -> Option<&str> {
+        self.inner.sandbox_missing.as_deref()
     }
 
     /// Whether containers get their own cgroups (limits, OOM detection).
@@ -187,17 +219,39 @@ impl ProcessRuntime {
         Ok(uids)
     }
 
-    /// Creates the pod directory and its `emptyDir` volumes.
+    /// Creates the pod directory (private to the agent).
     pub fn prepare_pod(&self, pod: &Pod) -> Result<PodPaths, RuntimeError> {
         let paths = self.pod_paths(pod.metadata.uid.as_deref().unwrap_or_default());
-        std::fs::create_dir_all(paths.dir.join("logs")).map_err(io_err(paths.dir.display()))?;
-        for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-            if volume.empty_dir.is_some() {
-                let dir = paths.volume(&volume.name);
-                std::fs::create_dir_all(&dir).map_err(io_err(dir.display()))?;
-            }
+        for dir in [paths.dir.join("logs"), paths.dir.join("volumes"), paths.dir.join("containers")] {
+            state::create_private_dir(&dir).map_err(io_err(dir.display()))?;
         }
         Ok(paths)
+    }
+
+    /// Puts every volume of the pod in place (again: ConfigMap and Secret volumes get their current data).
+    /// The error is the message of a `FailedMount` event; the container waits meanwhile.
+    pub fn prepare_volumes(&self, pod: &Pod, sources: &sources::Sources) -> Result<(), String> {
+        let paths = self.pod_paths(pod.metadata.uid.as_deref().unwrap_or_default());
+        let node = self.node_facts();
+        let spec = pod.spec.as_ref();
+        let fs_group = spec
+            .and_then(|s| s.security_context.as_ref())
+            .and_then(|sc| sc.fs_group)
+            .and_then(|g| u32::try_from(g).ok());
+        let privileges = volumes::Privileges {
+            can_mount: self.inner.sandbox_missing.is_none(),
+            fs_group: fs_group.filter(|_| self.inner.sandbox_missing.is_none()),
+        };
+        for volume in spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+            if volume.host_path.is_some() && !self.inner.config.allow_host_path {
+                continue; // refused per mount, with its own message
+            }
+            let content = volumes::volume_content(pod, volume, sources, &node)
+                .map_err(|e| format!("MountVolume.SetUp failed for volume {:?} : {e}", volume.name))?;
+            volumes::materialize(&paths.volume(&volume.name), &content, privileges)
+                .map_err(|e| format!("MountVolume.SetUp failed for volume {:?} : {e}", volume.name))?;
+        }
+        Ok(())
     }
 
     pub fn read_pod_record(&self, uid: &str) -> io::Result<PodRecord> {
@@ -209,17 +263,29 @@ impl ProcessRuntime {
     }
 
     /// Builds the launch of run `attempt` of `container` (pure apart from choosing a container id).
-    pub fn prepare_container(&self, pod: &Pod, container: &Container, attempt: u32) -> Result<Prepared, PrepareError> {
+    pub fn prepare_container(
+        &self,
+        pod: &Pod,
+        container: &Container,
+        attempt: u32,
+        sources: &sources::Sources,
+    ) -> Result<Prepared, PrepareError> {
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
         let paths = self.pod_paths(uid);
         let node = self.node_facts();
+        let config = &self.inner.config;
         let ctx = launch::LaunchContext {
             paths: &paths,
             node: &node,
-            base_env: &self.inner.config.base_env,
-            allow_host_path: self.inner.config.allow_host_path,
+            base_env: &config.base_env,
+            allow_host_path: config.allow_host_path,
             attempt,
             container_id: new_container_id(uid, &container.name, attempt),
+            sources,
+            sandbox_missing: self.inner.sandbox_missing.as_deref(),
+            hidden: &config.hidden,
+            log_limits: config.log_limits,
+            agent_uid: nix::unistd::geteuid().as_raw(),
         };
         launch::prepare(pod, container, &ctx)
     }
@@ -232,7 +298,7 @@ impl ProcessRuntime {
         attempt: u32,
         prepared: Prepared,
     ) -> Result<Launch, RuntimeError> {
-        let Prepared { mut spec, limits, mounts } = prepared;
+        let Prepared { mut spec, limits, mounts, .. } = prepared;
         let container_id = spec.container_id.clone();
         let failed = |message: String| Launch::Failed {
             container_id: container_id.clone(),
@@ -243,12 +309,21 @@ impl ProcessRuntime {
             // Left over from a run that never got recorded; its attempt number is being reused.
             std::fs::remove_dir_all(&spec.run_dir).map_err(io_err(spec.run_dir.display()))?;
         }
-        std::fs::create_dir_all(&spec.run_dir).map_err(io_err(spec.run_dir.display()))?;
+        state::create_private_dir(&spec.run_dir).map_err(io_err(spec.run_dir.display()))?;
         if let Some(log_dir) = spec.log_path.parent() {
-            std::fs::create_dir_all(log_dir).map_err(io_err(log_dir.display()))?;
+            state::create_private_dir(log_dir).map_err(io_err(log_dir.display()))?;
         }
         let paths = self.pod_paths(pod_uid);
-        if !spec.working_dir.is_dir() {
+        if let Some(sandbox) = &spec.sandbox {
+            for layer in ["upper", "work", "merged"] {
+                let dir = sandbox.rootfs.join(layer);
+                std::fs::create_dir_all(&dir).map_err(io_err(dir.display()))?;
+            }
+            // The upper layer's root is the container's `/`: as open as the host's.
+            let upper = sandbox.rootfs.join("upper");
+            std::fs::set_permissions(&upper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .map_err(io_err(upper.display()))?;
+        } else if !spec.working_dir.is_dir() {
             if !launch::creatable_working_dir(&paths, &spec.working_dir) {
                 return Ok(failed(format!(
                     "working directory {:?} does not exist (the runlet process runtime creates working directories \
@@ -339,6 +414,8 @@ impl ProcessRuntime {
         if let Some(cgroups) = &self.inner.cgroups {
             cgroups.remove_pod(uid);
         }
+        // tmpfs volumes first: removing the directory must never reach into a mount.
+        volumes::unmount_below(&paths.dir);
         match std::fs::remove_dir_all(&paths.dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),

@@ -5,25 +5,29 @@
 //! itself were the parent, a container that ends while the agent is down (upgrade, crash) would lose its exit
 //! code. The shim leaves the agent's session, forks the container, copies its stdout/stderr into the CRI log
 //! file, waits for it and writes `exit.json` (code, signal, OOM, times), so a restarted agent reads the real
-//! outcome. It is single-threaded and does nothing else.
+//! outcome. It is single-threaded and does nothing else. It is a child subreaper: whatever the container
+//! leaves behind (double forks, `setsid`) is killed when the container's main process ends. A sandboxed run
+//! (see [`super::sandbox`]) is started through the sandbox's init, whose PID namespace ends with it.
 //!
 //! Protocol with the agent: after writing `started.json` (or, when exec failed, `exit.json`) the shim prints
 //! one line, [`STARTED_LINE`] or [`EXITED_LINE`], on its stdout.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
 use super::cgroup;
 use super::crilog::{self, LineSplitter, Stream};
+use super::logfile::LogFile;
 use super::procstat;
+use super::sandbox::init::{self, Report, parse_report};
 use super::state::{self, CgroupSet, ExitRecord, LaunchSpec, StartRecord};
 
 pub const STARTED_LINE: &str = "started";
@@ -58,31 +62,39 @@ pub fn shim_main(args: impl IntoIterator<Item = OsString>) -> ! {
 }
 
 fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
-    let launch_path = PathBuf::from(args.into_iter().next().ok_or(ShimError::Usage)?);
+    let mut args = args.into_iter();
+    let first = args.next().ok_or(ShimError::Usage)?;
+    if first == EXEC_ARG {
+        let run_dir = PathBuf::from(args.next().ok_or(ShimError::Usage)?);
+        let argv: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+        let code = super::exec::exec_in(&run_dir, &argv).map_err(|e| ShimError::Io("exec".into(), e))?;
+        std::process::exit(code);
+    }
+    let launch_path = PathBuf::from(first);
     // Leave the agent's session and process group: a Ctrl-C or a signal to the agent's group must not reach
     // the containers, and the shim must outlive the agent.
     let _ = nix::unistd::setsid();
+    // Orphans of the container (double forks, `setsid`) become the shim's children, so none outlives it.
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
     let spec: LaunchSpec = state::read_json(&launch_path)
         .map_err(io_err(launch_path.display().to_string()))?
         .ok_or_else(|| ShimError::Io(launch_path.display().to_string(), io::ErrorKind::NotFound.into()))?;
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&spec.log_path)
-        .map_err(io_err(spec.log_path.display().to_string()))?;
+    let mut log =
+        LogFile::open(&spec.log_path, spec.log_limits).map_err(io_err(spec.log_path.display().to_string()))?;
 
-    let mut child = match spawn(&spec) {
-        Ok(child) => child,
-        Err(e) => {
-            let record =
-                ExitRecord::cannot_run(exec_error_message(spec.argv.first().map(String::as_str).unwrap_or(""), &e));
-            finish(&spec, &record)?;
+    let mut main = match spawn(&spec) {
+        Ok(main) => main,
+        Err(message) => {
+            finish(&spec, &ExitRecord::cannot_run(message))?;
             announce(EXITED_LINE);
             return Ok(());
         }
     };
     let started_at = Timestamp::now();
-    let pid = child.id() as i32;
+    let pid = main.pid;
     let shim_pid = std::process::id() as i32;
     let start = StartRecord {
         shim_pid,
@@ -94,7 +106,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
     state::write_json(&spec.run_dir.join(state::STARTED_FILE), &start).map_err(io_err("started.json"))?;
     announce(STARTED_LINE);
 
-    let (status, finished_at) = pump(&mut child, &mut log, spec.cgroup.as_ref());
+    let (status, finished_at) = pump(&mut main, &mut log, spec.cgroup.as_ref());
     let signal = status.signal();
     let exit_code = match (status.code(), signal) {
         (Some(code), _) => code,
@@ -113,8 +125,52 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
     finish(&spec, &record)
 }
 
-fn spawn(spec: &LaunchSpec) -> io::Result<Child> {
-    let program = spec.argv.first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty argv"))?;
+/// The first argument that makes the shim run a command inside a running container (exec probes):
+/// `shim --exec <run dir> <argv...>`.
+pub const EXEC_ARG: &str = "--exec";
+
+/// The container's main process as the shim supervises it.
+struct Main {
+    /// The process to wait for: the container itself, or the init of its sandbox.
+    pid: i32,
+    stdout: Option<File>,
+    stderr: Option<File>,
+    /// The sandbox init's report pipe (the container's real exit status comes through it).
+    report: Option<BufReader<File>>,
+}
+
+impl Main {
+    /// The raw wait status, once the process has exited.
+    fn try_wait(&mut self) -> Option<i32> {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid pointer.
+        let pid = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        (pid == self.pid).then(|| self.container_status(status))
+    }
+
+    fn wait(&mut self) -> Option<i32> {
+        let mut status = 0;
+        // SAFETY: as above.
+        let pid = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        (pid == self.pid).then(|| self.container_status(status))
+    }
+
+    /// A sandboxed run reports the container's own status; if the init died first (SIGKILL), its status it is.
+    fn container_status(&mut self, init_status: i32) -> i32 {
+        let Some(report) = self.report.as_mut() else { return init_status };
+        let mut line = String::new();
+        while report.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if let Some(Report::Exit(status)) = parse_report(&line) {
+                return status;
+            }
+            line.clear();
+        }
+        init_status
+    }
+}
+
+fn spawn(spec: &LaunchSpec) -> Result<Main, String> {
+    let program = spec.argv.first().map(String::as_str).unwrap_or("");
     // Opened here, written in the child before exec: the container joins its cgroup before it can fork.
     let procs: Vec<File> = spec
         .cgroup
@@ -129,6 +185,42 @@ fn spawn(spec: &LaunchSpec) -> io::Result<Child> {
         })
         .collect();
     let procs_fds: Vec<RawFd> = procs.iter().map(|f| f.as_raw_fd()).collect();
+    let Some(sandbox) = &spec.sandbox else {
+        return spawn_plain(spec, &procs_fds).map_err(|e| exec_error_message(program, &e));
+    };
+    let cmd = init::Command {
+        argv: &spec.argv,
+        env: &spec.env,
+        working_dir: &spec.working_dir,
+        identity: &spec.identity,
+        sandbox,
+        cgroup_procs: &procs_fds,
+    };
+    let spawned = init::spawn(&cmd).map_err(|e| format!("creating the sandbox: {e}"))?;
+    drop(procs);
+    let mut report = BufReader::new(spawned.report);
+    let mut line = String::new();
+    let _ = report.read_line(&mut line);
+    match parse_report(&line) {
+        Some(Report::Started) => Ok(Main {
+            pid: spawned.init.as_raw(),
+            stdout: Some(spawned.stdout),
+            stderr: Some(spawned.stderr),
+            report: Some(report),
+        }),
+        other => {
+            let _ = nix::sys::wait::waitpid(spawned.init, None);
+            Err(match other {
+                Some(Report::Error(message)) => message,
+                _ => "the sandbox init exited without starting the container".to_string(),
+            })
+        }
+    }
+}
+
+fn spawn_plain(spec: &LaunchSpec, procs_fds: &[RawFd]) -> io::Result<Main> {
+    let program = spec.argv.first().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty argv"))?;
+    let procs_fds = procs_fds.to_vec();
     let mut cmd = Command::new(program);
     cmd.args(&spec.argv[1..])
         .env_clear()
@@ -140,7 +232,7 @@ fn spawn(spec: &LaunchSpec) -> io::Result<Child> {
         // Its own process group, so the whole container can be signalled at once.
         .process_group(0);
     // SAFETY: the closure only calls write(2), which is async-signal-safe, on descriptors that stay open
-    // (`procs` outlives `spawn`); it allocates nothing.
+    // (the caller's `procs` outlive `spawn`); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             for fd in &procs_fds {
@@ -149,9 +241,13 @@ fn spawn(spec: &LaunchSpec) -> io::Result<Child> {
             Ok(())
         });
     }
-    let child = cmd.spawn();
-    drop(procs);
-    child
+    let mut child = cmd.spawn()?;
+    Ok(Main {
+        pid: child.id() as i32,
+        stdout: child.stdout.take().map(|p| File::from(OwnedFd::from(p))),
+        stderr: child.stderr.take().map(|p| File::from(OwnedFd::from(p))),
+        report: None,
+    })
 }
 
 /// The message of a container whose process could not be executed, in the words of the OCI runtime.
@@ -189,30 +285,22 @@ struct Pipe {
 }
 
 /// Copies the container's output into `log` until it exits; returns its status and finish time.
-fn pump(child: &mut Child, log: &mut File, cgroup: Option<&CgroupSet>) -> (ExitStatus, Timestamp) {
+fn pump(main: &mut Main, log: &mut LogFile, cgroup: Option<&CgroupSet>) -> (ExitStatus, Timestamp) {
     let mut pipes: Vec<Option<Pipe>> = vec![
-        child.stdout.take().map(|p| Pipe {
-            file: File::from(OwnedFd::from(p)),
-            stream: Stream::Stdout,
-            lines: LineSplitter::default(),
-        }),
-        child.stderr.take().map(|p| Pipe {
-            file: File::from(OwnedFd::from(p)),
-            stream: Stream::Stderr,
-            lines: LineSplitter::default(),
-        }),
+        main.stdout.take().map(|file| Pipe { file, stream: Stream::Stdout, lines: LineSplitter::default() }),
+        main.stderr.take().map(|file| Pipe { file, stream: Stream::Stderr, lines: LineSplitter::default() }),
     ];
-    let pidfd = pidfd_open(child.id() as i32);
+    let pidfd = pidfd_open(main.pid);
     let mut exited: Option<(ExitStatus, Timestamp)> = None;
     let mut drain_until: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut log_failed = false;
     loop {
         if exited.is_none()
-            && let Ok(Some(status)) = child.try_wait()
+            && let Some(status) = main.try_wait()
         {
-            exited = Some((status, Timestamp::now()));
-            kill_leftovers(child.id() as i32, cgroup);
+            exited = Some((ExitStatus::from_raw(status), Timestamp::now()));
+            kill_leftovers(main.pid, cgroup);
             drain_until = Some(Instant::now() + DRAIN_AFTER_EXIT);
         }
         let open: Vec<usize> = (0..pipes.len()).filter(|i| pipes[*i].is_some()).collect();
@@ -232,19 +320,21 @@ fn pump(child: &mut Child, log: &mut File, cgroup: Option<&CgroupSet>) -> (ExitS
         }
         if fds.is_empty() {
             // Output closed but the process lives on, and there is no pidfd to wait on: just wait.
-            if let Ok(status) = child.wait() {
-                exited = Some((status, Timestamp::now()));
-                kill_leftovers(child.id() as i32, cgroup);
+            if let Some(status) = main.wait() {
+                exited = Some((ExitStatus::from_raw(status), Timestamp::now()));
+                kill_leftovers(main.pid, cgroup);
                 drain_until = Some(Instant::now());
             }
             continue;
         }
         let timeout_ms: i32 = match (drain_until, watch_pidfd) {
             (Some(until), _) => until.saturating_duration_since(Instant::now()).as_millis().min(1000) as i32,
-            (None, true) => -1,
+            // Orphans handed to the shim are reaped now and then.
+            (None, true) => 1000,
             // No pidfd: look at the child every 100 ms.
             (None, false) => 100,
         };
+        reap_orphans(main.pid);
         // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs.
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if ready <= 0 {
@@ -274,7 +364,31 @@ fn pump(child: &mut Child, log: &mut File, cgroup: Option<&CgroupSet>) -> (ExitS
     }
 }
 
-fn flush_partial(pipe: &mut Pipe, log: &mut File, log_failed: &mut bool) {
+/// Reaps exited children other than `main` (orphans the subreaper inherited).
+fn reap_orphans(main: i32) {
+    for child in children_of_self() {
+        if child == main {
+            continue;
+        }
+        let mut status = 0;
+        // SAFETY: waitpid with a valid pointer, on one of our own children.
+        unsafe {
+            libc::waitpid(child, &mut status, libc::WNOHANG);
+        }
+    }
+}
+
+/// The shim's children (`/proc/self/task/<tid>/children`; the shim has one thread).
+fn children_of_self() -> Vec<i32> {
+    let me = std::process::id();
+    std::fs::read_to_string(format!("/proc/self/task/{me}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn flush_partial(pipe: &mut Pipe, log: &mut LogFile, log_failed: &mut bool) {
     let time = crilog::format_time(Timestamp::now());
     let mut records = Vec::new();
     let stream = pipe.stream;
@@ -284,11 +398,11 @@ fn flush_partial(pipe: &mut Pipe, log: &mut File, log_failed: &mut bool) {
 
 /// One write per batch of records, so readers see whole lines. A full disk must not block the container,
 /// so output is dropped (and reported once) rather than retried.
-fn write_log(log: &mut File, records: &[u8], failed: &mut bool) {
+fn write_log(log: &mut LogFile, records: &[u8], failed: &mut bool) {
     if records.is_empty() {
         return;
     }
-    if let Err(e) = log.write_all(records)
+    if let Err(e) = log.write(records)
         && !*failed
     {
         *failed = true;
@@ -302,10 +416,28 @@ fn pollfd(fd: RawFd) -> libc::pollfd {
 
 /// When the main process ends the container ends, as when PID 1 of a container exits: whatever it left
 /// running in its process group or cgroup is killed.
+/// As the subreaper, the shim also kills (and reaps) every descendant that left the group (`setsid`,
+/// double forks); killing one may hand its own children to the shim, hence the rounds.
 fn kill_leftovers(pgid: i32, cgroup: Option<&CgroupSet>) {
     let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
     if let Some(set) = cgroup {
         cgroup::kill_all(set);
+    }
+    for _ in 0..100 {
+        let children = children_of_self();
+        if children.is_empty() {
+            return;
+        }
+        for child in &children {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*child), nix::sys::signal::Signal::SIGKILL);
+        }
+        for child in &children {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid pointer, on one of our own children.
+            unsafe {
+                libc::waitpid(*child, &mut status, 0);
+            }
+        }
     }
 }
 

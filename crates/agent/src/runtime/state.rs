@@ -4,23 +4,27 @@
 //! ```text
 //! <root>/pods/<uid>/
 //!   pod.json                                  PodRecord: start time, termination cause
-//!   volumes/<volume>/                         emptyDir volumes
-//!   logs/<container>/<attempt>.log            CRI-format logs, one file per run
+//!   volumes/<volume>/                         the pod's volumes (emptyDir, configMap, secret, ...)
+//!   logs/<container>/<attempt>.log            CRI-format logs, one file per run (rotated: .log.<n>)
 //!   containers/<container>/<attempt>/
 //!     launch.json                             LaunchSpec: what the shim runs (written by the agent)
 //!     started.json                            StartRecord: shim and container pids (written by the shim)
 //!     exit.json                               ExitRecord: the real exit status (written by the shim)
 //!     shim.log                                the shim's own diagnostics
+//!     rootfs/{upper,work,merged}              the run's root overlay (sandboxed runs)
 //! ```
 //!
 //! `attempt` is the container's restart count when that run started. Records are written to a temporary
-//! file and renamed, so a reader never sees half a record.
+//! file and renamed, so a reader never sees half a record; directories are 0700 and records 0600.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+
+use super::logfile::LogLimits;
+use super::sandbox::{Identity, SandboxSpec};
 
 /// Everything the shim needs to run one container attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +41,13 @@ pub struct LaunchSpec {
     pub run_dir: PathBuf,
     /// The container's own cgroup, when limits are enforced.
     pub cgroup: Option<CgroupSet>,
+    /// The container's private view of the machine; None runs it as a plain host process.
+    #[serde(default)]
+    pub sandbox: Option<SandboxSpec>,
+    #[serde(default)]
+    pub identity: Identity,
+    #[serde(default)]
+    pub log_limits: LogLimits,
 }
 
 /// The directories of one container's cgroup: one per v1 hierarchy, or the single v2 directory.
@@ -148,16 +159,40 @@ pub const STARTED_FILE: &str = "started.json";
 pub const EXIT_FILE: &str = "exit.json";
 pub const SHIM_LOG_FILE: &str = "shim.log";
 
-/// Writes `value` as JSON to `path` atomically (temporary file, fsync, rename).
+/// Writes `value` as JSON to `path` atomically (temporary file, fsync, rename, fsync of the directory so the
+/// rename itself survives a crash). Records are private to the node's owner (they hold secrets' values).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let data = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
+    write_file(path, &data, 0o600)
+}
+
+/// Writes `data` to `path` atomically with `mode` (see [`write_json`]).
+pub fn write_file(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
     {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&data)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        file.write_all(data)?;
         file.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// fsync of a directory: makes the names created, renamed or removed in it durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and its missing parents with mode 0700 (the agent's directories are its own).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// Reads a JSON record; `Ok(None)` when the file does not exist.
@@ -206,7 +241,9 @@ mod tests {
         };
         write_json(&path, &record).unwrap();
         assert_eq!(read_json::<ExitRecord>(&path).unwrap(), Some(record));
-        assert!(!path.with_extension("json.tmp").exists());
+        assert!(!dir.path().join("exit.json.tmp").exists());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]

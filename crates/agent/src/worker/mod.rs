@@ -15,12 +15,16 @@ pub mod status;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use jiff::Timestamp;
 use nix::sys::signal::Signal;
-use runlet_codec::{Container, Pod, PodStatus};
+use runlet_codec::{ConfigMap, Container, Pod, PodStatus, Secret};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::runtime::sources::{self, Sources};
 use crate::runtime::state::{PodRecord, PodTerminationCause};
 use crate::runtime::{
     ContainerHandle, Launch, PrepareError, ProcessRuntime, RecoveredRun, RunningContainer, RuntimeError,
@@ -31,15 +35,21 @@ use model::{PodModel, SlotId, SlotState, Termination};
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
-const SIDECARS_UNSUPPORTED: &str =
-    "restartable init containers (sidecars) are not supported by the runlet process runtime";
-
 /// How many events may wait for the lead before new ones are dropped.
 const EVENT_BUFFER: usize = 256;
 
 #[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
     pub backoff: BackoffConfig,
+    /// Where ConfigMaps and Secrets are read from; without one, every reference to them is missing.
+    pub objects: Option<Arc<dyn ObjectSource>>,
+}
+
+/// Reads the ConfigMaps and Secrets pods refer to (the API, for a real agent).
+pub trait ObjectSource: Send + Sync + std::fmt::Debug {
+    /// `Ok(None)` when it does not exist; `Err` with a message when it could not be read.
+    fn config_map(&self, namespace: &str, name: &str) -> BoxFuture<'static, Result<Option<ConfigMap>, String>>;
+    fn secret(&self, namespace: &str, name: &str) -> BoxFuture<'static, Result<Option<Secret>, String>>;
 }
 
 /// An event the kubelet would record on the pod (`kubectl describe pod` shows them).
@@ -122,6 +132,7 @@ impl PodWorker {
 
 struct Worker {
     runtime: ProcessRuntime,
+    objects: Option<Arc<dyn ObjectSource>>,
     pod: Pod,
     uid: String,
     model: PodModel,
@@ -143,7 +154,9 @@ async fn run(
     let uid = pod.metadata.uid.clone().filter(|u| !u.is_empty()).ok_or(WorkerError::NoUid)?;
     let (exits, mut exits_rx) = mpsc::unbounded_channel();
     let model = PodModel::new(&pod, Timestamp::now(), options.backoff);
-    let mut worker = Worker { runtime, pod, uid, model, handles: HashMap::new(), exits, status, events, kill_at: None };
+    let objects = options.objects.clone();
+    let mut worker =
+        Worker { runtime, objects, pod, uid, model, handles: HashMap::new(), exits, status, events, kill_at: None };
     worker.recover().await?;
     if let Some(cause) = worker.model.termination {
         // The previous agent was tearing the pod down: carry on.
@@ -160,6 +173,10 @@ async fn run(
         let decision = worker.model.decide(now);
         if let Some(cause) = decision.terminate {
             worker.begin_termination(cause, worker.pod_grace());
+        }
+        if worker.model.sidecars_to_stop() {
+            // The main containers are done: the sidecars go (SIGTERM, then SIGKILL after the grace period).
+            worker.begin_termination(PodTerminationCause::Stopped, worker.pod_grace());
         }
         for id in &decision.start {
             worker.start(*id).await;
@@ -273,18 +290,24 @@ impl Worker {
         let Some(container) = self.container(id).cloned() else { return };
         let attempt = self.model.slot(id).runs;
         let now = Timestamp::now();
-        if id.init && container.restart_policy.as_deref() == Some("Always") {
-            // A sidecar never exits, so running it as a plain init container would hang the pod silently.
-            let message = SIDECARS_UNSUPPORTED.to_string();
-            self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
-            self.model.on_config_error(id, message);
+        let sources = match self.read_sources().await {
+            Ok(sources) => sources,
+            Err(message) => {
+                self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
+                self.model.on_config_error(id, message, now);
+                return;
+            }
+        };
+        if let Err(message) = self.runtime.prepare_volumes(&self.pod, &sources) {
+            self.event("Warning", "FailedMount", message.clone(), Some(id));
+            self.model.on_config_error(id, message, now);
             return;
         }
-        let prepared = match self.runtime.prepare_container(&self.pod, &container, attempt) {
+        let prepared = match self.runtime.prepare_container(&self.pod, &container, attempt, &sources) {
             Ok(prepared) => prepared,
             Err(PrepareError::Config(message)) => {
                 self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
-                self.model.on_config_error(id, message);
+                self.model.on_config_error(id, message, now);
                 return;
             }
             Err(PrepareError::CannotRun(message)) => {
@@ -293,10 +316,8 @@ impl Worker {
                 return;
             }
         };
-        if attempt == 0 {
-            for message in &prepared.mounts.skipped {
-                self.event("Warning", "FailedMount", message.clone(), Some(id));
-            }
+        for message in &prepared.warnings {
+            self.event("Warning", "InvalidEnvironmentVariableNames", message.clone(), Some(id));
         }
         let image = container.image.clone().unwrap_or_default();
         self.event("Normal", "Pulled", format!("Container image {image:?} already present on machine"), Some(id));
@@ -323,6 +344,27 @@ impl Worker {
                 self.model.on_start_failed(id, cannot_run(e.to_string(), now), now);
             }
         }
+    }
+
+    /// The ConfigMaps and Secrets the pod refers to, as the API has them now.
+    async fn read_sources(&self) -> Result<Sources, String> {
+        let namespace = self.pod.metadata.namespace.clone().unwrap_or_default();
+        let mut sources = Sources { namespace: namespace.clone(), ..Sources::default() };
+        let (config_maps, secrets) = sources::referenced(&self.pod);
+        let Some(objects) = &self.objects else {
+            sources.config_maps = config_maps.into_iter().map(|n| (n, None)).collect();
+            sources.secrets = secrets.into_iter().map(|n| (n, None)).collect();
+            return Ok(sources);
+        };
+        for name in config_maps {
+            let cm = objects.config_map(&namespace, &name).await?;
+            sources.config_maps.insert(name, cm);
+        }
+        for name in secrets {
+            let secret = objects.secret(&namespace, &name).await?;
+            sources.secrets.insert(name, secret);
+        }
+        Ok(sources)
     }
 
     /// Waits for the run in the background; its end comes back through `exits`.

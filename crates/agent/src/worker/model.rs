@@ -11,6 +11,9 @@ use super::backoff::{BackoffConfig, BackoffEntry, plan_restart};
 use crate::runtime::FinishedRun;
 use crate::runtime::state::{ExitRecord, PodTerminationCause};
 
+/// How long a container whose configuration cannot be satisfied waits before it is tried again.
+pub const CONFIG_RETRY: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartPolicy {
     Always,
@@ -85,9 +88,11 @@ pub fn should_restart(policy: RestartPolicy, init: bool, exit_code: i32) -> bool
 pub enum SlotState {
     /// Not started yet (`ContainerCreating`, or `PodInitializing` in pods with init containers).
     NotStarted,
-    /// Its configuration cannot be satisfied (`CreateContainerConfigError`).
+    /// Its configuration cannot be satisfied (`CreateContainerConfigError`) yet: a ConfigMap or Secret it
+    /// needs may still appear, so it is tried again at `retry_at`.
     ConfigError {
         message: String,
+        retry_at: Timestamp,
     },
     Running {
         started_at: Timestamp,
@@ -109,6 +114,9 @@ pub struct Slot {
     pub name: String,
     pub image: String,
     pub init: bool,
+    /// An init container with `restartPolicy: Always` (a native sidecar): it keeps running next to the main
+    /// containers, restarts whenever it exits, and is stopped once they have finished.
+    pub sidecar: bool,
     /// Runs started so far; the next run's attempt number, and `restartCount + 1` once it ran.
     pub runs: u32,
     pub state: SlotState,
@@ -123,6 +131,7 @@ impl Slot {
             name: name.to_string(),
             image: image.to_string(),
             init,
+            sidecar: false,
             runs: 0,
             state: SlotState::NotStarted,
             previous: None,
@@ -136,6 +145,15 @@ impl Slot {
 
     fn succeeded(&self) -> bool {
         matches!(&self.state, SlotState::Terminated(t) if t.exit_code == 0)
+    }
+
+    fn is_running(&self) -> bool {
+        matches!(self.state, SlotState::Running { .. })
+    }
+
+    /// Whether the next init container may start after this one: it succeeded, or it is a sidecar that runs.
+    fn lets_init_proceed(&self) -> bool {
+        self.succeeded() || (self.sidecar && self.is_running())
     }
 }
 
@@ -172,7 +190,13 @@ impl PodModel {
     pub fn new(pod: &Pod, start_time: Timestamp, backoff: BackoffConfig) -> Self {
         let spec = pod.spec.as_ref();
         let slots = |list: Option<&Vec<runlet_codec::Container>>, init: bool| -> Vec<Slot> {
-            list.into_iter().flatten().map(|c| Slot::new(&c.name, c.image.as_deref().unwrap_or(""), init)).collect()
+            list.into_iter()
+                .flatten()
+                .map(|c| Slot {
+                    sidecar: init && c.restart_policy.as_deref() == Some("Always"),
+                    ..Slot::new(&c.name, c.image.as_deref().unwrap_or(""), init)
+                })
+                .collect()
         };
         PodModel {
             policy: RestartPolicy::of(pod),
@@ -206,12 +230,21 @@ impl PodModel {
 
     /// The first init container that has not succeeded, if any.
     fn pending_init(&self) -> Option<usize> {
-        self.init.iter().position(|s| !s.succeeded())
+        self.init.iter().position(|s| !s.lets_init_proceed())
+    }
+
+    /// Sidecars still running although every main container has finished for good: time to stop them.
+    pub fn sidecars_to_stop(&self) -> bool {
+        self.termination.is_none()
+            && !self.regular.is_empty()
+            && self.regular.iter().all(|s| matches!(s.state, SlotState::Terminated(_)))
+            && self.init.iter().any(|s| s.sidecar && s.is_running())
     }
 
     /// An init container failed for good (only under `restartPolicy: Never`).
     pub fn init_failed(&self) -> bool {
-        self.pending_init().is_some_and(|i| matches!(self.init[i].state, SlotState::Terminated(_)))
+        self.pending_init()
+            .is_some_and(|i| !self.init[i].sidecar && matches!(self.init[i].state, SlotState::Terminated(_)))
     }
 
     /// When the active deadline runs out.
@@ -250,11 +283,23 @@ impl PodModel {
             SlotState::BackingOff { restart_at, .. } => {
                 decision.wake_at = Some(decision.wake_at.map_or(*restart_at, |w| w.min(*restart_at)));
             }
+            SlotState::ConfigError { retry_at, .. } if *retry_at <= now => decision.start.push(id),
+            SlotState::ConfigError { retry_at, .. } => {
+                decision.wake_at = Some(decision.wake_at.map_or(*retry_at, |w| w.min(*retry_at)));
+            }
             _ => {}
         };
         // Init containers run one at a time, in order; regular containers only after all succeeded.
+        // Sidecars that started before are restarted whenever they exit, while the pod runs.
+        for (index, slot) in self.init.iter().enumerate() {
+            if slot.sidecar && slot.runs > 0 && matches!(slot.state, SlotState::BackingOff { .. }) {
+                consider(SlotId { init: true, index }, slot, &mut decision);
+            }
+        }
         if let Some(index) = self.pending_init() {
-            consider(SlotId { init: true, index }, &self.init[index], &mut decision);
+            if !decision.start.contains(&SlotId { init: true, index }) {
+                consider(SlotId { init: true, index }, &self.init[index], &mut decision);
+            }
             return decision;
         }
         for (index, slot) in self.regular.iter().enumerate() {
@@ -275,13 +320,17 @@ impl PodModel {
         self.on_exited(id, termination, now);
     }
 
-    pub fn on_config_error(&mut self, id: SlotId, message: String) {
-        self.slot_mut(id).state = SlotState::ConfigError { message };
+    /// The container cannot be created yet; it is tried again after [`CONFIG_RETRY`].
+    pub fn on_config_error(&mut self, id: SlotId, message: String, now: Timestamp) {
+        let retry_at = now.checked_add(SignedDuration::try_from(CONFIG_RETRY).unwrap_or_default()).unwrap_or(now);
+        self.slot_mut(id).state = SlotState::ConfigError { message, retry_at };
     }
 
     /// A run ended: it restarts (now or after a back-off) or stays terminated.
     pub fn on_exited(&mut self, id: SlotId, termination: Termination, now: Timestamp) {
-        let restart = self.termination.is_none() && should_restart(self.policy, id.init, termination.exit_code);
+        let sidecar = self.slot(id).sidecar;
+        let restart =
+            self.termination.is_none() && (sidecar || should_restart(self.policy, id.init, termination.exit_code));
         let config = self.backoff;
         let slot = self.slot_mut(id);
         slot.state = if restart {
@@ -473,10 +522,39 @@ mod tests {
     }
 
     #[test]
-    fn config_errors_wait_forever() {
-        let mut m = PodModel::new(&pod("Never", &[], &["x"], None), at(0), BackoffConfig::default());
-        m.on_config_error(R0, "env X: secretKeyRef is not supported".into());
-        assert_eq!(m.decide(at(1)), Decision::default());
+    fn sidecars_run_next_to_the_main_containers_and_are_stopped_after_them() {
+        let mut p = pod("Never", &["setup", "proxy"], &["main"], None);
+        p.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[1].restart_policy = Some("Always".into());
+        let mut m = PodModel::new(&p, at(0), BackoffConfig::default());
+        assert_eq!(m.decide(at(1)).start, [I0]);
+        m.on_started(I0, at(1), "i0");
+        m.on_exited(I0, exit(0, 2), at(2));
+        assert_eq!(m.decide(at(2)).start, [I1]);
+        m.on_started(I1, at(2), "sidecar");
+        // The sidecar runs: the main container starts next to it.
+        assert_eq!(m.decide(at(3)).start, [R0]);
+        m.on_started(R0, at(3), "main");
+        // A sidecar that exits is restarted, whatever the pod's restartPolicy.
+        m.on_exited(I1, exit(1, 4), at(4));
+        assert_eq!(m.decide(at(4)).start, [I1]);
+        m.on_started(I1, at(4), "sidecar-2");
+        assert!(!m.sidecars_to_stop());
+        m.on_exited(R0, exit(0, 5), at(5));
+        assert!(m.sidecars_to_stop());
         assert!(!m.is_done());
+        m.begin_termination(PodTerminationCause::Stopped);
+        m.on_exited(I1, exit(143, 6), at(6));
+        assert!(m.is_done());
+        assert!(matches!(m.slot(I1).state, SlotState::Terminated(_)), "no restart once stopped");
+    }
+
+    #[test]
+    fn config_errors_are_retried() {
+        let mut m = PodModel::new(&pod("Never", &[], &["x"], None), at(0), BackoffConfig::default());
+        m.on_config_error(R0, "configmap \"x\" not found".into(), at(10));
+        assert_eq!(m.decide(at(11)), Decision { wake_at: Some(at(12)), ..Decision::default() });
+        assert!(!m.is_done());
+        assert_eq!(m.decide(at(12)).start, [R0]);
+        assert_eq!(m.slot(R0).runs, 0, "a configuration error is not a run");
     }
 }

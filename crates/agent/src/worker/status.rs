@@ -68,7 +68,7 @@ pub fn container_status(slot: &Slot, pod_has_init: bool, pod_name: &str) -> Cont
             let reason = if pod_has_init { "PodInitializing" } else { "ContainerCreating" };
             (waiting_state(reason, None), last(slot.previous.as_ref()), None)
         }
-        SlotState::ConfigError { message } => {
+        SlotState::ConfigError { message, .. } => {
             (waiting_state("CreateContainerConfigError", Some(message.clone())), last(slot.previous.as_ref()), None)
         }
         SlotState::Running { started_at, container_id } => (
@@ -93,8 +93,10 @@ pub fn container_status(slot: &Slot, pod_has_init: bool, pod_name: &str) -> Cont
         }
     };
     let running = state.running.is_some();
-    // Without probes a running container is ready; an init container is ready once it succeeded.
-    let ready = if slot.init { state.terminated.as_ref().is_some_and(|t| t.exit_code == 0) } else { running };
+    // Without probes a running container is ready; an init container is ready once it succeeded, a sidecar
+    // while it runs.
+    let ready =
+        if slot.init && !slot.sidecar { state.terminated.as_ref().is_some_and(|t| t.exit_code == 0) } else { running };
     ContainerStatus {
         name: slot.name.clone(),
         image: slot.image.clone(),
@@ -296,7 +298,15 @@ pub fn build_status(pod: &Pod, model: &PodModel, old: &PodStatus, node: &NodeFac
     if done {
         settle_terminal(&mut init, &mut regular);
     }
-    let mut phase = pod_phase(model.policy, &init, &regular, pod_is_terminal);
+    // Sidecars that have started do not decide the phase or initialization (their exit codes never count).
+    let deciding: Vec<ContainerStatus> = model
+        .init
+        .iter()
+        .zip(&init)
+        .filter(|(slot, _)| !slot.sidecar || slot.runs == 0)
+        .map(|(_, status)| status.clone())
+        .collect();
+    let mut phase = pod_phase(model.policy, &deciding, &regular, pod_is_terminal);
     let deadline = model.termination == Some(PodTerminationCause::DeadlineExceeded);
     if deadline || (pod_is_terminal && matches!(phase, "Pending" | "Running")) {
         phase = "Failed";
@@ -309,7 +319,7 @@ pub fn build_status(pod: &Pod, model: &PodModel, old: &PodStatus, node: &NodeFac
     let old_conditions = old.conditions.as_deref().unwrap_or_default();
     let mut conditions: Vec<PodCondition> =
         old_conditions.iter().filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str())).cloned().collect();
-    for mut c in kubelet_conditions(&init, &regular, phase, !done) {
+    for mut c in kubelet_conditions(&deciding, &regular, phase, !done) {
         let previous = old_conditions.iter().find(|o| o.type_ == c.type_ && o.status == c.status);
         c.last_transition_time = Some(previous.and_then(|p| p.last_transition_time.clone()).unwrap_or(Time(now)));
         conditions.push(c);

@@ -53,12 +53,28 @@ pub fn pod(name: &str, policy: &str, containers: Vec<Container>) -> Pod {
     }
 }
 
+/// Adds an emptyDir `state` to the pod, mounted at the relative path `state` in every container: each run
+/// starts from a fresh root (as a restarted container does), so what runs share lives there.
+pub fn with_state_volume(mut pod: Pod) -> Pod {
+    use runlet_codec::k8s_openapi::api::core::v1::VolumeMount;
+    let spec = pod.spec.as_mut().expect("spec");
+    for c in &mut spec.containers {
+        let mount = VolumeMount { name: "state".into(), mount_path: "state".into(), ..Default::default() };
+        c.volume_mounts.get_or_insert_with(Vec::new).push(mount);
+    }
+    let volume =
+        runlet_codec::Volume { name: "state".into(), empty_dir: Some(Default::default()), ..Default::default() };
+    spec.volumes.get_or_insert_with(Vec::new).push(volume);
+    pod
+}
+
 pub fn fast_backoff() -> WorkerOptions {
     WorkerOptions {
         backoff: runlet_agent::worker::backoff::BackoffConfig {
             initial: Duration::from_millis(100),
             max: Duration::from_millis(400),
         },
+        ..WorkerOptions::default()
     }
 }
 
@@ -72,7 +88,8 @@ pub async fn run_pod(rt: &ProcessRuntime, pod: Pod, limit: Duration) -> PodStatu
 pub async fn start(rt: &ProcessRuntime, pod: &Pod, index: usize, attempt: u32) -> Launch {
     rt.prepare_pod(pod).expect("prepare pod");
     let container = &pod.spec.as_ref().unwrap().containers[index];
-    let prepared = rt.prepare_container(pod, container, attempt).expect("prepare container");
+    let sources = runlet_agent::runtime::sources::Sources::default();
+    let prepared = rt.prepare_container(pod, container, attempt, &sources).expect("prepare container");
     rt.start(pod.metadata.uid.as_deref().unwrap(), &container.name, attempt, prepared).await.expect("start")
 }
 

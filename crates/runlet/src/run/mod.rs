@@ -109,6 +109,7 @@ async fn connect(args: &RunArgs) -> anyhow::Result<Target> {
         node_name: crate::node::host_name(),
         max_pods: crate::node::DEFAULT_MAX_PODS,
         allow_host_path: false,
+        pods: crate::node::PodFlags::default(),
     };
     let listen = "127.0.0.1:0".parse().context("listen address")?;
     let running = crate::server::start(dir.path(), listen, Some(agent)).await?;

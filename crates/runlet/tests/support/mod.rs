@@ -28,6 +28,11 @@ impl Server {
         Self::start_with(dir, listen, &[])
     }
 
+    /// Starts a server with its local node agent and extra flags.
+    pub fn start_with_args(dir: &Path, listen: &str, extra: &[&str]) -> Server {
+        Self::start_with(dir, listen, extra)
+    }
+
     fn start_with(dir: &Path, listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_runlet"))
             .args(["server", "--data-dir"])

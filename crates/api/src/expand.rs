@@ -4,10 +4,22 @@
 //! when it is defined and stays literally `$(NAME)` when it is not; `$$` is an escaped `$`; a `$` followed by
 //! anything else, an unterminated `$(`, or a `$` at the very end is kept as it is.
 
+/// The expansion would be longer than the budget it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("longer than {0} bytes")]
+pub struct TooLong(pub usize);
+
 /// Expands `$(VAR)` references in `input`, looking names up with `lookup`.
 pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+    // Without a budget nothing is too long.
+    expand_bounded(input, lookup, usize::MAX).unwrap_or_default()
+}
+
+/// [`expand`], giving up as soon as the result would exceed `budget` bytes: values that reference earlier
+/// values can double at every step, so the bound must hold while expanding, not after.
+pub fn expand_bounded(input: &str, lookup: impl Fn(&str) -> Option<String>, budget: usize) -> Result<String, TooLong> {
     let bytes = input.as_bytes();
-    let mut out = String::with_capacity(input.len());
+    let mut out = String::with_capacity(input.len().min(budget));
     // Start of the not-yet-copied part of `input`; only ever set to ASCII boundaries, so slicing is safe.
     let mut checkpoint = 0;
     let mut cursor = 0;
@@ -24,7 +36,12 @@ pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
                     Some(close) => {
                         let name = &rest[1..close];
                         match lookup(name) {
-                            Some(value) => out.push_str(&value),
+                            Some(value) => {
+                                if out.len() + value.len() > budget {
+                                    return Err(TooLong(budget));
+                                }
+                                out.push_str(&value)
+                            }
                             None => {
                                 out.push_str("$(");
                                 out.push_str(name);
@@ -52,7 +69,10 @@ pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
         }
     }
     out.push_str(&input[checkpoint..]);
-    out
+    if out.len() > budget {
+        return Err(TooLong(budget));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -96,5 +116,26 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(expand(input, vars), want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn the_budget_holds_while_expanding() {
+        // Each value doubles the previous one: unbounded, the 64th would be 2^64 bytes long.
+        let mut defined: Vec<String> = vec!["x".into()];
+        let mut failed_at = None;
+        for i in 1..64 {
+            let input = format!("$(V{})$(V{})", i - 1, i - 1);
+            let lookup =
+                |name: &str| name.strip_prefix('V')?.parse::<usize>().ok().and_then(|n| defined.get(n).cloned());
+            match expand_bounded(&input, lookup, 1 << 20) {
+                Ok(v) => defined.push(v),
+                Err(e) => {
+                    failed_at = Some((i, e));
+                    break;
+                }
+            }
+        }
+        assert_eq!(failed_at, Some((21, TooLong(1 << 20))));
+        assert_eq!(expand_bounded("abc", |_| None, 2), Err(TooLong(2)));
     }
 }
