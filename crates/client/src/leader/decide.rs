@@ -157,7 +157,7 @@ pub fn still_leading(renewed: Instant, now: Instant, config: &ElectionConfig) ->
 /// The record that gives the lease up, if `me` holds it: nobody holds it, and it runs out in a
 /// second (client-go's release), so a standing-by candidate takes over at its next attempt.
 pub fn release(read: &LeaseRecord, me: &str, wall: Timestamp) -> Option<LeaseRecord> {
-    (read.holder() == Some(me)).then(|| LeaseRecord {
+    (read.holder() == Some(me)).then_some(LeaseRecord {
         holder: None,
         duration_seconds: Some(1),
         acquire_time: Some(wall),

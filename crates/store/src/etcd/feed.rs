@@ -177,7 +177,7 @@ mod tests {
         // Publishing an older revision never moves it back.
         feed.publish(vec![], 11).await;
         assert_eq!(feed.revision(), 12);
-        let got: Vec<String> = vec![stream.next().await, stream.next().await].iter().flatten().map(summary).collect();
+        let got: Vec<String> = [stream.next().await, stream.next().await].iter().flatten().map(summary).collect();
         assert_eq!(got, vec!["events[11]", "progress 12"]);
         feed.close();
         assert!(stream.next().await.is_none(), "closing ends the stream");

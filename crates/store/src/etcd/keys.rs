@@ -117,7 +117,8 @@ mod tests {
 
     #[test]
     fn roots_are_directories_and_the_etcd_one_is_required() {
-        let cases: Vec<(&str, &str, Result<(&str, &str), KeySpaceError>)> = vec![
+        type Case = (&'static str, &'static str, Result<(&'static str, &'static str), KeySpaceError>);
+        let cases: Vec<Case> = vec![
             ("/registry", "/registry", Ok(("/registry/", "/registry/"))),
             ("/registry/", "/runlet//", Ok(("/registry/", "/runlet/"))),
             ("", "/t1", Ok(("/", "/t1/"))),
