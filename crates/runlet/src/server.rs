@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use runlet_apiserver::{ApiState, namespaces, pki, server, shared_pki};
 use runlet_client::leader::{ElectionConfig, LeaderElection};
-use runlet_store::{EtcdBackend, EtcdOptions, KeySpace, Store, StoreOptions};
+use runlet_store::{EtcdBackend, EtcdOptions, EtcdTls, KeySpace, Store, StoreOptions};
 
 use crate::controllers::{self, Controllers};
 
@@ -49,6 +49,15 @@ pub struct ClusterArgs {
     /// Where in etcd the cluster's keys live.
     #[arg(long, default_value = "/registry", value_name = "PREFIX")]
     pub etcd_prefix: String,
+    /// The CA certificate (PEM) that signed etcd's serving certificate: TLS to etcd, for https:// URLs.
+    #[arg(long, value_name = "FILE")]
+    pub etcd_cafile: Option<PathBuf>,
+    /// This server's client certificate (PEM), when etcd authenticates clients by certificate.
+    #[arg(long, value_name = "FILE", requires = "etcd_keyfile")]
+    pub etcd_certfile: Option<PathBuf>,
+    /// The key (PEM) of --etcd-certfile.
+    #[arg(long, value_name = "FILE", requires = "etcd_certfile")]
+    pub etcd_keyfile: Option<PathBuf>,
     /// How often old revisions are compacted away in etcd (0 = never; another server or etcd itself does it).
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
     pub etcd_compaction_interval: Duration,
@@ -74,6 +83,9 @@ impl Default for ClusterArgs {
         ClusterArgs {
             etcd_servers: Vec::new(),
             etcd_prefix: "/registry".into(),
+            etcd_cafile: None,
+            etcd_certfile: None,
+            etcd_keyfile: None,
             etcd_compaction_interval: Duration::from_secs(300),
             leader_elect: None,
             leader_elect_lease_duration: election.lease_duration,
@@ -84,6 +96,25 @@ impl Default for ClusterArgs {
 }
 
 impl ClusterArgs {
+    /// TLS to etcd from the --etcd-*file flags, read now.
+    fn etcd_tls(&self) -> anyhow::Result<Option<EtcdTls>> {
+        let read = |path: &PathBuf| fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+        let Some(ca) = &self.etcd_cafile else {
+            if self.etcd_certfile.is_some() {
+                bail!("--etcd-certfile needs --etcd-cafile (client certificates are only sent over TLS)");
+            }
+            if self.etcd_servers.iter().any(|url| url.starts_with("https://")) {
+                bail!("https:// etcd URLs need --etcd-cafile, the CA that signed etcd's certificate");
+            }
+            return Ok(None);
+        };
+        let client = match (&self.etcd_certfile, &self.etcd_keyfile) {
+            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            _ => None,
+        };
+        Ok(Some(EtcdTls { ca_pem: read(ca)?, client }))
+    }
+
     fn election(&self) -> anyhow::Result<Option<ElectionConfig>> {
         if !self.leader_elect.unwrap_or(!self.etcd_servers.is_empty()) {
             return Ok(None);
@@ -202,7 +233,8 @@ const ETCD_WAIT: Duration = Duration::from_secs(60);
 /// Opens the store on etcd, waiting for it to come up; also starts its compaction.
 async fn open_etcd(cluster: &ClusterArgs) -> anyhow::Result<Store> {
     let keys = KeySpace::new("/registry", &cluster.etcd_prefix).context("--etcd-prefix")?;
-    let options = EtcdOptions::new(cluster.etcd_servers.clone(), keys);
+    let mut options = EtcdOptions::new(cluster.etcd_servers.clone(), keys);
+    options.tls = cluster.etcd_tls()?;
     let deadline = std::time::Instant::now() + ETCD_WAIT;
     let backend = loop {
         match EtcdBackend::connect(options.clone()).await {
@@ -348,6 +380,51 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(parse_duration(text).ok(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn etcd_tls_flags_go_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            fs::write(&path, format!("{name} pem")).unwrap();
+            Some(path)
+        };
+        let https = || ClusterArgs { etcd_servers: vec!["https://10.0.0.1:2379".into()], ..ClusterArgs::default() };
+        let http = || ClusterArgs { etcd_servers: vec!["http://127.0.0.1:2379".into()], ..ClusterArgs::default() };
+        // (flags, Ok(client certificate sent) or Err(the message's start))
+        let cases: Vec<(ClusterArgs, Result<Option<bool>, &str>)> = vec![
+            (http(), Ok(None)),
+            (https(), Err("https:// etcd URLs need --etcd-cafile")),
+            (ClusterArgs { etcd_cafile: file("ca"), ..https() }, Ok(Some(false))),
+            (
+                ClusterArgs {
+                    etcd_cafile: file("ca"),
+                    etcd_certfile: file("crt"),
+                    etcd_keyfile: file("key"),
+                    ..https()
+                },
+                Ok(Some(true)),
+            ),
+            (
+                ClusterArgs { etcd_certfile: file("crt"), etcd_keyfile: file("key"), ..https() },
+                Err("--etcd-certfile needs --etcd-cafile"),
+            ),
+            (ClusterArgs { etcd_cafile: Some(dir.path().join("missing")), ..https() }, Err("reading ")),
+        ];
+        for (args, want) in cases {
+            let got = args.etcd_tls();
+            match (&got, want) {
+                (Ok(tls), Ok(client)) => {
+                    assert_eq!(tls.as_ref().map(|t| t.client.is_some()), client, "{args:?}");
+                    if let Some(tls) = tls {
+                        assert_eq!(tls.ca_pem, "ca pem");
+                    }
+                }
+                (Err(e), Err(start)) => assert!(e.to_string().starts_with(start), "{args:?}: {e}"),
+                _ => panic!("{args:?}: got {:?}", got.map(|t| t.is_some())),
+            }
         }
     }
 

@@ -1,7 +1,7 @@
-//! Several `runlet server` processes on one real etcd (started by the test on loopback): each serves
-//! the API with the same CA and token; the controllers run in one of them, elected on a Lease; when
-//! the leader is killed another takes over and a Job running across the failover completes with
-//! exact counts.
+//! Several `runlet server` processes on one real etcd (started by the test on loopback, over TLS with
+//! client certificates): each serves the API with the same CA and token; the controllers run in one
+//! of them, elected on a Lease; when the leader is killed another takes over and a Job running across
+//! the failover completes with exact counts.
 
 #[path = "../../store/tests/support/etcd.rs"]
 mod etcd;
@@ -19,10 +19,15 @@ const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/
 /// Upstream's lease duration (15 s) and retry period (2 s), and room for a loaded machine.
 const TAKEOVER: Duration = Duration::from_secs(30);
 
-/// A server of the cluster on `etcd`: its own data dir and port, a local node unless `node` is None.
-fn member(tmp: &tempfile::TempDir, name: &str, endpoint: &str, node: Option<&str>) -> Server {
+/// A server of the cluster on `etcd` (over TLS, with a client certificate): its own data dir and port,
+/// a local node unless `node` is None.
+fn member(tmp: &tempfile::TempDir, name: &str, etcd: &etcd::EtcdServer, node: Option<&str>) -> Server {
     let dir = tmp.path().join(name);
-    let mut flags = vec!["--etcd-servers", endpoint];
+    let endpoint = etcd.endpoint();
+    let file = |name: &str| etcd.file(name).display().to_string();
+    let (ca, cert, key) = (file(etcd::CA_FILE), file(etcd::CLIENT_CERT_FILE), file(etcd::CLIENT_KEY_FILE));
+    let mut flags = vec!["--etcd-servers", &endpoint, "--etcd-cafile", &ca, "--etcd-certfile", &cert];
+    flags.extend(["--etcd-keyfile", key.as_str()]);
     match node {
         Some(node) => flags.extend(["--node-name", node]),
         None => flags.push("--no-agent"),
@@ -55,19 +60,19 @@ fn complete(job: &Value) -> bool {
 #[test]
 fn the_leader_is_killed_and_a_job_across_the_failover_completes_with_exact_counts() {
     let Some(etcd) =
-        etcd::EtcdServer::start("the_leader_is_killed_and_a_job_across_the_failover_completes_with_exact_counts")
+        etcd::EtcdServer::start_tls("the_leader_is_killed_and_a_job_across_the_failover_completes_with_exact_counts")
     else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
     // The first server leads; it runs no pods, so killing it loses no node (nodes that vanish are
     // another matter than leader election).
-    let first = member(&tmp, "s1", &etcd.endpoint(), None);
+    let first = member(&tmp, "s1", &etcd, None);
     let first_api = Api::new(&first);
     let led = eventually(TAKEOVER, || (holder(&first_api) == first.identity).then_some(()));
     assert!(led.is_some(), "the first server never led: {:?}", holder(&first_api));
-    let second = member(&tmp, "s2", &etcd.endpoint(), Some("n2"));
-    let third = member(&tmp, "s3", &etcd.endpoint(), Some("n3"));
+    let second = member(&tmp, "s2", &etcd, Some("n2"));
+    let third = member(&tmp, "s3", &etcd, Some("n3"));
     let (api2, api3) = (Api::new(&second), Api::new(&third));
 
     // One cluster: the same CA and token everywhere, and every server sees every node.

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::watch as progress;
 
 pub use backend::{Backend, BackendStats, Committed, CommittedStream, WriteOp};
-pub use etcd::{Compactor, EtcdBackend, EtcdOptions, KeySpace};
+pub use etcd::{Compactor, EtcdBackend, EtcdOptions, EtcdTls, KeySpace};
 pub use object::{Event, EventType, MAX_VALUE_BYTES, Object, Revision, StoreError};
 pub use sqlite::SqliteBackend;
 pub use watch::{WATCH_BUFFER, Watch};

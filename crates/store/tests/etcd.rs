@@ -186,3 +186,51 @@ async fn etcd_restarting_loses_nothing_and_watches_go_on() {
     assert_eq!((event.kind, event.object.mod_revision), (EventType::Added, second.mod_revision));
     assert_eq!(store.get("/a").map(|o| o.mod_revision), Some(first.mod_revision));
 }
+
+#[tokio::test]
+async fn etcd_over_tls_takes_only_clients_with_a_certificate_from_its_ca() {
+    let Some(etcd) = EtcdServer::start_tls("etcd_over_tls_takes_only_clients_with_a_certificate_from_its_ca") else {
+        return;
+    };
+    let read = |name: &str| std::fs::read_to_string(etcd.file(name)).expect("TLS material");
+    let ca = read(support::etcd::CA_FILE);
+    let client = (read(support::etcd::CLIENT_CERT_FILE), read(support::etcd::CLIENT_KEY_FILE));
+    let options = |endpoint: &str, tls: Option<runlet_store::EtcdTls>| {
+        let mut options = etcd_options(endpoint, "/tls");
+        options.request_timeout = Duration::from_secs(5);
+        options.tls = tls;
+        options
+    };
+    let trusted = runlet_store::EtcdTls { ca_pem: ca.clone(), client: Some(client.clone()) };
+
+    // With the CA and a client certificate: a working store.
+    let store = Store::open_etcd(options(&etcd.endpoint(), Some(trusted.clone())), StoreOptions::default())
+        .await
+        .expect("open over TLS");
+    let created = store.create("/a", object("a", 1)).await.expect("create over TLS");
+    assert_eq!(store.get("/a").map(|o| o.mod_revision), Some(created.mod_revision));
+
+    // Refused, with an error and not a hang: no client certificate, a CA that did not sign etcd's
+    // certificate, no TLS at all, or TLS asked of a plain URL.
+    let other_ca = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("another CA").cert.pem();
+    let plain = etcd.endpoint().replacen("https://", "http://", 1);
+    let cases: Vec<(&str, runlet_store::EtcdOptions)> = vec![
+        (
+            "no client certificate",
+            options(&etcd.endpoint(), Some(runlet_store::EtcdTls { ca_pem: ca.clone(), client: None })),
+        ),
+        (
+            "another CA",
+            options(&etcd.endpoint(), Some(runlet_store::EtcdTls { ca_pem: other_ca, client: Some(client) })),
+        ),
+        ("plain HTTP to a TLS port", options(&plain, None)),
+        ("TLS with an http:// URL", options(&plain, Some(trusted))),
+    ];
+    for (name, options) in cases {
+        let started = Instant::now();
+        let opened = Store::open_etcd(options, StoreOptions::default()).await;
+        let error = opened.err().map(|e| error_name(&e));
+        assert!(error.as_deref().is_some_and(|e| e.starts_with("Backend(")), "{name}: {error:?}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{name}: took {:?}", started.elapsed());
+    }
+}

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, KeyValue, PutOptions, Txn, TxnOp,
-    TxnOpResponse, TxnResponse,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, Identity, KeyValue, PutOptions,
+    TlsOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
 };
 use futures::future::BoxFuture;
 
@@ -39,16 +39,32 @@ const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 /// How to reach etcd and where in it the store lives.
 #[derive(Debug, Clone)]
 pub struct EtcdOptions {
-    /// Client URLs, such as `http://127.0.0.1:2379`.
+    /// Client URLs, such as `http://127.0.0.1:2379` (`https://` with `tls`).
     pub endpoints: Vec<String>,
     pub keys: KeySpace,
     /// Longest wait for one etcd request, and for the watch to deliver a write just made.
     pub request_timeout: Duration,
+    pub tls: Option<EtcdTls>,
 }
 
 impl EtcdOptions {
     pub fn new(endpoints: Vec<String>, keys: KeySpace) -> EtcdOptions {
-        EtcdOptions { endpoints, keys, request_timeout: Duration::from_secs(10) }
+        EtcdOptions { endpoints, keys, request_timeout: Duration::from_secs(10), tls: None }
+    }
+}
+
+/// TLS to etcd (PEM): the CA that signed etcd's serving certificate, and this client's certificate
+/// and key when etcd authenticates clients by certificate.
+#[derive(Clone)]
+pub struct EtcdTls {
+    pub ca_pem: String,
+    pub client: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for EtcdTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("EtcdTls").field("client_certificate", &self.client.is_some()).finish_non_exhaustive()
     }
 }
 
@@ -151,6 +167,16 @@ impl EtcdBackend {
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
             // A member cut off from its cluster must not serve stale reads and watches.
             .with_require_leader(true);
+        let connect = match &options.tls {
+            None => connect,
+            Some(tls) => {
+                let mut config = TlsOptions::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
+                if let Some((cert, key)) = &tls.client {
+                    config = config.identity(Identity::from_pem(cert, key));
+                }
+                connect.with_tls(config)
+            }
+        };
         let client = Client::connect(&options.endpoints, Some(connect))
             .await
             .map_err(|e| backend_error(&format!("connecting to {}", options.endpoints.join(",")), e))?;

@@ -16,6 +16,41 @@ pub struct EtcdServer {
     dir: tempfile::TempDir,
     client_port: u16,
     peer_port: u16,
+    /// Plain HTTP `/health`, whatever the client port speaks.
+    metrics_port: u16,
+    tls: bool,
+}
+
+/// File names, in the server's dir, of the material a TLS etcd uses and its clients need.
+pub const CA_FILE: &str = "ca.crt";
+pub const CLIENT_CERT_FILE: &str = "client.crt";
+pub const CLIENT_KEY_FILE: &str = "client.key";
+const SERVER_CERT_FILE: &str = "server.crt";
+const SERVER_KEY_FILE: &str = "server.key";
+
+/// A CA, a serving certificate for 127.0.0.1 and a client certificate, written into `dir`.
+fn write_certificates(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+    let ca_params = || {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    };
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca = ca_params().self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(ca_params(), &ca_key);
+    let issue = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, cert_file: &str, key_file: &str| {
+        let mut params = CertificateParams::new(names).expect("params");
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &issuer).expect("certificate");
+        std::fs::write(dir.join(cert_file), cert.pem()).expect("write certificate");
+        std::fs::write(dir.join(key_file), key.serialize_pem()).expect("write key");
+    };
+    std::fs::write(dir.join(CA_FILE), ca.pem()).expect("write CA");
+    let server_names = vec!["127.0.0.1".into(), "localhost".into()];
+    issue(server_names, ExtendedKeyUsagePurpose::ServerAuth, SERVER_CERT_FILE, SERVER_KEY_FILE);
+    issue(vec!["runlet".into()], ExtendedKeyUsagePurpose::ClientAuth, CLIENT_CERT_FILE, CLIENT_KEY_FILE);
 }
 
 /// True when an `etcd` binary is on PATH. Without one, a test says so and skips, except in CI, where
@@ -47,13 +82,32 @@ fn data_root() -> tempfile::TempDir {
 impl EtcdServer {
     /// Starts etcd, or None (after printing why) when there is none to start.
     pub fn start(test: &str) -> Option<EtcdServer> {
+        Self::start_with(test, false)
+    }
+
+    /// Starts etcd serving clients over TLS only, and only those with a certificate from its CA: the
+    /// files are at [`EtcdServer::file`] (`CA_FILE`, `CLIENT_CERT_FILE`, `CLIENT_KEY_FILE`).
+    pub fn start_tls(test: &str) -> Option<EtcdServer> {
+        Self::start_with(test, true)
+    }
+
+    fn start_with(test: &str, tls: bool) -> Option<EtcdServer> {
         if !have_etcd(test) {
             return None;
         }
         // A port picked free may be taken before etcd binds it: then try other ports.
         for _ in 0..3 {
-            let mut etcd =
-                EtcdServer { child: None, dir: data_root(), client_port: free_port(), peer_port: free_port() };
+            let mut etcd = EtcdServer {
+                child: None,
+                dir: data_root(),
+                client_port: free_port(),
+                peer_port: free_port(),
+                metrics_port: free_port(),
+                tls,
+            };
+            if tls {
+                write_certificates(etcd.dir.path());
+            }
             if etcd.launch() {
                 return Some(etcd);
             }
@@ -62,7 +116,13 @@ impl EtcdServer {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// A file of this server's TLS material.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -77,7 +137,15 @@ impl EtcdServer {
     fn launch(&mut self) -> bool {
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("etcd log");
-        let child = Command::new("etcd")
+        let mut command = Command::new("etcd");
+        if self.tls {
+            command
+                .arg(format!("--cert-file={}", self.file(SERVER_CERT_FILE).display()))
+                .arg(format!("--key-file={}", self.file(SERVER_KEY_FILE).display()))
+                .arg(format!("--trusted-ca-file={}", self.file(CA_FILE).display()))
+                .arg("--client-cert-auth");
+        }
+        let child = command
             .arg("--name=test")
             .arg(format!("--data-dir={}", self.data_dir().display()))
             .arg(format!("--listen-client-urls={}", self.endpoint()))
@@ -85,6 +153,7 @@ impl EtcdServer {
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster=test={peer}"))
+            .arg(format!("--listen-metrics-urls=http://127.0.0.1:{}", self.metrics_port))
             // Room for runlet's largest object (1.5 MiB) and the request around it.
             .arg("--max-request-bytes=2097152")
             .args(["--logger=zap", "--log-level=warn"])
@@ -117,9 +186,9 @@ impl EtcdServer {
 
     /// True when etcd's `/health` says so.
     fn healthy(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.client_port)) else { return false };
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.metrics_port)) else { return false };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let request = format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", self.client_port);
+        let request = format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", self.metrics_port);
         if stream.write_all(request.as_bytes()).is_err() {
             return false;
         }
