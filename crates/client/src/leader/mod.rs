@@ -8,7 +8,7 @@
 
 pub mod decide;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kube::api::{Api, PostParams};
 use runlet_codec::{Lease, LeaseSpec, MicroTime, ObjectMeta};
@@ -117,10 +117,10 @@ impl LeaderElection {
         let mut observed = Observation::new(Instant::now());
         let mut renewed: Option<Instant> = None;
         loop {
-            // A leader's attempt may not outlast its renew deadline; a candidate's, one retry period.
+            // A leader's attempt may not outlast its renew deadline; a candidate's gets as long.
             let budget = match renewed {
                 Some(at) => (at + self.config.renew_deadline).saturating_duration_since(Instant::now()),
-                None => self.config.retry_period.max(Duration::from_secs(1)),
+                None => self.config.renew_deadline,
             };
             let attempt = tokio::time::timeout(budget, self.try_acquire_or_renew(&mut observed)).await;
             let now = Instant::now();
