@@ -25,6 +25,7 @@ pub mod resources;
 mod rest;
 mod scale;
 pub mod server;
+pub mod shared_pki;
 pub mod state;
 pub mod strategy;
 mod strict;

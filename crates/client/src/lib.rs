@@ -2,12 +2,14 @@
 //!
 //! - [`informer`]: a watch plus local cache that also tells subscribers what changed;
 //! - [`queue`]: a work queue with per-key serialization, delays and back-off;
-//! - [`events`]: an event recorder that never blocks its caller and merges repeats.
+//! - [`events`]: an event recorder that never blocks its caller and merges repeats;
+//! - [`leader`]: Lease-based leader election, so that of several servers one runs the controllers.
 //!
 //! Nothing here knows about Jobs or pods in particular.
 
 pub mod events;
 pub mod informer;
+pub mod leader;
 pub mod queue;
 
 pub use informer::Informer;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod controllers;
 mod logs;
 mod node;
 mod run;

@@ -1,12 +1,18 @@
-//! `runlet server`: wires the store, the API server and (later) controllers and the local agent together.
+//! `runlet server`: wires the store (SQLite, or etcd shared with other servers), the API server, the
+//! controllers (leader-elected when servers share a store) and the local agent together.
 
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
-use runlet_apiserver::{ApiState, namespaces, pki, server};
-use runlet_store::{Store, StoreOptions};
+use runlet_apiserver::{ApiState, namespaces, pki, server, shared_pki};
+use runlet_client::leader::{ElectionConfig, LeaderElection};
+use runlet_store::{EtcdBackend, EtcdOptions, EtcdTls, KeySpace, Store, StoreOptions};
+
+use crate::controllers::{self, Controllers};
 
 #[derive(clap::Args)]
 pub struct ServerArgs {
@@ -31,7 +37,113 @@ pub struct ServerArgs {
     pub allow_host_path: bool,
     #[command(flatten)]
     pub pods: crate::node::PodFlags,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
+
+/// Running several servers on one etcd (kube-apiserver's and kube-controller-manager's flag names).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ClusterArgs {
+    /// Keep the store in etcd at these client URLs (comma-separated) instead of SQLite in the data dir.
+    /// Servers on the same etcd serve the same cluster and share its CA and token.
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub etcd_servers: Vec<String>,
+    /// Where in etcd the cluster's keys live.
+    #[arg(long, default_value = "/registry", value_name = "PREFIX")]
+    pub etcd_prefix: String,
+    /// The CA certificate (PEM) that signed etcd's serving certificate: TLS to etcd, for https:// URLs.
+    #[arg(long, value_name = "FILE")]
+    pub etcd_cafile: Option<PathBuf>,
+    /// This server's client certificate (PEM), when etcd authenticates clients by certificate.
+    #[arg(long, value_name = "FILE", requires = "etcd_keyfile")]
+    pub etcd_certfile: Option<PathBuf>,
+    /// The key (PEM) of --etcd-certfile.
+    #[arg(long, value_name = "FILE", requires = "etcd_certfile")]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// How often old revisions are compacted away in etcd (0 = never; another server or etcd itself does it).
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub etcd_compaction_interval: Duration,
+    /// Run the controllers only while this server holds the `kube-system/runlet-controller-manager` Lease
+    /// [default: true with --etcd-servers, false otherwise]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub leader_elect: Option<bool>,
+    /// How long other servers wait after the leader's last renewal before taking over.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    pub leader_elect_lease_duration: Duration,
+    /// How long the leader keeps its controllers running without renewing.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub leader_elect_renew_deadline: Duration,
+    /// Time between attempts to acquire or renew the lease.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub leader_elect_retry_period: Duration,
+}
+
+impl Default for ClusterArgs {
+    /// One server on SQLite, controllers always on.
+    fn default() -> Self {
+        let election = ElectionConfig::default();
+        ClusterArgs {
+            etcd_servers: Vec::new(),
+            etcd_prefix: "/registry".into(),
+            etcd_cafile: None,
+            etcd_certfile: None,
+            etcd_keyfile: None,
+            etcd_compaction_interval: Duration::from_secs(300),
+            leader_elect: None,
+            leader_elect_lease_duration: election.lease_duration,
+            leader_elect_renew_deadline: election.renew_deadline,
+            leader_elect_retry_period: election.retry_period,
+        }
+    }
+}
+
+impl ClusterArgs {
+    /// TLS to etcd from the --etcd-*file flags, read now.
+    fn etcd_tls(&self) -> anyhow::Result<Option<EtcdTls>> {
+        let read = |path: &PathBuf| fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+        let Some(ca) = &self.etcd_cafile else {
+            if self.etcd_certfile.is_some() {
+                bail!("--etcd-certfile needs --etcd-cafile (client certificates are only sent over TLS)");
+            }
+            if self.etcd_servers.iter().any(|url| url.starts_with("https://")) {
+                bail!("https:// etcd URLs need --etcd-cafile, the CA that signed etcd's certificate");
+            }
+            return Ok(None);
+        };
+        let client = match (&self.etcd_certfile, &self.etcd_keyfile) {
+            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            _ => None,
+        };
+        Ok(Some(EtcdTls { ca_pem: read(ca)?, client }))
+    }
+
+    fn election(&self) -> anyhow::Result<Option<ElectionConfig>> {
+        if !self.leader_elect.unwrap_or(!self.etcd_servers.is_empty()) {
+            return Ok(None);
+        }
+        let config = ElectionConfig {
+            lease_duration: self.leader_elect_lease_duration,
+            renew_deadline: self.leader_elect_renew_deadline,
+            retry_period: self.leader_elect_retry_period,
+        };
+        config.validate().context("--leader-elect-*")?;
+        Ok(Some(config))
+    }
+}
+
+/// A Go-style duration as the Kubernetes components take them: `15s`, `5m`, `1m30s`, `0`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let parsed: jiff::SignedDuration =
+        text.parse().map_err(|e| format!("{text:?} is not a duration like 15s or 5m: {e}"))?;
+    Duration::try_from(parsed).map_err(|_| format!("{text:?} is negative"))
+}
+
+/// The namespace and name of the Lease the controllers are elected on.
+pub const LEADER_LEASE_NAMESPACE: &str = "kube-system";
+pub const LEADER_LEASE_NAME: &str = "runlet-controller-manager";
 
 /// What the local node agent looks like, when there is one.
 pub struct LocalAgent {
@@ -111,14 +223,64 @@ pub struct Running {
     pub kubeconfig: PathBuf,
     /// An in-process client of this server.
     pub client: kube::Client,
+    pub controllers: Controllers,
+    /// This server's name in the leader election, when there is one.
+    pub identity: Option<String>,
 }
 
-/// Starts everything `runlet server` runs, in the current tokio runtime.
+const STORE_OPTIONS: StoreOptions = StoreOptions { history: 20_000 };
+
+/// How long a starting server waits for etcd to answer.
+const ETCD_WAIT: Duration = Duration::from_secs(60);
+
+/// Opens the store on etcd, waiting for it to come up; also starts its compaction.
+async fn open_etcd(cluster: &ClusterArgs) -> anyhow::Result<Store> {
+    let keys = KeySpace::new("/registry", &cluster.etcd_prefix).context("--etcd-prefix")?;
+    let mut options = EtcdOptions::new(cluster.etcd_servers.clone(), keys);
+    options.tls = cluster.etcd_tls()?;
+    let deadline = std::time::Instant::now() + ETCD_WAIT;
+    let backend = loop {
+        match EtcdBackend::connect(options.clone()).await {
+            Ok(backend) => break backend,
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "waiting for etcd");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("connecting to etcd at {}", cluster.etcd_servers.join(",")));
+            }
+        }
+    };
+    if !cluster.etcd_compaction_interval.is_zero() {
+        tokio::spawn(backend.compactor().run(cluster.etcd_compaction_interval));
+    }
+    Ok(Store::with_backend(backend, STORE_OPTIONS).await?)
+}
+
+/// Starts everything `runlet server` runs, in the current tokio runtime: one server on SQLite.
 pub async fn start(dir: &Path, listen: SocketAddr, agent: Option<LocalAgent>) -> anyhow::Result<Running> {
-    let pki = pki::ensure(&dir.join("pki"), Some(listen.ip())).context("preparing TLS certificates and token")?;
-    let store = Store::open_sqlite(&dir.join("store.db"), StoreOptions { history: 20_000 })
-        .await
-        .context("opening the store")?;
+    start_with(dir, listen, agent, &ClusterArgs::default()).await
+}
+
+/// Starts a server of the cluster `cluster` describes.
+pub async fn start_with(
+    dir: &Path,
+    listen: SocketAddr,
+    agent: Option<LocalAgent>,
+    cluster: &ClusterArgs,
+) -> anyhow::Result<Running> {
+    let election = cluster.election()?;
+    let (store, pki) = if cluster.etcd_servers.is_empty() {
+        let pki = pki::ensure(&dir.join("pki"), Some(listen.ip())).context("preparing TLS certificates and token")?;
+        let store = Store::open_sqlite(&dir.join("store.db"), STORE_OPTIONS).await.context("opening the store")?;
+        (store, pki)
+    } else {
+        let store = open_etcd(cluster).await.context("opening the store")?;
+        let pki = shared_pki::ensure_shared(&store, &dir.join("pki"), Some(listen.ip()))
+            .await
+            .context("preparing TLS certificates and token")?;
+        (store, pki)
+    };
     let mut state = ApiState::new(store);
     namespaces::ensure_system_namespaces(&state).await.context("creating the system namespaces")?;
 
@@ -151,12 +313,15 @@ pub async fn start(dir: &Path, listen: SocketAddr, agent: Option<LocalAgent>) ->
     let tls = server::tls_config(&pki)?;
     let app = server::authenticated_router(state.clone(), &pki.token);
     tokio::spawn(server::serve_tls(listener, tls, app));
-    tokio::spawn(namespaces::run_finalizer(state.clone()));
-    tokio::spawn(runlet_apiserver::events_ttl::run(state.clone(), runlet_apiserver::events_ttl::EVENT_TTL));
     // The in-process client must see the log source too (it serves `kubectl logs` only through the router).
     let client = kube::Client::new(server::router(state.clone()), "default");
-    runlet_controllers::manager::spawn_all(client.clone());
-    Ok(Running { addr, kubeconfig, client })
+    let election = election.map(|config| {
+        let identity = format!("{}_{}", crate::node::host_name(), uuid::Uuid::new_v4());
+        LeaderElection::new(client.clone(), LEADER_LEASE_NAMESPACE, LEADER_LEASE_NAME, identity, config)
+    });
+    let identity = election.as_ref().map(|e| e.identity().to_owned());
+    let controllers = controllers::spawn(client.clone(), state, election);
+    Ok(Running { addr, kubeconfig, client, controllers, identity })
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -170,13 +335,17 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             allow_host_path: args.allow_host_path,
             pods: args.pods.clone(),
         });
-        let running = start(&dir, args.listen, agent).await?;
+        let running = start_with(&dir, args.listen, agent, &args.cluster).await?;
         tracing::info!(addr = %running.addr, "runlet API server listening");
         eprintln!("runlet server listening on https://{}", running.addr);
+        if let Some(identity) = &running.identity {
+            eprintln!("leader election identity: {identity}");
+        }
         eprintln!("kubeconfig: {}", running.kubeconfig.display());
         eprintln!("  export KUBECONFIG={}", running.kubeconfig.display());
         shutdown_signal().await;
         tracing::info!("shutting down");
+        running.controllers.shutdown().await;
         anyhow::Ok(())
     })
 }
@@ -193,6 +362,92 @@ pub async fn shutdown_signal() {
         }
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_the_kubernetes_flags_take_them() {
+        let s = Duration::from_secs;
+        let cases: Vec<(&str, Option<Duration>)> = vec![
+            ("15s", Some(s(15))),
+            ("5m", Some(s(300))),
+            ("1m30s", Some(s(90))),
+            ("2h", Some(s(7200))),
+            ("500ms", Some(Duration::from_millis(500))),
+            ("0", Some(Duration::ZERO)),
+            ("0s", Some(Duration::ZERO)),
+            ("-5s", None),
+            ("soon", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_duration(text).ok(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn etcd_tls_flags_go_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            fs::write(&path, format!("{name} pem")).unwrap();
+            Some(path)
+        };
+        let https = || ClusterArgs { etcd_servers: vec!["https://10.0.0.1:2379".into()], ..ClusterArgs::default() };
+        let http = || ClusterArgs { etcd_servers: vec!["http://127.0.0.1:2379".into()], ..ClusterArgs::default() };
+        // (flags, Ok(client certificate sent) or Err(the message's start))
+        let cases: Vec<(ClusterArgs, Result<Option<bool>, &str>)> = vec![
+            (http(), Ok(None)),
+            (https(), Err("https:// etcd URLs need --etcd-cafile")),
+            (ClusterArgs { etcd_cafile: file("ca"), ..https() }, Ok(Some(false))),
+            (
+                ClusterArgs {
+                    etcd_cafile: file("ca"),
+                    etcd_certfile: file("crt"),
+                    etcd_keyfile: file("key"),
+                    ..https()
+                },
+                Ok(Some(true)),
+            ),
+            (
+                ClusterArgs { etcd_certfile: file("crt"), etcd_keyfile: file("key"), ..https() },
+                Err("--etcd-certfile needs --etcd-cafile"),
+            ),
+            (ClusterArgs { etcd_cafile: Some(dir.path().join("missing")), ..https() }, Err("reading ")),
+        ];
+        for (args, want) in cases {
+            let got = args.etcd_tls();
+            match (&got, want) {
+                (Ok(tls), Ok(client)) => {
+                    assert_eq!(tls.as_ref().map(|t| t.client.is_some()), client, "{args:?}");
+                    if let Some(tls) = tls {
+                        assert_eq!(tls.ca_pem, "ca pem");
+                    }
+                }
+                (Err(e), Err(start)) => assert!(e.to_string().starts_with(start), "{args:?}: {e}"),
+                _ => panic!("{args:?}: got {:?}", got.map(|t| t.is_some())),
+            }
+        }
+    }
+
+    #[test]
+    fn leader_election_is_on_with_etcd_unless_turned_off() {
+        let etcd = || ClusterArgs { etcd_servers: vec!["http://127.0.0.1:2379".into()], ..ClusterArgs::default() };
+        let cases: Vec<(ClusterArgs, Result<bool, ()>)> = vec![
+            (ClusterArgs::default(), Ok(false)),
+            (etcd(), Ok(true)),
+            (ClusterArgs { leader_elect: Some(false), ..etcd() }, Ok(false)),
+            (ClusterArgs { leader_elect: Some(true), ..ClusterArgs::default() }, Ok(true)),
+            (ClusterArgs { leader_elect_renew_deadline: Duration::from_secs(20), ..etcd() }, Err(())),
+        ];
+        for (args, want) in cases {
+            let got = args.election().map(|e| e.is_some()).map_err(|_| ());
+            assert_eq!(got, want, "{args:?}");
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The durable layer under the cache, shaped like etcd's KV + Watch API so that an etcd
-//! implementation can sit beside the SQLite one without changing `Store`.
+//! The durable layer under the cache, shaped like etcd's KV + Watch API: the SQLite backend and
+//! the etcd backend sit behind it without `Store` knowing which one it has.
 
 use std::sync::Arc;
 
@@ -39,8 +39,20 @@ pub struct BackendStats {
     pub rejected: u64,
 }
 
-/// Batches of committed events, in revision order, with no gaps after the requested revision.
-pub type CommittedStream = BoxStream<'static, Vec<Event>>;
+/// What a backend's committed stream carries, in revision order, with no gaps after the requested revision.
+#[derive(Debug, Clone)]
+pub enum Committed {
+    /// Writes committed at increasing revisions.
+    Events(Vec<Event>),
+    /// Nothing under the backend's keys changed up to this revision (a revision that went to
+    /// something else, such as etcd's own bookkeeping or another tenant of the same etcd).
+    Progress(Revision),
+    /// The stream lost events it cannot replay (etcd compacted the history it needed while its
+    /// watch was cut off): this is the whole state now. Watches that were open must start again.
+    Reset { objects: Vec<Object>, revision: Revision },
+}
+
+pub type CommittedStream = BoxStream<'static, Committed>;
 
 pub trait Backend: Send + Sync + 'static {
     /// Every object whose key starts with `prefix`, sorted by key, and the revision they are

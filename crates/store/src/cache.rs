@@ -75,6 +75,19 @@ impl State {
         true
     }
 
+    /// Nothing under the store's keys changed up to `revision`: reads are consistent at it.
+    pub fn progress(&mut self, revision: Revision) {
+        self.revision = self.revision.max(revision);
+    }
+
+    /// Replaces everything with `objects` at `revision`. History from before it is gone, so
+    /// watching from an older revision is Expired.
+    pub fn reset(&mut self, objects: Vec<Object>, revision: Revision) {
+        let closed = self.closed;
+        *self = State::new(objects, revision, self.history_limit);
+        self.closed = closed;
+    }
+
     /// What a new watcher must be sent before live events, and the revision live events start after.
     pub fn backlog(&self, prefix: &str, from: Option<Revision>) -> Result<(VecDeque<Event>, Revision), StoreError> {
         let Some(from) = from else {
@@ -160,6 +173,22 @@ impl Cache {
         drop(state);
         watchers.fan_out(&applied);
         revision
+    }
+
+    /// Moves the revision on without events. Returns the revision reached.
+    pub fn progress(&self, revision: Revision) -> Revision {
+        let mut state = self.write();
+        state.progress(revision);
+        state.revision
+    }
+
+    /// Replaces the whole state and ends every watch: their clients start again from a list, as
+    /// their next watch from an old revision is Expired. Returns the revision reached.
+    pub fn reset(&self, objects: Vec<Object>, revision: Revision) -> Revision {
+        let mut state = self.write();
+        state.reset(objects, revision);
+        self.watchers().close_all();
+        state.revision
     }
 
     /// The backend is gone: end every watch and refuse new ones.
@@ -249,6 +278,31 @@ mod tests {
         assert_eq!(keys, vec![("/a/1", EventType::Added, 13)]);
         let Ok((_, future_after)) = state.backlog("/", Some(20)) else { panic!("backlog") };
         assert_eq!(future_after, 20);
+    }
+
+    #[test]
+    fn progress_and_reset() {
+        let mut state = state(100);
+        state.progress(12);
+        assert_eq!(state.revision, 14, "progress never moves back");
+        state.progress(20);
+        assert_eq!(state.revision, 20);
+        // History is kept across progress: a watch from 12 still replays 13 and 14.
+        let Ok((replay, after)) = state.backlog("/", Some(12)) else { panic!("backlog") };
+        assert_eq!((revisions(&replay), after), (vec![13, 14], 20));
+        // An event at or below the progress revision is old news.
+        assert!(!state.apply(&event(EventType::Added, "/c/1", 20)));
+        assert!(state.apply(&event(EventType::Added, "/c/1", 21)));
+
+        state.reset(vec![object("/z/1", 30)], 40);
+        assert_eq!(state.revision, 40);
+        let keys: Vec<String> = state.list("").iter().map(|o| o.key.to_string()).collect();
+        assert_eq!(keys, vec!["/z/1"]);
+        for from in [14, 39] {
+            assert!(matches!(state.backlog("/", Some(from)), Err(StoreError::Expired { oldest: 40, .. })), "{from}");
+        }
+        let Ok((replay, _)) = state.backlog("/", Some(40)) else { panic!("backlog") };
+        assert!(replay.is_empty());
     }
 
     #[test]

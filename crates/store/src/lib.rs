@@ -1,10 +1,11 @@
 //! Revisioned object store shaped like etcd: one global revision, compare-and-swap writes,
-//! list at a revision, and watch from a revision. A `Backend` (SQLite now, etcd later) makes
-//! writes durable and streams the committed events; `Store` keeps an in-memory cache fed by
-//! that stream and fans events out to watchers.
+//! list at a revision, and watch from a revision. A `Backend` (SQLite in one file, or a real
+//! etcd shared by several servers) makes writes durable and streams the committed events; `Store`
+//! keeps an in-memory cache fed by that stream and fans events out to watchers.
 
 pub mod backend;
 mod cache;
+pub mod etcd;
 mod object;
 pub mod sqlite;
 mod watch;
@@ -16,7 +17,8 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch as progress;
 
-pub use backend::{Backend, BackendStats, CommittedStream, WriteOp};
+pub use backend::{Backend, BackendStats, Committed, CommittedStream, WriteOp};
+pub use etcd::{Compactor, EtcdBackend, EtcdOptions, EtcdTls, KeySpace};
 pub use object::{Event, EventType, MAX_VALUE_BYTES, Object, Revision, StoreError};
 pub use sqlite::SqliteBackend;
 pub use watch::{WATCH_BUFFER, Watch};
@@ -71,6 +73,11 @@ impl Store {
         Store::with_backend(SqliteBackend::open_memory().await?, options).await
     }
 
+    /// On etcd: connects, then loads everything under the key space into the cache.
+    pub async fn open_etcd(etcd: EtcdOptions, options: StoreOptions) -> Result<Store, StoreError> {
+        Store::with_backend(EtcdBackend::connect(etcd).await?, options).await
+    }
+
     /// A store over any backend: follows the backend's committed events, then loads everything.
     /// Must be called inside a Tokio runtime (spawns a task).
     pub async fn with_backend(backend: impl Backend, options: StoreOptions) -> Result<Store, StoreError> {
@@ -83,8 +90,16 @@ impl Store {
         let (applied_tx, applied) = progress::channel(revision);
         let follower = cache.clone();
         tokio::spawn(async move {
-            while let Some(batch) = committed.next().await {
-                applied_tx.send_replace(follower.apply(batch));
+            while let Some(committed) = committed.next().await {
+                let reached = match committed {
+                    Committed::Events(batch) => follower.apply(batch),
+                    Committed::Progress(revision) => follower.progress(revision),
+                    Committed::Reset { objects, revision } => {
+                        tracing::warn!(revision, "the store's backend lost history: reloaded, and open watches end");
+                        follower.reset(objects, revision)
+                    }
+                };
+                applied_tx.send_replace(reached);
             }
             // The backend is gone: watches end, and writes still waiting get Closed when
             // `applied_tx` drops here.

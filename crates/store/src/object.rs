@@ -108,6 +108,28 @@ pub(crate) fn strip_resource_version(value: &mut Value) -> Result<(), ShapeError
     Ok(())
 }
 
+fn invalid(key: &str, reason: &str) -> StoreError {
+    StoreError::InvalidValue { key: key.to_owned(), reason: reason.to_owned() }
+}
+
+/// The JSON a backend persists for `value`: without `metadata.resourceVersion` (the backend's
+/// mod_revision is the truth) and at most [`MAX_VALUE_BYTES`] long.
+pub(crate) fn encode_value(key: &str, value: &mut Value) -> Result<String, StoreError> {
+    strip_resource_version(value).map_err(|e| invalid(key, e.reason()))?;
+    let json = serde_json::to_string(value).map_err(|e| invalid(key, &e.to_string()))?;
+    if json.len() > MAX_VALUE_BYTES {
+        return Err(StoreError::TooLarge { key: key.to_owned(), size: json.len(), limit: MAX_VALUE_BYTES });
+    }
+    Ok(json)
+}
+
+/// A persisted value read back: parsed and stamped with its mod_revision, or why it cannot be an object.
+pub(crate) fn decode_value(json: &[u8], mod_revision: Revision) -> Result<Value, String> {
+    let mut value: Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    stamp_resource_version(&mut value, mod_revision).map_err(|e| e.reason().to_owned())?;
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

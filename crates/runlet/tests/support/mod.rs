@@ -14,6 +14,8 @@ pub struct Server {
     child: Child,
     pub dir: PathBuf,
     pub addr: SocketAddr,
+    /// Its name in the leader election, when it takes part in one.
+    pub identity: Option<String>,
 }
 
 impl Server {
@@ -33,7 +35,7 @@ impl Server {
         Self::start_with(dir, listen, extra)
     }
 
-    fn start_with(dir: &Path, listen: &str, extra: &[&str]) -> Server {
+    pub fn start_with(dir: &Path, listen: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_runlet"))
             .args(["server", "--data-dir"])
             .arg(dir)
@@ -58,9 +60,19 @@ impl Server {
                 _ => panic!("server exited before listening: {:?}", child.try_wait()),
             }
         };
+        // What it says right after: its election identity, if any, then where its kubeconfig is.
+        let mut identity = None;
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("leader election identity: ") {
+                identity = Some(rest.trim().to_string());
+            }
+            if line.starts_with("kubeconfig:") {
+                break;
+            }
+        }
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, dir: dir.to_path_buf(), addr }
+        Server { child, dir: dir.to_path_buf(), addr, identity }
     }
 
     pub fn kubeconfig(&self) -> PathBuf {

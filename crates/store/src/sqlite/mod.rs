@@ -12,8 +12,8 @@ use std::sync::{Arc, mpsc};
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 
-use crate::backend::{Backend, BackendStats, CommittedStream, WriteOp};
-use crate::object::{Event, Object, Revision, StoreError, strip_resource_version};
+use crate::backend::{Backend, BackendStats, Committed, CommittedStream, WriteOp};
+use crate::object::{Event, Object, Revision, StoreError, encode_value};
 use plan::PreparedOp;
 use schema::Location;
 use writer::{Request, Shared, Subscriber};
@@ -51,27 +51,15 @@ impl SqliteBackend {
     }
 }
 
-fn invalid(key: &str, reason: &str) -> StoreError {
-    StoreError::InvalidValue { key: key.to_owned(), reason: reason.to_owned() }
-}
-
 /// Validates and serializes on the caller's task so the writer thread only plans and executes.
 fn prepare(op: WriteOp) -> Result<PreparedOp, StoreError> {
-    let serialize = |key: &str, value: &mut serde_json::Value| -> Result<String, StoreError> {
-        strip_resource_version(value).map_err(|e| invalid(key, e.reason()))?;
-        let json = serde_json::to_string(value).map_err(|e| invalid(key, &e.to_string()))?;
-        if json.len() > crate::MAX_VALUE_BYTES {
-            return Err(StoreError::TooLarge { key: key.to_owned(), size: json.len(), limit: crate::MAX_VALUE_BYTES });
-        }
-        Ok(json)
-    };
     Ok(match op {
         WriteOp::Create { key, mut value } => {
-            let json = serialize(&key, &mut value)?;
+            let json = encode_value(&key, &mut value)?;
             PreparedOp::Create { key, value, json }
         }
         WriteOp::Update { key, mut value, expected } => {
-            let json = serialize(&key, &mut value)?;
+            let json = encode_value(&key, &mut value)?;
             PreparedOp::Update { key, value, json, expected }
         }
         WriteOp::Delete { key, expected } => PreparedOp::Delete { key, expected },
@@ -108,7 +96,7 @@ impl Backend for SqliteBackend {
             }
             subscribers.push(Subscriber { after, tx });
         }
-        Ok(Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))))
+        Ok(Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|batch| batch.map(Committed::Events)))))
     }
 
     fn revision(&self) -> Revision {
