@@ -51,11 +51,7 @@ pub fn describe(w: &mut Writer, events: &[Value]) {
             "" => s(e, "/reportingComponent"),
             c => c,
         };
-        let mut message = s(e, "/message").trim().to_string();
-        let field_path = s(e, "/involvedObject/fieldPath");
-        if !field_path.is_empty() {
-            message = format!("{field_path}: {message}");
-        }
+        let message = s(e, "/message").trim();
         w.write(1, &format!("{}\t{}\t{interval}\t{source}\t{message}\n", s(e, "/type"), s(e, "/reason")));
     }
 }

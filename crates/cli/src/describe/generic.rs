@@ -121,11 +121,6 @@ pub fn namespace(w: &mut Writer, ns: &Value) {
     w.write(0, &format!("Status:\t{}\n", s(ns, "/status/phase")));
 }
 
-/// runlet has no quotas or limit ranges; kubectl says so in these words.
-pub fn namespace_footer(w: &mut Writer) {
-    w.write(0, "\nNo resource quota.\n\nNo LimitRange resource.\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::smart_label;

@@ -38,10 +38,8 @@ pub fn describe(group: &str, kind: &str, object: &Value, ctx: &Context<'_>) -> S
         ("", "Namespace") => generic::namespace(&mut w, object),
         _ => generic::describe(&mut w, object),
     }
-    if (group, kind) == ("", "Namespace") {
-        // kubectl shows a namespace's quotas and limit ranges instead of its events.
-        generic::namespace_footer(&mut w);
-    } else if let Some(events) = ctx.events {
+    // kubectl shows a namespace's quotas and limit ranges (runlet has none) instead of its events.
+    if let Some(events) = ctx.events.filter(|_| (group, kind) != ("", "Namespace")) {
         events::describe(&mut w, events);
     }
     w.finish()

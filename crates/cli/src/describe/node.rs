@@ -70,6 +70,7 @@ pub fn describe(w: &mut Writer, node: &Value, pods: &[Value], lease: Option<&Val
         ("Architecture", "architecture"),
         ("Container Runtime Version", "containerRuntimeVersion"),
         ("Kubelet Version", "kubeletVersion"),
+        ("Kube-Proxy Version", "kubeProxyVersion"),
     ] {
         w.write(0, &format!("  {title}:\t{}\n", s(node, &format!("/status/nodeInfo/{k}"))));
     }
