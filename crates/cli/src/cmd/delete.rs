@@ -64,7 +64,8 @@ pub struct DeleteArgs {
     /// Stop at once (grace period 1)
     #[arg(long)]
     pub now: bool,
-    /// Succeed when an object is already gone
+    /// Succeed when an object is already gone (always so with --all or a selector: what a list found may go
+    /// before its delete)
     #[arg(long)]
     pub ignore_not_found: bool,
     /// Wait until the objects are gone
@@ -109,6 +110,7 @@ pub async fn run(args: DeleteArgs, ui: &mut Ui) -> Result<()> {
     if grace >= 0 {
         body["gracePeriodSeconds"] = json!(grace);
     }
+    let ignore_not_found = args.ignore_not_found || args.all || args.selector.is_some() || args.field_selector.is_some();
     let mut deleted: Vec<(Target, String)> = Vec::new();
     for (target, source) in targets {
         match ctx.conn.api.delete(&target.path(), &body).await {
@@ -121,7 +123,7 @@ pub async fn run(args: DeleteArgs, ui: &mut Ui) -> Result<()> {
                 let uid = answer.pointer("/details/uid").or_else(|| answer.pointer("/metadata/uid"));
                 deleted.push((target, uid.and_then(Value::as_str).unwrap_or("").to_string()));
             }
-            Err(e) if e.is_not_found() && args.ignore_not_found => {}
+            Err(e) if e.is_not_found() && ignore_not_found => {}
             Err(e) => match source {
                 Some(s) => ui.error(&e.context(&format!("error when deleting \"{s}\""))),
                 None => ui.error(&e),

@@ -273,11 +273,14 @@ async fn watch(ctx: &Ctx, plan: &Plan<'_>, sel: Selection, ui: &mut Ui) -> Resul
     let opts = plan.table_options(&sel, false);
     let mut widths: Vec<usize> = Vec::new();
     let mut header_printed = false;
+    // Watch events may carry a Table without its column definitions: the first ones seen hold.
+    let mut columns: Option<Value> = None;
     let mut from = String::new();
     if !plan.args.watch_only {
         let listed = if table_mode { ctx.conn.api.get_table(&collection(&[])).await? } else { ctx.conn.api.get(&collection(&[])).await? };
         from = super::resource_version(&listed).to_string();
         if table_mode {
+            columns = listed.get("columnDefinitions").cloned();
             if table::rows(&listed).is_empty() {
                 ui.note(&plan.nothing_found(std::slice::from_ref(&sel)));
             } else {
@@ -294,7 +297,7 @@ async fn watch(ctx: &Ctx, plan: &Plan<'_>, sel: Selection, ui: &mut Ui) -> Resul
     let mut events = ctx.conn.api.watch(&collection(&[("watch", "true"), ("resourceVersion", &from)]), accept).await?;
     while let Some(event) = events.next().await {
         let event = event?;
-        let object = event.get("object").cloned().unwrap_or(Value::Null);
+        let mut object = event.get("object").cloned().unwrap_or(Value::Null);
         if event.get("type").and_then(Value::as_str) == Some("ERROR") {
             let message = object.get("message").and_then(Value::as_str).unwrap_or("watch error");
             return Err(CliError::other(message.to_string()));
@@ -302,6 +305,15 @@ async fn watch(ctx: &Ctx, plan: &Plan<'_>, sel: Selection, ui: &mut Ui) -> Resul
         if table_mode {
             if table::rows(&object).is_empty() {
                 continue;
+            }
+            match (object.get("columnDefinitions").and_then(Value::as_array).is_some_and(|c| !c.is_empty()), &columns) {
+                (true, _) => columns = object.get("columnDefinitions").cloned(),
+                (false, Some(known)) => {
+                    if let Some(o) = object.as_object_mut() {
+                        o.insert("columnDefinitions".into(), known.clone());
+                    }
+                }
+                (false, None) => {}
             }
             let text = table::lines(&object, &opts, !header_printed);
             header_printed = true;

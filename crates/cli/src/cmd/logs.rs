@@ -172,6 +172,7 @@ pub async fn run(args: LogsArgs, ui: &mut Ui) -> Result<()> {
         (Some(target), None) => (vec![pod_for(&ctx, target, &args, ui).await?], false),
     };
     let mut sources = Vec::new();
+    let pods = started(&ctx, pods, &args).await?;
     for pod in &pods {
         let (names, note) = containers(pod, asked.as_deref(), args.all_containers)?;
         if let Some(n) = note.filter(|_| !from_selector) {
@@ -214,6 +215,37 @@ pub async fn run(args: LogsArgs, ui: &mut Ui) -> Result<()> {
         ui.out(&line?);
     }
     Ok(())
+}
+
+/// Whether every container of the pod has started (or ended): before that there is no log to read.
+fn containers_started(pod: &Value) -> bool {
+    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    if phase == "Succeeded" || phase == "Failed" {
+        return true;
+    }
+    let want = container_names(pod, "containers").len();
+    let statuses: Vec<&Value> = pod.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten().collect();
+    statuses.len() >= want && statuses.iter().all(|s| s.pointer("/state/waiting").is_none())
+}
+
+/// The pods again once their containers have started, waiting up to `--pod-running-timeout` (kinder than
+/// kubectl, which fails at once while a container is being created).
+async fn started(ctx: &Ctx, pods: Vec<Value>, args: &LogsArgs) -> Result<Vec<Value>> {
+    let deadline = tokio::time::Instant::now() + args.pod_running_timeout;
+    let mut out = Vec::with_capacity(pods.len());
+    for mut pod in pods {
+        while !containers_started(&pod) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let path = format!(
+                "/api/v1/namespaces/{}/pods/{}",
+                pod.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(ctx.ns()),
+                pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+            );
+            pod = ctx.conn.api.get(&path).await?;
+        }
+        out.push(pod);
+    }
+    Ok(out)
 }
 
 /// The pod a `POD` or `TYPE/NAME` argument means; a Job's pod may be waited for.
@@ -276,6 +308,17 @@ mod tests {
         let mut annotated = two.clone();
         annotated["metadata"]["annotations"] = json!({DEFAULT_CONTAINER: "b"});
         assert_eq!(containers(&annotated, None, false).unwrap(), (vec!["b".to_string()], None));
+    }
+
+    #[test]
+    fn started_containers() {
+        let mut p = pod("p", &["a", "b"], "Pending", "");
+        assert!(!containers_started(&p));
+        p["status"]["containerStatuses"] = json!([{"name": "a", "state": {"running": {}}}, {"name": "b", "state": {"waiting": {"reason": "ContainerCreating"}}}]);
+        assert!(!containers_started(&p));
+        p["status"]["containerStatuses"][1]["state"] = json!({"terminated": {"exitCode": 0}});
+        assert!(containers_started(&p));
+        assert!(containers_started(&pod("q", &["a"], "Failed", "")));
     }
 
     #[test]

@@ -67,7 +67,12 @@ async fn scale_one(ctx: &Ctx, target: &Target, args: &ScaleArgs) -> Result<()> {
             args.current_replicas
         )));
     }
-    scale["spec"]["replicas"] = json!(args.replicas);
+    match scale.pointer_mut("/spec").and_then(Value::as_object_mut) {
+        Some(spec) => {
+            spec.insert("replicas".into(), json!(args.replicas));
+        }
+        None => return Err(CliError::other(format!("the scale of {} has no spec", target.display()))),
+    }
     ctx.conn.api.put(&uri, &scale).await?;
     Ok(())
 }
