@@ -529,3 +529,34 @@ fn output_matches_kubectl() {
         assert!(same, "runlet {args:?} differs from kubectl:\n--- runlet\n{}\n--- kubectl\n{}", last.0, last.1);
     }
 }
+
+/// `kubectl explain` reads Kubernetes' field docs from the server's OpenAPI v3 documents, and
+/// `--validate=strict` has the server refuse unknown fields.
+#[test]
+fn kubectl_explain_and_strict_validation() {
+    if !have_kubectl("kubectl_explain_and_strict_validation") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let rules = k.ok(&["explain", "job.spec.podFailurePolicy.rules"]);
+    assert!(rules.contains("FIELD: rules <[]PodFailurePolicyRule>"), "{rules}");
+    assert!(rules.contains("A list of pod failure policy rules."), "{rules}");
+    assert!(rules.contains("action\t<string> -required-"), "{rules}");
+    let backoff = k.ok(&["explain", "job.spec.backoffLimit"]);
+    assert!(backoff.contains("Specifies the number of retries before marking this job failed."), "{backoff}");
+    for kind in ["pods", "nodes", "namespaces", "events", "leases"] {
+        let out = k.ok(&["explain", kind]);
+        assert!(out.contains("DESCRIPTION:") && out.contains("FIELDS:"), "{kind}: {out}");
+    }
+    assert!(k.ok(&["explain", "pod.spec.containers.command"]).contains("Entrypoint array."));
+
+    let bad = job_yaml("strictly", "true", "  bogus: 1\n");
+    let out = k.run_stdin(&["apply", "--validate=strict", "-f", "-"], &bad);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("strict decoding error: unknown field \"spec.bogus\""), "{}", text(&out.stderr));
+    let out = k.run_stdin(&["apply", "--validate=warn", "-f", "-"], &bad);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unknown field \"spec.bogus\""), "{}", text(&out.stderr));
+}
