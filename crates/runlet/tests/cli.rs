@@ -132,6 +132,21 @@ fn seed_commands_verbatim() {
 }
 
 #[test]
+fn help_describes_every_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_runlet")).arg("--help").output().unwrap();
+    let help = text(&out.stdout);
+    for (command, words) in [
+        ("agent", "Run a node agent for a runlet server on another machine"),
+        ("kubeconfig", "Print the path of the kubeconfig the server wrote"),
+        ("get", "Display one or many resources"),
+        ("wait", "--for=finished"),
+    ] {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(command) && l.contains(words)), "{command}: {help}");
+    }
+    assert!(!help.contains("shim"), "{help}");
+}
+
+#[test]
 fn get_every_output_and_flag() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
@@ -296,6 +311,25 @@ fn apply_create_delete() {
         assert!(rest.contains(&format!("job.batch \"{j}\" deleted")), "{rest}");
     }
     eventually(PATIENCE, || (c.ok(&["get", "jobs", "-o", "name"]).is_empty()).then_some(())).expect("all jobs go");
+
+    // Cascades, seen in their effect on a Job's pod (this server has no node: pods stay Pending).
+    let pod_of = |job: &str| {
+        eventually(PATIENCE, || {
+            let p = c.ok(&["get", "pods", "-l", &format!("job-name={job}"), "-o", "name"]);
+            (!p.is_empty()).then_some(p)
+        })
+        .expect("the Job controller makes a pod")
+    };
+    c.ok_stdin(&["create", "-f", "-"], &job_yaml("orphaned", "true", ""));
+    let orphan = pod_of("orphaned");
+    assert_eq!(c.ok(&["delete", "job", "orphaned", "--cascade=orphan"]).trim(), "job.batch \"orphaned\" deleted");
+    assert_eq!(c.ok(&["get", "pods", "-l", "job-name=orphaned", "-o", "name"]), orphan, "orphan leaves the pod");
+    c.ok_stdin(&["create", "-f", "-"], &job_yaml("fg", "true", ""));
+    pod_of("fg");
+    // Foreground: the Job goes only after its pods, and delete waits for the Job.
+    assert_eq!(c.ok(&["delete", "job", "fg", "--cascade=foreground"]).trim(), "job.batch \"fg\" deleted");
+    assert!(c.fails(&["get", "job", "fg"]).contains("NotFound"));
+    assert_eq!(c.ok(&["get", "pods", "-l", "job-name=fg", "-o", "name"]), "");
     assert_eq!(c.fails(&["delete", "job", "nosuch"]).trim(), "Error from server (NotFound): jobs.batch \"nosuch\" not found");
     c.ok(&["delete", "job", "nosuch", "--ignore-not-found"]);
 }
