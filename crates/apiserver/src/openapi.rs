@@ -120,11 +120,18 @@ mod tests {
             let doc = document(&path_key(r.group, r.version)).unwrap();
             let schemas = doc["components"]["schemas"].as_object().unwrap();
             let found = schemas.values().any(|s| {
-                s["x-kubernetes-group-version-kind"].as_array().into_iter().flatten().any(|gvk| {
-                    gvk["group"] == r.group && gvk["version"] == r.version && gvk["kind"] == r.kind_name
-                })
+                s["x-kubernetes-group-version-kind"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|gvk| gvk["group"] == r.group && gvk["version"] == r.version && gvk["kind"] == r.kind_name)
             });
-            assert!(found, "no schema for {} {}: add it to tools/openapi-gen and regenerate", r.api_version(), r.kind_name);
+            assert!(
+                found,
+                "no schema for {} {}: add it to tools/openapi-gen and regenerate",
+                r.api_version(),
+                r.kind_name
+            );
         }
     }
 
@@ -133,6 +140,9 @@ mod tests {
         let doc = document("apis/batch/v1").unwrap();
         let spec = &doc["components"]["schemas"]["io.k8s.api.batch.v1.JobSpec"];
         assert!(spec["properties"]["backoffLimit"]["description"].as_str().unwrap().contains("number of retries"));
-        assert_eq!(spec["properties"]["podFailurePolicy"]["allOf"][0]["$ref"], "#/components/schemas/io.k8s.api.batch.v1.PodFailurePolicy");
+        assert_eq!(
+            spec["properties"]["podFailurePolicy"]["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.api.batch.v1.PodFailurePolicy"
+        );
     }
 }

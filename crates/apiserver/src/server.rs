@@ -17,8 +17,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::discovery;
-use crate::openapi;
 use crate::error::ApiError;
+use crate::openapi;
 use crate::pki::Pki;
 use crate::rest::{self, json_response};
 use crate::state::ApiState;

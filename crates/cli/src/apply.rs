@@ -21,7 +21,7 @@ pub fn annotate(manifest: &Value) -> Value {
             meta.remove("annotations");
         }
     }
-    let text = format!("{}\n", sorted_json(&bare));
+    let text = format!("{}\n", crate::output::sorted(&bare));
     let mut out = manifest.clone();
     if let Some(meta) = out.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| Value::Object(Map::new()))) {
         if let Some(meta) = meta.as_object_mut() {
@@ -32,21 +32,6 @@ pub fn annotate(manifest: &Value) -> Value {
         }
     }
     out
-}
-
-fn sorted_json(v: &Value) -> String {
-    fn sort(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut keys: Vec<&String> = m.keys().collect();
-                keys.sort();
-                Value::Object(keys.into_iter().map(|k| (k.clone(), sort(&m[k]))).collect())
-            }
-            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
-            other => other.clone(),
-        }
-    }
-    sort(v).to_string()
 }
 
 /// The previous manifest, from the live object's annotation.
@@ -61,7 +46,11 @@ pub fn three_way(original: Option<&Value>, modified: &Value, live: &Value) -> Va
     Value::Object(diff(original.and_then(Value::as_object), modified.as_object(), live.as_object()))
 }
 
-fn diff(original: Option<&Map<String, Value>>, modified: Option<&Map<String, Value>>, live: Option<&Map<String, Value>>) -> Map<String, Value> {
+fn diff(
+    original: Option<&Map<String, Value>>,
+    modified: Option<&Map<String, Value>>,
+    live: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
     let mut patch = Map::new();
     let empty = Map::new();
     let modified = modified.unwrap_or(&empty);
@@ -120,10 +109,7 @@ mod tests {
             "spec": {"parallelism": 1, "activeDeadlineSeconds": 10, "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}});
         let cases = [
             // Nothing changed but server defaults: only the lists go (the server merges them by key).
-            (
-                original.clone(),
-                json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}}),
-            ),
+            (original.clone(), json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}})),
             // A changed field, a removed field, a removed label.
             (
                 json!({"metadata": {"name": "pa", "labels": {"a": "1"}},

@@ -22,13 +22,19 @@ pub fn parse(args: &[String]) -> Result<Option<ResourceArgs>> {
         let mut pairs = Vec::new();
         for a in args {
             match a.split_once('/') {
-                Some((t, n)) if !t.is_empty() && !n.is_empty() && !n.contains('/') => pairs.push((t.to_string(), n.to_string())),
+                Some((t, n)) if !t.is_empty() && !n.is_empty() && !n.contains('/') => {
+                    pairs.push((t.to_string(), n.to_string()))
+                }
                 _ if !a.contains('/') => {
                     return Err(CliError::other(format!(
                         "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'runlet get resource/<resource_name>' instead of 'runlet get resource resource/<resource_name>'"
                     )));
                 }
-                _ => return Err(CliError::other(format!("arguments in resource/name form must have a single resource and name: \"{a}\""))),
+                _ => {
+                    return Err(CliError::other(format!(
+                        "arguments in resource/name form must have a single resource and name: \"{a}\""
+                    )));
+                }
             }
         }
         return Ok(Some(ResourceArgs::Pairs(pairs)));
@@ -115,7 +121,12 @@ mod tests {
             parse(&strings(&["jobs/pi", "po/x"])).unwrap(),
             Some(ResourceArgs::Pairs(vec![("jobs".into(), "pi".into()), ("po".into(), "x".into())]))
         );
-        assert!(parse(&strings(&["jobs", "jobs/pi"])).unwrap_err().to_string().contains("no need to specify a resource type"));
+        assert!(
+            parse(&strings(&["jobs", "jobs/pi"]))
+                .unwrap_err()
+                .to_string()
+                .contains("no need to specify a resource type")
+        );
         assert!(parse(&strings(&["jobs/"])).is_err());
     }
 

@@ -29,7 +29,11 @@ impl ApiResource {
     }
 
     fn root(&self) -> String {
-        if self.group.is_empty() { format!("/api/{}", self.version) } else { format!("/apis/{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        }
     }
 
     /// The collection in `namespace`, or across all namespaces (and for cluster-scoped resources) with `None`.
@@ -56,7 +60,10 @@ impl ApiResource {
     }
 
     fn names_match(&self, name: &str) -> bool {
-        self.plural == name || self.singular == name || self.kind.to_lowercase() == name || self.short_names.iter().any(|s| s == name)
+        self.plural == name
+            || self.singular == name
+            || self.kind.to_lowercase() == name
+            || self.short_names.iter().any(|s| s == name)
     }
 }
 
@@ -76,13 +83,21 @@ impl Discovery {
             for r in list.get("resources").and_then(Value::as_array).into_iter().flatten() {
                 let name = str_of(r, "name");
                 if let Some((parent, sub)) = name.split_once('/') {
-                    if let Some(p) = resources.iter_mut().find(|p| p.group == group && p.version == version && p.plural == parent) {
+                    if let Some(p) =
+                        resources.iter_mut().find(|p| p.group == group && p.version == version && p.plural == parent)
+                    {
                         p.subresources.push(sub.to_string());
                     }
                     continue;
                 }
                 let strings = |key: &str| -> Vec<String> {
-                    r.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+                    r.get(key)
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
                 };
                 let kind = str_of(r, "kind");
                 let singular = match str_of(r, "singularName") {
@@ -127,7 +142,8 @@ impl Discovery {
                 return Ok(vec![r]);
             }
         }
-        let category: Vec<&ApiResource> = self.resources.iter().filter(|r| r.categories.iter().any(|c| *c == name)).collect();
+        let category: Vec<&ApiResource> =
+            self.resources.iter().filter(|r| r.categories.iter().any(|c| *c == name)).collect();
         if !category.is_empty() {
             return Ok(category);
         }

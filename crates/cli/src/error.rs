@@ -44,7 +44,9 @@ impl CliError {
     /// `Error from server (AlreadyExists): error when creating "job.yaml": jobs.batch "pi" already exists`.
     pub fn context(self, context: &str) -> CliError {
         match self {
-            CliError::Server { reason, message } => CliError::Server { reason, message: format!("{context}: {message}") },
+            CliError::Server { reason, message } => {
+                CliError::Server { reason, message: format!("{context}: {message}") }
+            }
             CliError::Other(m) => CliError::Other(format!("{context}: {m}")),
         }
     }

@@ -13,7 +13,10 @@ enum Node {
     Text(String),
     /// An RFC 9535 query, evaluated against the current object.
     Path(String),
-    Range { path: String, body: Vec<Node> },
+    Range {
+        path: String,
+        body: Vec<Node>,
+    },
 }
 
 /// A parsed template.
@@ -318,7 +321,10 @@ mod tests {
             (".metadata.labels.app\\.kubernetes\\.io/name", "$['metadata']['labels']['app.kubernetes.io/name']"),
             (".items[*].metadata.name", "$['items'][*]['metadata']['name']"),
             (".items[0]", "$['items'][0]"),
-            (".status.conditions[?(@.type==\"Complete\")].status", "$['status']['conditions'][?(@['type']==\"Complete\")]['status']"),
+            (
+                ".status.conditions[?(@.type==\"Complete\")].status",
+                "$['status']['conditions'][?(@['type']==\"Complete\")]['status']",
+            ),
             ("@", "$"),
             (".", "$"),
             (".spec.*", "$['spec'][*]"),
@@ -336,7 +342,10 @@ mod tests {
         let cases = [
             ("{.items..metadata.name}", "pi-a pi-b"),
             ("{.items[*].metadata.name}", "pi-a pi-b"),
-            ("{range .items[*]}{.metadata.name}{\"\\t\"}{.status.phase}{\"\\n\"}{end}", "pi-a\tSucceeded\npi-b\tFailed\n"),
+            (
+                "{range .items[*]}{.metadata.name}{\"\\t\"}{.status.phase}{\"\\n\"}{end}",
+                "pi-a\tSucceeded\npi-b\tFailed\n",
+            ),
             ("{.items[0].status.conditions[?(@.type==\"Complete\")].status}", "True"),
             ("{.items[?(@.metadata.labels.job-name==\"pi\")].metadata.name}", "pi-a pi-b"),
             ("{.items[?(@.status.phase=='Failed')].metadata.name}", "pi-b"),

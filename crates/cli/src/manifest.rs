@@ -41,7 +41,8 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Object>> {
         }
         let is_list = doc.get("kind").and_then(Value::as_str).is_some_and(|k| k == "List" || k.ends_with("List"))
             && doc.get("items").is_some_and(Value::is_array);
-        let items = if is_list { doc.get("items").and_then(Value::as_array).cloned().unwrap_or_default() } else { vec![doc] };
+        let items =
+            if is_list { doc.get("items").and_then(Value::as_array).cloned().unwrap_or_default() } else { vec![doc] };
         for value in items {
             let object = Object { source: source.to_string(), value };
             if object.str_at("/apiVersion").is_empty() || object.str_at("/kind").is_empty() {
@@ -137,7 +138,8 @@ mod tests {
         std::fs::write(dir.path().join("a.yml"), job("a")).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/c.json"), r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"c"}}"#).unwrap();
+        std::fs::write(dir.path().join("sub/c.json"), r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"c"}}"#)
+            .unwrap();
         let d = dir.path().to_string_lossy().to_string();
         let names = |objs: Vec<Object>| objs.iter().map(|o| o.str_at("/metadata/name").to_string()).collect::<Vec<_>>();
         assert_eq!(names(read(std::slice::from_ref(&d), false).unwrap()), ["a", "b"]);

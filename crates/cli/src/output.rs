@@ -11,7 +11,9 @@ use crate::tabwriter;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// The server's Table; `wide` shows the priority-1 columns too.
-    Table { wide: bool },
+    Table {
+        wide: bool,
+    },
     Name,
     Json,
     Yaml,
@@ -41,7 +43,9 @@ impl Output {
                 let mut columns = Vec::new();
                 for spec in strip_quotes(arg).split(',').filter(|s| !s.is_empty()) {
                     let (header, path) = spec.split_once(':').ok_or_else(|| {
-                        CliError::other(format!("unexpected custom-columns spec: {spec}, expected <header>:<json-path-expr>"))
+                        CliError::other(format!(
+                            "unexpected custom-columns spec: {spec}, expected <header>:<json-path-expr>"
+                        ))
                     })?;
                     columns.push((header.to_string(), jsonpath::relaxed(path)?));
                 }
@@ -88,7 +92,8 @@ pub fn list(items: Vec<Value>) -> Value {
     Value::Object(m)
 }
 
-fn sorted(v: &Value) -> Value {
+/// `v` with every object's keys in order (kubectl prints and stores objects so).
+pub fn sorted(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
@@ -159,7 +164,9 @@ mod tests {
         assert_eq!(Output::parse(Some("name")).unwrap(), Output::Name);
         assert!(matches!(Output::parse(Some("jsonpath={.a}")).unwrap(), Output::JsonPath(_)));
         assert!(matches!(Output::parse(Some("jsonpath='{.a}'")).unwrap(), Output::JsonPath(_)));
-        assert!(matches!(Output::parse(Some("custom-columns=N:.metadata.name,P:status.phase")).unwrap(), Output::CustomColumns(c) if c.len() == 2));
+        assert!(
+            matches!(Output::parse(Some("custom-columns=N:.metadata.name,P:status.phase")).unwrap(), Output::CustomColumns(c) if c.len() == 2)
+        );
         for bad in ["xml", "jsonpath", "custom-columns=", "custom-columns=NAME"] {
             assert!(Output::parse(Some(bad)).is_err(), "{bad}");
         }
@@ -177,15 +184,23 @@ mod tests {
     #[test]
     fn yaml_and_lists() {
         let v = list(vec![clean(json!({"metadata": {"name": "a", "managedFields": [{}]}, "kind": "Pod"}))]);
-        assert_eq!(yaml(&v).unwrap(), "apiVersion: v1\nitems:\n- kind: Pod\n  metadata:\n    name: a\nkind: List\nmetadata:\n  resourceVersion: \"\"\n");
+        assert_eq!(
+            yaml(&v).unwrap(),
+            "apiVersion: v1\nitems:\n- kind: Pod\n  metadata:\n    name: a\nkind: List\nmetadata:\n  resourceVersion: \"\"\n"
+        );
     }
 
     #[test]
     fn custom_columns_align_and_mark_missing() {
-        let Output::CustomColumns(cols) = Output::parse(Some("custom-columns=NAME:.metadata.name,PHASE:.status.phase")).unwrap() else {
+        let Output::CustomColumns(cols) =
+            Output::parse(Some("custom-columns=NAME:.metadata.name,PHASE:.status.phase")).unwrap()
+        else {
             panic!()
         };
-        let objs = [json!({"metadata": {"name": "pi-abc"}, "status": {"phase": "Running"}}), json!({"metadata": {"name": "b"}})];
+        let objs = [
+            json!({"metadata": {"name": "pi-abc"}, "status": {"phase": "Running"}}),
+            json!({"metadata": {"name": "b"}}),
+        ];
         assert_eq!(custom_columns(&cols, &objs, false).unwrap(), "NAME     PHASE\npi-abc   Running\nb        <none>\n");
         assert_eq!(name_of("job.batch", &json!({"metadata": {"name": "pi"}})), "job.batch/pi");
     }

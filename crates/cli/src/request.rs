@@ -49,7 +49,13 @@ impl Api {
         Api { client }
     }
 
-    fn request(method: Method, uri: &str, accept: &str, content_type: Option<&str>, body: Vec<u8>) -> Result<Request<Vec<u8>>> {
+    fn request(
+        method: Method,
+        uri: &str,
+        accept: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Request<Vec<u8>>> {
         let mut b = Request::builder().method(method).uri(uri).header(header::ACCEPT, accept);
         if let Some(ct) = content_type {
             b = b.header(header::CONTENT_TYPE, ct);
@@ -62,7 +68,8 @@ impl Api {
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(&text).map_err(|e| CliError::other(format!("the server sent something that is not JSON: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| CliError::other(format!("the server sent something that is not JSON: {e}")))
     }
 
     /// `GET` answered with JSON.
@@ -111,10 +118,15 @@ impl Api {
     /// A watch: one JSON event per line until the server ends it.
     pub async fn watch(&self, uri: &str, accept: &str) -> Result<impl Stream<Item = Result<Value>> + Unpin + use<>> {
         let body = self.stream(uri, accept).await?;
-        Ok(body.lines().map(|line| match line {
-            Ok(l) => serde_json::from_str::<Value>(&l).map_err(|e| CliError::other(format!("bad watch event: {e}"))),
-            Err(e) => Err(CliError::from(e)),
-        }).boxed())
+        Ok(body
+            .lines()
+            .map(|line| match line {
+                Ok(l) => {
+                    serde_json::from_str::<Value>(&l).map_err(|e| CliError::other(format!("bad watch event: {e}")))
+                }
+                Err(e) => Err(CliError::from(e)),
+            })
+            .boxed())
     }
 
     /// `GET /version`.

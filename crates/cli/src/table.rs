@@ -101,7 +101,12 @@ pub fn row_cells(table: &Value, row: &Value, opts: &TableOptions) -> Vec<String>
         }
     }
     for l in &opts.label_columns {
-        out.push(meta.and_then(|m| m.pointer(&format!("/labels/{}", l.replace('~', "~0").replace('/', "~1")))).and_then(Value::as_str).unwrap_or("").to_string());
+        out.push(
+            meta.and_then(|m| m.pointer(&format!("/labels/{}", l.replace('~', "~0").replace('/', "~1"))))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        );
     }
     if opts.show_labels {
         out.push(format_labels(meta.and_then(|m| m.get("labels"))));
@@ -206,7 +211,10 @@ mod tests {
 
     #[test]
     fn default_and_wide() {
-        assert_eq!(print(&TableOptions::default()), "NAME   STATUS     AGE\npi     Running    5s\nabc    Complete   2m\n");
+        assert_eq!(
+            print(&TableOptions::default()),
+            "NAME   STATUS     AGE\npi     Running    5s\nabc    Complete   2m\n"
+        );
         assert_eq!(
             print(&TableOptions { wide: true, ..Default::default() }),
             "NAME   STATUS     AGE   IMAGES\npi     Running    5s    perl\nabc    Complete   2m    busybox\n"

@@ -19,14 +19,22 @@ pub const DESCRIBE: Settings = Settings { min_width: 0, padding: 2, remember_wid
 /// Aligns `text`. `remembered` carries column widths across calls (kubectl's watch output keeps its columns at
 /// least as wide as those already printed); pass an empty vector otherwise.
 pub fn align(text: &str, settings: Settings, remembered: &mut Vec<usize>) -> String {
-    let lines: Vec<Vec<&str>> = text.split_inclusive('\n').map(|l| l.trim_end_matches('\n').split('\t').collect()).collect();
+    let lines: Vec<Vec<&str>> =
+        text.split_inclusive('\n').map(|l| l.trim_end_matches('\n').split('\t').collect()).collect();
     let ends_with_newline: Vec<bool> = text.split_inclusive('\n').map(|l| l.ends_with('\n')).collect();
     let mut out = String::with_capacity(text.len() + text.len() / 2);
     let mut start = 0;
     for i in 0..lines.len() {
         // Go flushes after a line of one cell: no column block reaches across it.
         if lines[i].len() == 1 || i + 1 == lines.len() {
-            let mut w = Writer { lines: &lines[start..=i], newline: &ends_with_newline[start..=i], settings, remembered, widths: Vec::new(), out: &mut out };
+            let mut w = Writer {
+                lines: &lines[start..=i],
+                newline: &ends_with_newline[start..=i],
+                settings,
+                remembered,
+                widths: Vec::new(),
+                out: &mut out,
+            };
             w.format(0, i + 1 - start);
             start = i + 1;
         }

@@ -27,7 +27,10 @@ pub enum Verdict {
     Waiting,
     Met,
     /// The Job failed (`--for=finished`): reason and message of its Failed condition.
-    Failed { reason: String, message: String },
+    Failed {
+        reason: String,
+        message: String,
+    },
 }
 
 impl For {
@@ -87,7 +90,10 @@ impl For {
             }
             For::Finished => {
                 if let Some(c) = condition(object, JOB_FAILED).filter(|c| str_at(c, "status") == CONDITION_TRUE) {
-                    return Ok(Verdict::Failed { reason: str_at(c, "reason").into(), message: str_at(c, "message").into() });
+                    return Ok(Verdict::Failed {
+                        reason: str_at(c, "reason").into(),
+                        message: str_at(c, "message").into(),
+                    });
                 }
                 let complete = condition(object, JOB_COMPLETE).is_some_and(|c| str_at(c, "status") == CONDITION_TRUE);
                 Ok(if complete { Verdict::Met } else { Verdict::Waiting })
@@ -120,7 +126,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("empty duration".into());
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| format!("missing unit in duration \"{s}\""))?;
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("missing unit in duration \"{s}\""))?;
         let number: f64 = rest[..digits].parse().map_err(|_| format!("invalid duration \"{s}\""))?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
@@ -149,8 +157,11 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        let complete = job(json!([{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}]));
-        let failed = job(json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]));
+        let complete =
+            job(json!([{"type": "SuccessCriteriaMet", "status": "True"}, {"type": "Complete", "status": "True"}]));
+        let failed = job(
+            json!([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]),
+        );
         let running = job(json!([]));
         let cases: Vec<(&str, Option<&Value>, Verdict)> = vec![
             ("condition=complete", Some(&complete), Verdict::Met),
@@ -170,7 +181,10 @@ mod tests {
             (
                 "finished",
                 Some(&failed),
-                Verdict::Failed { reason: "BackoffLimitExceeded".into(), message: "Job has reached the specified backoff limit".into() },
+                Verdict::Failed {
+                    reason: "BackoffLimitExceeded".into(),
+                    message: "Job has reached the specified backoff limit".into(),
+                },
             ),
         ];
         for (f, obj, want) in cases {
@@ -183,7 +197,8 @@ mod tests {
 
     #[test]
     fn durations() {
-        let cases = [("30s", 30_000), ("5m", 300_000), ("1h30m", 5_400_000), ("500ms", 500), ("10", 10_000), ("1.5s", 1_500)];
+        let cases =
+            [("30s", 30_000), ("5m", 300_000), ("1h30m", 5_400_000), ("500ms", 500), ("10", 10_000), ("1.5s", 1_500)];
         for (s, ms) in cases {
             assert_eq!(parse_duration(s).unwrap(), Duration::from_millis(ms), "{s}");
         }

@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{Kubectl, Server, eventually, have_kubectl, repo_root};
+use support::{Kubectl, Server, eventually, have_kubectl, output_with_stdin, repo_root};
 
 /// Long enough for a loaded machine; every wait ends as soon as its condition holds.
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -43,28 +43,28 @@ impl Client {
     }
 
     fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-        child.wait_with_output().expect("output")
+        output_with_stdin(self.command(args), stdin)
     }
 
     /// Runs, asserts exit 0, returns stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "runlet {args:?} failed:\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
-        text(&out.stdout)
+        succeeded(args, self.run(args))
     }
 
     fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
-        let out = self.run_stdin(args, stdin);
-        assert!(out.status.success(), "runlet {args:?} failed:\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
-        text(&out.stdout)
+        succeeded(args, self.run_stdin(args, stdin))
     }
 
     /// Runs, asserts exit 1, returns stderr.
     fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "runlet {args:?}: stdout {} stderr {}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "runlet {args:?}: stdout {} stderr {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stderr)
     }
 
@@ -72,6 +72,16 @@ impl Client {
         let out = self.ok(&["wait", "--for=condition=complete", &format!("job/{job}"), "--timeout=120s"]);
         assert_eq!(out.trim(), format!("job.batch/{job} condition met"));
     }
+}
+
+fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "runlet {args:?} failed:\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
 }
 
 fn text(b: &[u8]) -> String {
@@ -104,7 +114,8 @@ fn seed_commands_verbatim() {
 
     assert_eq!(c.ok(&["create", "-f", "job.yaml"]).trim(), "job.batch/pi created");
     let names = eventually(PATIENCE, || {
-        let out = c.ok(&["get", "pods", "--show-all", "--selector=job-name=pi", "--output=jsonpath={.items..metadata.name}"]);
+        let out =
+            c.ok(&["get", "pods", "--show-all", "--selector=job-name=pi", "--output=jsonpath={.items..metadata.name}"]);
         (!out.is_empty()).then_some(out)
     })
     .expect("the Job's pod appears");
@@ -163,7 +174,10 @@ fn get_every_output_and_flag() {
 
     c.ok_stdin(&["create", "-f", "-"], &job_yaml("alpha", "echo alpha", ""));
     c.ok_stdin(&["create", "-f", "-"], &job_yaml("beta", "echo beta", ""));
-    c.ok_stdin(&["create", "-f", "-"], "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"other\"}}");
+    c.ok_stdin(
+        &["create", "-f", "-"],
+        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"other\"}}",
+    );
     c.ok_stdin(&["create", "-f", "-", "-n", "other"], &job_yaml("gamma", "echo gamma", ""));
     for j in ["alpha", "beta"] {
         c.wait_complete(j);
@@ -193,10 +207,7 @@ fn get_every_output_and_flag() {
         c.ok(&["get", "jobs", "-o", "custom-columns=NAME:.metadata.name,DONE:.status.succeeded,NOPE:.spec.nothing"]),
         "NAME    DONE   NOPE\nalpha   1      <none>\nbeta    1      <none>\n"
     );
-    assert_eq!(
-        c.ok(&["get", "jobs", "--sort-by=.metadata.name", "-o", "name"]),
-        "job.batch/alpha\njob.batch/beta\n"
-    );
+    assert_eq!(c.ok(&["get", "jobs", "--sort-by=.metadata.name", "-o", "name"]), "job.batch/alpha\njob.batch/beta\n");
     let sorted = lines(&c.ok(&["get", "jobs", "--sort-by={.metadata.creationTimestamp}"]));
     assert_eq!(sorted.len(), 3);
     let labels = c.ok(&["get", "jobs", "--show-labels", "-L", "suite"]);
@@ -272,16 +283,28 @@ fn apply_create_delete() {
     let c = Client::new(&server, tmp.path());
     let dir = tmp.path().join("manifests");
     std::fs::create_dir(&dir).unwrap();
-    let two = format!("{}---\n{}", job_yaml("one", "true", "  suspend: true\n"), job_yaml("two", "true", "  suspend: true\n"));
+    let two = format!(
+        "{}---\n{}",
+        job_yaml("one", "true", "  suspend: true\n"),
+        job_yaml("two", "true", "  suspend: true\n")
+    );
     write(&dir, "a.yaml", &two);
-    write(&dir, "b.json", r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"lone","labels":{"app":"x"}},"spec":{"containers":[{"name":"c","image":"busybox","command":["true"]}]}}"#);
+    write(
+        &dir,
+        "b.json",
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"lone","labels":{"app":"x"}},"spec":{"containers":[{"name":"c","image":"busybox","command":["true"]}]}}"#,
+    );
     write(&dir, "README.txt", "not a manifest");
     let d = dir.to_string_lossy().to_string();
 
     assert_eq!(c.ok(&["create", "-f", &d]), "job.batch/one created\njob.batch/two created\npod/lone created\n");
     let again = c.run(&["create", "-f", &d]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(text(&again.stderr).contains("Error from server (AlreadyExists): error when creating"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("Error from server (AlreadyExists): error when creating"),
+        "{}",
+        text(&again.stderr)
+    );
     assert!(c.fails(&["create", "-f", "/nonexistent.yaml"]).contains("does not exist"));
     let bad = c.run_stdin(&["create", "-f", "-"], "apiVersion: batch/v1\nkind: Job\nmetadata: {name: bad}\nspec: {bogus: 1, template: {spec: {containers: [{name: c, image: x}], restartPolicy: Never}}}\n");
     assert_eq!(bad.status.code(), Some(1));
@@ -295,17 +318,29 @@ fn apply_create_delete() {
     assert_eq!(c.ok_stdin(&["apply", "-f", "-"], &three).trim(), "job.batch/three unchanged");
     let changed = three.replace("  activeDeadlineSeconds: 50\n", "  parallelism: 3\n");
     assert_eq!(c.ok_stdin(&["apply", "-f", "-"], &changed).trim(), "job.batch/three configured");
-    assert_eq!(c.ok(&["get", "job", "three", "-o", "jsonpath={.spec.parallelism}/{.spec.activeDeadlineSeconds}"]), "3/");
+    assert_eq!(
+        c.ok(&["get", "job", "three", "-o", "jsonpath={.spec.parallelism}/{.spec.activeDeadlineSeconds}"]),
+        "3/"
+    );
     assert_eq!(c.ok_stdin(&["apply", "-f", "-", "-o", "name"], &changed).trim(), "job.batch/three");
-    let wrong_ns = c.run_stdin(&["apply", "-f", "-", "-n", "default"], &changed.replace("  name: three\n", "  name: three\n  namespace: kube-system\n"));
+    let wrong_ns = c.run_stdin(
+        &["apply", "-f", "-", "-n", "default"],
+        &changed.replace("  name: three\n", "  name: three\n  namespace: kube-system\n"),
+    );
     assert!(text(&wrong_ns.stderr).contains("does not match the namespace"), "{}", text(&wrong_ns.stderr));
 
     // Deleting: by label, --all, with each cascade, without waiting.
     assert_eq!(c.ok(&["delete", "pods", "-l", "app=x", "--now"]).trim(), "pod \"lone\" deleted");
-    assert_eq!(text(&c.run(&["delete", "pods", "-l", "app=x"]).stderr).trim(), "No resources found in default namespace.");
+    assert_eq!(
+        text(&c.run(&["delete", "pods", "-l", "app=x"]).stderr).trim(),
+        "No resources found in default namespace."
+    );
     assert!(c.fails(&["delete", "jobs"]).contains("no name was specified"));
     assert_eq!(c.ok(&["delete", "job", "one", "--cascade=orphan", "-o", "name"]).trim(), "job.batch/one");
-    assert_eq!(c.ok(&["delete", "job/two", "--cascade=foreground", "--wait=false"]).trim(), "job.batch \"two\" deleted");
+    assert_eq!(
+        c.ok(&["delete", "job/two", "--cascade=foreground", "--wait=false"]).trim(),
+        "job.batch \"two\" deleted"
+    );
     let rest = c.ok(&["delete", "jobs", "--all", "--timeout=60s"]);
     for j in ["three", "lax"] {
         assert!(rest.contains(&format!("job.batch \"{j}\" deleted")), "{rest}");
@@ -330,7 +365,10 @@ fn apply_create_delete() {
     assert_eq!(c.ok(&["delete", "job", "fg", "--cascade=foreground"]).trim(), "job.batch \"fg\" deleted");
     assert!(c.fails(&["get", "job", "fg"]).contains("NotFound"));
     assert_eq!(c.ok(&["get", "pods", "-l", "job-name=fg", "-o", "name"]), "");
-    assert_eq!(c.fails(&["delete", "job", "nosuch"]).trim(), "Error from server (NotFound): jobs.batch \"nosuch\" not found");
+    assert_eq!(
+        c.fails(&["delete", "job", "nosuch"]).trim(),
+        "Error from server (NotFound): jobs.batch \"nosuch\" not found"
+    );
     c.ok(&["delete", "job", "nosuch", "--ignore-not-found"]);
 }
 
@@ -347,7 +385,10 @@ fn logs_wait_patch_and_friends() {
 
     // wait: a condition, jsonpath, finished (Complete), finished (Failed exits 1), and a timeout.
     c.wait_complete("lines");
-    assert_eq!(c.ok(&["wait", "--for=jsonpath={.status.succeeded}=1", "job/lines"]).trim(), "job.batch/lines condition met");
+    assert_eq!(
+        c.ok(&["wait", "--for=jsonpath={.status.succeeded}=1", "job/lines"]).trim(),
+        "job.batch/lines condition met"
+    );
     assert_eq!(c.ok(&["wait", "--for=finished", "job/lines"]).trim(), "job.batch/lines condition met");
     let failed = c.fails(&["wait", "--for=finished", "job/broken", "--timeout=120s"]);
     assert!(failed.starts_with("error: job.batch/broken failed (BackoffLimitExceeded)"), "{failed}");
@@ -364,7 +405,8 @@ fn logs_wait_patch_and_friends() {
     let (stamp, rest) = stamped.trim().split_once(' ').unwrap();
     assert!(stamp.parse::<jiff::Timestamp>().is_ok() && rest == "line 5", "{stamped}");
     assert_eq!(c.ok(&["logs", "job/broken"]), "about to fail\n");
-    eventually(PATIENCE, || c.run(&["logs", "duo", "-c", "second"]).stdout.ends_with(b"later\n").then_some(())).expect("duo ends");
+    eventually(PATIENCE, || c.run(&["logs", "duo", "-c", "second"]).stdout.ends_with(b"later\n").then_some(()))
+        .expect("duo ends");
     assert_eq!(c.ok(&["logs", "duo", "-c", "first"]), "from first\n");
     assert_eq!(c.ok(&["logs", "pod/duo", "second"]), "from second\nlater\n");
     let defaulted = c.run(&["logs", "duo"]);
@@ -390,15 +432,33 @@ fn logs_wait_patch_and_friends() {
 
     // patch (three types), suspend/resume, scale with a precondition.
     c.ok_stdin(&["create", "-f", "-"], &job_yaml("held", "sleep 30", "  suspend: true\n"));
-    assert_eq!(c.ok(&["patch", "job", "held", "-p", r#"{"spec":{"activeDeadlineSeconds":100}}"#]).trim(), "job.batch/held patched");
-    assert_eq!(c.ok(&["patch", "job/held", "--type=merge", "-p", "metadata: {labels: {team: x}}"]).trim(), "job.batch/held patched");
+    assert_eq!(
+        c.ok(&["patch", "job", "held", "-p", r#"{"spec":{"activeDeadlineSeconds":100}}"#]).trim(),
+        "job.batch/held patched"
+    );
+    assert_eq!(
+        c.ok(&["patch", "job/held", "--type=merge", "-p", "metadata: {labels: {team: x}}"]).trim(),
+        "job.batch/held patched"
+    );
     assert_eq!(
         c.ok(&["patch", "job/held", "--type=merge", "-p", r#"{"metadata":{"labels":{"team":"x"}}}"#]).trim(),
         "job.batch/held patched (no change)"
     );
     let patch_file = write(tmp.path(), "patch.json", r#"[{"op":"replace","path":"/spec/parallelism","value":2}]"#);
-    assert_eq!(c.ok(&["patch", "job", "held", "--type=json", "--patch-file", &patch_file]).trim(), "job.batch/held patched");
-    assert_eq!(c.ok(&["get", "job", "held", "-o", "jsonpath={.spec.activeDeadlineSeconds}/{.metadata.labels.team}/{.spec.parallelism}"]), "100/x/2");
+    assert_eq!(
+        c.ok(&["patch", "job", "held", "--type=json", "--patch-file", &patch_file]).trim(),
+        "job.batch/held patched"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "job",
+            "held",
+            "-o",
+            "jsonpath={.spec.activeDeadlineSeconds}/{.metadata.labels.team}/{.spec.parallelism}"
+        ]),
+        "100/x/2"
+    );
     assert!(c.fails(&["patch", "job", "held", "-p", "{not json"]).starts_with("error: unable to parse"));
     assert_eq!(c.ok(&["resume", "held"]).trim(), "job.batch/held resumed");
     assert_eq!(c.ok(&["get", "job", "held", "-o", "jsonpath={.spec.suspend}"]), "false");
@@ -406,7 +466,10 @@ fn logs_wait_patch_and_friends() {
     assert_eq!(c.ok(&["suspend", "jobs", "held"]).trim(), "job.batch/held suspended (no change)");
     assert_eq!(c.ok(&["get", "job", "held", "-o", "jsonpath={.spec.suspend}"]), "true");
     assert_eq!(c.ok(&["scale", "job", "held", "--replicas=4", "--current-replicas=2"]).trim(), "job.batch/held scaled");
-    assert!(c.fails(&["scale", "job", "held", "--replicas=5", "--current-replicas=2"]).contains("Expected replicas to be 2, was 4"));
+    assert!(
+        c.fails(&["scale", "job", "held", "--replicas=5", "--current-replicas=2"])
+            .contains("Expected replicas to be 2, was 4")
+    );
     assert_eq!(c.ok(&["get", "job", "held", "-o", "jsonpath={.spec.parallelism}"]), "4");
 
     // edit through an editor that is a script.
@@ -442,13 +505,20 @@ fn logs_wait_patch_and_friends() {
 
     // version and completion.
     let version = c.ok(&["version"]);
-    assert!(version.starts_with(&format!("Client Version: v{}\nServer Version: v1.33", env!("CARGO_PKG_VERSION"))), "{version}");
+    assert!(
+        version.starts_with(&format!("Client Version: v{}\nServer Version: v1.33", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
     assert_eq!(c.ok(&["version", "--client"]).lines().count(), 1);
     let v: serde_json::Value = serde_json::from_str(&c.ok(&["version", "-o", "json"])).unwrap();
     assert_eq!(v["serverVersion"]["minor"], "33");
     for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef runlet"), ("fish", "complete -c runlet")] {
         let script = c.ok(&["completion", shell]);
-        assert!(script.contains(marker) && script.contains("describe"), "{shell}: {}", &script[..200.min(script.len())]);
+        assert!(
+            script.contains(marker) && script.contains("describe"),
+            "{shell}: {}",
+            &script[..200.min(script.len())]
+        );
     }
 }
 
@@ -460,7 +530,11 @@ fn kubeconfig_discovery() {
     let home = tmp.path();
     let bare = |args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runlet"));
-        cmd.args(args).env("HOME", home).env_remove("KUBECONFIG").env_remove("RUNLET_DATA_DIR").env("XDG_DATA_HOME", home.join("xdg"));
+        cmd.args(args)
+            .env("HOME", home)
+            .env_remove("KUBECONFIG")
+            .env_remove("RUNLET_DATA_DIR")
+            .env("XDG_DATA_HOME", home.join("xdg"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -477,9 +551,15 @@ fn kubeconfig_discovery() {
     let found = bare(&["get", "ns", "-o", "name"], &[("RUNLET_DATA_DIR", data.to_str().unwrap())]);
     assert!(text(&found.stdout).contains("namespace/default"), "{}", text(&found.stderr));
     // --kubeconfig, and KUBECONFIG (a list; missing files are skipped).
-    assert!(text(&bare(&["get", "ns", "default", "-o", "name", "--kubeconfig", kc], &[]).stdout).contains("namespace/default"));
+    assert!(
+        text(&bare(&["get", "ns", "default", "-o", "name", "--kubeconfig", kc], &[]).stdout)
+            .contains("namespace/default")
+    );
     let list = format!("/nonexistent/config:{kc}");
-    assert!(text(&bare(&["get", "ns", "default", "-o", "name"], &[("KUBECONFIG", &list)]).stdout).contains("namespace/default"));
+    assert!(
+        text(&bare(&["get", "ns", "default", "-o", "name"], &[("KUBECONFIG", &list)]).stdout)
+            .contains("namespace/default")
+    );
 
     // Contexts: a second context whose namespace is `kube-system`; an unknown context is refused.
     let original = std::fs::read_to_string(kc).unwrap();
@@ -499,8 +579,14 @@ fn kubeconfig_discovery() {
         .unwrap();
     child.stdin.take().unwrap().write_all(job_yaml("insys", "true", "  suspend: true\n").as_bytes()).unwrap();
     assert_eq!(text(&child.wait_with_output().unwrap().stdout).trim(), "job.batch/insys created");
-    assert_eq!(text(&bare(&["get", "jobs", "-n", "kube-system", "-o", "name", "--kubeconfig", kc], &[]).stdout), "job.batch/insys\n");
-    assert_eq!(text(&bare(&["get", "jobs", "-o", "name", "--kubeconfig", &two, "--context", "system"], &[]).stdout), "job.batch/insys\n");
+    assert_eq!(
+        text(&bare(&["get", "jobs", "-n", "kube-system", "-o", "name", "--kubeconfig", kc], &[]).stdout),
+        "job.batch/insys\n"
+    );
+    assert_eq!(
+        text(&bare(&["get", "jobs", "-o", "name", "--kubeconfig", &two, "--context", "system"], &[]).stdout),
+        "job.batch/insys\n"
+    );
     let unknown = bare(&["get", "jobs", "--kubeconfig", &two, "--context", "nope"], &[]);
     assert_eq!(text(&unknown.stderr).trim(), "error: context \"nope\" does not exist");
     // A wrong token: kubectl's words.

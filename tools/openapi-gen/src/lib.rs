@@ -4,8 +4,8 @@
 //! and generic, and only this crate compiles it.
 
 use k8s_openapi::api::{batch, coordination, core, node};
-use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::JsonSchema;
+use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
 /// One group version's document: its file name and its `components.schemas`.

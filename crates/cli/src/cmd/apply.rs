@@ -3,12 +3,12 @@
 use serde_json::Value;
 
 use super::{Ctx, Target, resource_version};
+use crate::Ui;
 use crate::apply::{annotate, last_applied, three_way};
 use crate::conn::ConnArgs;
 use crate::error::{CliError, Result};
 use crate::manifest::Object;
 use crate::request::{PatchType, with_query};
-use crate::Ui;
 
 /// How the server should treat unknown or duplicate fields (`fieldValidation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -113,7 +113,10 @@ const APPLY_MANAGER: &str = "runlet-client-side-apply";
 
 async fn apply_one(ctx: &Ctx, args: &FileArgs, object: &Object, target: &Target, ui: &mut Ui) -> Result<()> {
     if target.name.is_empty() {
-        return Err(CliError::other(format!("error when retrieving current configuration of \"{}\": resource name may not be empty", object.source)));
+        return Err(CliError::other(format!(
+            "error when retrieving current configuration of \"{}\": resource name may not be empty",
+            object.source
+        )));
     }
     let modified = annotate(&with_namespace(object, target));
     let live = match ctx.conn.api.get(&target.path()).await {
@@ -127,20 +130,26 @@ async fn apply_one(ctx: &Ctx, args: &FileArgs, object: &Object, target: &Target,
             ui.line(&result_line(args, target, "created"));
             return Ok(());
         }
-        Err(e) => return Err(e.context(&format!("error when retrieving current configuration of \"{}\"", object.source))),
+        Err(e) => {
+            return Err(e.context(&format!("error when retrieving current configuration of \"{}\"", object.source)));
+        }
     };
     let patch = three_way(last_applied(&live).as_ref(), &modified, &live);
     if patch.as_object().is_some_and(|p| p.is_empty()) {
         ui.line(&result_line(args, target, "unchanged"));
         return Ok(());
     }
-    let uri = with_query(&target.path(), &[("fieldManager", APPLY_MANAGER), ("fieldValidation", args.validate.field_validation())]);
-    let patched = ctx
-        .conn
-        .api
-        .patch(&uri, PatchType::Strategic, &patch)
-        .await
-        .map_err(|e| e.context(&format!("error when applying patch:\n{patch}\nto:\n{}\nfor: \"{}\"", target.display(), object.source)))?;
+    let uri = with_query(
+        &target.path(),
+        &[("fieldManager", APPLY_MANAGER), ("fieldValidation", args.validate.field_validation())],
+    );
+    let patched = ctx.conn.api.patch(&uri, PatchType::Strategic, &patch).await.map_err(|e| {
+        e.context(&format!(
+            "error when applying patch:\n{patch}\nto:\n{}\nfor: \"{}\"",
+            target.display(),
+            object.source
+        ))
+    })?;
     let verb = if resource_version(&patched) == resource_version(&live) { "unchanged" } else { "configured" };
     ui.line(&result_line(args, target, verb));
     Ok(())

@@ -5,9 +5,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Ctx, Target, no_resources};
+use crate::Ui;
 use crate::conn::ConnArgs;
 use crate::error::{CliError, Result};
-use crate::Ui;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Cascade {
@@ -110,7 +110,8 @@ pub async fn run(args: DeleteArgs, ui: &mut Ui) -> Result<()> {
     if grace >= 0 {
         body["gracePeriodSeconds"] = json!(grace);
     }
-    let ignore_not_found = args.ignore_not_found || args.all || args.selector.is_some() || args.field_selector.is_some();
+    let ignore_not_found =
+        args.ignore_not_found || args.all || args.selector.is_some() || args.field_selector.is_some();
     let mut deleted: Vec<(Target, String)> = Vec::new();
     for (target, source) in targets {
         match ctx.conn.api.delete(&target.path(), &body).await {

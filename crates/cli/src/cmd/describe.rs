@@ -4,11 +4,11 @@
 use serde_json::Value;
 
 use super::{Ctx, Target, items};
+use crate::Ui;
 use crate::conn::ConnArgs;
 use crate::describe::{self, Context, event_selector};
 use crate::error::Result;
 use crate::request::with_query;
-use crate::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct DescribeArgs {
@@ -103,8 +103,15 @@ async fn describe_one(ctx: &Ctx, target: &Target, show_events: bool) -> Result<S
     let (mut node_pods, mut lease) = (Vec::new(), None);
     if target.resource.group.is_empty() && kind == "Node" {
         let selector = format!("spec.nodeName={},status.phase!=Failed,status.phase!=Succeeded", target.name);
-        node_pods = api.get(&with_query("/api/v1/pods", &[("fieldSelector", &selector)])).await.map(|l| items(&l)).unwrap_or_default();
-        lease = api.get(&format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{}", target.name)).await.ok();
+        node_pods = api
+            .get(&with_query("/api/v1/pods", &[("fieldSelector", &selector)]))
+            .await
+            .map(|l| items(&l))
+            .unwrap_or_default();
+        lease = api
+            .get(&format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{}", target.name))
+            .await
+            .ok();
     }
     let context = Context { events: events.as_deref(), node_pods: &node_pods, lease: lease.as_ref(), now: None };
     Ok(describe::describe(&target.resource.group, kind, &object, &context))

@@ -6,10 +6,10 @@ use std::io::Write;
 use serde_json::Value;
 
 use super::{Ctx, Target, resource_version};
+use crate::Ui;
 use crate::conn::ConnArgs;
 use crate::error::{CliError, Result};
 use crate::output;
-use crate::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct EditArgs {

@@ -4,6 +4,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::{Ctx, items, no_resources};
+use crate::Ui;
 use crate::args::Selection;
 use crate::conn::ConnArgs;
 use crate::error::{CliError, Result};
@@ -12,7 +13,6 @@ use crate::output::{self, Output};
 use crate::request::{ACCEPT_TABLE, with_query};
 use crate::table::{self, TableOptions};
 use crate::tabwriter::{self, TABLE};
-use crate::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct GetArgs {
@@ -91,7 +91,9 @@ pub async fn run(args: GetArgs, ui: &mut Ui) -> Result<()> {
     };
     if args.watch || args.watch_only {
         if selections.len() != 1 || selections[0].names.len() > 1 {
-            return Err(CliError::other("you may only specify a single resource type (and at most one name) with --watch"));
+            return Err(CliError::other(
+                "you may only specify a single resource type (and at most one name) with --watch",
+            ));
         }
         return watch(&ctx, &plan, selections.remove(0), ui).await;
     }
@@ -277,7 +279,11 @@ async fn watch(ctx: &Ctx, plan: &Plan<'_>, sel: Selection, ui: &mut Ui) -> Resul
     let mut columns: Option<Value> = None;
     let mut from = String::new();
     if !plan.args.watch_only {
-        let listed = if table_mode { ctx.conn.api.get_table(&collection(&[])).await? } else { ctx.conn.api.get(&collection(&[])).await? };
+        let listed = if table_mode {
+            ctx.conn.api.get_table(&collection(&[])).await?
+        } else {
+            ctx.conn.api.get(&collection(&[])).await?
+        };
         from = super::resource_version(&listed).to_string();
         if table_mode {
             columns = listed.get("columnDefinitions").cloned();

@@ -7,11 +7,11 @@ use futures::{AsyncBufReadExt, StreamExt};
 use serde_json::Value;
 
 use super::{Ctx, items};
+use crate::Ui;
 use crate::conn::ConnArgs;
 use crate::error::{CliError, Result};
 use crate::request::with_query;
 use crate::wait::parse_duration;
-use crate::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct LogsArgs {
@@ -109,7 +109,8 @@ fn containers(pod: &Value, asked: Option<&str>, all: bool) -> Result<(Vec<String
 /// The pod `logs job/NAME` uses: a running one if any, else the newest.
 fn pick_pod(pods: &[Value]) -> Option<&Value> {
     let phase = |p: &Value| p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").to_string();
-    let created = |p: &Value| p.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string();
+    let created =
+        |p: &Value| p.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string();
     pods.iter().max_by(|a, b| (phase(a) == "Running").cmp(&(phase(b) == "Running")).then(created(a).cmp(&created(b))))
 }
 
@@ -224,7 +225,8 @@ fn containers_started(pod: &Value) -> bool {
         return true;
     }
     let want = container_names(pod, "containers").len();
-    let statuses: Vec<&Value> = pod.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten().collect();
+    let statuses: Vec<&Value> =
+        pod.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten().collect();
     statuses.len() >= want && statuses.iter().all(|s| s.pointer("/state/waiting").is_none())
 }
 
@@ -252,14 +254,18 @@ async fn started(ctx: &Ctx, pods: Vec<Value>, args: &LogsArgs) -> Result<Vec<Val
 async fn pod_for(ctx: &Ctx, target: &str, args: &LogsArgs, ui: &mut Ui) -> Result<Value> {
     let ns = ctx.ns();
     let (kind, name) = target.split_once('/').unwrap_or(("pod", target));
-    let resource = ctx.discovery.resolve(kind)?.into_iter().next().ok_or_else(|| CliError::other("no resource"))?.clone();
+    let resource =
+        ctx.discovery.resolve(kind)?.into_iter().next().ok_or_else(|| CliError::other("no resource"))?.clone();
     if resource.kind == "Pod" {
         return ctx.conn.api.get(&resource.item_path(ns, name)).await;
     }
     let owner = ctx.conn.api.get(&resource.item_path(ns, name)).await?;
     let selector = match_labels(&owner);
     if selector.is_empty() {
-        return Err(CliError::other(format!("cannot get the logs of {}/{name}: it has no pod selector", resource.kind_ref())));
+        return Err(CliError::other(format!(
+            "cannot get the logs of {}/{name}: it has no pod selector",
+            resource.kind_ref()
+        )));
     }
     let pods_path = format!("/api/v1/namespaces/{ns}/pods");
     let deadline = tokio::time::Instant::now() + args.pod_running_timeout;
@@ -267,7 +273,11 @@ async fn pod_for(ctx: &Ctx, target: &str, args: &LogsArgs, ui: &mut Ui) -> Resul
         let pods = items(&ctx.conn.api.get(&with_query(&pods_path, &[("labelSelector", &selector)])).await?);
         if let Some(pod) = pick_pod(&pods) {
             if pods.len() > 1 {
-                ui.note(&format!("Found {} pods, using pod/{}", pods.len(), pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")));
+                ui.note(&format!(
+                    "Found {} pods, using pod/{}",
+                    pods.len(),
+                    pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+                ));
             }
             return Ok(pod.clone());
         }
@@ -323,9 +333,15 @@ mod tests {
 
     #[test]
     fn picking_a_jobs_pod() {
-        let pods = [pod("old", &["a"], "Failed", "2024-01-01T00:00:00Z"), pod("new", &["a"], "Failed", "2024-01-02T00:00:00Z")];
+        let pods = [
+            pod("old", &["a"], "Failed", "2024-01-01T00:00:00Z"),
+            pod("new", &["a"], "Failed", "2024-01-02T00:00:00Z"),
+        ];
         assert_eq!(pick_pod(&pods).unwrap()["metadata"]["name"], "new");
-        let pods = [pod("run", &["a"], "Running", "2024-01-01T00:00:00Z"), pod("new", &["a"], "Failed", "2024-01-02T00:00:00Z")];
+        let pods = [
+            pod("run", &["a"], "Running", "2024-01-01T00:00:00Z"),
+            pod("new", &["a"], "Failed", "2024-01-02T00:00:00Z"),
+        ];
         assert_eq!(pick_pod(&pods).unwrap()["metadata"]["name"], "run");
         assert!(pick_pod(&[]).is_none());
         let job = json!({"spec": {"selector": {"matchLabels": {"b": "2", "a": "1"}}}});

@@ -13,12 +13,12 @@ mod wait;
 
 use serde_json::Value;
 
+use crate::Ui;
 use crate::args::{self, Selection};
 use crate::conn::{Conn, ConnArgs};
 use crate::discovery::{self, ApiResource, Discovery};
 use crate::error::{CliError, Result};
 use crate::manifest::{self, Object};
-use crate::Ui;
 
 /// The kubectl-style verbs of `runlet`.
 #[derive(clap::Subcommand, Debug)]
@@ -130,10 +130,20 @@ impl Ctx {
     }
 
     /// The objects a selection names: its names, or (with a selector or `all`) what a list finds.
-    pub async fn expand(&self, sel: &Selection, namespace: Option<&str>, label_selector: &str, field_selector: &str) -> Result<Vec<Target>> {
+    pub async fn expand(
+        &self,
+        sel: &Selection,
+        namespace: Option<&str>,
+        label_selector: &str,
+        field_selector: &str,
+    ) -> Result<Vec<Target>> {
         let ns = namespace.unwrap_or(self.ns());
         if !sel.names.is_empty() {
-            return Ok(sel.names.iter().map(|n| Target { resource: sel.resource.clone(), namespace: ns.to_string(), name: n.clone() }).collect());
+            return Ok(sel
+                .names
+                .iter()
+                .map(|n| Target { resource: sel.resource.clone(), namespace: ns.to_string(), name: n.clone() })
+                .collect());
         }
         let path = crate::request::with_query(
             &sel.resource.collection_path(namespace),

@@ -3,11 +3,11 @@
 use serde_json::{Value, json};
 
 use super::{Ctx, Target, resource_version};
+use crate::Ui;
 use crate::args::{self, ResourceArgs};
 use crate::conn::ConnArgs;
 use crate::error::{CliError, Result};
 use crate::request::{PatchType, with_query};
-use crate::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct PatchArgs {
@@ -69,7 +69,11 @@ pub async fn run(args: PatchArgs, ui: &mut Ui) -> Result<()> {
         };
         let outcome = async {
             let before = ctx.conn.api.get(&path).await?;
-            let after = ctx.conn.api.patch(&with_query(&path, &[("fieldManager", "runlet-patch")]), args.patch_type, &body).await?;
+            let after = ctx
+                .conn
+                .api
+                .patch(&with_query(&path, &[("fieldManager", "runlet-patch")]), args.patch_type, &body)
+                .await?;
             Ok::<bool, CliError>(resource_version(&before) != resource_version(&after))
         };
         match outcome.await {
@@ -114,7 +118,10 @@ pub async fn suspend(args: SuspendArgs, suspend: bool, ui: &mut Ui) -> Result<()
     let resources = suspend_args(&args.resources, |t| ctx.discovery.resolve(t).is_ok());
     let selector = args.selector.as_deref().unwrap_or("");
     let mut targets = Vec::new();
-    for sel in args::resolve(&ctx.discovery, &args::parse(&resources)?.unwrap_or(ResourceArgs::Types { types: vec!["jobs".into()], names: vec![] }))? {
+    for sel in args::resolve(
+        &ctx.discovery,
+        &args::parse(&resources)?.unwrap_or(ResourceArgs::Types { types: vec!["jobs".into()], names: vec![] }),
+    )? {
         if sel.names.is_empty() && !args.all && selector.is_empty() {
             return Err(CliError::other("name a Job, or use -l or --all"));
         }
@@ -124,7 +131,8 @@ pub async fn suspend(args: SuspendArgs, suspend: bool, ui: &mut Ui) -> Result<()
     for target in targets {
         let result = async {
             let before = ctx.conn.api.get(&target.path()).await?;
-            let after = ctx.conn.api.patch(&target.path(), PatchType::Merge, &json!({"spec": {"suspend": suspend}})).await?;
+            let after =
+                ctx.conn.api.patch(&target.path(), PatchType::Merge, &json!({"spec": {"suspend": suspend}})).await?;
             Ok::<bool, CliError>(resource_version(&before) != resource_version(&after))
         };
         match result.await {

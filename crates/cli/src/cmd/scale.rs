@@ -3,10 +3,10 @@
 use serde_json::{Value, json};
 
 use super::{Ctx, Target};
+use crate::Ui;
 use crate::conn::ConnArgs;
 use crate::error::{CliError, Result};
 use crate::request::PatchType;
-use crate::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct ScaleArgs {
@@ -27,7 +27,9 @@ pub struct ScaleArgs {
 
 pub async fn run(args: ScaleArgs, ui: &mut Ui) -> Result<()> {
     if args.replicas < 0 {
-        return Err(CliError::other("The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0"));
+        return Err(CliError::other(
+            "The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0",
+        ));
     }
     let ctx = Ctx::new(&args.conn).await?;
     let targets: Vec<Target> = if args.filename.is_empty() {
@@ -62,10 +64,7 @@ async fn scale_one(ctx: &Ctx, target: &Target, args: &ScaleArgs) -> Result<()> {
     let mut scale = ctx.conn.api.get(&uri).await?;
     let now = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
     if now != args.current_replicas {
-        return Err(CliError::other(format!(
-            "Expected replicas to be {}, was {now}",
-            args.current_replicas
-        )));
+        return Err(CliError::other(format!("Expected replicas to be {}, was {now}", args.current_replicas)));
     }
     match scale.pointer_mut("/spec").and_then(Value::as_object_mut) {
         Some(spec) => {

@@ -2,10 +2,10 @@
 
 use serde_json::{Value, json};
 
+use crate::Ui;
 use crate::conn::ConnArgs;
 use crate::error::{CliError, Result};
 use crate::output;
-use crate::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct VersionArgs {

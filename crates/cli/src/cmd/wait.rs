@@ -6,11 +6,11 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::{Ctx, Target, items, resource_version};
+use crate::Ui;
 use crate::conn::ConnArgs;
 use crate::error::{CliError, Result};
 use crate::request::with_query;
 use crate::wait::{For, Verdict, parse_duration};
-use crate::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct WaitArgs {
@@ -109,7 +109,11 @@ pub async fn until_gone(ctx: &Ctx, target: &Target, uid: &str) -> Result<()> {
 
 /// Lists the one object by name, then watches it, calling `check` with each state (None: it is gone) until
 /// `check` gives an answer. A watch the server ends is started again from a new list.
-async fn observe<T>(ctx: &Ctx, target: &Target, mut check: impl FnMut(Option<&Value>) -> Result<Option<T>>) -> Result<T> {
+async fn observe<T>(
+    ctx: &Ctx,
+    target: &Target,
+    mut check: impl FnMut(Option<&Value>) -> Result<Option<T>>,
+) -> Result<T> {
     let selector = format!("metadata.name={}", target.name);
     let collection = target.resource.collection_path(Some(&target.namespace));
     loop {

@@ -41,7 +41,11 @@ pub fn describe(w: &mut Writer, events: &[Value]) {
             t => w.since(Some(t)),
         };
         let interval = if let Some(series) = e.get("series") {
-            format!("{} (x{} over {first})", w.since(series.get("lastObservedTime").and_then(Value::as_str)), i(series, "/count"))
+            format!(
+                "{} (x{} over {first})",
+                w.since(series.get("lastObservedTime").and_then(Value::as_str)),
+                i(series, "/count")
+            )
         } else if i(e, "/count") > 1 {
             format!("{} (x{} over {first})", w.since(e.get("lastTimestamp").and_then(Value::as_str)), i(e, "/count"))
         } else {

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use super::{Writer, annotations, labels, s};
 
-const SKIPPED: &[&str] = &[".metadata.managedFields", ".metadata.name", ".metadata.namespace", ".metadata.labels", ".metadata.annotations"];
+const SKIPPED: &[&str] =
+    &[".metadata.managedFields", ".metadata.name", ".metadata.namespace", ".metadata.labels", ".metadata.annotations"];
 
 pub fn describe(w: &mut Writer, object: &Value) {
     w.write(0, &format!("Name:\t{}\n", s(object, "/metadata/name")));
@@ -105,7 +106,8 @@ fn camel_split(s: &str) -> Vec<String> {
     }
     // An upper-case run followed by lower case gives its last letter to the lower-case run.
     for n in 0..runs.len().saturating_sub(1) {
-        if runs[n].0 == Class::Upper && runs[n + 1].0 == Class::Lower
+        if runs[n].0 == Class::Upper
+            && runs[n + 1].0 == Class::Lower
             && let Some(last) = runs[n].1.pop()
         {
             runs[n + 1].1.insert(0, last);

@@ -52,7 +52,10 @@ pub fn describe(w: &mut Writer, job: &Value) {
     }
     let (active, succeeded, failed) = (i(job, "/status/active"), i(job, "/status/succeeded"), i(job, "/status/failed"));
     match job.pointer("/status/ready").and_then(Value::as_i64) {
-        Some(ready) => w.write(0, &format!("Pods Statuses:\t{active} Active ({ready} Ready) / {succeeded} Succeeded / {failed} Failed\n")),
+        Some(ready) => w.write(
+            0,
+            &format!("Pods Statuses:\t{active} Active ({ready} Ready) / {succeeded} Succeeded / {failed} Failed\n"),
+        ),
         None => w.write(0, &format!("Pods Statuses:\t{active} Active / {succeeded} Succeeded / {failed} Failed\n")),
     }
     if spec("completionMode").and_then(Value::as_str) == Some("Indexed") {

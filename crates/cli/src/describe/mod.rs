@@ -104,26 +104,33 @@ fn sorted_map(v: &Value, pointer: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = v
         .pointer(pointer)
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))).collect())
+        .map(|m| {
+            m.iter().map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))).collect()
+        })
         .unwrap_or_default();
     out.sort();
     out
 }
 
-/// kubectl's `printLabelsMultiline`: `Title:\tk=v` then `\tk2=v2` per further label.
-fn labels(w: &mut Writer, title: &str, v: &Value, pointer: &str) {
+/// kubectl's multi-line fields: `Title:\t` and the first item, then each further item on a line of its own
+/// after a tab (so all share the column); `<none>` without items.
+fn multiline<T>(w: &mut Writer, title: &str, items: &[T], mut each: impl FnMut(&mut Writer, &T)) {
     w.write(0, &format!("{title}:\t"));
-    let pairs = sorted_map(v, pointer);
-    if pairs.is_empty() {
+    if items.is_empty() {
         w.write(0, "<none>\n");
         return;
     }
-    for (n, (k, val)) in pairs.iter().enumerate() {
+    for (n, item) in items.iter().enumerate() {
         if n > 0 {
             w.write(0, "\t");
         }
-        w.write(0, &format!("{k}={val}\n"));
+        each(w, item);
     }
+}
+
+/// kubectl's `printLabelsMultiline`.
+fn labels(w: &mut Writer, title: &str, v: &Value, pointer: &str) {
+    multiline(w, title, &sorted_map(v, pointer), |w, (k, val)| w.write(0, &format!("{k}={val}\n")));
 }
 
 /// Longest annotation shown on one line (kubectl's `maxAnnotationLen`).
@@ -131,17 +138,9 @@ const MAX_ANNOTATION_LEN: usize = 140;
 
 /// kubectl's `printAnnotationsMultiline`; the last-applied annotation is left out.
 fn annotations(w: &mut Writer, title: &str, v: &Value, pointer: &str) {
-    w.write(0, &format!("{title}:\t"));
     let pairs: Vec<(String, String)> =
         sorted_map(v, pointer).into_iter().filter(|(k, _)| k != crate::apply::LAST_APPLIED).collect();
-    if pairs.is_empty() {
-        w.write(0, "<none>\n");
-        return;
-    }
-    for (n, (k, val)) in pairs.iter().enumerate() {
-        if n > 0 {
-            w.write(0, "\t");
-        }
+    multiline(w, title, &pairs, |w, (k, val)| {
         let value = val.strip_suffix('\n').unwrap_or(val);
         if value.len() + k.len() + 2 > MAX_ANNOTATION_LEN || value.contains('\n') {
             w.write(0, &format!("{k}:\n"));
@@ -156,7 +155,7 @@ fn annotations(w: &mut Writer, title: &str, v: &Value, pointer: &str) {
         } else {
             w.write(0, &format!("{k}: {value}\n"));
         }
-    }
+    });
 }
 
 fn truncate(s: &str, max_bytes: usize) -> &str {
@@ -178,9 +177,11 @@ fn controller(v: &Value) -> Option<String> {
 
 /// A label selector as text (`a=b,c in (d)`), like `metav1.LabelSelectorAsSelector(...).String()`.
 fn selector_text(v: &Value) -> String {
-    let mut parts: Vec<String> = sorted_map(v, "/matchLabels").into_iter().map(|(k, val)| format!("{k}={val}")).collect();
+    let mut parts: Vec<String> =
+        sorted_map(v, "/matchLabels").into_iter().map(|(k, val)| format!("{k}={val}")).collect();
     for e in v.pointer("/matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-        let mut values: Vec<&str> = e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let mut values: Vec<&str> =
+            e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
         values.sort();
         let key = s(e, "/key");
         parts.push(match s(e, "/operator") {

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use runlet_api::quantity::{ParsedQuantity, parse_quantity};
 
-use super::{Writer, annotations, labels, rfc1123z, s, sorted_map};
+use super::{Writer, annotations, labels, multiline, rfc1123z, s, sorted_map};
 
 pub fn describe(w: &mut Writer, node: &Value, pods: &[Value], lease: Option<&Value>) {
     w.write(0, &format!("Name:\t{}\n", s(node, "/metadata/name")));
@@ -27,7 +27,8 @@ pub fn describe(w: &mut Writer, node: &Value, pods: &[Value], lease: Option<&Val
     for (title, k) in [("AcquireTime", "acquireTime"), ("RenewTime", "renewTime")] {
         w.write(1, &format!("{title}:\t{}\n", lease_time(k).map(rfc1123z).unwrap_or_else(|| "<unset>".into())));
     }
-    let conditions: Vec<&Value> = node.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().collect();
+    let conditions: Vec<&Value> =
+        node.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().collect();
     if !conditions.is_empty() {
         w.write(0, "Conditions:\n  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage\n");
         w.write(1, "----\t------\t-----------------\t------------------\t------\t-------\n");
@@ -77,7 +78,13 @@ pub fn describe(w: &mut Writer, node: &Value, pods: &[Value], lease: Option<&Val
     if !s(node, "/spec/podCIDR").is_empty() {
         w.write(0, &format!("PodCIDR:\t{}\n", s(node, "/spec/podCIDR")));
     }
-    let cidrs: Vec<&str> = node.pointer("/spec/podCIDRs").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let cidrs: Vec<&str> = node
+        .pointer("/spec/podCIDRs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     if !cidrs.is_empty() {
         w.write(0, &format!("PodCIDRs:\t{}\n", cidrs.join(",")));
     }
@@ -94,30 +101,25 @@ fn resource_names_sorted(mut list: Vec<(String, String)>) -> Vec<(String, String
 }
 
 fn taints(w: &mut Writer, node: &Value) {
-    w.write(0, "Taints:\t");
     let mut list: Vec<&Value> = node.pointer("/spec/taints").and_then(Value::as_array).into_iter().flatten().collect();
-    if list.is_empty() {
-        w.write(0, "<none>\n");
-        return;
-    }
     list.sort_by_key(|t| format!("{},{}", s(t, "/effect"), s(t, "/key")));
-    for (n, t) in list.iter().enumerate() {
-        if n > 0 {
-            w.write(0, "\t");
-        }
+    multiline(w, "Taints", &list, |w, t| {
         let value = match s(t, "/value") {
             "" => String::new(),
             v => format!("={v}"),
         };
         w.write(0, &format!("{}{value}:{}\n", s(t, "/key"), s(t, "/effect")));
-    }
+    });
 }
 
 /// The sum of one resource over a pod's containers (`requests` or `limits`), the larger of that and any init
 /// container's, as upstream's `PodRequests` computes it.
 fn pod_total(pod: &Value, which: &str, resource: &str) -> ParsedQuantity {
     let of = |c: &Value| {
-        c.pointer(&format!("/resources/{which}/{resource}")).and_then(Value::as_str).and_then(|q| parse_quantity(q).ok()).unwrap_or_default()
+        c.pointer(&format!("/resources/{which}/{resource}"))
+            .and_then(Value::as_str)
+            .and_then(|q| parse_quantity(q).ok())
+            .unwrap_or_default()
     };
     let list = |k: &str| pod.pointer(&format!("/spec/{k}")).and_then(Value::as_array).cloned().unwrap_or_default();
     let sum = list("containers").iter().map(of).fold(ParsedQuantity::default(), |a, b| a.checked_add(b).unwrap_or(a));
@@ -150,8 +152,17 @@ fn percent(part: ParsedQuantity, whole: Option<ParsedQuantity>) -> i128 {
 }
 
 fn resources(w: &mut Writer, node: &Value, pods: &[Value]) {
-    let capacity_key = if node.pointer("/status/allocatable").and_then(Value::as_object).is_some_and(|m| !m.is_empty()) { "allocatable" } else { "capacity" };
-    let allocatable = |r: &str| node.pointer(&format!("/status/{capacity_key}/{r}")).and_then(Value::as_str).and_then(|q| parse_quantity(q).ok());
+    let capacity_key = if node.pointer("/status/allocatable").and_then(Value::as_object).is_some_and(|m| !m.is_empty())
+    {
+        "allocatable"
+    } else {
+        "capacity"
+    };
+    let allocatable = |r: &str| {
+        node.pointer(&format!("/status/{capacity_key}/{r}"))
+            .and_then(Value::as_str)
+            .and_then(|q| parse_quantity(q).ok())
+    };
     w.write(0, &format!("Non-terminated Pods:\t({} in total)\n", pods.len()));
     w.write(1, "Namespace\tName\t\tCPU Requests\tCPU Limits\tMemory Requests\tMemory Limits\tAge\n");
     w.write(1, "---------\t----\t\t------------\t----------\t---------------\t-------------\t---\n");
@@ -178,7 +189,11 @@ fn resources(w: &mut Writer, node: &Value, pods: &[Value]) {
     w.write(1, "Resource\tRequests\tLimits\n");
     w.write(1, "--------\t--------\t------\n");
     for r in ["cpu", "memory", "ephemeral-storage"] {
-        let total = |which: &str| pods.iter().map(|p| pod_total(p, which, r)).fold(ParsedQuantity::default(), |a, b| a.checked_add(b).unwrap_or(a));
+        let total = |which: &str| {
+            pods.iter()
+                .map(|p| pod_total(p, which, r))
+                .fold(ParsedQuantity::default(), |a, b| a.checked_add(b).unwrap_or(a))
+        };
         let (req, lim) = (total("requests"), total("limits"));
         w.write(
             1,

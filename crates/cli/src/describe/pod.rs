@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Writer, annotations, controller, i, labels, rfc1123z, s, sorted_map};
+use super::{Writer, annotations, controller, i, labels, multiline, rfc1123z, s, sorted_map};
 
 pub fn describe(w: &mut Writer, pod: &Value) {
     w.write(0, &format!("Name:\t{}\n", s(pod, "/metadata/name")));
@@ -10,7 +10,11 @@ pub fn describe(w: &mut Writer, pod: &Value) {
     if let Some(p) = pod.pointer("/spec/priority") {
         w.write(0, &format!("Priority:\t{p}\n"));
     }
-    for (title, ptr) in [("Priority Class Name", "/spec/priorityClassName"), ("Runtime Class Name", "/spec/runtimeClassName"), ("Service Account", "/spec/serviceAccountName")] {
+    for (title, ptr) in [
+        ("Priority Class Name", "/spec/priorityClassName"),
+        ("Runtime Class Name", "/spec/runtimeClassName"),
+        ("Service Account", "/spec/serviceAccountName"),
+    ] {
         if !s(pod, ptr).is_empty() {
             w.write(0, &format!("{title}:\t{}\n", s(pod, ptr)));
         }
@@ -54,10 +58,19 @@ pub fn describe(w: &mut Writer, pod: &Value) {
     if !s(pod, "/status/nominatedNodeName").is_empty() {
         w.write(0, &format!("NominatedNodeName:\t{}\n", s(pod, "/status/nominatedNodeName")));
     }
-    let statuses = |key: &str| pod.pointer(&format!("/status/{key}")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let statuses =
+        |key: &str| pod.pointer(&format!("/status/{key}")).and_then(Value::as_array).cloned().unwrap_or_default();
     let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
     if array(&spec, "initContainers").next().is_some() {
-        containers(w, "Init Containers", &spec, "initContainers", Some(&statuses("initContainerStatuses")), Some(pod), "");
+        containers(
+            w,
+            "Init Containers",
+            &spec,
+            "initContainers",
+            Some(&statuses("initContainerStatuses")),
+            Some(pod),
+            "",
+        );
     }
     containers(w, "Containers", &spec, "containers", Some(&statuses("containerStatuses")), Some(pod), "");
     let conditions = statuses("conditions");
@@ -108,7 +121,15 @@ fn strings<'a>(v: &'a Value, key: &str) -> Vec<&'a str> {
     array(v, key).filter_map(Value::as_str).collect()
 }
 
-fn containers(w: &mut Writer, title: &str, spec: &Value, key: &str, statuses: Option<&[Value]>, pod: Option<&Value>, space: &str) {
+fn containers(
+    w: &mut Writer,
+    title: &str,
+    spec: &Value,
+    key: &str,
+    statuses: Option<&[Value]>,
+    pod: Option<&Value>,
+    space: &str,
+) {
     let list: Vec<&Value> = array(spec, key).collect();
     let none = if list.is_empty() { " <none>" } else { "" };
     w.write(0, &format!("{space}{title}:{none}\n"));
@@ -173,7 +194,8 @@ fn containers(w: &mut Writer, title: &str, spec: &Value, key: &str, statuses: Op
                 }
             }
         }
-        for (title, k) in [("Liveness", "livenessProbe"), ("Readiness", "readinessProbe"), ("Startup", "startupProbe")] {
+        for (title, k) in [("Liveness", "livenessProbe"), ("Readiness", "readinessProbe"), ("Startup", "startupProbe")]
+        {
             if let Some(p) = c.get(k) {
                 w.write(2, &format!("{title}:\t{}\n", probe(p)));
             }
@@ -246,7 +268,12 @@ fn field_value(pod: &Value, path: &str) -> String {
         return pod.pointer("/metadata/labels").and_then(|l| l.get(&k)).and_then(Value::as_str).unwrap_or("").into();
     }
     if let Some(k) = quoted("metadata.annotations['") {
-        return pod.pointer("/metadata/annotations").and_then(|l| l.get(&k)).and_then(Value::as_str).unwrap_or("").into();
+        return pod
+            .pointer("/metadata/annotations")
+            .and_then(|l| l.get(&k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .into();
     }
     let pointer = format!("/{}", path.replace('.', "/"));
     s(pod, &pointer).to_string()
@@ -291,10 +318,24 @@ fn env(w: &mut Writer, c: &Value, pod: Option<&Value>) {
             w.write(3, &format!("{name}:\t ({})\n", s(r, "/resource")));
         } else if let Some(r) = from.get("secretKeyRef") {
             let optional = r.get("optional").and_then(Value::as_bool).unwrap_or(false);
-            w.write(3, &format!("{name}:\t<set to the key '{}' in secret '{}'>\tOptional: {optional}\n", s(r, "/key"), s(r, "/name")));
+            w.write(
+                3,
+                &format!(
+                    "{name}:\t<set to the key '{}' in secret '{}'>\tOptional: {optional}\n",
+                    s(r, "/key"),
+                    s(r, "/name")
+                ),
+            );
         } else if let Some(r) = from.get("configMapKeyRef") {
             let optional = r.get("optional").and_then(Value::as_bool).unwrap_or(false);
-            w.write(3, &format!("{name}:\t<set to the key '{}' of config map '{}'>\tOptional: {optional}\n", s(r, "/key"), s(r, "/name")));
+            w.write(
+                3,
+                &format!(
+                    "{name}:\t<set to the key '{}' of config map '{}'>\tOptional: {optional}\n",
+                    s(r, "/key"),
+                    s(r, "/name")
+                ),
+            );
         }
     }
 }
@@ -304,7 +345,11 @@ fn mounts(w: &mut Writer, c: &Value) {
     w.write(2, &format!("Mounts:{}\n", if list.is_empty() { "\t<none>" } else { "" }));
     list.sort_by(|a, b| s(a, "/mountPath").cmp(s(b, "/mountPath")));
     for m in list {
-        let mut flags = vec![if m.get("readOnly").and_then(Value::as_bool) == Some(true) { "ro".to_string() } else { "rw".to_string() }];
+        let mut flags = vec![if m.get("readOnly").and_then(Value::as_bool) == Some(true) {
+            "ro".to_string()
+        } else {
+            "rw".to_string()
+        }];
         if !s(m, "/subPath").is_empty() {
             flags.push(format!("path={:?}", s(m, "/subPath")));
         }
@@ -328,7 +373,13 @@ fn volumes(w: &mut Writer, spec: &Value, space: &str) {
                 "" => "<none>",
                 t => t,
             };
-            w.write(2, &format!("Type:\tHostPath (bare host directory volume)\n    Path:\t{}\n    HostPathType:\t{t}\n", s(h, "/path")));
+            w.write(
+                2,
+                &format!(
+                    "Type:\tHostPath (bare host directory volume)\n    Path:\t{}\n    HostPathType:\t{t}\n",
+                    s(h, "/path")
+                ),
+            );
         } else if let Some(e) = v.get("emptyDir") {
             let size = match e.get("sizeLimit") {
                 Some(Value::String(q)) if q != "0" => q.clone(),
@@ -336,9 +387,23 @@ fn volumes(w: &mut Writer, spec: &Value, space: &str) {
             };
             w.write(2, &format!("Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)\n    Medium:\t{}\n    SizeLimit:\t{size}\n", s(e, "/medium")));
         } else if let Some(sec) = v.get("secret") {
-            w.write(2, &format!("Type:\tSecret (a volume populated by a Secret)\n    SecretName:\t{}\n    Optional:\t{}\n", s(sec, "/secretName"), optional(sec)));
+            w.write(
+                2,
+                &format!(
+                    "Type:\tSecret (a volume populated by a Secret)\n    SecretName:\t{}\n    Optional:\t{}\n",
+                    s(sec, "/secretName"),
+                    optional(sec)
+                ),
+            );
         } else if let Some(cm) = v.get("configMap") {
-            w.write(2, &format!("Type:\tConfigMap (a volume populated by a ConfigMap)\n    Name:\t{}\n    Optional:\t{}\n", s(cm, "/name"), optional(cm)));
+            w.write(
+                2,
+                &format!(
+                    "Type:\tConfigMap (a volume populated by a ConfigMap)\n    Name:\t{}\n    Optional:\t{}\n",
+                    s(cm, "/name"),
+                    optional(cm)
+                ),
+            );
         } else if let Some(d) = v.get("downwardAPI") {
             w.write(2, "Type:\tDownwardAPI (a volume populated by information about the pod)\n    Items:\n");
             for item in array(d, "items") {
@@ -357,17 +422,9 @@ fn volumes(w: &mut Writer, spec: &Value, space: &str) {
 
 /// kubectl's `printPodTolerationsMultiline`.
 fn tolerations(w: &mut Writer, title: &str, spec: &Value) {
-    w.write(0, &format!("{title}:\t"));
     let mut list: Vec<&Value> = array(spec, "tolerations").collect();
-    if list.is_empty() {
-        w.write(0, "<none>\n");
-        return;
-    }
     list.sort_by(|a, b| s(a, "/key").cmp(s(b, "/key")));
-    for (n, t) in list.iter().enumerate() {
-        if n > 0 {
-            w.write(0, "\t");
-        }
+    multiline(w, title, &list, |w, t| {
         let mut text = s(t, "/key").to_string();
         if !s(t, "/value").is_empty() {
             text.push_str(&format!("={}", s(t, "/value")));
@@ -376,13 +433,17 @@ fn tolerations(w: &mut Writer, title: &str, spec: &Value) {
             text.push_str(&format!(":{}", s(t, "/effect")));
         }
         if s(t, "/operator") == "Exists" && s(t, "/value").is_empty() {
-            text.push_str(if s(t, "/key").is_empty() && s(t, "/effect").is_empty() { "op=Exists" } else { " op=Exists" });
+            text.push_str(if s(t, "/key").is_empty() && s(t, "/effect").is_empty() {
+                "op=Exists"
+            } else {
+                " op=Exists"
+            });
         }
         if let Some(secs) = t.get("tolerationSeconds").and_then(Value::as_i64) {
             text.push_str(&format!(" for {secs}s"));
         }
         w.write(0, &format!("{text}\n"));
-    }
+    });
 }
 
 /// Guaranteed when every container limits CPU and memory and requests what it limits; BestEffort when none

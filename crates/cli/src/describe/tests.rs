@@ -50,7 +50,12 @@ fn job_layout() {
                     {"name": "pi", "image": "perl:5.34.0", "command": ["perl", "-e", "print 1"],
                      "env": [{"name": "IDX", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}]}]}}},
         "status": {"active": 1, "ready": 0, "startTime": "2024-01-01T00:00:00Z"}});
-    let text = describe("batch", "Job", &job, &Context { events: Some(&[]), now: Some(at("2024-01-01T00:00:05Z")), ..Default::default() });
+    let text = describe(
+        "batch",
+        "Job",
+        &job,
+        &Context { events: Some(&[]), now: Some(at("2024-01-01T00:00:05Z")), ..Default::default() },
+    );
     let want_start = "Name:             pi\nNamespace:        default\nSelector:         batch.kubernetes.io/controller-uid=u\nLabels:           job-name=pi\nAnnotations:      <none>\nParallelism:      1\nCompletions:      1\nCompletion Mode:  NonIndexed\nSuspend:          false\nBackoff Limit:    4\nStart Time:       ";
     assert!(text.starts_with(want_start), "{text}");
     assert!(text.contains(&format!("Start Time:       {}\n", rfc1123z("2024-01-01T00:00:00Z"))), "{text}");

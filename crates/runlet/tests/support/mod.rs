@@ -113,16 +113,7 @@ impl Kubectl {
     }
 
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kubectl");
-        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-        child.wait_with_output().expect("kubectl output")
+        output_with_stdin(self.command(args), stdin)
     }
 
     /// Runs and asserts success, returning stdout.
@@ -158,6 +149,14 @@ impl Kubectl {
         );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
+}
+
+/// Runs `command` with `stdin` as its standard input, collecting its output.
+pub fn output_with_stdin(mut command: Command, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("output")
 }
 
 /// Polls `f` until it returns Some or `timeout` passes.
