@@ -23,13 +23,12 @@ pub fn annotate(manifest: &Value) -> Value {
     }
     let text = format!("{}\n", crate::output::sorted(&bare));
     let mut out = manifest.clone();
-    if let Some(meta) = out.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| Value::Object(Map::new()))) {
-        if let Some(meta) = meta.as_object_mut() {
-            let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
-            if let Some(a) = annotations.as_object_mut() {
-                a.insert(LAST_APPLIED.to_string(), Value::String(text));
-            }
-        }
+    let meta = out.as_object_mut().map(|o| o.entry("metadata").or_insert_with(|| Value::Object(Map::new())));
+    let annotations = meta
+        .and_then(Value::as_object_mut)
+        .map(|m| m.entry("annotations").or_insert_with(|| Value::Object(Map::new())));
+    if let Some(a) = annotations.and_then(Value::as_object_mut) {
+        a.insert(LAST_APPLIED.to_string(), Value::String(text));
     }
     out
 }

@@ -26,9 +26,9 @@ pub fn parse(args: &[String]) -> Result<Option<ResourceArgs>> {
                     pairs.push((t.to_string(), n.to_string()))
                 }
                 _ if !a.contains('/') => {
-                    return Err(CliError::other(format!(
-                        "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'runlet get resource/<resource_name>' instead of 'runlet get resource resource/<resource_name>'"
-                    )));
+                    return Err(CliError::other(
+                        "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'runlet get resource/<resource_name>' instead of 'runlet get resource resource/<resource_name>'",
+                    ));
                 }
                 _ => {
                     return Err(CliError::other(format!(

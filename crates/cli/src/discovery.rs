@@ -142,8 +142,7 @@ impl Discovery {
                 return Ok(vec![r]);
             }
         }
-        let category: Vec<&ApiResource> =
-            self.resources.iter().filter(|r| r.categories.iter().any(|c| *c == name)).collect();
+        let category: Vec<&ApiResource> = self.resources.iter().filter(|r| r.categories.contains(&name)).collect();
         if !category.is_empty() {
             return Ok(category);
         }
