@@ -170,7 +170,9 @@ fn get_every_output_and_flag() {
     assert_eq!(text(&out.stderr), "No resources found in default namespace.\n");
     assert_eq!(text(&c.run(&["get", "jobs", "-A"]).stderr), "No resources found\n");
     assert_eq!(c.fails(&["get", "widgets"]).trim(), "error: the server doesn't have a resource type \"widgets\"");
-    assert!(c.fails(&["get"]).starts_with("error: You must specify the type of resource to get."));
+    let no_type = c.fails(&["get"]);
+    assert!(no_type.starts_with("error: You must specify the type of resource to get. This server has: "), "{no_type}");
+    assert!(no_type.contains("jobs, leases, namespaces, nodes, pods"), "{no_type}");
 
     c.ok_stdin(&["create", "-f", "-"], &job_yaml("alpha", "echo alpha", ""));
     c.ok_stdin(&["create", "-f", "-"], &job_yaml("beta", "echo beta", ""));

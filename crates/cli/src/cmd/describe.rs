@@ -36,19 +36,28 @@ pub async fn run(args: DescribeArgs, ui: &mut Ui) -> Result<()> {
     let mut targets: Vec<Target> = Vec::new();
     if args.filename.is_empty() {
         let selector = args.selector.as_deref().unwrap_or("");
-        for sel in ctx.selections(&args.resources, "You must specify the type of resource to describe. Use \"runlet api-resources\" for a complete list of supported resources.")? {
+        for sel in ctx.selections(&args.resources, &ctx.missing_type("describe"))? {
             if sel.names.is_empty() {
                 targets.extend(ctx.expand(&sel, namespace, selector, "").await?);
                 continue;
             }
             for name in &sel.names {
                 // kubectl describes every object whose name starts with the one given when there is no exact match.
-                let exact = Target { resource: sel.resource.clone(), namespace: ctx.ns().to_string(), name: name.clone() };
+                let exact =
+                    Target { resource: sel.resource.clone(), namespace: ctx.ns().to_string(), name: name.clone() };
                 match ctx.conn.api.get(&exact.path()).await {
                     Ok(_) => targets.push(exact),
                     Err(e) if e.is_not_found() => {
-                        let all = ctx.expand(&crate::args::Selection { names: vec![], ..sel.clone() }, Some(ctx.ns()), selector, "").await?;
-                        let matching: Vec<Target> = all.into_iter().filter(|t| t.name.starts_with(name.as_str())).collect();
+                        let all = ctx
+                            .expand(
+                                &crate::args::Selection { names: vec![], ..sel.clone() },
+                                Some(ctx.ns()),
+                                selector,
+                                "",
+                            )
+                            .await?;
+                        let matching: Vec<Target> =
+                            all.into_iter().filter(|t| t.name.starts_with(name.as_str())).collect();
                         if matching.is_empty() {
                             ui.error(&e);
                         }

@@ -72,7 +72,7 @@ struct Plan<'a> {
 pub async fn run(args: GetArgs, ui: &mut Ui) -> Result<()> {
     let ctx = Ctx::new(&args.conn).await?;
     let mut selections = if args.filename.is_empty() {
-        ctx.selections(&args.resources, "You must specify the type of resource to get. Use \"runlet api-resources\" for a complete list of supported resources.")?
+        ctx.selections(&args.resources, &ctx.missing_type("get"))?
     } else {
         let mut sels: Vec<Selection> = Vec::new();
         for (_, t) in ctx.targets_from_files(&args.filename, args.recursive)? {

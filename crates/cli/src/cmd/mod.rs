@@ -91,6 +91,16 @@ impl Ctx {
         &self.conn.namespace
     }
 
+    /// The error for a command given no resource type: kubectl's words, and the types this server has.
+    pub fn missing_type(&self, verb: &str) -> String {
+        let mut plurals: Vec<&str> = self.discovery.resources.iter().map(|r| r.plural.as_str()).collect();
+        plurals.sort();
+        format!(
+            "You must specify the type of resource to {verb}. This server has: {}, and the category all.",
+            plurals.join(", ")
+        )
+    }
+
     /// Resolves resource arguments; `what` words the error when there are none.
     pub fn selections(&self, resource_args: &[String], what: &str) -> Result<Vec<Selection>> {
         match args::parse(resource_args)? {
