@@ -391,6 +391,9 @@ fn logs_wait_patch_and_friends() {
         c.ok(&["wait", "--for=jsonpath={.status.succeeded}=1", "job/lines"]).trim(),
         "job.batch/lines condition met"
     );
+    let by_label = c.ok(&["wait", "--for=jsonpath={.status.phase}=Succeeded", "pods", "-l", "job-name=lines"]);
+    assert!(by_label.starts_with("pod/lines-") && by_label.trim().ends_with(" condition met"), "{by_label}");
+    assert!(c.fails(&["wait", "--for=condition=complete", "jobs"]).contains("no name was specified"));
     assert_eq!(c.ok(&["wait", "--for=finished", "job/lines"]).trim(), "job.batch/lines condition met");
     let failed = c.fails(&["wait", "--for=finished", "job/broken", "--timeout=120s"]);
     assert!(failed.starts_with("error: job.batch/broken failed (BackoffLimitExceeded)"), "{failed}");
@@ -424,6 +427,17 @@ fn logs_wait_patch_and_friends() {
     let previous = c.fails(&["logs", "duo", "-c", "first", "--previous"]);
     assert!(previous.starts_with("Error from server"), "{previous}");
     assert_eq!(c.ok(&["logs", "job/lines", "--limit-bytes=6"]), "line 1");
+
+    // --previous: the run before a restart in place.
+    let mark = tmp.path().join("ran-once");
+    let retry = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: retry}}\nspec:\n  template:\n    spec:\n      restartPolicy: OnFailure\n      containers:\n      - name: main\n        image: busybox\n        command: [sh, -c, 'if [ -e {m} ]; then echo second run; else touch {m}; echo first run; exit 1; fi']\n",
+        m = mark.display()
+    );
+    c.ok_stdin(&["create", "-f", "-"], &retry);
+    c.wait_complete("retry");
+    assert_eq!(c.ok(&["logs", "job/retry"]), "second run\n");
+    assert_eq!(c.ok(&["logs", "job/retry", "--previous"]), "first run\n");
 
     // -f follows until the container ends.
     c.ok_stdin(&["create", "-f", "-"], &job_yaml("slow", "echo start; sleep 2; echo end", ""));
