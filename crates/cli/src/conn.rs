@@ -111,8 +111,9 @@ impl ConnArgs {
             .await
             .map_err(|e| CliError::other(format!("invalid kubeconfig: {e}")))?;
         let namespace = self.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+        let server = config.cluster_url.authority().map(|a| a.to_string()).unwrap_or_default();
         let client = kube::Client::try_from(config).map_err(CliError::from)?;
-        Ok(Conn { api: Api::new(client), namespace })
+        Ok(Conn { api: Api::new(client, server), namespace })
     }
 }
 

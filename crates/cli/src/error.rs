@@ -9,6 +9,9 @@ pub enum CliError {
     /// Anything else: `error: the server doesn't have a resource type "widgets"`.
     #[error("error: {0}")]
     Other(String),
+    /// The server cannot be reached; kubectl prints this line as it is.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 fn server_line(reason: &str, message: &str) -> String {
@@ -31,7 +34,7 @@ impl CliError {
     pub fn reason(&self) -> Option<&str> {
         match self {
             CliError::Server { reason, .. } => Some(reason),
-            CliError::Other(_) => None,
+            CliError::Other(_) | CliError::Unreachable(_) => None,
         }
     }
 
@@ -48,6 +51,7 @@ impl CliError {
                 CliError::Server { reason, message: format!("{context}: {message}") }
             }
             CliError::Other(m) => CliError::Other(format!("{context}: {m}")),
+            unreachable @ CliError::Unreachable(_) => unreachable,
         }
     }
 }

@@ -42,11 +42,28 @@ pub fn with_query(path: &str, params: &[(&str, &str)]) -> String {
 #[derive(Clone)]
 pub struct Api {
     client: kube::Client,
+    /// `host:port` of the server, for the message when it cannot be reached.
+    server: String,
 }
 
 impl Api {
-    pub fn new(client: kube::Client) -> Api {
-        Api { client }
+    pub fn new(client: kube::Client, server: String) -> Api {
+        Api { client, server }
+    }
+
+    /// kubectl's words for a server that refuses connections; other errors as they are.
+    fn error(&self, e: kube::Error) -> CliError {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(s) = source {
+            if s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+                return CliError::Unreachable(format!(
+                    "The connection to the server {} was refused - did you specify the right host or port?",
+                    self.server
+                ));
+            }
+            source = s.source();
+        }
+        CliError::from(e)
     }
 
     fn request(
@@ -64,7 +81,7 @@ impl Api {
     }
 
     async fn send(&self, req: Request<Vec<u8>>) -> Result<Value> {
-        let text = self.client.request_text(req).await?;
+        let text = self.client.request_text(req).await.map_err(|e| self.error(e))?;
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
@@ -84,7 +101,8 @@ impl Api {
 
     /// `GET` whose answer is text (logs).
     pub async fn get_text(&self, uri: &str) -> Result<String> {
-        Ok(self.client.request_text(Self::request(Method::GET, uri, "*/*", None, Vec::new())?).await?)
+        let req = Self::request(Method::GET, uri, "*/*", None, Vec::new())?;
+        self.client.request_text(req).await.map_err(|e| self.error(e))
     }
 
     /// A request with a JSON body.
@@ -111,7 +129,8 @@ impl Api {
 
     /// A streamed `GET` (log follows).
     pub async fn stream(&self, uri: &str, accept: &str) -> Result<impl AsyncBufRead + Unpin + use<>> {
-        let body = self.client.request_stream(Self::request(Method::GET, uri, accept, None, Vec::new())?).await?;
+        let req = Self::request(Method::GET, uri, accept, None, Vec::new())?;
+        let body = self.client.request_stream(req).await.map_err(|e| self.error(e))?;
         Ok(Box::pin(body))
     }
 

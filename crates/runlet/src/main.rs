@@ -74,12 +74,17 @@ fn main() -> std::process::ExitCode {
         // Before any runtime or logging: the shim forks and must stay a plain single-threaded process.
         runlet_agent::shim_main(args);
     }
-    let quiet_default = matches!(cli.command, Command::Run(_) | Command::Client(_));
+    let default_filter = match cli.command {
+        // `runlet run` prints its own progress; only problems go to the log.
+        Command::Run(_) => "warn",
+        // The client commands report every problem themselves, in kubectl's words.
+        Command::Client(_) => "off",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUNLET_LOG").unwrap_or_else(|_| {
-            // `runlet run` and the client commands print their own output; only problems go to the log.
-            if quiet_default { "warn".into() } else { "info".into() }
-        }))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUNLET_LOG").unwrap_or_else(|_| default_filter.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {

@@ -609,6 +609,15 @@ fn kubeconfig_discovery() {
     let bad_token = write(tmp.path(), "bad-token.yaml", &original.replace(&token_of(&original), "not-the-token"));
     let denied = bare(&["get", "jobs", "--kubeconfig", &bad_token], &[]);
     assert_eq!(text(&denied.stderr).trim(), "error: You must be logged in to the server (Unauthorized)");
+    // No server there: kubectl's words, and nothing else on stderr.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = write(tmp.path(), "dead.yaml", &original.replace(&server.addr.to_string(), &free.to_string()));
+    let refused = bare(&["get", "jobs", "--kubeconfig", &dead], &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        text(&refused.stderr),
+        format!("The connection to the server {free} was refused - did you specify the right host or port?\n")
+    );
 }
 
 fn token_of(kubeconfig: &str) -> String {
