@@ -21,6 +21,40 @@ pub struct TableOptions {
     pub no_headers: bool,
 }
 
+/// A Table for what the server sent: a Table as it is; a plain object or list (a server without Tables for
+/// that kind) as kubectl shows it then, NAME and AGE.
+pub fn as_table(answer: Value, now: jiff::Timestamp) -> Value {
+    if answer.get("kind").and_then(Value::as_str) == Some("Table") {
+        return answer;
+    }
+    let items: Vec<Value> = match answer.get("items").and_then(Value::as_array) {
+        Some(items) => items.clone(),
+        None => vec![answer.clone()],
+    };
+    let rows: Vec<Value> = items
+        .into_iter()
+        .map(|o| {
+            let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+            let age =
+                match o.pointer("/metadata/creationTimestamp").and_then(Value::as_str).and_then(|t| t.parse().ok()) {
+                    Some(t) => runlet_api::duration::since(t, now),
+                    None => "<unknown>".to_string(),
+                };
+            let metadata = o.get("metadata").cloned().unwrap_or(Value::Null);
+            serde_json::json!({"cells": [name, age], "object": {"metadata": metadata}})
+        })
+        .collect();
+    serde_json::json!({
+        "kind": "Table",
+        "metadata": {"resourceVersion": answer.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null)},
+        "columnDefinitions": [
+            {"name": "Name", "type": "string", "format": "name", "priority": 0},
+            {"name": "Age", "type": "string", "format": "", "priority": 0},
+        ],
+        "rows": rows,
+    })
+}
+
 fn columns(table: &Value) -> Vec<&Value> {
     table.get("columnDefinitions").and_then(Value::as_array).map(|c| c.iter().collect()).unwrap_or_default()
 }
@@ -238,6 +272,23 @@ mod tests {
         );
         let opts = TableOptions { no_headers: true, ..Default::default() };
         assert_eq!(print(&opts), "pi    Running    5s\nabc   Complete   2m\n");
+    }
+
+    #[test]
+    fn plain_lists_become_name_and_age() {
+        let now: jiff::Timestamp = "2024-01-01T00:01:00Z".parse().unwrap();
+        let list = json!({"kind": "WidgetList", "metadata": {"resourceVersion": "7"}, "items": [
+            {"metadata": {"name": "w1", "creationTimestamp": "2024-01-01T00:00:00Z"}}, {"metadata": {"name": "w2"}}]});
+        let t = as_table(list, now);
+        assert_eq!(print_table(&t), "NAME   AGE\nw1     60s\nw2     <unknown>\n");
+        assert_eq!(t["metadata"]["resourceVersion"], "7");
+        let one = as_table(json!({"kind": "Widget", "metadata": {"name": "w"}}), now);
+        assert_eq!(rows(&one).len(), 1);
+        assert_eq!(as_table(jobs(), now), jobs());
+    }
+
+    fn print_table(t: &Value) -> String {
+        tabwriter::align(&lines(t, &TableOptions::default(), true), TABLE, &mut Vec::new())
     }
 
     #[test]

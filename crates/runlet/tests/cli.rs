@@ -661,6 +661,12 @@ fn output_matches_kubectl() {
         vec!["describe", "pod", &pod],
         vec!["describe", "node", &node],
         vec!["describe", "namespace", "default"],
+        vec!["describe", "pods", "-l", "job-name=fails"],
+        vec!["describe", "jobs"],
+        vec!["get", "pods", "-A", "-o", "wide"],
+        vec!["get", "job", "nosuch"],
+        vec!["get", "pods", "-l", "job-name=nosuch"],
+        vec!["get", "widgets"],
     ];
     for args in commands {
         // Ages may tick between the two runs; a few tries at the same second settle it.

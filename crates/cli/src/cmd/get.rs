@@ -147,11 +147,17 @@ async fn tables(ctx: &Ctx, plan: &Plan<'_>, selections: &[Selection], ui: &mut U
     let mut had_error = false;
     for sel in selections {
         let mut table = if sel.names.is_empty() {
-            ctx.conn.api.get_table(&plan.collection(sel, &[])).await?
+            table::as_table(ctx.conn.api.get_table(&plan.collection(sel, &[])).await?, jiff::Timestamp::now())
         } else {
             let mut merged: Option<Value> = None;
             for name in &sel.names {
-                match ctx.conn.api.get_table(&plan.item(ctx, sel, name)).await {
+                match ctx
+                    .conn
+                    .api
+                    .get_table(&plan.item(ctx, sel, name))
+                    .await
+                    .map(|t| table::as_table(t, jiff::Timestamp::now()))
+                {
                     Ok(t) => match merged.as_mut().and_then(|m| m.get_mut("rows")).and_then(Value::as_array_mut) {
                         Some(rows) => rows.extend(table::rows(&t).into_iter().cloned()),
                         None => merged = Some(t),
@@ -280,7 +286,7 @@ async fn watch(ctx: &Ctx, plan: &Plan<'_>, sel: Selection, ui: &mut Ui) -> Resul
     let mut from = String::new();
     if !plan.args.watch_only {
         let listed = if table_mode {
-            ctx.conn.api.get_table(&collection(&[])).await?
+            table::as_table(ctx.conn.api.get_table(&collection(&[])).await?, jiff::Timestamp::now())
         } else {
             ctx.conn.api.get(&collection(&[])).await?
         };
@@ -304,11 +310,16 @@ async fn watch(ctx: &Ctx, plan: &Plan<'_>, sel: Selection, ui: &mut Ui) -> Resul
     while let Some(event) = events.next().await {
         let event = event?;
         let mut object = event.get("object").cloned().unwrap_or(Value::Null);
-        if event.get("type").and_then(Value::as_str) == Some("ERROR") {
-            let message = object.get("message").and_then(Value::as_str).unwrap_or("watch error");
-            return Err(CliError::other(message.to_string()));
+        match event.get("type").and_then(Value::as_str) {
+            Some("ERROR") => {
+                let message = object.get("message").and_then(Value::as_str).unwrap_or("watch error");
+                return Err(CliError::other(message.to_string()));
+            }
+            Some("BOOKMARK") => continue,
+            _ => {}
         }
         if table_mode {
+            object = table::as_table(object, jiff::Timestamp::now());
             if table::rows(&object).is_empty() {
                 continue;
             }
