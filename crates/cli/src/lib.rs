@@ -52,15 +52,15 @@ impl Ui {
         self.out(&format!("{text}\n"));
     }
 
-    /// Prints a line to stderr.
+    /// Prints a line to stderr (a closed stderr is no reason to fail).
     pub fn note(&mut self, text: &str) {
-        eprintln!("{text}");
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
     }
 
     /// Reports an error and remembers that the command failed.
     pub fn error(&mut self, e: &CliError) {
         self.failed = true;
-        eprintln!("{e}");
+        self.note(&e.to_string());
     }
 }
 
