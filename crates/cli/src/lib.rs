@@ -13,6 +13,7 @@ mod conn;
 pub mod describe;
 pub mod discovery;
 pub mod error;
+mod hoist;
 pub mod jsonpath;
 pub mod manifest;
 pub mod output;
@@ -62,6 +63,15 @@ impl Ui {
         self.failed = true;
         self.note(&e.to_string());
     }
+}
+
+/// The command line with connection flags given before a client verb (`runlet -n x get pods`) moved behind
+/// it, where the verbs take them.
+pub fn hoist_connection_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::Subcommand;
+    let verbs = Verb::augment_subcommands(clap::Command::new("runlet"));
+    let names: Vec<&str> = verbs.get_subcommands().map(|c| c.get_name()).collect();
+    hoist::hoist(args, &names)
 }
 
 /// Runs one verb to its end. `root` builds the whole command tree (for `completion`).

@@ -69,7 +69,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(runlet_cli::hoist_connection_flags(std::env::args_os().collect()));
     if let Command::Shim { args } = cli.command {
         // Before any runtime or logging: the shim forks and must stay a plain single-threaded process.
         runlet_agent::shim_main(args);
