@@ -599,6 +599,11 @@ fn kubeconfig_discovery() {
         text(&bare(&["get", "jobs", "-n", "kube-system", "-o", "name", "--kubeconfig", kc], &[]).stdout),
         "job.batch/insys\n"
     );
+    // kubectl's other spelling: connection flags before the verb.
+    assert_eq!(
+        text(&bare(&["-n", "kube-system", "--kubeconfig", kc, "get", "jobs", "-o", "name"], &[]).stdout),
+        "job.batch/insys\n"
+    );
     assert_eq!(
         text(&bare(&["get", "jobs", "-o", "name", "--kubeconfig", &two, "--context", "system"], &[]).stdout),
         "job.batch/insys\n"
