@@ -70,7 +70,7 @@ pub async fn run(args: DescribeArgs, ui: &mut Ui) -> Result<()> {
     } else {
         targets = ctx.targets_from_files(&args.filename, false)?.into_iter().map(|(_, t)| t).collect();
     }
-    if targets.is_empty() && !ui_failed(ui) {
+    if targets.is_empty() && !ui.failed {
         ui.note(&super::no_resources(namespace));
         return Ok(());
     }
@@ -88,10 +88,6 @@ pub async fn run(args: DescribeArgs, ui: &mut Ui) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn ui_failed(ui: &Ui) -> bool {
-    ui.failed
 }
 
 async fn describe_one(ctx: &Ctx, target: &Target, show_events: bool) -> Result<String> {
