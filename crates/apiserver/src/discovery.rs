@@ -1,5 +1,5 @@
-//! `/version`, legacy discovery (`/api`, `/apis`, group versions) and the small OpenAPI v3 documents that tell
-//! kubectl the server validates fields itself (kubectl-wire.md §1, §9).
+//! `/version` and legacy discovery (`/api`, `/apis`, group versions) (kubectl-wire.md §1). The OpenAPI
+//! documents are in [`crate::openapi`].
 
 use serde_json::{Value, json};
 
@@ -118,56 +118,6 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
 }
 
-/// The hash kubectl uses as a cache-buster in `serverRelativeURL`; bump when these documents change.
-const OPENAPI_HASH: &str = "runlet-2";
-
-fn openapi_path_key(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
-}
-
-/// `/openapi/v3`: the root listing of group-version documents.
-pub fn openapi_root() -> Value {
-    let mut paths = serde_json::Map::new();
-    let mut seen: Vec<String> = Vec::new();
-    for r in RESOURCES {
-        let key = openapi_path_key(r.group, r.version);
-        if seen.contains(&key) {
-            continue;
-        }
-        paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={OPENAPI_HASH}")}));
-        seen.push(key);
-    }
-    json!({"paths": paths})
-}
-
-/// `/openapi/v3/{api/v1 | apis/g/v}`: one `patch` operation per kind, carrying the `fieldValidation` parameter,
-/// which is what kubectl's field-validation check looks for (kubectl-wire.md §9).
-pub fn openapi_group_version(path: &str) -> Option<Value> {
-    let mut paths = serde_json::Map::new();
-    for r in RESOURCES.iter().filter(|r| openapi_path_key(r.group, r.version) == path) {
-        let item = if r.namespaced {
-            format!("/{path}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
-        } else {
-            format!("/{path}/{}/{{name}}", r.plural)
-        };
-        paths.insert(
-            item,
-            json!({"patch": {
-                "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind_name},
-                "parameters": [
-                    {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                    {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                    {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                ],
-            }}),
-        );
-    }
-    if paths.is_empty() {
-        return None;
-    }
-    Some(json!({"openapi": "3.0.0", "info": {"title": "runlet", "version": KUBE_MINOR}, "paths": paths}))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,18 +142,5 @@ mod tests {
         assert_eq!(pods["shortNames"], json!(["po"]));
         assert_eq!(l["groupVersion"], "v1");
         assert!(resource_list("batch", "v2").is_none());
-    }
-
-    #[test]
-    fn openapi_documents_point_at_each_other() {
-        let root = openapi_root();
-        let url = root["paths"]["apis/batch/v1"]["serverRelativeURL"].as_str().unwrap();
-        assert!(url.starts_with("/openapi/v3/apis/batch/v1?hash="));
-        let doc = openapi_group_version("apis/batch/v1").unwrap();
-        let op = &doc["paths"]["/apis/batch/v1/namespaces/{namespace}/jobs/{name}"]["patch"];
-        assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "Job");
-        assert_eq!(op["parameters"][0]["name"], "fieldValidation");
-        let core = openapi_group_version("api/v1").unwrap();
-        assert!(core["paths"]["/api/v1/namespaces/{name}"]["patch"].is_object());
     }
 }

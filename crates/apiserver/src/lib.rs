@@ -1,4 +1,4 @@
-//! The Kubernetes REST API of runlet: discovery and OpenAPI stubs, CRUD with Kubernetes semantics over the
+//! The Kubernetes REST API of runlet: discovery and OpenAPI v3 schemas, CRUD with Kubernetes semantics over the
 //! revisioned store, list/watch with selectors, the four patch formats, server-side tables, the `status`, `scale`
 //! and `log` subresources, bearer-token auth and TLS.
 //!
@@ -16,6 +16,7 @@ pub mod logs;
 pub mod meta;
 pub mod namespaces;
 pub mod negotiate;
+pub mod openapi;
 pub mod ops;
 mod patching;
 pub mod pki;

@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::discovery;
 use crate::error::ApiError;
+use crate::openapi;
 use crate::pki::Pki;
 use crate::rest::{self, json_response};
 use crate::state::ApiState;
@@ -30,7 +31,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/apis", get(|| async { json_response(StatusCode::OK, &discovery::group_list(), &[]) }))
         .route("/api/{*rest}", any(rest::core))
         .route("/apis/{*rest}", any(rest::groups))
-        .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &discovery::openapi_root(), &[]) }))
+        .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &openapi::root(), &[]) }))
         .route("/openapi/v3/{*path}", get(openapi_doc))
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
@@ -40,8 +41,8 @@ pub fn router(state: ApiState) -> Router {
 }
 
 async fn openapi_doc(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
-    match discovery::openapi_group_version(&path) {
-        Some(doc) => json_response(StatusCode::OK, &doc, &[]),
+    match openapi::document(&path) {
+        Some(doc) => json_response(StatusCode::OK, doc, &[]),
         None => ApiError::path_not_found().into_response(),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod controllers;
 mod logs;
@@ -11,7 +11,14 @@ mod run;
 mod server;
 
 #[derive(Parser)]
-#[command(name = "runlet", version, about = "Run Kubernetes batch/v1 Jobs to completion, no cluster needed")]
+#[command(
+    name = "runlet",
+    version,
+    about = "Run Kubernetes batch/v1 Jobs to completion, no cluster needed",
+    long_about = "Run Kubernetes batch/v1 Jobs to completion, no cluster needed.\n\n\
+        `runlet run -f job.yaml` runs Jobs once; `runlet server` serves the Kubernetes API (for kubectl too); \
+        get, describe, apply, logs, wait, ... talk to that server as kubectl does."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,7 +31,6 @@ enum Command {
     Run(run::RunArgs),
     /// Run the API server (HTTPS, bearer token) with its store in the data dir.
     Server(server::ServerArgs),
-    /// Print the path of the kubeconfig the server wrote (point kubectl at it with KUBECONFIG=...).
     /// Run a node agent for a runlet server on another machine.
     Agent {
         /// Kubeconfig of the server (from `runlet kubeconfig` there)
@@ -54,29 +60,39 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Print the path of the kubeconfig the server wrote (point kubectl at it with KUBECONFIG=...).
     Kubeconfig {
         /// Data directory of the server [env: RUNLET_DATA_DIR] [default: the user's data dir]/runlet
         #[arg(long, env = "RUNLET_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// kubectl's verbs, against the server of the kubeconfig (--kubeconfig, $KUBECONFIG, else the local server's)
+    #[command(flatten)]
+    Client(runlet_cli::Verb),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(runlet_cli::hoist_connection_flags(std::env::args_os().collect()));
     if let Command::Shim { args } = cli.command {
         // Before any runtime or logging: the shim forks and must stay a plain single-threaded process.
         runlet_agent::shim_main(args);
     }
-    let quiet_default = matches!(cli.command, Command::Run(_));
+    let default_filter = match cli.command {
+        // `runlet run` prints its own progress; only problems go to the log.
+        Command::Run(_) => "warn",
+        // The client commands report every problem themselves, in kubectl's words.
+        Command::Client(_) => "off",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RUNLET_LOG").unwrap_or_else(|_| {
-            // `runlet run` prints its own progress; only problems go to the log.
-            if quiet_default { "warn".into() } else { "info".into() }
-        }))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUNLET_LOG").unwrap_or_else(|_| default_filter.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Command::Run(args) => return run::run(args),
+        Command::Client(verb) => return runlet_cli::run(verb, Cli::command),
         Command::Server(args) => server::run(args),
         Command::Kubeconfig { data_dir } => server::print_kubeconfig_path(data_dir),
         Command::Agent { kubeconfig, node_name, dir, max_pods, listen, address, pods } => {

@@ -157,7 +157,7 @@ pub struct LocalAgent {
 pub fn data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     match flag {
         Some(d) => Ok(d),
-        None => Ok(dirs::data_dir().context("no user data directory; pass --data-dir")?.join("runlet")),
+        None => runlet_cli::default_data_dir().context("no user data directory; pass --data-dir"),
     }
 }
 

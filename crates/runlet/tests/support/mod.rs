@@ -132,16 +132,7 @@ impl Kubectl {
     }
 
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kubectl");
-        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-        child.wait_with_output().expect("kubectl output")
+        output_with_stdin(self.command(args), stdin)
     }
 
     /// Runs and asserts success, returning stdout.
@@ -203,6 +194,14 @@ pub fn is_complete(job: &serde_json::Value) -> bool {
     job["status"]["conditions"]
         .as_array()
         .is_some_and(|c| c.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"))
+}
+
+/// Runs `command` with `stdin` as its standard input, collecting its output.
+pub fn output_with_stdin(mut command: Command, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("output")
 }
 
 /// Polls `f` until it returns Some or `timeout` passes.
