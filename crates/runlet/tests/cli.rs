@@ -429,12 +429,9 @@ fn logs_wait_patch_and_friends() {
     assert_eq!(c.ok(&["logs", "job/lines", "--limit-bytes=6"]), "line 1");
 
     // --previous: the run before a restart in place.
-    let mark = tmp.path().join("ran-once");
-    let retry = format!(
-        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: retry}}\nspec:\n  template:\n    spec:\n      restartPolicy: OnFailure\n      containers:\n      - name: main\n        image: busybox\n        command: [sh, -c, 'if [ -e {m} ]; then echo second run; else touch {m}; echo first run; exit 1; fi']\n",
-        m = mark.display()
-    );
-    c.ok_stdin(&["create", "-f", "-"], &retry);
+    // The mark lives in an emptyDir: each run of a container starts from a fresh root, as from its image.
+    let retry = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: retry}\nspec:\n  template:\n    spec:\n      restartPolicy: OnFailure\n      volumes: [{name: state, emptyDir: {}}]\n      containers:\n      - name: main\n        image: busybox\n        volumeMounts: [{name: state, mountPath: /state}]\n        command: [sh, -c, 'if [ -e /state/ran-once ]; then echo second run; else touch /state/ran-once; echo first run; exit 1; fi']\n";
+    c.ok_stdin(&["create", "-f", "-"], retry);
     c.wait_complete("retry");
     assert_eq!(c.ok(&["logs", "job/retry"]), "second run\n");
     assert_eq!(c.ok(&["logs", "job/retry", "--previous"]), "first run\n");
