@@ -8,6 +8,7 @@ pub mod env;
 mod exec;
 pub mod launch;
 pub mod logfile;
+pub mod probe;
 pub mod procstat;
 mod recover;
 pub mod sandbox;

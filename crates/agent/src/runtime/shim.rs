@@ -38,7 +38,7 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 enum ShimError {
-    #[error("usage: shim <launch.json>")]
+    #[error("usage: shim <launch.json> | shim --exec <run dir> <timeout ms> <command...>")]
     Usage,
     #[error("{0}: {1}")]
     Io(String, io::Error),
@@ -66,8 +66,11 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
     let first = args.next().ok_or(ShimError::Usage)?;
     if first == EXEC_ARG {
         let run_dir = PathBuf::from(args.next().ok_or(ShimError::Usage)?);
+        let timeout_ms: u64 =
+            args.next().and_then(|t| t.to_str().and_then(|t| t.parse().ok())).ok_or(ShimError::Usage)?;
         let argv: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
-        let code = super::exec::exec_in(&run_dir, &argv).map_err(|e| ShimError::Io("exec".into(), e))?;
+        let timeout = Duration::from_millis(timeout_ms);
+        let code = super::exec::exec_in(&run_dir, &argv, timeout).map_err(|e| ShimError::Io("exec".into(), e))?;
         std::process::exit(code);
     }
     let launch_path = PathBuf::from(first);
@@ -126,7 +129,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
 }
 
 /// The first argument that makes the shim run a command inside a running container (exec probes):
-/// `shim --exec <run dir> <argv...>`.
+/// `shim --exec <run dir> <timeout ms> <argv...>`.
 pub const EXEC_ARG: &str = "--exec";
 
 /// The container's main process as the shim supervises it.

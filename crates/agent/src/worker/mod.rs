@@ -10,6 +10,8 @@
 
 pub mod backoff;
 pub mod model;
+pub mod probe;
+pub mod shutdown;
 pub mod status;
 
 use std::collections::HashMap;
@@ -31,6 +33,7 @@ use crate::runtime::{
 };
 use backoff::BackoffConfig;
 use model::{PodModel, SlotId, SlotState, Termination};
+use probe::{Outcome, ProbeKind};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
@@ -140,7 +143,15 @@ struct Worker {
     exits: mpsc::UnboundedSender<(SlotId, Termination)>,
     status: watch::Sender<PodStatus>,
     events: mpsc::Sender<PodEvent>,
-    kill_at: Option<tokio::time::Instant>,
+    probe_results: mpsc::UnboundedSender<ProbeDone>,
+}
+
+/// A probe attempt that ended: which container, which probe, which run of the container, how it went.
+struct ProbeDone {
+    id: SlotId,
+    kind: ProbeKind,
+    run: u32,
+    outcome: Outcome,
 }
 
 async fn run(
@@ -153,10 +164,11 @@ async fn run(
 ) -> Result<PodStatus, WorkerError> {
     let uid = pod.metadata.uid.clone().filter(|u| !u.is_empty()).ok_or(WorkerError::NoUid)?;
     let (exits, mut exits_rx) = mpsc::unbounded_channel();
+    let (probe_results, mut probes_rx) = mpsc::unbounded_channel();
     let model = PodModel::new(&pod, Timestamp::now(), options.backoff);
     let objects = options.objects.clone();
-    let mut worker =
-        Worker { runtime, objects, pod, uid, model, handles: HashMap::new(), exits, status, events, kill_at: None };
+    let handles = HashMap::new();
+    let mut worker = Worker { runtime, objects, pod, uid, model, handles, exits, status, events, probe_results };
     worker.recover().await?;
     if let Some(cause) = worker.model.termination {
         // The previous agent was tearing the pod down: carry on.
@@ -181,6 +193,10 @@ async fn run(
         for id in &decision.start {
             worker.start(*id).await;
         }
+        for (id, kind) in &decision.probes {
+            worker.probe(*id, *kind, now);
+        }
+        worker.stop_steps(Timestamp::now());
         let published = worker.publish(now);
         if worker.model.is_done() {
             return Ok(published);
@@ -189,8 +205,8 @@ async fn run(
             // A start may have failed at once and need another decision.
             continue;
         }
-        let wake = decision.wake_at.map(instant_at);
-        let kill_at = worker.kill_at;
+        // Stop steps and probes just begun moved the next thing to do.
+        let wake = worker.model.decide(Timestamp::now()).wake_at.map(instant_at);
         tokio::select! {
             command = commands.recv(), if commands_open => match command {
                 Some(Command::Stop { grace }) => worker.begin_termination(PodTerminationCause::Stopped, grace),
@@ -198,8 +214,8 @@ async fn run(
                 None => commands_open = false,
             },
             Some((id, termination)) = exits_rx.recv() => worker.exited(id, termination),
+            Some(done) = probes_rx.recv() => worker.probed(done),
             _ = sleep_until(wake) => {}
-            _ = sleep_until(kill_at) => worker.kill_all(),
         }
     }
 }
@@ -405,25 +421,76 @@ impl Worker {
             if cause == PodTerminationCause::DeadlineExceeded {
                 self.event("Normal", "DeadlineExceeded", status::DEADLINE_MESSAGE.to_string(), None);
             }
-            for (id, handle) in &self.handles {
-                self.event("Normal", "Killing", format!("Stopping container {}", self.model.slot(*id).name), Some(*id));
+            // As the kubelet, every container being stopped is named at once, even a sidecar whose turn
+            // comes later.
+            for id in self.model.running() {
+                self.event("Normal", "Killing", format!("Stopping container {}", self.model.slot(id).name), Some(id));
+            }
+        }
+        self.model.begin_stop(Timestamp::now(), grace);
+        self.stop_steps(Timestamp::now());
+    }
+
+    /// Sends the SIGTERMs and SIGKILLs that are due.
+    fn stop_steps(&mut self, now: Timestamp) {
+        let steps = self.model.stop_steps(now);
+        for id in &steps.term {
+            if let Some(handle) = self.handles.get(id) {
                 handle.signal(Signal::SIGTERM);
             }
         }
-        let kill_at = tokio::time::Instant::now() + grace;
-        if self.kill_at.is_none_or(|k| kill_at < k) {
-            self.kill_at = Some(kill_at);
-        }
-        if grace.is_zero() {
-            self.kill_all();
+        let handles: Vec<ContainerHandle> = steps.kill.iter().filter_map(|id| self.handles.get(id).cloned()).collect();
+        if !handles.is_empty() {
+            // Killing a v1 cgroup polls its member list briefly; keep that off the async threads.
+            tokio::task::spawn_blocking(move || handles.iter().for_each(ContainerHandle::kill));
         }
     }
 
-    fn kill_all(&mut self) {
-        self.kill_at = None;
-        let handles: Vec<ContainerHandle> = self.handles.values().cloned().collect();
-        // Killing a v1 cgroup polls its member list briefly; keep that off the async threads.
-        tokio::task::spawn_blocking(move || handles.iter().for_each(ContainerHandle::kill));
+    /// Starts one probe attempt in the background; its outcome comes back through `probe_results`.
+    fn probe(&mut self, id: SlotId, kind: ProbeKind, now: Timestamp) {
+        let (Some(container), Some(handle)) = (self.container(id).cloned(), self.handles.get(&id)) else { return };
+        let Some(spec) = kind.of(&container).cloned() else { return };
+        self.model.probe_started(id, kind, now);
+        let run = self.model.slot(id).runs;
+        let timeout = probe::Timing::of(&spec).timeout;
+        let action = crate::runtime::probe::resolve(
+            &spec,
+            &container,
+            &self.runtime.node_facts().pod_ip,
+            handle.run_dir.clone(),
+        );
+        let shim = self.runtime.config().shim.clone();
+        let results = self.probe_results.clone();
+        tokio::spawn(async move {
+            let outcome = match action {
+                Ok(action) => crate::runtime::probe::run(&action, timeout, &shim).await,
+                Err(e) => Outcome::Error(e),
+            };
+            let _ = results.send(ProbeDone { id, kind, run, outcome });
+        });
+    }
+
+    /// A probe attempt ended: its event, its count, and a kill when a liveness or startup probe failed.
+    fn probed(&mut self, done: ProbeDone) {
+        let ProbeDone { id, kind, run, outcome } = done;
+        if self.model.slot(id).runs != run {
+            return;
+        }
+        if let Some((type_, reason, message)) = probe::outcome_event(kind, &outcome) {
+            self.event(type_, reason, message, Some(id));
+        }
+        let grace = self
+            .container(id)
+            .and_then(|c| kind.of(c))
+            .and_then(|p| p.termination_grace_period_seconds)
+            .map_or_else(|| self.pod_grace(), |s| Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+        let now = Timestamp::now();
+        if let Some(kill) = self.model.on_probe_result(id, kind, run, &outcome, now, grace) {
+            self.event("Normal", "Killing", kill.message, Some(id));
+            if let Some(handle) = self.handles.get(&id) {
+                handle.signal(Signal::SIGTERM);
+            }
+        }
     }
 
     fn publish(&self, now: Timestamp) -> PodStatus {
