@@ -12,6 +12,7 @@ pub mod probe;
 pub mod procstat;
 mod recover;
 pub mod sandbox;
+mod shared_pid;
 pub mod shim;
 pub mod sources;
 pub mod state;
@@ -315,6 +316,14 @@ impl ProcessRuntime {
             state::create_private_dir(log_dir).map_err(io_err(log_dir.display()))?;
         }
         let paths = self.pod_paths(pod_uid);
+        if let Some(sandbox) = spec.sandbox.as_mut()
+            && sandbox.share_pid_namespace
+        {
+            match shared_pid::ensure(&self.pod_paths(pod_uid), &self.inner.config.shim) {
+                Ok(ns) => sandbox.pid_namespace = Some(ns),
+                Err(message) => return Ok(failed(message)),
+            }
+        }
         if let Some(sandbox) = &spec.sandbox {
             for layer in ["upper", "work", "merged"] {
                 let dir = sandbox.rootfs.join(layer);
@@ -401,6 +410,11 @@ impl ProcessRuntime {
         recover::recover_container(&self.pod_paths(pod_uid), container).await
     }
 
+    /// The pod has ended: its shared PID namespace, if it has one, goes (with anything left in it).
+    pub fn pod_ended(&self, uid: &str) {
+        shared_pid::stop(&self.pod_paths(uid));
+    }
+
     /// Kills whatever still runs in the pod, removes its cgroups and deletes the pod directory (logs too).
     pub async fn remove_pod(&self, uid: &str) -> io::Result<()> {
         let runtime = self.clone();
@@ -411,6 +425,7 @@ impl ProcessRuntime {
     /// [`ProcessRuntime::remove_pod`] for callers outside async code; blocks for up to a few seconds.
     pub fn remove_pod_blocking(&self, uid: &str) -> io::Result<()> {
         let paths = self.pod_paths(uid);
+        shared_pid::stop(&paths);
         recover::kill_pod_processes(&paths);
         if let Some(cgroups) = &self.inner.cgroups {
             cgroups.remove_pod(uid);

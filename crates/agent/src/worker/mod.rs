@@ -199,6 +199,7 @@ async fn run(
         worker.stop_steps(Timestamp::now());
         let published = worker.publish(now);
         if worker.model.is_done() {
+            worker.runtime.pod_ended(&worker.uid);
             return Ok(published);
         }
         if !decision.start.is_empty() {
