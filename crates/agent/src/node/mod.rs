@@ -56,6 +56,9 @@ impl NodeAgent {
         rc.sandbox = config.sandbox;
         rc.hidden = config.hidden.clone();
         rc.log_limits = config.log_limits;
+        // What the Node says it has is what unset limits resolve to.
+        rc.allocatable.cpu_millis = i128::from(config.capacity.cpu_cores) * 1000;
+        rc.allocatable.memory_bytes = i128::from(config.capacity.memory_bytes);
         let runtime = ProcessRuntime::new(rc)?;
         let facts = register::NodeFacts {
             capacity: config.capacity.clone(),

@@ -11,6 +11,7 @@ pub mod logfile;
 pub mod probe;
 pub mod procstat;
 mod recover;
+pub mod resources;
 pub mod sandbox;
 mod shared_pid;
 pub mod shim;
@@ -65,12 +66,16 @@ pub struct RuntimeConfig {
     /// Host paths no container may see (the server's data dir, the agent's root, a kubeconfig).
     pub hidden: Vec<PathBuf>,
     pub log_limits: logfile::LogLimits,
+    /// What the node offers containers (limits they leave unset, for the downward API).
+    pub allocatable: resources::Allocatable,
 }
 
 impl RuntimeConfig {
     pub fn new(root: impl Into<PathBuf>, shim: ShimCommand, node_name: impl Into<String>) -> Self {
+        let root = root.into();
         RuntimeConfig {
-            root: root.into(),
+            allocatable: resources::Allocatable::of_this_machine(root.parent().unwrap_or(&root)),
+            root,
             shim,
             node_name: node_name.into(),
             host_ip: "127.0.0.1".to_string(),
@@ -203,7 +208,12 @@ impl ProcessRuntime {
 
     pub fn node_facts(&self) -> NodeFacts {
         let c = &self.inner.config;
-        NodeFacts { node_name: c.node_name.clone(), host_ip: c.host_ip.clone(), pod_ip: c.pod_ip.clone() }
+        NodeFacts {
+            node_name: c.node_name.clone(),
+            host_ip: c.host_ip.clone(),
+            pod_ip: c.pod_ip.clone(),
+            allocatable: c.allocatable,
+        }
     }
 
     /// Pod uids that have a directory (for finding pods left over from before a restart).

@@ -19,6 +19,7 @@ use runlet_codec::k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, KeyToPath}
 use runlet_codec::{Container, Pod, Volume};
 
 use super::env::{NodeFacts, expand_value, field_value};
+use super::resources::resource_value;
 use super::sandbox::BindMount;
 use super::sources::{Kind, Sources};
 use super::state::PodPaths;
@@ -251,12 +252,7 @@ fn downward_files(
     for item in items {
         let value = match (&item.field_ref, &item.resource_field_ref) {
             (Some(f), _) => field_value(pod, &f.field_path, node).map_err(|e| e.to_string())?,
-            (None, Some(_)) => {
-                return Err(format!(
-                    "downwardAPI item {:?}: resourceFieldRef is not supported by the runlet process runtime",
-                    item.path
-                ));
-            }
+            (None, Some(r)) => resource_value(pod, None, r, &node.allocatable)?,
             (None, None) => String::new(),
         };
         files.push(VolumeFile {
@@ -622,7 +618,16 @@ mod tests {
     }
 
     fn node() -> NodeFacts {
-        NodeFacts { node_name: "n".into(), host_ip: "127.0.0.1".into(), pod_ip: "127.0.0.1".into() }
+        NodeFacts {
+            node_name: "n".into(),
+            host_ip: "127.0.0.1".into(),
+            pod_ip: "127.0.0.1".into(),
+            allocatable: crate::runtime::resources::Allocatable {
+                cpu_millis: 1000,
+                memory_bytes: 1 << 30,
+                ephemeral_storage_bytes: 0,
+            },
+        }
     }
 
     #[test]
