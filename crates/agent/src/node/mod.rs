@@ -32,6 +32,8 @@ pub struct AgentConfig {
     /// Host paths no pod may see besides the agent's root (the server's data dir, the kubeconfig).
     pub hidden: Vec<PathBuf>,
     pub log_limits: crate::runtime::logfile::LogLimits,
+    /// How often volumes from ConfigMaps and Secrets are refreshed (the kubelet's `syncFrequency`).
+    pub sync_period: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,7 @@ impl NodeAgent {
         tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone(), facts));
         let options = WorkerOptions {
             objects: Some(std::sync::Arc::new(pods::ApiObjects { client: client.clone() })),
+            sync_period: Some(config.sync_period),
             ..WorkerOptions::default()
         };
         let pods = pods::PodManager::new(client, config.node_name.clone(), runtime.clone(), options);

@@ -243,6 +243,22 @@ impl ProcessRuntime {
     /// Puts every volume of the pod in place (again: ConfigMap and Secret volumes get their current data).
     /// The error is the message of a `FailedMount` event; the container waits meanwhile.
     pub fn prepare_volumes(&self, pod: &Pod, sources: &sources::Sources) -> Result<(), String> {
+        self.materialize_volumes(pod, sources, |_| true)
+    }
+
+    /// Updates the volumes whose content comes from the API (ConfigMaps, Secrets, the downward API) while
+    /// containers run, as the kubelet's periodic sync does; unchanged content is left alone, a change is
+    /// swapped in atomically. Mounts through a `subPath` keep what they had, as in Kubernetes.
+    pub fn refresh_volumes(&self, pod: &Pod, sources: &sources::Sources) -> Result<(), String> {
+        self.materialize_volumes(pod, sources, volumes::is_projected)
+    }
+
+    fn materialize_volumes(
+        &self,
+        pod: &Pod,
+        sources: &sources::Sources,
+        which: impl Fn(&runlet_codec::Volume) -> bool,
+    ) -> Result<(), String> {
         let paths = self.pod_paths(pod.metadata.uid.as_deref().unwrap_or_default());
         let node = self.node_facts();
         let spec = pod.spec.as_ref();
@@ -254,7 +270,7 @@ impl ProcessRuntime {
             can_mount: self.inner.sandbox_missing.is_none(),
             fs_group: fs_group.filter(|_| self.inner.sandbox_missing.is_none()),
         };
-        for volume in spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+        for volume in spec.iter().flat_map(|s| s.volumes.iter().flatten()).filter(|v| which(v)) {
             if volume.host_path.is_some() && !self.inner.config.allow_host_path {
                 continue; // refused per mount, with its own message
             }

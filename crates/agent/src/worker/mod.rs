@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::runtime::sources::{self, Sources};
 use crate::runtime::state::{PodRecord, PodTerminationCause};
+use crate::runtime::volumes;
 use crate::runtime::{
     ContainerHandle, Launch, PrepareError, ProcessRuntime, RecoveredRun, RunningContainer, RuntimeError,
 };
@@ -38,12 +39,18 @@ use probe::{Outcome, ProbeKind};
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
+/// The kubelet's default `syncFrequency`.
+pub const DEFAULT_SYNC_PERIOD: Duration = Duration::from_secs(60);
+
 /// How many events may wait for the lead before new ones are dropped.
 const EVENT_BUFFER: usize = 256;
 
 #[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
     pub backoff: BackoffConfig,
+    /// How often volumes from ConfigMaps and Secrets are brought up to date while the pod runs (the
+    /// kubelet's `syncFrequency`); [`DEFAULT_SYNC_PERIOD`] when unset.
+    pub sync_period: Option<Duration>,
     /// Where ConfigMaps and Secrets are read from; without one, every reference to them is missing.
     pub objects: Option<Arc<dyn ObjectSource>>,
 }
@@ -175,6 +182,9 @@ async fn run(
         worker.begin_termination(cause, worker.pod_grace());
     }
     let mut commands_open = true;
+    let sync_period = options.sync_period.unwrap_or(DEFAULT_SYNC_PERIOD);
+    let follows_api = worker.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).any(volumes::is_projected);
+    let mut next_sync = follows_api.then(|| tokio::time::Instant::now() + sync_period);
     loop {
         // A stop that is already waiting wins over starting anything (a pod deleted right after it was
         // handed to this worker must not start its containers only to kill them).
@@ -216,6 +226,10 @@ async fn run(
             },
             Some((id, termination)) = exits_rx.recv() => worker.exited(id, termination),
             Some(done) = probes_rx.recv() => worker.probed(done),
+            _ = sleep_until(next_sync) => {
+                worker.refresh_volumes().await;
+                next_sync = Some(tokio::time::Instant::now() + sync_period);
+            }
             _ = sleep_until(wake) => {}
         }
     }
@@ -360,6 +374,21 @@ impl Worker {
                 self.event("Warning", "Failed", format!("Error: {e}"), Some(id));
                 self.model.on_start_failed(id, cannot_run(e.to_string(), now), now);
             }
+        }
+    }
+
+    /// Brings volumes from ConfigMaps and Secrets up to date while containers run; a source that cannot be
+    /// read leaves the volume as it was, with a `FailedMount` event.
+    async fn refresh_volumes(&mut self) {
+        if self.model.termination.is_some() || self.model.running().is_empty() {
+            return;
+        }
+        let result = match self.read_sources().await {
+            Ok(sources) => self.runtime.refresh_volumes(&self.pod, &sources),
+            Err(message) => Err(message),
+        };
+        if let Err(message) = result {
+            self.event("Warning", "FailedMount", message, None);
         }
     }
 

@@ -30,9 +30,8 @@ pub fn read(path: &str, text: &str) -> Result<Manifest, ManifestError> {
     // As kubectl reads YAML (1.1): `defaultMode: 0400` is octal.
     let mut options = serde_saphyr::Options::default();
     options.legacy_octal_numbers = true;
-    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options).map_err(|e| ManifestError::Parse {
-        path: path.into(),
-        message: e.to_string().lines().next().unwrap_or("").into(),
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
+        ManifestError::Parse { path: path.into(), message: e.to_string().lines().next().unwrap_or("").into() }
     })?;
     let mut out = Manifest::default();
     let mut index = 0;
@@ -91,8 +90,12 @@ mod tests {
     fn reads_the_config_maps_and_secrets_next_to_the_jobs() {
         let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
         let m = read("f", text).unwrap();
-        let names = |v: &[Value]| v.iter().map(|d| d["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-        assert_eq!((names(&m.config_maps), names(&m.secrets), names(&m.jobs)), (vec!["c".into()], vec!["s".into()], vec!["a".into()]));
+        let names =
+            |v: &[Value]| v.iter().map(|d| d["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            (names(&m.config_maps), names(&m.secrets), names(&m.jobs)),
+            (vec!["c".into()], vec!["s".into()], vec!["a".into()])
+        );
         let octal = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: a}\nspec: {mode: 0400}\n";
         assert_eq!(read("f", octal).unwrap().jobs[0]["spec"]["mode"], 256);
         let only_config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
