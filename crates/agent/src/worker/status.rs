@@ -128,16 +128,31 @@ fn last_terminated(s: &ContainerStatus) -> Option<&ContainerStateTerminated> {
     s.last_state.as_ref().and_then(|st| st.terminated.as_ref())
 }
 
-/// The kubelet's `getPhase`.
+/// The kubelet's `getPhase`. A running sidecar keeps the pod `Running` (so a pod is not reported finished
+/// while its sidecars are still being stopped); a sidecar that ended never counts.
 pub fn pod_phase(
     policy: RestartPolicy,
-    init: &[ContainerStatus],
+    init: &[InitStatus<'_>],
     regular: &[ContainerStatus],
     pod_is_terminal: bool,
 ) -> &'static str {
     let mut pending_init = 0;
     let mut failed_init = 0;
-    for s in init {
+    let mut pending_sidecars = 0;
+    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    for (sidecar, s) in init.iter().copied() {
+        if sidecar {
+            if is_running(s) {
+                running += 1;
+                if s.started != Some(true) {
+                    pending_sidecars += 1;
+                }
+            } else if terminated(s).is_none() && last_terminated(s).is_none() {
+                pending_sidecars += 1;
+                waiting += 1;
+            }
+            continue;
+        }
         if is_running(s) {
             pending_init += 1;
         } else if let Some(t) = terminated(s) {
@@ -152,7 +167,7 @@ pub fn pod_phase(
             pending_init += 1;
         }
     }
-    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    let regular_started = regular.iter().any(|s| !is_waiting(s) || last_terminated(s).is_some());
     for s in regular {
         if is_running(s) {
             running += 1;
@@ -170,7 +185,7 @@ pub fn pod_phase(
     if failed_init > 0 && policy == RestartPolicy::Never {
         return "Failed";
     }
-    if pending_init > 0 || waiting > 0 {
+    if pending_init > 0 || (pending_sidecars > 0 && !regular_started) || waiting > 0 {
         return "Pending";
     }
     if running > 0 {
@@ -315,15 +330,8 @@ pub fn build_status(pod: &Pod, model: &PodModel, old: &PodStatus, node: &NodeFac
     if done {
         settle_terminal(&mut init, &mut regular);
     }
-    // Sidecars that have started do not decide the phase or initialization (their exit codes never count).
-    let deciding: Vec<ContainerStatus> = model
-        .init
-        .iter()
-        .zip(&init)
-        .filter(|(slot, _)| !slot.sidecar || slot.runs == 0)
-        .map(|(_, status)| status.clone())
-        .collect();
-    let mut phase = pod_phase(model.policy, &deciding, &regular, pod_is_terminal);
+    let init_statuses: Vec<InitStatus<'_>> = model.init.iter().map(|s| s.sidecar).zip(init.iter()).collect();
+    let mut phase = pod_phase(model.policy, &init_statuses, &regular, pod_is_terminal);
     let deadline = model.termination == Some(PodTerminationCause::DeadlineExceeded);
     if deadline || (pod_is_terminal && matches!(phase, "Pending" | "Running")) {
         phase = "Failed";
@@ -336,7 +344,6 @@ pub fn build_status(pod: &Pod, model: &PodModel, old: &PodStatus, node: &NodeFac
     let old_conditions = old.conditions.as_deref().unwrap_or_default();
     let mut conditions: Vec<PodCondition> =
         old_conditions.iter().filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str())).cloned().collect();
-    let init_statuses: Vec<InitStatus<'_>> = model.init.iter().map(|s| s.sidecar).zip(init.iter()).collect();
     for mut c in kubelet_conditions(&init_statuses, &regular, phase, !done) {
         let previous = old_conditions.iter().find(|o| o.type_ == c.type_ && o.status == c.status);
         c.last_transition_time = Some(previous.and_then(|p| p.last_transition_time.clone()).unwrap_or(Time(now)));

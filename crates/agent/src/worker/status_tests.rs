@@ -405,3 +405,20 @@ fn probes_decide_started_ready_and_the_ready_conditions() {
         ("False".into(), Some("containers with unready status: [proxy]".into()))
     );
 }
+
+#[test]
+fn a_pod_is_not_finished_while_its_sidecars_are_being_stopped() {
+    let mut p = pod("Never", &["proxy"], &["main"]);
+    p.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[0].restart_policy = Some("Always".into());
+    let mut m = PodModel::new(&p, at(0), BackoffConfig::default());
+    let phase = |m: &PodModel| build_status(&p, m, &PodStatus::default(), &node(), at(9)).phase.unwrap();
+    m.on_started(I0, at(1), "proxy");
+    assert_eq!(phase(&m), "Pending", "the main container has not started");
+    m.on_started(R0, at(2), "main");
+    assert_eq!(phase(&m), "Running");
+    m.on_exited(R0, exit(0, 3), at(3));
+    assert_eq!(phase(&m), "Running", "the sidecar still runs");
+    m.begin_termination(PodTerminationCause::Stopped);
+    m.on_exited(I0, exit(143, 4), at(4));
+    assert_eq!(phase(&m), "Succeeded", "the sidecar's exit code does not count");
+}
