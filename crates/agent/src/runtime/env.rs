@@ -26,6 +26,19 @@ pub struct NodeFacts {
     pub allocatable: Allocatable,
 }
 
+#[cfg(test)]
+impl NodeFacts {
+    /// A node for tests: pod IP loopback, 1 core and 1 GiB allocatable.
+    pub(crate) fn example(node_name: &str, host_ip: &str) -> NodeFacts {
+        NodeFacts {
+            node_name: node_name.into(),
+            host_ip: host_ip.into(),
+            pod_ip: "127.0.0.1".into(),
+            allocatable: Allocatable { cpu_millis: 1000, memory_bytes: 1 << 30, ephemeral_storage_bytes: 0 },
+        }
+    }
+}
+
 /// Why an environment could not be built; the text is the container's waiting message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
@@ -229,12 +242,7 @@ mod tests {
     use runlet_codec::{EnvVarSource, ObjectFieldSelector, ObjectMeta, PodSpec};
 
     fn node() -> NodeFacts {
-        NodeFacts {
-            node_name: "node-a".into(),
-            host_ip: "10.0.0.1".into(),
-            pod_ip: "127.0.0.1".into(),
-            allocatable: Allocatable { cpu_millis: 2000, memory_bytes: 1 << 30, ephemeral_storage_bytes: 0 },
-        }
+        NodeFacts::example("node-a", "10.0.0.1")
     }
 
     fn pod() -> Pod {

@@ -264,16 +264,7 @@ mod tests {
     fn ctx_parts() -> (PodPaths, NodeFacts, Vec<(String, String)>) {
         (
             PodPaths::new(Path::new("/r"), "u"),
-            NodeFacts {
-                node_name: "n".into(),
-                host_ip: "10.0.0.1".into(),
-                pod_ip: "127.0.0.1".into(),
-                allocatable: crate::runtime::resources::Allocatable {
-                    cpu_millis: 1000,
-                    memory_bytes: 1 << 30,
-                    ephemeral_storage_bytes: 0,
-                },
-            },
+            NodeFacts::example("n", "10.0.0.1"),
             vec![("PATH".into(), "/bin".into()), ("HOME".into(), "/root".into())],
         )
     }

@@ -19,19 +19,24 @@ impl Allocatable {
     /// This machine: its cores, its memory, and the size of the file system holding `dir`.
     pub fn of_this_machine(dir: &std::path::Path) -> Allocatable {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let memory_kib = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i128>().ok())
-            })
-            .unwrap_or(0);
         let disk = nix::sys::statvfs::statvfs(dir)
             .map(|s| i128::from(s.blocks()) * i128::from(s.fragment_size()))
             .unwrap_or(0);
-        Allocatable { cpu_millis: cores as i128 * 1000, memory_bytes: memory_kib * 1024, ephemeral_storage_bytes: disk }
+        let memory_bytes = i128::from(machine_memory_bytes());
+        Allocatable { cpu_millis: cores as i128 * 1000, memory_bytes, ephemeral_storage_bytes: disk }
     }
+}
+
+/// This machine's memory (`MemTotal` of `/proc/meminfo`), 0 when unknown.
+pub fn machine_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// The value of `selector` in `pod`: of the container it names, else of `current` (the container whose env

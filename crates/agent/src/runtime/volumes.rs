@@ -658,16 +658,7 @@ mod tests {
     }
 
     fn node() -> NodeFacts {
-        NodeFacts {
-            node_name: "n".into(),
-            host_ip: "127.0.0.1".into(),
-            pod_ip: "127.0.0.1".into(),
-            allocatable: crate::runtime::resources::Allocatable {
-                cpu_millis: 1000,
-                memory_bytes: 1 << 30,
-                ephemeral_storage_bytes: 0,
-            },
-        }
+        NodeFacts::example("n", "127.0.0.1")
     }
 
     #[test]

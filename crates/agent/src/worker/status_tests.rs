@@ -11,16 +11,7 @@ fn at(secs: i64) -> Timestamp {
 }
 
 fn node() -> NodeFacts {
-    NodeFacts {
-        node_name: "n".into(),
-        host_ip: "10.0.0.1".into(),
-        pod_ip: "127.0.0.1".into(),
-        allocatable: crate::runtime::resources::Allocatable {
-            cpu_millis: 1000,
-            memory_bytes: 1 << 30,
-            ephemeral_storage_bytes: 0,
-        },
-    }
+    NodeFacts::example("n", "10.0.0.1")
 }
 
 fn pod(policy: &str, init: &[&str], regular: &[&str]) -> Pod {
