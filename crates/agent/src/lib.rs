@@ -9,9 +9,9 @@
 //!
 //! Containers run in a pod sandbox when the agent is root ([`runtime::sandbox`]): their own mount and PID
 //! namespaces on an overlay of the host root, volumes at their mount paths, runlet's directories hidden.
-//! What the process runtime does not do: the `image` is only recorded (a container needs `command`, or
-//! `args` alone); probes are not run (a running container is ready); resourceFieldRef env sources are
-//! reported as `CreateContainerConfigError`.
+//! Probes (exec, httpGet, tcpSocket, grpc) run as the kubelet runs them ([`worker::probe`] decides,
+//! [`runtime::probe`] probes). What the process runtime does not do: the `image` is only recorded (a container
+//! needs `command`, or `args` alone).
 
 pub mod logs;
 pub mod node;

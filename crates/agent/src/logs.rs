@@ -177,6 +177,7 @@ fn reader_stream(
         since,
         remaining: options.limit_bytes.map(|n| u64::try_from(n).unwrap_or(0)),
         saw_end: false,
+        rotation_seen: false,
         done: false,
     };
     stream::unfold(reader, |mut reader| async move {
@@ -207,6 +208,8 @@ struct LogReader {
     remaining: Option<u64>,
     /// The run has ended; one more read drains what it wrote last.
     saw_end: bool,
+    /// The held file was rotated away; one more read drains what was written to it before the rename.
+    rotation_seen: bool,
     done: bool,
 }
 
@@ -227,15 +230,25 @@ impl LogReader {
                 continue;
             }
             if let Some(next) = self.next_files.pop_front() {
-                self.file = tokio::fs::File::open(&next).await?;
+                match tokio::fs::File::open(&next).await {
+                    Ok(f) => self.file = f,
+                    // Rotated out of existence before we got to it; its lines are gone.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
                 continue;
             }
             if self.rotated_away().await {
-                // The file being read was renamed and a new one started: go on with the new one.
-                if let Ok(f) = tokio::fs::File::open(&self.current).await {
-                    self.file = f;
+                if !self.rotation_seen {
+                    // The writer finished this file before renaming it: read it to its end first.
+                    self.rotation_seen = true;
                     continue;
                 }
+                // Go on with every file that came after it (more than one rotation may have happened between
+                // two polls), then the current one.
+                self.rotation_seen = false;
+                self.next_files = self.files_after_held().await;
+                continue;
             }
             if !self.follow || self.saw_end {
                 self.done = true;
@@ -247,6 +260,24 @@ impl LogReader {
             }
             tokio::time::sleep(FOLLOW_POLL).await;
         }
+    }
+
+    /// The rotated files newer than the one being read (by inode; all of them when it is gone), then the
+    /// current file.
+    async fn files_after_held(&self) -> std::collections::VecDeque<PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let held = self.file.metadata().await.ok().map(|m| m.ino());
+        let rotated = logfile::rotated(&self.current);
+        let mut position = None;
+        for (i, (_, path)) in rotated.iter().enumerate() {
+            if held.is_some() && tokio::fs::metadata(path).await.ok().map(|m| m.ino()) == held {
+                position = Some(i);
+            }
+        }
+        let start = position.map_or(0, |i| i + 1);
+        let mut files: std::collections::VecDeque<PathBuf> = rotated.into_iter().skip(start).map(|(_, p)| p).collect();
+        files.push_back(self.current.clone());
+        files
     }
 
     async fn rotated_away(&self) -> bool {
@@ -400,6 +431,40 @@ mod tests {
             let got = select_container_id(status.as_ref(), "c", "p", previous);
             assert_eq!(got.as_deref().map_err(String::as_str), want, "{status:?} previous={previous}");
         }
+    }
+
+    /// Two rotations (and more) between two polls of a follower: every line still arrives, in order.
+    #[tokio::test]
+    async fn follow_survives_several_rotations_between_polls() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("0.log");
+        let run_dir = dir.path().join("run");
+        std::fs::create_dir(&run_dir).unwrap();
+        let limits = logfile::LogLimits { max_size: 200, max_files: 5 };
+        let mut log = logfile::LogFile::open(&log_path, limits).unwrap();
+        let write = |log: &mut logfile::LogFile, line: &str| {
+            let mut record = Vec::new();
+            let time = crilog::format_time(Timestamp::now());
+            crilog::encode(&mut record, &time, crilog::Stream::Stdout, false, line.as_bytes());
+            log.write(&record).unwrap();
+        };
+        write(&mut log, "line 0");
+        let file = tokio::fs::File::open(&log_path).await.unwrap();
+        let options = LogOptions { follow: true, ..Default::default() };
+        let mut stream = reader_stream(file, Default::default(), log_path.clone(), run_dir.clone(), &options);
+        assert_eq!(stream.next().await.unwrap().unwrap(), Bytes::from("line 0\n"));
+        // The reader is now waiting for more; the writer fills three files meanwhile (about four lines each).
+        for i in 1..12 {
+            write(&mut log, &format!("line {i}"));
+        }
+        assert!(logfile::rotated(&log_path).len() >= 2, "{:?}", logfile::rotated(&log_path));
+        std::fs::write(run_dir.join(state::EXIT_FILE), "{}").unwrap();
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+        let want: String = (1..12).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(text, want);
     }
 
     #[tokio::test]

@@ -334,3 +334,40 @@ async fn a_pod_stopped_before_it_started_never_runs_its_containers() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!marker.exists(), "the container ran although the pod was stopped first");
 }
+
+/// `shareProcessNamespace`: one container sees and signals another's processes; the namespace's PID 1 shows
+/// nothing of the host; the namespace is gone once the pod ended.
+#[tokio::test]
+async fn containers_of_a_pod_that_shares_its_process_namespace_see_and_signal_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    if rt.sandbox_missing().is_some() {
+        eprintln!("SKIPPED: shared process namespaces need a pod sandbox (root)");
+        return;
+    }
+    let marker = 3000 + std::process::id() % 1000;
+    let finder = format!(
+        "sleep 0.5; for p in /proc/[0-9]*; do if [ \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" = 'sleep {marker} ' ]; \
+         then kill ${{p#/proc/}} && echo signalled; fi; done; echo root: $(ls -A /proc/1/root 2>/dev/null | wc -l); \
+         setsid sleep {marker}9 & echo done"
+    );
+    let mut pod =
+        pod("shared-pid", "Never", vec![container("target", &["sleep", &format!("{marker}")]), sh("finder", &finder)]);
+    pod.spec.as_mut().unwrap().share_process_namespace = Some(true);
+    let _cleanup = cleanup(&rt, &pod);
+    let status = run_pod(&rt, pod.clone(), Duration::from_secs(20)).await;
+    let codes: Vec<i32> = status.container_statuses.iter().flatten().map(|c| terminated(c).0).collect();
+    assert_eq!(codes, [143, 0], "the target was killed by the other container: {status:?}");
+    assert_eq!(log_text(&rt, &pod, "finder", 0), "signalled\nroot: 0\ndone\n");
+    // What the finder left behind in the namespace does not outlive the pod.
+    let left = |needle: &str| {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while left(&format!("sleep\0{marker}9")) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!left(&format!("sleep\0{marker}9")), "a process of the pod survived it");
+}

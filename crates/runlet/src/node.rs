@@ -43,6 +43,19 @@ pub struct PodFlags {
     /// Log files kept per container run, the current one included (the kubelet's containerLogMaxFiles).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..))]
     pub container_log_max_files: u32,
+    /// How often volumes from ConfigMaps and Secrets are brought up to date while pods run (the kubelet's
+    /// syncFrequency), e.g. `1m`, `10s`
+    #[arg(long, default_value = "1m", value_parser = parse_period)]
+    pub sync_frequency: std::time::Duration,
+}
+
+/// A positive duration such as `1m`, `90s` or `1m30s`.
+fn parse_period(text: &str) -> Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration = text.parse().map_err(|e| format!("{text:?} is not a duration: {e}"))?;
+    std::time::Duration::try_from(d)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?}: the sync frequency must be positive"))
 }
 
 impl Default for PodFlags {
@@ -52,6 +65,7 @@ impl Default for PodFlags {
             no_sandbox: false,
             container_log_max_size: limits.max_size,
             container_log_max_files: limits.max_files,
+            sync_frequency: runlet_agent::worker::DEFAULT_SYNC_PERIOD,
         }
     }
 }
@@ -77,6 +91,7 @@ pub fn agent_config(
             max_size: flags.container_log_max_size,
             max_files: flags.container_log_max_files,
         },
+        sync_period: flags.sync_frequency,
     })
 }
 
@@ -189,5 +204,20 @@ async fn serve_log(
             ([(http::header::CONTENT_TYPE, "text/plain")], axum::body::Body::from_stream(stream)).into_response()
         }
         Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_period;
+    use std::time::Duration;
+
+    #[test]
+    fn sync_frequencies() {
+        assert_eq!(parse_period("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_period("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_period("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_period("0s").unwrap_err().contains("must be positive"));
+        assert!(parse_period("often").is_err());
     }
 }

@@ -112,11 +112,34 @@ fn backoff_limit_fails_with_the_reason_and_last_lines() {
     assert!(err.contains("something went wrong"), "{err}");
 }
 
+/// The ConfigMap and Secret of the file are created before its Job, whose init container, sidecar and main
+/// container see them at their mount paths (which needs a pod sandbox, so root).
+#[test]
+fn sidecar_config_runs_with_its_config_map_and_secret() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED sidecar_config_runs_with_its_config_map_and_secret: pod sandboxes need root");
+        return;
+    }
+    let out = run_example("sidecar-config.yaml");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    for want in ["prepared", "mode=batch", "hello from a ConfigMap", "secret file and env agree"] {
+        assert!(stdout.lines().any(|l| l.starts_with("[report-") && l.contains(want)), "{want:?} missing: {stdout}");
+    }
+    assert!(!stdout.contains("s3cret-from-a-secret"), "{stdout}");
+    assert!(stderr.contains("job report completed"), "{stderr}");
+}
+
 #[test]
 fn bad_input_exits_2() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [
         ("notajob.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", "is a v1 Pod, not a batch/v1 Job"),
+        (
+            "badconfig.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: i, command: [\"true\"]}]\n      restartPolicy: Never\n",
+            "metadata.name: Invalid value: \"Bad_Name\"",
+        ),
         ("broken.yaml", "apiVersion: batch/v1\nkind: [\n", "broken.yaml"),
         (
             "invalid.yaml",

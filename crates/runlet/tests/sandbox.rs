@@ -188,3 +188,31 @@ fn a_node_without_sandboxes_says_so() {
     });
     assert!(events.is_some(), "{}", k.ok(&["describe", "pod", "needs"]));
 }
+
+/// `shareProcessNamespace: true` through the API: one container finds the other's process and stops it.
+#[test]
+fn containers_sharing_a_process_namespace_see_and_signal_each_other() {
+    if !sandboxes_possible("containers_sharing_a_process_namespace_see_and_signal_each_other") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with_agent(&tmp.path().join("data"), "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let marker = 5000 + std::process::id() % 1000;
+    let finder = format!(
+        "sleep 1; for p in /proc/[0-9]*; do if [ \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" = 'sleep {marker} ' ]; \
+         then kill ${{p#/proc/}} && echo stopped the target; fi; done"
+    );
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "shared"},
+        "spec": {"restartPolicy": "Never", "shareProcessNamespace": true,
+                 "containers": [{"name": "target", "image": "busybox", "command": ["sleep", marker.to_string()]},
+                                {"name": "finder", "image": "busybox", "command": ["sh", "-c", finder]}]}
+    });
+    k.ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    assert_eq!(finished(&k, "shared"), "Failed", "the target ended by a signal");
+    assert_eq!(k.ok(&["logs", "shared", "-c", "finder"]), "stopped the target\n");
+    let codes =
+        k.ok(&["get", "pod", "shared", "-o", "jsonpath={.status.containerStatuses[*].state.terminated.exitCode}"]);
+    assert_eq!(codes, "143 0");
+}

@@ -32,6 +32,8 @@ pub struct AgentConfig {
     /// Host paths no pod may see besides the agent's root (the server's data dir, the kubeconfig).
     pub hidden: Vec<PathBuf>,
     pub log_limits: crate::runtime::logfile::LogLimits,
+    /// How often volumes from ConfigMaps and Secrets are refreshed (the kubelet's `syncFrequency`).
+    pub sync_period: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,9 @@ impl NodeAgent {
         rc.sandbox = config.sandbox;
         rc.hidden = config.hidden.clone();
         rc.log_limits = config.log_limits;
+        // What the Node says it has is what unset limits resolve to.
+        rc.allocatable.cpu_millis = i128::from(config.capacity.cpu_cores) * 1000;
+        rc.allocatable.memory_bytes = i128::from(config.capacity.memory_bytes);
         let runtime = ProcessRuntime::new(rc)?;
         let facts = register::NodeFacts {
             capacity: config.capacity.clone(),
@@ -66,6 +71,7 @@ impl NodeAgent {
         tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone(), facts));
         let options = WorkerOptions {
             objects: Some(std::sync::Arc::new(pods::ApiObjects { client: client.clone() })),
+            sync_period: Some(config.sync_period),
             ..WorkerOptions::default()
         };
         let pods = pods::PodManager::new(client, config.node_name.clone(), runtime.clone(), options);

@@ -27,14 +27,7 @@ impl Capacity {
     /// This machine's cores and memory, with `pods` as the pod limit.
     pub fn of_this_machine(pods: u32) -> Capacity {
         let cpu_cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
-        let memory_bytes = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .map_or(0, |kb| kb * 1024);
+        let memory_bytes = crate::runtime::resources::machine_memory_bytes();
         Capacity { cpu_cores, memory_bytes, pods }
     }
 

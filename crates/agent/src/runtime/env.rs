@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use runlet_api::expand::{TooLong, expand_bounded};
 use runlet_codec::{Container, EnvVar, Pod};
 
+use super::resources::{Allocatable, resource_value};
 use super::sources::{Kind, Sources};
 
 /// The most bytes a container's own variables (names, values) and its expanded command may take.
@@ -21,6 +22,21 @@ pub struct NodeFacts {
     pub node_name: String,
     pub host_ip: String,
     pub pod_ip: String,
+    /// For `resourceFieldRef` limits a container leaves unset.
+    pub allocatable: Allocatable,
+}
+
+#[cfg(test)]
+impl NodeFacts {
+    /// A node for tests: pod IP loopback, 1 core and 1 GiB allocatable.
+    pub(crate) fn example(node_name: &str, host_ip: &str) -> NodeFacts {
+        NodeFacts {
+            node_name: node_name.into(),
+            host_ip: host_ip.into(),
+            pod_ip: "127.0.0.1".into(),
+            allocatable: Allocatable { cpu_millis: 1000, memory_bytes: 1 << 30, ephemeral_storage_bytes: 0 },
+        }
+    }
 }
 
 /// Why an environment could not be built; the text is the container's waiting message.
@@ -28,8 +44,6 @@ pub struct NodeFacts {
 pub enum EnvError {
     #[error("unsupported fieldPath: {0}")]
     UnsupportedFieldPath(String),
-    #[error("env {name}: {source_kind} is not supported by the runlet process runtime")]
-    UnsupportedSource { name: String, source_kind: &'static str },
     /// A missing object or key (the kubelet's own words).
     #[error("{0}")]
     Missing(String),
@@ -94,7 +108,7 @@ pub fn container_env(
         }
     }
     for var in container.env.iter().flatten() {
-        match resolve(pod, var, node, &vars, sources, budget) {
+        match resolve(pod, container, var, node, &vars, sources, budget) {
             Ok(Some(value)) => define(&mut vars, &mut budget, var.name.clone(), value)?,
             Ok(None) => {}
             Err(Resolve::TooLong) => return Err(too_large()),
@@ -124,6 +138,7 @@ impl From<EnvError> for Resolve {
 /// A variable's value; `None` when an optional source is missing (the variable is then not set at all).
 fn resolve(
     pod: &Pod,
+    container: &Container,
     var: &EnvVar,
     node: &NodeFacts,
     defined: &[(String, String)],
@@ -137,8 +152,9 @@ fn resolve(
     if let Some(field) = &from.field_ref {
         return Ok(Some(field_value(pod, &field.field_path, node)?));
     }
-    if from.resource_field_ref.is_some() {
-        return Err(EnvError::UnsupportedSource { name: var.name.clone(), source_kind: "resourceFieldRef" }.into());
+    if let Some(selector) = &from.resource_field_ref {
+        let value = resource_value(pod, Some(container), selector, &node.allocatable).map_err(EnvError::Missing)?;
+        return Ok(Some(value));
     }
     let (kind, name, key, optional) = match (&from.config_map_key_ref, &from.secret_key_ref) {
         (Some(r), _) => (Kind::ConfigMap, &r.name, &r.key, r.optional == Some(true)),
@@ -226,7 +242,7 @@ mod tests {
     use runlet_codec::{EnvVarSource, ObjectFieldSelector, ObjectMeta, PodSpec};
 
     fn node() -> NodeFacts {
-        NodeFacts { node_name: "node-a".into(), host_ip: "10.0.0.1".into(), pod_ip: "127.0.0.1".into() }
+        NodeFacts::example("node-a", "10.0.0.1")
     }
 
     fn pod() -> Pod {

@@ -1,12 +1,15 @@
-//! Running a command inside a running container (exec probes): `shim --exec <run dir> <argv...>` joins the
-//! container's mount and PID namespaces (through its init, `started.json`'s pid), its cgroup, working
-//! directory, environment and identity, runs the command with the shim's stdout/stderr, and exits with its
-//! status. A run without a sandbox gets the same minus the namespaces.
+//! Running a command inside a running container (exec probes): `shim --exec <run dir> <timeout ms> <argv...>`
+//! joins the container's mount and PID namespaces (through its init, `started.json`'s pid), its cgroup,
+//! working directory, environment and identity, runs the command in its own process group with the shim's
+//! stdout/stderr, and exits with its status. At the timeout the command's group is killed and the shim ends
+//! by SIGKILL, so its parent can tell a timeout from a failing command. A run without a sandbox gets the same
+//! minus the namespaces.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use nix::sched::CloneFlags;
 use nix::unistd::ForkResult;
@@ -19,7 +22,7 @@ fn not_found(what: &str) -> io::Error {
 }
 
 /// Runs `argv` in the container of `run_dir`; returns the exit code (128 + signal when killed).
-pub fn exec_in(run_dir: &Path, argv: &[String]) -> io::Result<i32> {
+pub fn exec_in(run_dir: &Path, argv: &[String], timeout: Duration) -> io::Result<i32> {
     let spec: LaunchSpec =
         state::read_json(&run_dir.join(state::LAUNCH_FILE))?.ok_or_else(|| not_found("launch.json"))?;
     let start: StartRecord =
@@ -52,6 +55,8 @@ pub fn exec_in(run_dir: &Path, argv: &[String]) -> io::Result<i32> {
     // SAFETY: the shim is single-threaded.
     match unsafe { nix::unistd::fork() }? {
         ForkResult::Child => {
+            // Its own group, so a timeout can kill whatever the command started.
+            let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
             for mut f in &procs {
                 let _ = f.write_all(b"0");
             }
@@ -61,10 +66,24 @@ pub fn exec_in(run_dir: &Path, argv: &[String]) -> io::Result<i32> {
             unsafe { libc::_exit(126) }
         }
         ForkResult::Parent { child } => {
+            let deadline = Instant::now() + timeout;
             let mut status = 0;
-            // SAFETY: waitpid with a valid pointer on our own child.
-            unsafe {
-                libc::waitpid(child.as_raw(), &mut status, 0);
+            loop {
+                // SAFETY: waitpid with a valid pointer on our own child.
+                let done = unsafe { libc::waitpid(child.as_raw(), &mut status, libc::WNOHANG) };
+                if done == child.as_raw() || done < 0 {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = nix::sys::signal::killpg(child, nix::sys::signal::Signal::SIGKILL);
+                    // SAFETY: as above.
+                    unsafe {
+                        libc::waitpid(child.as_raw(), &mut status, 0);
+                    }
+                    // Dying by SIGKILL tells the agent the command timed out.
+                    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+                }
+                std::thread::sleep(Duration::from_millis(5));
             }
             let status = std::process::ExitStatus::from_raw(status);
             Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))

@@ -106,6 +106,7 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
         hidden: ctx.hidden.to_vec(),
         mounts: mounts.binds.clone(),
         read_only_root: security(pod, container, |c| c.read_only_root_filesystem, |_| None) == Some(true),
+        share_pid_namespace: pod.spec.as_ref().and_then(|s| s.share_process_namespace) == Some(true),
         pid_namespace: None,
     });
 
@@ -263,7 +264,7 @@ mod tests {
     fn ctx_parts() -> (PodPaths, NodeFacts, Vec<(String, String)>) {
         (
             PodPaths::new(Path::new("/r"), "u"),
-            NodeFacts { node_name: "n".into(), host_ip: "10.0.0.1".into(), pod_ip: "127.0.0.1".into() },
+            NodeFacts::example("n", "10.0.0.1"),
             vec![("PATH".into(), "/bin".into()), ("HOME".into(), "/root".into())],
         )
     }

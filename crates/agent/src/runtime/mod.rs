@@ -8,9 +8,12 @@ pub mod env;
 mod exec;
 pub mod launch;
 pub mod logfile;
+pub mod probe;
 pub mod procstat;
 mod recover;
+pub mod resources;
 pub mod sandbox;
+mod shared_pid;
 pub mod shim;
 pub mod sources;
 pub mod state;
@@ -63,12 +66,16 @@ pub struct RuntimeConfig {
     /// Host paths no container may see (the server's data dir, the agent's root, a kubeconfig).
     pub hidden: Vec<PathBuf>,
     pub log_limits: logfile::LogLimits,
+    /// What the node offers containers (limits they leave unset, for the downward API).
+    pub allocatable: resources::Allocatable,
 }
 
 impl RuntimeConfig {
     pub fn new(root: impl Into<PathBuf>, shim: ShimCommand, node_name: impl Into<String>) -> Self {
+        let root = root.into();
         RuntimeConfig {
-            root: root.into(),
+            allocatable: resources::Allocatable::of_this_machine(root.parent().unwrap_or(&root)),
+            root,
             shim,
             node_name: node_name.into(),
             host_ip: "127.0.0.1".to_string(),
@@ -201,7 +208,12 @@ impl ProcessRuntime {
 
     pub fn node_facts(&self) -> NodeFacts {
         let c = &self.inner.config;
-        NodeFacts { node_name: c.node_name.clone(), host_ip: c.host_ip.clone(), pod_ip: c.pod_ip.clone() }
+        NodeFacts {
+            node_name: c.node_name.clone(),
+            host_ip: c.host_ip.clone(),
+            pod_ip: c.pod_ip.clone(),
+            allocatable: c.allocatable,
+        }
     }
 
     /// Pod uids that have a directory (for finding pods left over from before a restart).
@@ -231,6 +243,22 @@ impl ProcessRuntime {
     /// Puts every volume of the pod in place (again: ConfigMap and Secret volumes get their current data).
     /// The error is the message of a `FailedMount` event; the container waits meanwhile.
     pub fn prepare_volumes(&self, pod: &Pod, sources: &sources::Sources) -> Result<(), String> {
+        self.materialize_volumes(pod, sources, |_| true)
+    }
+
+    /// Updates the volumes whose content comes from the API (ConfigMaps, Secrets, the downward API) while
+    /// containers run, as the kubelet's periodic sync does; unchanged content is left alone, a change is
+    /// swapped in atomically. Mounts through a `subPath` keep what they had, as in Kubernetes.
+    pub fn refresh_volumes(&self, pod: &Pod, sources: &sources::Sources) -> Result<(), String> {
+        self.materialize_volumes(pod, sources, volumes::is_projected)
+    }
+
+    fn materialize_volumes(
+        &self,
+        pod: &Pod,
+        sources: &sources::Sources,
+        which: impl Fn(&runlet_codec::Volume) -> bool,
+    ) -> Result<(), String> {
         let paths = self.pod_paths(pod.metadata.uid.as_deref().unwrap_or_default());
         let node = self.node_facts();
         let spec = pod.spec.as_ref();
@@ -242,7 +270,7 @@ impl ProcessRuntime {
             can_mount: self.inner.sandbox_missing.is_none(),
             fs_group: fs_group.filter(|_| self.inner.sandbox_missing.is_none()),
         };
-        for volume in spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+        for volume in spec.iter().flat_map(|s| s.volumes.iter().flatten()).filter(|v| which(v)) {
             if volume.host_path.is_some() && !self.inner.config.allow_host_path {
                 continue; // refused per mount, with its own message
             }
@@ -314,6 +342,14 @@ impl ProcessRuntime {
             state::create_private_dir(log_dir).map_err(io_err(log_dir.display()))?;
         }
         let paths = self.pod_paths(pod_uid);
+        if let Some(sandbox) = spec.sandbox.as_mut()
+            && sandbox.share_pid_namespace
+        {
+            match shared_pid::ensure(&self.pod_paths(pod_uid), &self.inner.config.shim) {
+                Ok(ns) => sandbox.pid_namespace = Some(ns),
+                Err(message) => return Ok(failed(message)),
+            }
+        }
         if let Some(sandbox) = &spec.sandbox {
             for layer in ["upper", "work", "merged"] {
                 let dir = sandbox.rootfs.join(layer);
@@ -400,6 +436,11 @@ impl ProcessRuntime {
         recover::recover_container(&self.pod_paths(pod_uid), container).await
     }
 
+    /// The pod has ended: its shared PID namespace, if it has one, goes (with anything left in it).
+    pub fn pod_ended(&self, uid: &str) {
+        shared_pid::stop(&self.pod_paths(uid));
+    }
+
     /// Kills whatever still runs in the pod, removes its cgroups and deletes the pod directory (logs too).
     pub async fn remove_pod(&self, uid: &str) -> io::Result<()> {
         let runtime = self.clone();
@@ -410,6 +451,7 @@ impl ProcessRuntime {
     /// [`ProcessRuntime::remove_pod`] for callers outside async code; blocks for up to a few seconds.
     pub fn remove_pod_blocking(&self, uid: &str) -> io::Result<()> {
         let paths = self.pod_paths(uid);
+        shared_pid::stop(&paths);
         recover::kill_pod_processes(&paths);
         if let Some(cgroups) = &self.inner.cgroups {
             cgroups.remove_pod(uid);

@@ -30,6 +30,37 @@ pub fn is_alive(pid: i32, start_ticks: u64) -> bool {
     read_stat(pid).is_some_and(|s| s.start_ticks == start_ticks && !matches!(s.state, 'Z' | 'X' | 'x'))
 }
 
+/// This process's children (`/proc/self/task/<tid>/children`; callers are single-threaded).
+pub fn children_of_self() -> Vec<i32> {
+    let me = nix::unistd::gettid();
+    std::fs::read_to_string(format!("/proc/self/task/{me}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// SIGKILLs and reaps every child of this process, round after round, for a child subreaper: killing one
+/// hands its own children to us.
+pub fn kill_descendants() {
+    for _ in 0..100 {
+        let children = children_of_self();
+        if children.is_empty() {
+            return;
+        }
+        for child in &children {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*child), nix::sys::signal::Signal::SIGKILL);
+        }
+        for child in &children {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid pointer, on one of our own children.
+            unsafe {
+                libc::waitpid(*child, &mut status, 0);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 enum ShimError {
-    #[error("usage: shim <launch.json>")]
+    #[error("usage: shim <launch.json> | shim --exec <run dir> <timeout ms> <command...>")]
     Usage,
     #[error("{0}: {1}")]
     Io(String, io::Error),
@@ -64,10 +64,16 @@ pub fn shim_main(args: impl IntoIterator<Item = OsString>) -> ! {
 fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
     let mut args = args.into_iter();
     let first = args.next().ok_or(ShimError::Usage)?;
+    if first == super::sandbox::pid_holder::PID_HOLDER_ARG {
+        super::sandbox::pid_holder::holder_main();
+    }
     if first == EXEC_ARG {
         let run_dir = PathBuf::from(args.next().ok_or(ShimError::Usage)?);
+        let timeout_ms: u64 =
+            args.next().and_then(|t| t.to_str().and_then(|t| t.parse().ok())).ok_or(ShimError::Usage)?;
         let argv: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
-        let code = super::exec::exec_in(&run_dir, &argv).map_err(|e| ShimError::Io("exec".into(), e))?;
+        let timeout = Duration::from_millis(timeout_ms);
+        let code = super::exec::exec_in(&run_dir, &argv, timeout).map_err(|e| ShimError::Io("exec".into(), e))?;
         std::process::exit(code);
     }
     let launch_path = PathBuf::from(first);
@@ -126,7 +132,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
 }
 
 /// The first argument that makes the shim run a command inside a running container (exec probes):
-/// `shim --exec <run dir> <argv...>`.
+/// `shim --exec <run dir> <timeout ms> <argv...>`.
 pub const EXEC_ARG: &str = "--exec";
 
 /// The container's main process as the shim supervises it.
@@ -366,7 +372,7 @@ fn pump(main: &mut Main, log: &mut LogFile, cgroup: Option<&CgroupSet>) -> (Exit
 
 /// Reaps exited children other than `main` (orphans the subreaper inherited).
 fn reap_orphans(main: i32) {
-    for child in children_of_self() {
+    for child in procstat::children_of_self() {
         if child == main {
             continue;
         }
@@ -376,16 +382,6 @@ fn reap_orphans(main: i32) {
             libc::waitpid(child, &mut status, libc::WNOHANG);
         }
     }
-}
-
-/// The shim's children (`/proc/self/task/<tid>/children`; the shim has one thread).
-fn children_of_self() -> Vec<i32> {
-    let me = std::process::id();
-    std::fs::read_to_string(format!("/proc/self/task/{me}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
 }
 
 fn flush_partial(pipe: &mut Pipe, log: &mut LogFile, log_failed: &mut bool) {
@@ -423,22 +419,7 @@ fn kill_leftovers(pgid: i32, cgroup: Option<&CgroupSet>) {
     if let Some(set) = cgroup {
         cgroup::kill_all(set);
     }
-    for _ in 0..100 {
-        let children = children_of_self();
-        if children.is_empty() {
-            return;
-        }
-        for child in &children {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*child), nix::sys::signal::Signal::SIGKILL);
-        }
-        for child in &children {
-            let mut status = 0;
-            // SAFETY: waitpid with a valid pointer, on one of our own children.
-            unsafe {
-                libc::waitpid(*child, &mut status, 0);
-            }
-        }
-    }
+    procstat::kill_descendants();
 }
 
 /// A descriptor that becomes readable when `pid` exits (Linux 5.3+); `None` on older kernels.

@@ -19,6 +19,7 @@ use runlet_codec::k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, KeyToPath}
 use runlet_codec::{Container, Pod, Volume};
 
 use super::env::{NodeFacts, expand_value, field_value};
+use super::resources::resource_value;
 use super::sandbox::BindMount;
 use super::sources::{Kind, Sources};
 use super::state::PodPaths;
@@ -48,6 +49,11 @@ pub enum MountError {
     NeedsSandbox { name: String, mount_path: String, why: String },
     #[error("volume {name:?}: {kind} volumes are not supported by the runlet process runtime")]
     Unsupported { name: String, kind: &'static str },
+}
+
+/// Whether a volume's files come from the API (ConfigMap, Secret, downward API, projected) and follow it.
+pub fn is_projected(v: &Volume) -> bool {
+    v.config_map.is_some() || v.secret.is_some() || v.downward_api.is_some() || v.projected.is_some()
 }
 
 fn find_volume<'a>(pod: &'a Pod, name: &str) -> Option<&'a Volume> {
@@ -251,12 +257,7 @@ fn downward_files(
     for item in items {
         let value = match (&item.field_ref, &item.resource_field_ref) {
             (Some(f), _) => field_value(pod, &f.field_path, node).map_err(|e| e.to_string())?,
-            (None, Some(_)) => {
-                return Err(format!(
-                    "downwardAPI item {:?}: resourceFieldRef is not supported by the runlet process runtime",
-                    item.path
-                ));
-            }
+            (None, Some(r)) => resource_value(pod, None, r, &node.allocatable)?,
             (None, None) => String::new(),
         };
         files.push(VolumeFile {
@@ -404,12 +405,47 @@ fn set_group(path: &Path, group: Option<u32>, dir: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether the version `..data` points to holds exactly `files` (same paths, contents and modes), so a
+/// refresh can leave it alone, as the kubelet's atomic writer does when the payload did not change.
+fn unchanged(dir: &Path, files: &[VolumeFile], fs_group: Option<u32>) -> bool {
+    let current = dir.join("..data");
+    let mut want: BTreeMap<PathBuf, (&[u8], u32)> = BTreeMap::new();
+    for f in files {
+        let mode = if fs_group.is_some() { f.mode | 0o440 } else { f.mode };
+        want.insert(PathBuf::from(&f.path), (&f.data, mode & 0o7777));
+    }
+    let mut found = 0;
+    let mut pending = vec![current.clone()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { return false };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { return false };
+            if meta.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let Some((data, mode)) = path.strip_prefix(&current).ok().and_then(|rel| want.get(rel)) else {
+                return false;
+            };
+            if meta.permissions().mode() & 0o7777 != *mode || std::fs::read(&path).ok().as_deref() != Some(*data) {
+                return false;
+            }
+            found += 1;
+        }
+    }
+    found == want.len()
+}
+
 /// The kubelet's atomic writer, in short.
 fn write_atomic(dir: &Path, files: &[VolumeFile], fs_group: Option<u32>) -> io::Result<()> {
     for f in files {
         if clean_relative(&f.path).is_none() || f.path.starts_with("..") {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid item path {:?}", f.path)));
         }
+    }
+    if unchanged(dir, files, fs_group) {
+        return Ok(());
     }
     let stamp = jiff::Timestamp::now().strftime("..%Y_%m_%d_%H_%M_%S.%f").to_string();
     let version = dir.join(&stamp);
@@ -622,7 +658,7 @@ mod tests {
     }
 
     fn node() -> NodeFacts {
-        NodeFacts { node_name: "n".into(), host_ip: "127.0.0.1".into(), pod_ip: "127.0.0.1".into() }
+        NodeFacts::example("n", "127.0.0.1")
     }
 
     #[test]
@@ -679,8 +715,13 @@ mod tests {
         assert_eq!(std::fs::read_to_string(v.join("sub/b")).unwrap(), "2");
         assert_eq!(std::fs::metadata(v.join("a")).unwrap().permissions().mode() & 0o777, 0o640);
         assert!(std::fs::symlink_metadata(v.join("a")).unwrap().file_type().is_symlink());
+        // The same content again leaves the version alone.
+        let version = std::fs::read_link(v.join("..data")).unwrap();
+        materialize(&v, &content(&[("a", "1"), ("sub/b", "2")]), privileges).unwrap();
+        assert_eq!(std::fs::read_link(v.join("..data")).unwrap(), version);
         materialize(&v, &content(&[("a", "3")]), privileges).unwrap();
         assert_eq!(std::fs::read_to_string(v.join("a")).unwrap(), "3");
+        assert_ne!(std::fs::read_link(v.join("..data")).unwrap(), version);
         assert!(!v.join("sub").exists());
         let versions = std::fs::read_dir(&v).unwrap().filter(|e| {
             let n = e.as_ref().unwrap().file_name();

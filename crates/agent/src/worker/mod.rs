@@ -10,6 +10,8 @@
 
 pub mod backoff;
 pub mod model;
+pub mod probe;
+pub mod shutdown;
 pub mod status;
 
 use std::collections::HashMap;
@@ -26,14 +28,19 @@ use tokio::task::JoinHandle;
 
 use crate::runtime::sources::{self, Sources};
 use crate::runtime::state::{PodRecord, PodTerminationCause};
+use crate::runtime::volumes;
 use crate::runtime::{
     ContainerHandle, Launch, PrepareError, ProcessRuntime, RecoveredRun, RunningContainer, RuntimeError,
 };
 use backoff::BackoffConfig;
 use model::{PodModel, SlotId, SlotState, Termination};
+use probe::{Outcome, ProbeKind};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// The kubelet's default `syncFrequency`.
+pub const DEFAULT_SYNC_PERIOD: Duration = Duration::from_secs(60);
 
 /// How many events may wait for the lead before new ones are dropped.
 const EVENT_BUFFER: usize = 256;
@@ -41,6 +48,9 @@ const EVENT_BUFFER: usize = 256;
 #[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
     pub backoff: BackoffConfig,
+    /// How often volumes from ConfigMaps and Secrets are brought up to date while the pod runs (the
+    /// kubelet's `syncFrequency`); [`DEFAULT_SYNC_PERIOD`] when unset.
+    pub sync_period: Option<Duration>,
     /// Where ConfigMaps and Secrets are read from; without one, every reference to them is missing.
     pub objects: Option<Arc<dyn ObjectSource>>,
 }
@@ -140,7 +150,15 @@ struct Worker {
     exits: mpsc::UnboundedSender<(SlotId, Termination)>,
     status: watch::Sender<PodStatus>,
     events: mpsc::Sender<PodEvent>,
-    kill_at: Option<tokio::time::Instant>,
+    probe_results: mpsc::UnboundedSender<ProbeDone>,
+}
+
+/// A probe attempt that ended: which container, which probe, which run of the container, how it went.
+struct ProbeDone {
+    id: SlotId,
+    kind: ProbeKind,
+    run: u32,
+    outcome: Outcome,
 }
 
 async fn run(
@@ -153,16 +171,20 @@ async fn run(
 ) -> Result<PodStatus, WorkerError> {
     let uid = pod.metadata.uid.clone().filter(|u| !u.is_empty()).ok_or(WorkerError::NoUid)?;
     let (exits, mut exits_rx) = mpsc::unbounded_channel();
+    let (probe_results, mut probes_rx) = mpsc::unbounded_channel();
     let model = PodModel::new(&pod, Timestamp::now(), options.backoff);
     let objects = options.objects.clone();
-    let mut worker =
-        Worker { runtime, objects, pod, uid, model, handles: HashMap::new(), exits, status, events, kill_at: None };
+    let handles = HashMap::new();
+    let mut worker = Worker { runtime, objects, pod, uid, model, handles, exits, status, events, probe_results };
     worker.recover().await?;
     if let Some(cause) = worker.model.termination {
         // The previous agent was tearing the pod down: carry on.
         worker.begin_termination(cause, worker.pod_grace());
     }
     let mut commands_open = true;
+    let sync_period = options.sync_period.unwrap_or(DEFAULT_SYNC_PERIOD);
+    let follows_api = worker.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).any(volumes::is_projected);
+    let mut next_sync = follows_api.then(|| tokio::time::Instant::now() + sync_period);
     loop {
         // A stop that is already waiting wins over starting anything (a pod deleted right after it was
         // handed to this worker must not start its containers only to kill them).
@@ -181,16 +203,21 @@ async fn run(
         for id in &decision.start {
             worker.start(*id).await;
         }
+        for (id, kind) in &decision.probes {
+            worker.probe(*id, *kind, now);
+        }
+        worker.stop_steps(Timestamp::now());
         let published = worker.publish(now);
         if worker.model.is_done() {
+            worker.runtime.pod_ended(&worker.uid);
             return Ok(published);
         }
         if !decision.start.is_empty() {
             // A start may have failed at once and need another decision.
             continue;
         }
-        let wake = decision.wake_at.map(instant_at);
-        let kill_at = worker.kill_at;
+        // Stop steps and probes just begun moved the next thing to do.
+        let wake = worker.model.decide(Timestamp::now()).wake_at.map(instant_at);
         tokio::select! {
             command = commands.recv(), if commands_open => match command {
                 Some(Command::Stop { grace }) => worker.begin_termination(PodTerminationCause::Stopped, grace),
@@ -198,8 +225,12 @@ async fn run(
                 None => commands_open = false,
             },
             Some((id, termination)) = exits_rx.recv() => worker.exited(id, termination),
+            Some(done) = probes_rx.recv() => worker.probed(done),
+            _ = sleep_until(next_sync) => {
+                worker.refresh_volumes().await;
+                next_sync = Some(tokio::time::Instant::now() + sync_period);
+            }
             _ = sleep_until(wake) => {}
-            _ = sleep_until(kill_at) => worker.kill_all(),
         }
     }
 }
@@ -346,6 +377,21 @@ impl Worker {
         }
     }
 
+    /// Brings volumes from ConfigMaps and Secrets up to date while containers run; a source that cannot be
+    /// read leaves the volume as it was, with a `FailedMount` event.
+    async fn refresh_volumes(&mut self) {
+        if self.model.termination.is_some() || self.model.running().is_empty() {
+            return;
+        }
+        let result = match self.read_sources().await {
+            Ok(sources) => self.runtime.refresh_volumes(&self.pod, &sources),
+            Err(message) => Err(message),
+        };
+        if let Err(message) = result {
+            self.event("Warning", "FailedMount", message, None);
+        }
+    }
+
     /// The ConfigMaps and Secrets the pod refers to, as the API has them now.
     async fn read_sources(&self) -> Result<Sources, String> {
         let namespace = self.pod.metadata.namespace.clone().unwrap_or_default();
@@ -405,25 +451,76 @@ impl Worker {
             if cause == PodTerminationCause::DeadlineExceeded {
                 self.event("Normal", "DeadlineExceeded", status::DEADLINE_MESSAGE.to_string(), None);
             }
-            for (id, handle) in &self.handles {
-                self.event("Normal", "Killing", format!("Stopping container {}", self.model.slot(*id).name), Some(*id));
+            // As the kubelet, every container being stopped is named at once, even a sidecar whose turn
+            // comes later.
+            for id in self.model.running() {
+                self.event("Normal", "Killing", format!("Stopping container {}", self.model.slot(id).name), Some(id));
+            }
+        }
+        self.model.begin_stop(Timestamp::now(), grace);
+        self.stop_steps(Timestamp::now());
+    }
+
+    /// Sends the SIGTERMs and SIGKILLs that are due.
+    fn stop_steps(&mut self, now: Timestamp) {
+        let steps = self.model.stop_steps(now);
+        for id in &steps.term {
+            if let Some(handle) = self.handles.get(id) {
                 handle.signal(Signal::SIGTERM);
             }
         }
-        let kill_at = tokio::time::Instant::now() + grace;
-        if self.kill_at.is_none_or(|k| kill_at < k) {
-            self.kill_at = Some(kill_at);
-        }
-        if grace.is_zero() {
-            self.kill_all();
+        let handles: Vec<ContainerHandle> = steps.kill.iter().filter_map(|id| self.handles.get(id).cloned()).collect();
+        if !handles.is_empty() {
+            // Killing a v1 cgroup polls its member list briefly; keep that off the async threads.
+            tokio::task::spawn_blocking(move || handles.iter().for_each(ContainerHandle::kill));
         }
     }
 
-    fn kill_all(&mut self) {
-        self.kill_at = None;
-        let handles: Vec<ContainerHandle> = self.handles.values().cloned().collect();
-        // Killing a v1 cgroup polls its member list briefly; keep that off the async threads.
-        tokio::task::spawn_blocking(move || handles.iter().for_each(ContainerHandle::kill));
+    /// Starts one probe attempt in the background; its outcome comes back through `probe_results`.
+    fn probe(&mut self, id: SlotId, kind: ProbeKind, now: Timestamp) {
+        let (Some(container), Some(handle)) = (self.container(id).cloned(), self.handles.get(&id)) else { return };
+        let Some(spec) = kind.of(&container).cloned() else { return };
+        self.model.probe_started(id, kind, now);
+        let run = self.model.slot(id).runs;
+        let timeout = probe::Timing::of(&spec).timeout;
+        let action = crate::runtime::probe::resolve(
+            &spec,
+            &container,
+            &self.runtime.node_facts().pod_ip,
+            handle.run_dir.clone(),
+        );
+        let shim = self.runtime.config().shim.clone();
+        let results = self.probe_results.clone();
+        tokio::spawn(async move {
+            let outcome = match action {
+                Ok(action) => crate::runtime::probe::run(&action, timeout, &shim).await,
+                Err(e) => Outcome::Error(e),
+            };
+            let _ = results.send(ProbeDone { id, kind, run, outcome });
+        });
+    }
+
+    /// A probe attempt ended: its event, its count, and a kill when a liveness or startup probe failed.
+    fn probed(&mut self, done: ProbeDone) {
+        let ProbeDone { id, kind, run, outcome } = done;
+        if self.model.slot(id).runs != run {
+            return;
+        }
+        if let Some((type_, reason, message)) = probe::outcome_event(kind, &outcome) {
+            self.event(type_, reason, message, Some(id));
+        }
+        let grace = self
+            .container(id)
+            .and_then(|c| kind.of(c))
+            .and_then(|p| p.termination_grace_period_seconds)
+            .map_or_else(|| self.pod_grace(), |s| Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+        let now = Timestamp::now();
+        if let Some(kill) = self.model.on_probe_result(id, kind, run, &outcome, now, grace) {
+            self.event("Normal", "Killing", kill.message, Some(id));
+            if let Some(handle) = self.handles.get(&id) {
+                handle.signal(Signal::SIGTERM);
+            }
+        }
     }
 
     fn publish(&self, now: Timestamp) -> PodStatus {

@@ -8,6 +8,8 @@ use jiff::{SignedDuration, Timestamp};
 use runlet_codec::Pod;
 
 use super::backoff::{BackoffConfig, BackoffEntry, plan_restart};
+use super::probe::{Outcome, ProbeKind, ProbeResult, Probes, Timing, kill_message};
+use super::shutdown::{MINIMUM_GRACE, Member, Shutdown};
 use crate::runtime::FinishedRun;
 use crate::runtime::state::{ExitRecord, PodTerminationCause};
 
@@ -123,6 +125,14 @@ pub struct Slot {
     /// The run before the latest one (the API's `lastState` while the latest runs or ended for good).
     pub previous: Option<Termination>,
     pub backoff: Option<BackoffEntry>,
+    /// The container's probes, and their state for the latest run.
+    pub probe_timings: Vec<(ProbeKind, Timing)>,
+    pub probes: Probes,
+    /// A probe failure had the run killed and it runs again whatever its exit code (the kubelet restarts it
+    /// unless the pod's policy is `Never`).
+    pub restart_after_kill: bool,
+    /// When the running container is to be SIGKILLed (it has had its SIGTERM).
+    pub kill_at: Option<Timestamp>,
 }
 
 impl Slot {
@@ -136,6 +146,10 @@ impl Slot {
             state: SlotState::NotStarted,
             previous: None,
             backoff: None,
+            probe_timings: Vec::new(),
+            probes: Probes::default(),
+            restart_after_kill: false,
+            kill_at: None,
         }
     }
 
@@ -147,13 +161,25 @@ impl Slot {
         matches!(&self.state, SlotState::Terminated(t) if t.exit_code == 0)
     }
 
-    fn is_running(&self) -> bool {
+    pub fn is_running(&self) -> bool {
         matches!(self.state, SlotState::Running { .. })
     }
 
-    /// Whether the next init container may start after this one: it succeeded, or it is a sidecar that runs.
+    /// Running and past its startup probe, if it has one (the API's `started`).
+    pub fn started(&self) -> bool {
+        self.is_running() && self.probes.started()
+    }
+
+    /// Running, started, and past its readiness probe, if it has one (the API's `ready` of a running
+    /// container).
+    pub fn ready(&self) -> bool {
+        self.is_running() && self.probes.ready()
+    }
+
+    /// Whether the next init container may start after this one: it succeeded, or it is a sidecar that runs
+    /// and has passed its startup probe.
     fn lets_init_proceed(&self) -> bool {
-        self.succeeded() || (self.sidecar && self.is_running())
+        self.succeeded() || (self.sidecar && self.started())
     }
 }
 
@@ -168,6 +194,8 @@ pub struct SlotId {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Decision {
     pub start: Vec<SlotId>,
+    /// Probes to run now (mark each with [`PodModel::probe_started`]).
+    pub probes: Vec<(SlotId, ProbeKind)>,
     pub terminate: Option<PodTerminationCause>,
     /// When to decide again even if nothing happens (a back-off ending, the active deadline).
     pub wake_at: Option<Timestamp>,
@@ -183,7 +211,34 @@ pub struct PodModel {
     pub start_time: Timestamp,
     pub active_deadline: Option<Duration>,
     pub termination: Option<PodTerminationCause>,
+    /// The order containers are being stopped in, once the pod is being torn down.
+    pub shutdown: Option<Shutdown>,
     pub backoff: BackoffConfig,
+}
+
+/// A probe failure that stops a container: SIGTERM now (with this `Killing` message), SIGKILL at the slot's
+/// `kill_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeKill {
+    pub message: String,
+}
+
+/// What the worker must signal now while the pod is being stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StopSteps {
+    pub term: Vec<SlotId>,
+    pub kill: Vec<SlotId>,
+}
+
+fn after(t: Timestamp, d: Duration) -> Timestamp {
+    t.checked_add(SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)).unwrap_or(t)
+}
+
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl PodModel {
@@ -194,6 +249,7 @@ impl PodModel {
                 .flatten()
                 .map(|c| Slot {
                     sidecar: init && c.restart_policy.as_deref() == Some("Always"),
+                    probe_timings: Probes::timings(c),
                     ..Slot::new(&c.name, c.image.as_deref().unwrap_or(""), init)
                 })
                 .collect()
@@ -207,6 +263,7 @@ impl PodModel {
                 .and_then(|s| s.active_deadline_seconds)
                 .map(|secs| Duration::from_secs(u64::try_from(secs).unwrap_or(0))),
             termination: None,
+            shutdown: None,
             backoff,
         }
     }
@@ -267,15 +324,25 @@ impl PodModel {
     /// What to do at `now`.
     pub fn decide(&self, now: Timestamp) -> Decision {
         let mut decision = Decision::default();
+        for slot in self.init.iter().chain(&self.regular) {
+            decision.wake_at = earliest(decision.wake_at, slot.kill_at);
+        }
+        decision.wake_at = earliest(decision.wake_at, self.shutdown.as_ref().and_then(Shutdown::wake_at));
         if self.termination.is_some() || self.is_done() {
             return decision;
+        }
+        // Probes run while containers run (and not once the pod is being stopped).
+        for id in self.running() {
+            let probes = &self.slot(id).probes;
+            decision.probes.extend(probes.due(now).into_iter().map(|kind| (id, kind)));
+            decision.wake_at = earliest(decision.wake_at, probes.next_due());
         }
         if let Some(deadline) = self.deadline() {
             if now >= deadline {
                 decision.terminate = Some(PodTerminationCause::DeadlineExceeded);
                 return decision;
             }
-            decision.wake_at = Some(deadline);
+            decision.wake_at = earliest(decision.wake_at, Some(deadline));
         }
         let consider = |id: SlotId, slot: &Slot, decision: &mut Decision| match &slot.state {
             SlotState::NotStarted => decision.start.push(id),
@@ -311,7 +378,42 @@ impl PodModel {
     pub fn on_started(&mut self, id: SlotId, started_at: Timestamp, container_id: &str) {
         let slot = self.slot_mut(id);
         begin_run(slot);
+        slot.probes = Probes::new(&slot.probe_timings, started_at);
         slot.state = SlotState::Running { started_at, container_id: container_id.to_string() };
+    }
+
+    /// A probe of run `run` (the slot's `runs` when it began) is being run now.
+    pub fn probe_started(&mut self, id: SlotId, kind: ProbeKind, now: Timestamp) {
+        self.slot_mut(id).probes.begin(kind, now);
+    }
+
+    /// A probe attempt of run `run` ended. A liveness or startup probe that now fails stops the container
+    /// (SIGKILL after `grace`, the probe's or the pod's grace period); it then runs again unless the pod's
+    /// policy is `Never` (a sidecar always does).
+    pub fn on_probe_result(
+        &mut self,
+        id: SlotId,
+        kind: ProbeKind,
+        run: u32,
+        outcome: &Outcome,
+        now: Timestamp,
+        grace: Duration,
+    ) -> Option<ProbeKill> {
+        let policy = self.policy;
+        let stopping = self.termination.is_some();
+        let slot = self.slot_mut(id);
+        if slot.runs != run || !slot.is_running() {
+            return None; // an attempt on a run that has ended
+        }
+        let changed = slot.probes.record(kind, outcome, now);
+        let failed = changed == Some(ProbeResult::Failure) && matches!(kind, ProbeKind::Liveness | ProbeKind::Startup);
+        if !failed || stopping {
+            return None;
+        }
+        let restart = slot.sidecar || policy != RestartPolicy::Never;
+        slot.restart_after_kill = restart;
+        slot.kill_at = Some(after(now, grace.max(MINIMUM_GRACE)));
+        Some(ProbeKill { message: kill_message(kind, &slot.name, slot.sidecar, restart) })
     }
 
     /// A run that never got a process (exec failed): counts as a run that ended at once.
@@ -328,11 +430,12 @@ impl PodModel {
 
     /// A run ended: it restarts (now or after a back-off) or stays terminated.
     pub fn on_exited(&mut self, id: SlotId, termination: Termination, now: Timestamp) {
-        let sidecar = self.slot(id).sidecar;
-        let restart =
-            self.termination.is_none() && (sidecar || should_restart(self.policy, id.init, termination.exit_code));
+        let slot = self.slot(id);
+        let restart = self.termination.is_none()
+            && (slot.sidecar || slot.restart_after_kill || should_restart(self.policy, id.init, termination.exit_code));
         let config = self.backoff;
         let slot = self.slot_mut(id);
+        slot.kill_at = None;
         slot.state = if restart {
             let plan = plan_restart(slot.backoff, termination.finished_at.unwrap_or(now), config);
             slot.backoff = Some(plan.entry);
@@ -340,6 +443,52 @@ impl PodModel {
         } else {
             SlotState::Terminated(termination)
         };
+    }
+
+    /// The containers are being stopped from `now` with `grace` (see [`Shutdown`]); a later stop can only
+    /// shorten it.
+    pub fn begin_stop(&mut self, now: Timestamp, grace: Duration) {
+        if let Some(shutdown) = self.shutdown.as_mut() {
+            shutdown.shorten(now, grace);
+            // No grace at all (the pod object is gone) kills at once; otherwise the kubelet's minimum holds.
+            let window = if grace.is_zero() { Duration::ZERO } else { grace.max(MINIMUM_GRACE) };
+            for slot in self.init.iter_mut().chain(self.regular.iter_mut()) {
+                if let Some(kill_at) = slot.kill_at {
+                    slot.kill_at = Some(kill_at.min(after(now, window)));
+                }
+            }
+            return;
+        }
+        let members: Vec<Member> = self
+            .ids()
+            .map(|id| Member { id, sidecar: self.slot(id).sidecar, running: self.slot(id).is_running() })
+            .collect();
+        self.shutdown = Some(Shutdown::new(&members, now, grace));
+    }
+
+    /// While stopping: the containers to send SIGTERM to now (their SIGKILL time is set), and those to
+    /// SIGKILL now.
+    pub fn stop_steps(&mut self, now: Timestamp) -> StopSteps {
+        let mut steps = StopSteps::default();
+        if let Some(mut shutdown) = self.shutdown.take() {
+            let turns = shutdown.turns(now, |id| self.slot(id).is_running());
+            self.shutdown = Some(shutdown);
+            for (id, kill_at) in turns {
+                let slot = self.slot_mut(id);
+                if slot.is_running() {
+                    slot.kill_at = Some(slot.kill_at.map_or(kill_at, |k| k.min(kill_at)));
+                    steps.term.push(id);
+                }
+            }
+        }
+        for id in self.ids().collect::<Vec<_>>() {
+            let slot = self.slot_mut(id);
+            if slot.is_running() && slot.kill_at.is_some_and(|k| k <= now) {
+                slot.kill_at = None;
+                steps.kill.push(id);
+            }
+        }
+        steps
     }
 
     /// The pod is being torn down: pending restarts are cancelled.
@@ -366,6 +515,8 @@ fn begin_run(slot: &mut Slot) {
         _ => {}
     }
     slot.runs += 1;
+    slot.restart_after_kill = false;
+    slot.kill_at = None;
 }
 
 #[cfg(test)]
@@ -556,5 +707,93 @@ mod tests {
         assert!(!m.is_done());
         assert_eq!(m.decide(at(12)).start, [R0]);
         assert_eq!(m.slot(R0).runs, 0, "a configuration error is not a run");
+    }
+
+    fn exec_probe(period: i32, failure: i32) -> runlet_codec::k8s_openapi::api::core::v1::Probe {
+        runlet_codec::k8s_openapi::api::core::v1::Probe {
+            exec: Some(runlet_codec::k8s_openapi::api::core::v1::ExecAction { command: Some(vec!["true".into()]) }),
+            period_seconds: Some(period),
+            failure_threshold: Some(failure),
+            ..Default::default()
+        }
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_sidecar_startup_probe_gates_the_next_init_container() {
+        let mut p = pod("Never", &["proxy", "setup"], &["main"], None);
+        let init = p.spec.as_mut().unwrap().init_containers.as_mut().unwrap();
+        init[0].restart_policy = Some("Always".into());
+        init[0].startup_probe = Some(exec_probe(1, 3));
+        let mut m = PodModel::new(&p, at(0), BackoffConfig::default());
+        m.on_started(I0, at(1), "proxy");
+        let d = m.decide(at(1));
+        assert_eq!((d.start, d.probes), (vec![], vec![(I0, ProbeKind::Startup)]), "setup waits for the probe");
+        m.probe_started(I0, ProbeKind::Startup, at(1));
+        assert_eq!(m.on_probe_result(I0, ProbeKind::Startup, 1, &Outcome::Failure("no".into()), at(1), SECOND), None);
+        assert_eq!(m.decide(at(2)).start, []);
+        m.probe_started(I0, ProbeKind::Startup, at(2));
+        m.on_probe_result(I0, ProbeKind::Startup, 1, &Outcome::Success, at(2), SECOND);
+        assert_eq!(m.decide(at(2)).start, [I1], "started: the next init container begins");
+        // An outcome from an earlier run of the container is ignored.
+        assert_eq!(m.on_probe_result(I0, ProbeKind::Startup, 0, &Outcome::Failure("old".into()), at(3), SECOND), None);
+    }
+
+    #[test]
+    fn a_failed_liveness_probe_kills_and_restarts_per_policy() {
+        for (policy, restarts, message) in [
+            ("OnFailure", true, "Container main failed liveness probe, will be restarted"),
+            ("Never", false, "Container main failed liveness probe"),
+        ] {
+            let mut p = pod(policy, &[], &["main"], None);
+            p.spec.as_mut().unwrap().containers[0].liveness_probe = Some(exec_probe(1, 2));
+            let mut m = PodModel::new(&p, at(0), BackoffConfig::default());
+            m.on_started(R0, at(0), "r");
+            let fail = Outcome::Failure("dead".into());
+            assert_eq!(m.on_probe_result(R0, ProbeKind::Liveness, 1, &fail, at(1), Duration::from_secs(30)), None);
+            let kill = m.on_probe_result(R0, ProbeKind::Liveness, 1, &fail, at(2), Duration::from_secs(30));
+            assert_eq!(kill, Some(ProbeKill { message: message.into() }), "{policy}");
+            assert_eq!(m.slot(R0).kill_at, Some(at(32)));
+            assert_eq!(m.stop_steps(at(31)), StopSteps::default());
+            assert_eq!(m.stop_steps(at(32)).kill, [R0], "SIGKILL once the grace period is over");
+            // It handled SIGTERM and exited 0: under OnFailure it still runs again, as the kubelet restarts it.
+            m.on_exited(R0, exit(0, 33), at(33));
+            assert_eq!(m.decide(at(33)).start.len(), usize::from(restarts), "{policy}");
+            if restarts {
+                m.on_started(R0, at(33), "r2");
+                assert!(m.slot(R0).probes.get(ProbeKind::Liveness).is_some_and(|t| t.result == ProbeResult::Success));
+                m.on_exited(R0, exit(0, 34), at(34));
+                assert!(m.is_done(), "a normal exit 0 afterwards ends it");
+            } else {
+                assert!(m.is_done());
+            }
+        }
+    }
+
+    #[test]
+    fn stopping_takes_sidecars_down_last_in_reverse_order() {
+        let mut p = pod("Never", &["a", "b"], &["main"], None);
+        for c in p.spec.as_mut().unwrap().init_containers.as_mut().unwrap() {
+            c.restart_policy = Some("Always".into());
+        }
+        let mut m = PodModel::new(&p, at(0), BackoffConfig::default());
+        for id in [I0, I1, R0] {
+            m.on_started(id, at(0), "x");
+        }
+        m.begin_termination(PodTerminationCause::Stopped);
+        m.begin_stop(at(10), Duration::from_secs(30));
+        assert_eq!(m.stop_steps(at(10)).term, [R0]);
+        assert_eq!(m.decide(at(10)).wake_at, Some(at(40)));
+        m.on_exited(R0, exit(143, 11), at(11));
+        assert_eq!(m.stop_steps(at(11)).term, [I1]);
+        m.on_exited(I1, exit(0, 12), at(12));
+        assert_eq!(m.stop_steps(at(12)).term, [I0]);
+        assert_eq!(m.slot(I0).kill_at, Some(at(40)));
+        // A second, shorter stop moves the SIGKILL forward, never sooner than two seconds; none at all kills now.
+        m.begin_stop(at(13), Duration::from_secs(1));
+        assert_eq!(m.slot(I0).kill_at, Some(at(15)));
+        m.begin_stop(at(14), Duration::ZERO);
+        assert_eq!(m.stop_steps(at(14)).kill, [I0]);
     }
 }

@@ -92,11 +92,15 @@ pub fn container_status(slot: &Slot, pod_has_init: bool, pod_name: &str) -> Cont
             (waiting_state("CrashLoopBackOff", Some(message)), terminated_state(t), api_container_id(&t.container_id))
         }
     };
+    // A running container is started once past its startup probe and ready once past its readiness probe
+    // (without probes, at once); an init container is ready once it succeeded.
     let running = state.running.is_some();
-    // Without probes a running container is ready; an init container is ready once it succeeded, a sidecar
-    // while it runs.
-    let ready =
-        if slot.init && !slot.sidecar { state.terminated.as_ref().is_some_and(|t| t.exit_code == 0) } else { running };
+    let started = running && slot.started();
+    let ready = if slot.init && !slot.sidecar {
+        state.terminated.as_ref().is_some_and(|t| t.exit_code == 0)
+    } else {
+        running && slot.ready()
+    };
     ContainerStatus {
         name: slot.name.clone(),
         image: slot.image.clone(),
@@ -104,7 +108,7 @@ pub fn container_status(slot: &Slot, pod_has_init: bool, pod_name: &str) -> Cont
         container_id,
         ready,
         restart_count: slot.restart_count(),
-        started: Some(running),
+        started: Some(started),
         state: Some(state),
         last_state: Some(last_state),
         ..Default::default()
@@ -124,16 +128,31 @@ fn last_terminated(s: &ContainerStatus) -> Option<&ContainerStateTerminated> {
     s.last_state.as_ref().and_then(|st| st.terminated.as_ref())
 }
 
-/// The kubelet's `getPhase`.
+/// The kubelet's `getPhase`. A running sidecar keeps the pod `Running` (so a pod is not reported finished
+/// while its sidecars are still being stopped); a sidecar that ended never counts.
 pub fn pod_phase(
     policy: RestartPolicy,
-    init: &[ContainerStatus],
+    init: &[InitStatus<'_>],
     regular: &[ContainerStatus],
     pod_is_terminal: bool,
 ) -> &'static str {
     let mut pending_init = 0;
     let mut failed_init = 0;
-    for s in init {
+    let mut pending_sidecars = 0;
+    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    for (sidecar, s) in init.iter().copied() {
+        if sidecar {
+            if is_running(s) {
+                running += 1;
+                if s.started != Some(true) {
+                    pending_sidecars += 1;
+                }
+            } else if terminated(s).is_none() && last_terminated(s).is_none() {
+                pending_sidecars += 1;
+                waiting += 1;
+            }
+            continue;
+        }
         if is_running(s) {
             pending_init += 1;
         } else if let Some(t) = terminated(s) {
@@ -148,7 +167,7 @@ pub fn pod_phase(
             pending_init += 1;
         }
     }
-    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    let regular_started = regular.iter().any(|s| !is_waiting(s) || last_terminated(s).is_some());
     for s in regular {
         if is_running(s) {
             running += 1;
@@ -166,7 +185,7 @@ pub fn pod_phase(
     if failed_init > 0 && policy == RestartPolicy::Never {
         return "Failed";
     }
-    if pending_init > 0 || waiting > 0 {
+    if pending_init > 0 || (pending_sidecars > 0 && !regular_started) || waiting > 0 {
         return "Pending";
     }
     if running > 0 {
@@ -233,8 +252,11 @@ fn go_list(names: &[&str]) -> String {
     format!("[{}]", names.join(" "))
 }
 
+/// An init container's status and whether it is a sidecar (restartable).
+type InitStatus<'a> = (bool, &'a ContainerStatus);
+
 fn kubelet_conditions(
-    init: &[ContainerStatus],
+    init: &[InitStatus<'_>],
     regular: &[ContainerStatus],
     phase: &str,
     sandbox_ready: bool,
@@ -245,27 +267,37 @@ fn kubelet_conditions(
         _ => None,
     };
 
-    let initialized = if init.is_empty() {
-        condition("Initialized", true, None, None)
-    } else if phase == "Succeeded" {
-        condition("Initialized", true, Some("PodCompleted"), None)
-    } else if regular.iter().any(|s| is_running(s) || terminated(s).is_some() || last_terminated(s).is_some()) {
-        condition("Initialized", true, None, None)
-    } else {
-        let incomplete: Vec<&str> =
-            init.iter().filter(|s| terminated(s).is_none_or(|t| t.exit_code != 0)).map(|s| s.name.as_str()).collect();
-        if incomplete.is_empty() {
+    let initialized =
+        if init.is_empty() {
+            condition("Initialized", true, None, None)
+        } else if phase == "Succeeded" {
+            condition("Initialized", true, Some("PodCompleted"), None)
+        } else if regular.iter().any(|s| is_running(s) || terminated(s).is_some() || last_terminated(s).is_some()) {
             condition("Initialized", true, None, None)
         } else {
-            let message = format!("containers with incomplete status: {}", go_list(&incomplete));
-            condition("Initialized", false, Some("ContainersNotInitialized"), Some(message))
-        }
-    };
+            // A sidecar is complete once started, any other init container once it succeeded.
+            let incomplete: Vec<&str> =
+                init.iter()
+                    .filter(|(sidecar, s)| {
+                        if *sidecar { s.started != Some(true) } else { terminated(s).is_none_or(|t| t.exit_code != 0) }
+                    })
+                    .map(|(_, s)| s.name.as_str())
+                    .collect();
+            if incomplete.is_empty() {
+                condition("Initialized", true, None, None)
+            } else {
+                let message = format!("containers with incomplete status: {}", go_list(&incomplete));
+                condition("Initialized", false, Some("ContainersNotInitialized"), Some(message))
+            }
+        };
 
     let containers_ready = match terminal_reason {
         Some(reason) => condition("ContainersReady", false, Some(reason), None),
         None => {
-            let unready: Vec<&str> = regular.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
+            // Sidecars count too, listed first.
+            let sidecars = init.iter().filter(|(sidecar, _)| *sidecar).map(|(_, s)| *s);
+            let unready: Vec<&str> =
+                sidecars.chain(regular.iter()).filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
             if unready.is_empty() {
                 condition("ContainersReady", true, None, None)
             } else {
@@ -298,15 +330,8 @@ pub fn build_status(pod: &Pod, model: &PodModel, old: &PodStatus, node: &NodeFac
     if done {
         settle_terminal(&mut init, &mut regular);
     }
-    // Sidecars that have started do not decide the phase or initialization (their exit codes never count).
-    let deciding: Vec<ContainerStatus> = model
-        .init
-        .iter()
-        .zip(&init)
-        .filter(|(slot, _)| !slot.sidecar || slot.runs == 0)
-        .map(|(_, status)| status.clone())
-        .collect();
-    let mut phase = pod_phase(model.policy, &deciding, &regular, pod_is_terminal);
+    let init_statuses: Vec<InitStatus<'_>> = model.init.iter().map(|s| s.sidecar).zip(init.iter()).collect();
+    let mut phase = pod_phase(model.policy, &init_statuses, &regular, pod_is_terminal);
     let deadline = model.termination == Some(PodTerminationCause::DeadlineExceeded);
     if deadline || (pod_is_terminal && matches!(phase, "Pending" | "Running")) {
         phase = "Failed";
@@ -319,7 +344,7 @@ pub fn build_status(pod: &Pod, model: &PodModel, old: &PodStatus, node: &NodeFac
     let old_conditions = old.conditions.as_deref().unwrap_or_default();
     let mut conditions: Vec<PodCondition> =
         old_conditions.iter().filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str())).cloned().collect();
-    for mut c in kubelet_conditions(&deciding, &regular, phase, !done) {
+    for mut c in kubelet_conditions(&init_statuses, &regular, phase, !done) {
         let previous = old_conditions.iter().find(|o| o.type_ == c.type_ && o.status == c.status);
         c.last_transition_time = Some(previous.and_then(|p| p.last_transition_time.clone()).unwrap_or(Time(now)));
         conditions.push(c);

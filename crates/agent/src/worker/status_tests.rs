@@ -11,7 +11,7 @@ fn at(secs: i64) -> Timestamp {
 }
 
 fn node() -> NodeFacts {
-    NodeFacts { node_name: "n".into(), host_ip: "10.0.0.1".into(), pod_ip: "127.0.0.1".into() }
+    NodeFacts::example("n", "10.0.0.1")
 }
 
 fn pod(policy: &str, init: &[&str], regular: &[&str]) -> Pod {
@@ -346,4 +346,70 @@ fn phase_table() {
     for (policy, regular, terminal, want) in cases {
         assert_eq!(pod_phase(policy, &[], &regular, terminal), want, "{policy:?} terminal={terminal}");
     }
+}
+
+#[test]
+fn probes_decide_started_ready_and_the_ready_conditions() {
+    use crate::worker::probe::{Outcome, ProbeKind};
+    use runlet_codec::k8s_openapi::api::core::v1::{ExecAction, Probe};
+    let probe = || Probe { exec: Some(ExecAction { command: Some(vec!["true".into()]) }), ..Default::default() };
+    let mut p = pod("Never", &["proxy"], &["web"]);
+    let spec = p.spec.as_mut().unwrap();
+    let proxy = &mut spec.init_containers.as_mut().unwrap()[0];
+    proxy.restart_policy = Some("Always".into());
+    proxy.startup_probe = Some(probe());
+    spec.containers[0].readiness_probe = Some(probe());
+    let mut m = PodModel::new(&p, at(0), BackoffConfig::default());
+    let status = |m: &PodModel| build_status(&p, m, &PodStatus::default(), &node(), at(5));
+    let flags = |s: &ContainerStatus| (s.started, s.ready);
+    let condition = |s: &PodStatus, t: &str| {
+        let c = s.conditions.iter().flatten().find(|c| c.type_ == t).unwrap();
+        (c.status.clone(), c.message.clone())
+    };
+
+    m.on_started(I0, at(1), "proxy");
+    let s = status(&m);
+    assert_eq!(flags(&s.init_container_statuses.as_ref().unwrap()[0]), (Some(false), false));
+    assert_eq!(
+        condition(&s, "Initialized"),
+        ("False".into(), Some("containers with incomplete status: [proxy]".into()))
+    );
+
+    m.on_probe_result(I0, ProbeKind::Startup, 1, &Outcome::Success, at(2), Duration::from_secs(1));
+    m.on_started(R0, at(3), "web");
+    let s = status(&m);
+    assert_eq!(flags(&s.init_container_statuses.as_ref().unwrap()[0]), (Some(true), true));
+    assert_eq!(flags(&s.container_statuses.as_ref().unwrap()[0]), (Some(true), false), "not ready before its probe");
+    assert_eq!(condition(&s, "Initialized").0, "True");
+    assert_eq!(condition(&s, "Ready"), ("False".into(), Some("containers with unready status: [web]".into())));
+
+    m.on_probe_result(R0, ProbeKind::Readiness, 1, &Outcome::Success, at(4), Duration::from_secs(1));
+    let s = status(&m);
+    assert_eq!(condition(&s, "ContainersReady"), ("True".into(), None));
+    assert_eq!(condition(&s, "Ready").0, "True");
+
+    // A sidecar that stops running makes the pod unready, listed before the main containers.
+    m.on_exited(I0, exit(1, 5), at(5));
+    let s = status(&m);
+    assert_eq!(
+        condition(&s, "ContainersReady"),
+        ("False".into(), Some("containers with unready status: [proxy]".into()))
+    );
+}
+
+#[test]
+fn a_pod_is_not_finished_while_its_sidecars_are_being_stopped() {
+    let mut p = pod("Never", &["proxy"], &["main"]);
+    p.spec.as_mut().unwrap().init_containers.as_mut().unwrap()[0].restart_policy = Some("Always".into());
+    let mut m = PodModel::new(&p, at(0), BackoffConfig::default());
+    let phase = |m: &PodModel| build_status(&p, m, &PodStatus::default(), &node(), at(9)).phase.unwrap();
+    m.on_started(I0, at(1), "proxy");
+    assert_eq!(phase(&m), "Pending", "the main container has not started");
+    m.on_started(R0, at(2), "main");
+    assert_eq!(phase(&m), "Running");
+    m.on_exited(R0, exit(0, 3), at(3));
+    assert_eq!(phase(&m), "Running", "the sidecar still runs");
+    m.begin_termination(PodTerminationCause::Stopped);
+    m.on_exited(I0, exit(143, 4), at(4));
+    assert_eq!(phase(&m), "Succeeded", "the sidecar's exit code does not count");
 }

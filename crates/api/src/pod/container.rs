@@ -1,12 +1,15 @@
-//! Container-level pod validation: names, images, ports, env, volume mounts, pull policy and resources
-//! (upstream `validateContainers`, `validateInitContainers`, `validateContainerCommon`).
+//! Container-level pod validation: names, images, ports, env, volume mounts, pull policy, resources, security
+//! context and probes (upstream `validateContainers`, `validateInitContainers`, `validateContainerCommon`).
 
 use std::collections::BTreeSet;
 
 use runlet_codec::Container;
 use runlet_codec::k8s_openapi::api::core::v1::{ContainerPort, EnvVar, VolumeMount};
 
+use super::probes::{ProbeKind, validate_probe};
 use super::resources::validate_resources;
+use super::security::validate_security_context;
+use super::volumes::{local_descending_path, object_field_selector, resource_field_selector};
 use crate::field::{FieldError, quote};
 use crate::meta::{duplicate, not_found};
 use crate::names;
@@ -15,8 +18,23 @@ fn dns_label(value: &str, path: &str) -> Vec<FieldError> {
     names::dns1123_label(value).into_iter().map(|m| FieldError::invalid(path, quote(value), m)).collect()
 }
 
+/// What every container of a pod is checked against.
+pub(crate) struct PodContext<'a> {
+    /// Names of the pod's valid volumes.
+    pub volumes: &'a BTreeSet<String>,
+    /// The pod runs in the host's user namespace.
+    pub host_users: bool,
+}
+
+fn validate_probes(c: &Container, path: &str) -> Vec<FieldError> {
+    let mut errs = validate_probe(c.liveness_probe.as_ref(), ProbeKind::Liveness, &format!("{path}.livenessProbe"));
+    errs.extend(validate_probe(c.readiness_probe.as_ref(), ProbeKind::Readiness, &format!("{path}.readinessProbe")));
+    errs.extend(validate_probe(c.startup_probe.as_ref(), ProbeKind::Startup, &format!("{path}.startupProbe")));
+    errs
+}
+
 /// Regular containers: at least one, names unique, per-container rules.
-pub(crate) fn validate_containers(containers: &[Container], volumes: &BTreeSet<String>, path: &str) -> Vec<FieldError> {
+pub(crate) fn validate_containers(containers: &[Container], pod: &PodContext<'_>, path: &str) -> Vec<FieldError> {
     if containers.is_empty() {
         return vec![FieldError::required(path, "")];
     }
@@ -24,10 +42,11 @@ pub(crate) fn validate_containers(containers: &[Container], volumes: &BTreeSet<S
     let mut seen = BTreeSet::new();
     for (i, c) in containers.iter().enumerate() {
         let path = format!("{path}[{i}]");
-        errs.extend(validate_container_common(c, volumes, &path));
+        errs.extend(validate_container_common(c, pod, &path));
         if !seen.insert(c.name.as_str()) {
             errs.push(duplicate(format!("{path}.name"), quote(&c.name)));
         }
+        errs.extend(validate_probes(c, &path));
         if c.restart_policy.is_some() {
             errs.push(FieldError::forbidden(format!("{path}.restartPolicy"), "may not be set for non-init containers"));
         }
@@ -40,14 +59,14 @@ pub(crate) fn validate_containers(containers: &[Container], volumes: &BTreeSet<S
 pub(crate) fn validate_init_containers(
     init: &[Container],
     regular: &[Container],
-    volumes: &BTreeSet<String>,
+    pod: &PodContext<'_>,
     path: &str,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut seen: BTreeSet<&str> = regular.iter().map(|c| c.name.as_str()).collect();
     for (i, c) in init.iter().enumerate() {
         let path = format!("{path}[{i}]");
-        errs.extend(validate_container_common(c, volumes, &path));
+        errs.extend(validate_container_common(c, pod, &path));
         let mut restart_always = false;
         if let Some(policy) = c.restart_policy.as_deref() {
             restart_always = policy == "Always";
@@ -60,7 +79,9 @@ pub(crate) fn validate_init_containers(
         } else if !c.name.is_empty() {
             seen.insert(c.name.as_str());
         }
-        if !restart_always {
+        if restart_always {
+            errs.extend(validate_probes(c, &path));
+        } else {
             let forbidden = [
                 ("lifecycle", c.lifecycle.is_some()),
                 ("livenessProbe", c.liveness_probe.is_some()),
@@ -80,7 +101,7 @@ pub(crate) fn validate_init_containers(
     errs
 }
 
-fn validate_container_common(c: &Container, volumes: &BTreeSet<String>, path: &str) -> Vec<FieldError> {
+fn validate_container_common(c: &Container, pod: &PodContext<'_>, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if c.name.is_empty() {
         errs.push(FieldError::required(format!("{path}.name"), ""));
@@ -103,7 +124,8 @@ fn validate_container_common(c: &Container, volumes: &BTreeSet<String>, path: &s
     errs.extend(validate_env(c.env.as_deref().unwrap_or_default(), &format!("{path}.env")));
     errs.extend(validate_volume_mounts(
         c.volume_mounts.as_deref().unwrap_or_default(),
-        volumes,
+        pod.volumes,
+        c,
         &format!("{path}.volumeMounts"),
     ));
     match c.image_pull_policy.as_deref().unwrap_or("") {
@@ -116,6 +138,11 @@ fn validate_container_common(c: &Container, volumes: &BTreeSet<String>, path: &s
         )),
     }
     errs.extend(validate_resources(c.resources.as_ref(), &format!("{path}.resources")));
+    errs.extend(validate_security_context(
+        c.security_context.as_ref(),
+        pod.host_users,
+        &format!("{path}.securityContext"),
+    ));
     errs
 }
 
@@ -124,7 +151,7 @@ fn inclusive_range(lo: i64, hi: i64) -> String {
 }
 
 /// Upstream `IsValidPortName`.
-fn port_name_messages(name: &str) -> Vec<String> {
+pub(crate) fn port_name_messages(name: &str) -> Vec<String> {
     let mut msgs = Vec::new();
     if name.len() > 15 {
         msgs.push(names::max_len_message(15));
@@ -197,31 +224,6 @@ const ENV_FIELD_PATHS: [&str; 9] = [
     "status.podIPs",
 ];
 
-/// Field labels the v1 downward API converts (upstream `ConvertDownwardAPIFieldLabel`).
-const CONVERTIBLE_FIELD_PATHS: [&str; 14] = [
-    "metadata.annotations",
-    "metadata.labels",
-    "metadata.name",
-    "metadata.namespace",
-    "metadata.uid",
-    "spec.nodeName",
-    "spec.restartPolicy",
-    "spec.serviceAccountName",
-    "spec.schedulerName",
-    "status.phase",
-    "status.hostIP",
-    "status.hostIPs",
-    "status.podIP",
-    "status.podIPs",
-];
-
-/// `metadata.labels['key']` → (`metadata.labels`, `key`).
-fn split_subscript(path: &str) -> Option<(&str, &str)> {
-    let inner = path.strip_suffix("']")?;
-    let (head, key) = inner.split_once("['")?;
-    Some((head, key))
-}
-
 fn validate_env(vars: &[EnvVar], path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     for (i, var) in vars.iter().enumerate() {
@@ -246,21 +248,11 @@ fn validate_env_value_from(var: &EnvVar, path: &str) -> Vec<FieldError> {
     let mut sources = 0;
     if let Some(field_ref) = from.field_ref.as_ref() {
         sources += 1;
-        let path = format!("{path}.fieldRef");
-        let api_version = field_ref.api_version.as_deref().unwrap_or("");
-        if api_version.is_empty() {
-            errs.push(FieldError::required(format!("{path}.apiVersion"), ""));
-        } else if field_ref.field_path.is_empty() {
-            errs.push(FieldError::required(format!("{path}.fieldPath"), ""));
-        } else {
-            errs.extend(validate_field_ref(api_version, &field_ref.field_path, &path));
-        }
+        errs.extend(object_field_selector(field_ref, &ENV_FIELD_PATHS, &format!("{path}.fieldRef")));
     }
     if let Some(resource_ref) = from.resource_field_ref.as_ref() {
         sources += 1;
-        if resource_ref.resource.is_empty() {
-            errs.push(FieldError::required(format!("{path}.resourceFieldRef.resource"), ""));
-        }
+        errs.extend(resource_field_selector(resource_ref, &format!("{path}.resourceFieldRef"), false));
     }
     for (field, selector) in [
         ("configMapKeyRef", from.config_map_key_ref.as_ref().map(|s| (&s.name, &s.key))),
@@ -293,37 +285,12 @@ fn validate_env_value_from(var: &EnvVar, path: &str) -> Vec<FieldError> {
     errs
 }
 
-fn validate_field_ref(api_version: &str, field_path: &str, path: &str) -> Vec<FieldError> {
-    let fp_path = format!("{path}.fieldPath");
-    let base = split_subscript(field_path).map_or(field_path, |(head, _)| head);
-    let conversion_error = if api_version != "v1" {
-        Some(format!("unsupported pod version: {api_version}"))
-    } else if !CONVERTIBLE_FIELD_PATHS.contains(&base) {
-        Some(format!("field label not supported: {field_path}"))
-    } else {
-        None
-    };
-    if let Some(err) = conversion_error {
-        return vec![FieldError::invalid(fp_path, quote(field_path), format!("error converting fieldPath: {err}"))];
-    }
-    match split_subscript(field_path) {
-        Some((head, key)) => {
-            let key = if head == "metadata.annotations" { key.to_lowercase() } else { key.to_string() };
-            match head {
-                "metadata.annotations" | "metadata.labels" => {
-                    names::qualified_name(&key).into_iter().map(|m| FieldError::invalid(path, quote(&key), m)).collect()
-                }
-                _ => vec![FieldError::invalid(path, quote(head), "does not support subscript")],
-            }
-        }
-        None if !ENV_FIELD_PATHS.contains(&field_path) => {
-            vec![FieldError::unsupported(fp_path, field_path, &ENV_FIELD_PATHS)]
-        }
-        None => Vec::new(),
-    }
-}
-
-fn validate_volume_mounts(mounts: &[VolumeMount], volumes: &BTreeSet<String>, path: &str) -> Vec<FieldError> {
+fn validate_volume_mounts(
+    mounts: &[VolumeMount],
+    volumes: &BTreeSet<String>,
+    container: &Container,
+    path: &str,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut mount_points = BTreeSet::new();
     for (i, m) in mounts.iter().enumerate() {
@@ -344,7 +311,7 @@ fn validate_volume_mounts(mounts: &[VolumeMount], volumes: &BTreeSet<String>, pa
         let sub_path_expr = m.sub_path_expr.as_deref().unwrap_or("");
         // Upstream reports these on the list path, not the item path.
         if !sub_path.is_empty() {
-            errs.extend(validate_local_descending_path(sub_path, &format!("{path}.subPath")));
+            errs.extend(local_descending_path(sub_path, &format!("{path}.subPath")));
         }
         if !sub_path_expr.is_empty() {
             if !sub_path.is_empty() {
@@ -354,20 +321,51 @@ fn validate_volume_mounts(mounts: &[VolumeMount], volumes: &BTreeSet<String>, pa
                     "subPathExpr and subPath are mutually exclusive",
                 ));
             }
-            errs.extend(validate_local_descending_path(sub_path_expr, &format!("{path}.subPathExpr")));
+            errs.extend(local_descending_path(sub_path_expr, &format!("{path}.subPathExpr")));
         }
+        if let Some(propagation) = m.mount_propagation.as_deref() {
+            errs.extend(validate_mount_propagation(propagation, container, &format!("{path}.mountPropagation")));
+        }
+        errs.extend(validate_recursive_read_only(m, &format!("{path}.recursiveReadOnly")));
     }
     errs
 }
 
-/// Upstream `validateLocalDescendingPath`: relative, no `..` component.
-fn validate_local_descending_path(target: &str, path: &str) -> Vec<FieldError> {
+/// Upstream `validateMountPropagation` (reported on the list path, as upstream does).
+fn validate_mount_propagation(propagation: &str, container: &Container, path: &str) -> Vec<FieldError> {
+    const SUPPORTED: [&str; 3] = ["Bidirectional", "HostToContainer", "None"];
     let mut errs = Vec::new();
-    if target.starts_with('/') {
-        errs.push(FieldError::invalid(path, quote(target), "must be a relative path"));
+    if !SUPPORTED.contains(&propagation) {
+        errs.push(FieldError::unsupported(path, propagation, &SUPPORTED));
     }
-    if target.split(['/', '\\']).any(|part| part == "..") {
-        errs.push(FieldError::invalid(path, quote(target), "must not contain '..'"));
+    let privileged = container.security_context.as_ref().and_then(|s| s.privileged) == Some(true);
+    if propagation == "Bidirectional" && !privileged {
+        errs.push(FieldError::forbidden(
+            path,
+            "Bidirectional mount propagation is available only to privileged containers",
+        ));
     }
     errs
+}
+
+/// Upstream `validateMountRecursiveReadOnly`.
+fn validate_recursive_read_only(m: &VolumeMount, path: &str) -> Vec<FieldError> {
+    const SUPPORTED: [&str; 3] = ["Disabled", "Enabled", "IfPossible"];
+    match m.recursive_read_only.as_deref() {
+        None | Some("Disabled") => Vec::new(),
+        Some("Enabled" | "IfPossible") => {
+            let mut errs = Vec::new();
+            if m.read_only != Some(true) {
+                errs.push(FieldError::forbidden(path, "may only be specified when readOnly is true"));
+            }
+            if m.mount_propagation.as_deref().is_some_and(|p| p != "None") {
+                errs.push(FieldError::forbidden(
+                    path,
+                    "may only be specified when mountPropagation is None or not specified",
+                ));
+            }
+            errs
+        }
+        Some(other) => vec![FieldError::unsupported(path, other, &SUPPORTED)],
+    }
 }

@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use runlet_codec::k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, EmptyDirVolumeSource, Probe, Toleration, Volume,
+    ConfigMapVolumeSource, Container, DownwardAPIVolumeFile, EmptyDirVolumeSource, Probe, ResourceFieldSelector,
+    Toleration, Volume,
 };
 use runlet_codec::{Pod, PodSpec, PodStatus, Quantity};
 
@@ -22,6 +23,8 @@ pub const DEFAULT_SCHEDULER_NAME: &str = "default-scheduler";
 pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 /// Mode of files in configMap, secret, downwardAPI and projected volumes (0644).
 pub const DEFAULT_VOLUME_MODE: i32 = 0o644;
+/// Lifetime of a projected service account token when the pod does not say.
+pub const DEFAULT_TOKEN_EXPIRATION_SECONDS: i64 = 3600;
 /// Seconds a pod tolerates a not-ready or unreachable node (DefaultTolerationSeconds admission).
 pub const DEFAULT_NOT_READY_TOLERATION_SECONDS: i64 = 300;
 pub const TAINT_NODE_NOT_READY: &str = "node.kubernetes.io/not-ready";
@@ -96,8 +99,13 @@ fn default_container(c: &mut Container) {
         set_if_empty(&mut port.protocol, "TCP");
     }
     for env in c.env.iter_mut().flatten() {
-        if let Some(field_ref) = env.value_from.as_mut().and_then(|v| v.field_ref.as_mut()) {
-            set_if_empty(&mut field_ref.api_version, "v1");
+        if let Some(from) = env.value_from.as_mut() {
+            if let Some(field_ref) = from.field_ref.as_mut() {
+                set_if_empty(&mut field_ref.api_version, "v1");
+            }
+            if let Some(resource_ref) = from.resource_field_ref.as_mut() {
+                default_divisor(resource_ref);
+            }
         }
     }
     for probe in [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe].into_iter().flatten() {
@@ -160,6 +168,22 @@ pub(crate) fn volume_sources(v: &Volume) -> Vec<&'static str> {
     set.into_iter().filter(|(_, present)| *present).map(|(name, _)| name).collect()
 }
 
+/// Upstream's divisor is a plain quantity, so an unset one reads back as `"0"`.
+fn default_divisor(r: &mut ResourceFieldSelector) {
+    r.divisor.get_or_insert_with(|| Quantity("0".to_string()));
+}
+
+fn default_downward_files(files: Option<&mut Vec<DownwardAPIVolumeFile>>) {
+    for file in files.into_iter().flatten() {
+        if let Some(field_ref) = file.field_ref.as_mut() {
+            set_if_empty(&mut field_ref.api_version, "v1");
+        }
+        if let Some(resource_ref) = file.resource_field_ref.as_mut() {
+            default_divisor(resource_ref);
+        }
+    }
+}
+
 fn default_volume(v: &mut Volume) {
     if volume_sources(v).is_empty() {
         v.empty_dir = Some(EmptyDirVolumeSource::default());
@@ -172,9 +196,18 @@ fn default_volume(v: &mut Volume) {
     }
     if let Some(downward) = v.downward_api.as_mut() {
         downward.default_mode.get_or_insert(DEFAULT_VOLUME_MODE);
+        default_downward_files(downward.items.as_mut());
     }
     if let Some(projected) = v.projected.as_mut() {
         projected.default_mode.get_or_insert(DEFAULT_VOLUME_MODE);
+        for source in projected.sources.iter_mut().flatten() {
+            if let Some(downward) = source.downward_api.as_mut() {
+                default_downward_files(downward.items.as_mut());
+            }
+            if let Some(token) = source.service_account_token.as_mut() {
+                token.expiration_seconds.get_or_insert(DEFAULT_TOKEN_EXPIRATION_SECONDS);
+            }
+        }
     }
     if let Some(host_path) = v.host_path.as_mut() {
         host_path.type_.get_or_insert_with(String::new);

@@ -1,14 +1,18 @@
 //! Pod defaulting and validation.
 //!
 //! - [`defaults`]: defaulting on decode and what the registry and admission add on create.
-//! - [`validate`]: pod spec, pod template and pod create validation (shared with Job templates).
+//! - [`validate`]: pod spec, pod template and pod create validation (shared with Job templates), with
+//!   volumes, security contexts and probes in their own modules.
 //! - [`update`]: update and status-update rules and preparation.
 
 mod container;
 pub mod defaults;
+mod probes;
 mod resources;
+mod security;
 pub mod update;
 pub mod validate;
+mod volumes;
 
 pub use defaults::{default_pod, default_pod_spec, default_pull_policy, prepare_for_pod_create, qos_class};
 pub use update::{prepare_for_pod_status_update, prepare_for_pod_update, validate_pod_status_update};

@@ -359,3 +359,6 @@ fn templates_validate_labels_and_forbid_ephemeral_containers() {
         "spec.template.spec.ephemeralContainers: Forbidden: ephemeral containers not allowed in pod template"
     );
 }
+
+#[path = "sandbox_tests.rs"]
+mod sandbox_tests;

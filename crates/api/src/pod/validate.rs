@@ -4,11 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use runlet_codec::k8s_openapi::api::core::v1::{PodSchedulingGate, Toleration, Volume};
+use runlet_codec::k8s_openapi::api::core::v1::{PodSchedulingGate, Toleration};
 use runlet_codec::{Pod, PodSpec, PodTemplateSpec};
 
-use super::container::{validate_containers, validate_init_containers};
-use super::defaults::volume_sources;
+use super::container::{PodContext, validate_containers, validate_init_containers};
+use super::security::{host_users, validate_pod_security_context};
+use super::volumes::validate_volumes;
 use crate::field::{FieldError, quote};
 use crate::meta::{self, duplicate};
 use crate::names;
@@ -23,66 +24,6 @@ fn validate_enum(value: Option<&str>, path: &str, allowed: &[&str]) -> Vec<Field
         v if allowed.contains(&v) => Vec::new(),
         v => vec![FieldError::unsupported(path, v, allowed)],
     }
-}
-
-/// Volume names unique DNS labels, exactly one source each. Returns the names that mounts may refer to (only
-/// volumes without errors, as upstream).
-fn validate_volumes(volumes: &[Volume], path: &str) -> (BTreeSet<String>, Vec<FieldError>) {
-    let mut valid = BTreeSet::new();
-    let mut errs = Vec::new();
-    for (i, v) in volumes.iter().enumerate() {
-        let item = format!("{path}[{i}]");
-        let mut volume_errs = Vec::new();
-        let sources = volume_sources(v);
-        for extra in sources.iter().skip(1) {
-            volume_errs
-                .push(FieldError::forbidden(format!("{item}.{extra}"), "may not specify more than 1 volume type"));
-        }
-        if sources.is_empty() {
-            volume_errs.push(FieldError::required(&item, "must specify a volume type"));
-        }
-        volume_errs.extend(validate_volume_source(v, &item));
-        if v.name.is_empty() {
-            volume_errs.push(FieldError::required(format!("{item}.name"), ""));
-        } else {
-            volume_errs.extend(checked(&v.name, &format!("{item}.name"), names::dns1123_label));
-        }
-        if valid.contains(&v.name) {
-            volume_errs.push(duplicate(format!("{item}.name"), quote(&v.name)));
-        }
-        if volume_errs.is_empty() {
-            valid.insert(v.name.clone());
-        } else {
-            errs.extend(volume_errs);
-        }
-    }
-    (valid, errs)
-}
-
-/// The required fields of the sources runlet can run.
-fn validate_volume_source(v: &Volume, path: &str) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if let Some(host_path) = &v.host_path
-        && host_path.path.is_empty()
-    {
-        errs.push(FieldError::required(format!("{path}.hostPath.path"), ""));
-    }
-    if let Some(secret) = &v.secret
-        && secret.secret_name.as_deref().is_none_or(str::is_empty)
-    {
-        errs.push(FieldError::required(format!("{path}.secret.secretName"), ""));
-    }
-    if let Some(config_map) = &v.config_map
-        && config_map.name.is_empty()
-    {
-        errs.push(FieldError::required(format!("{path}.configMap.name"), ""));
-    }
-    if let Some(claim) = &v.persistent_volume_claim
-        && claim.claim_name.is_empty()
-    {
-        errs.push(FieldError::required(format!("{path}.persistentVolumeClaim.claimName"), ""));
-    }
-    errs
 }
 
 /// Upstream `ValidateTolerations`.
@@ -177,11 +118,12 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &str) -> Vec<FieldError> {
     let (volumes, volume_errs) =
         validate_volumes(spec.volumes.as_deref().unwrap_or_default(), &format!("{path}.volumes"));
     errs.extend(volume_errs);
-    errs.extend(validate_containers(&spec.containers, &volumes, &format!("{path}.containers")));
+    let pod = PodContext { volumes: &volumes, host_users: host_users(spec) };
+    errs.extend(validate_containers(&spec.containers, &pod, &format!("{path}.containers")));
     errs.extend(validate_init_containers(
         spec.init_containers.as_deref().unwrap_or_default(),
         &spec.containers,
-        &volumes,
+        &pod,
         &format!("{path}.initContainers"),
     ));
     errs.extend(validate_enum(
@@ -195,6 +137,7 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &str) -> Vec<FieldError> {
         &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
     ));
     errs.extend(meta::validate_labels(spec.node_selector.as_ref(), &format!("{path}.nodeSelector")));
+    errs.extend(validate_pod_security_context(spec, &format!("{path}.securityContext")));
     errs.extend(validate_dns_config(spec, &format!("{path}.dnsConfig")));
     errs.extend(validate_scheduling_gates(
         spec.scheduling_gates.as_deref().unwrap_or_default(),

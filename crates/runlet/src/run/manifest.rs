@@ -1,4 +1,5 @@
-//! Reading the Jobs of a manifest file for `runlet run`: pure, so bad input is caught before anything starts.
+//! Reading a manifest file for `runlet run`: its Jobs and the ConfigMaps and Secrets they use. Pure, so bad
+//! input is caught before anything starts.
 
 use serde_json::Value;
 
@@ -7,7 +8,7 @@ use serde_json::Value;
 pub enum ManifestError {
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
-    #[error("{path}: document {index} is a {kind}, not a batch/v1 Job")]
+    #[error("{path}: document {index} is a {kind}, not a batch/v1 Job, v1 ConfigMap or v1 Secret")]
     NotAJob { path: String, index: usize, kind: String },
     #[error("{path}: no Job in the file")]
     Empty { path: String },
@@ -15,14 +16,24 @@ pub enum ManifestError {
     NoName { path: String, index: usize },
 }
 
-/// The Jobs of a (multi-document) YAML or JSON file, in order. Empty documents are skipped; a `v1 List` is
-/// unpacked.
-pub fn jobs(path: &str, text: &str) -> Result<Vec<Value>, ManifestError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| ManifestError::Parse {
-        path: path.into(),
-        message: e.to_string().lines().next().unwrap_or("").into(),
+/// What a manifest holds, each kind in file order.
+#[derive(Debug, Default, PartialEq)]
+pub struct Manifest {
+    pub config_maps: Vec<Value>,
+    pub secrets: Vec<Value>,
+    pub jobs: Vec<Value>,
+}
+
+/// The Jobs, ConfigMaps and Secrets of a (multi-document) YAML or JSON file. Empty documents are skipped; a
+/// `v1 List` is unpacked. At least one Job is required.
+pub fn read(path: &str, text: &str) -> Result<Manifest, ManifestError> {
+    // As kubectl reads YAML (1.1): `defaultMode: 0400` is octal.
+    let mut options = serde_saphyr::Options::default();
+    options.legacy_octal_numbers = true;
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
+        ManifestError::Parse { path: path.into(), message: e.to_string().lines().next().unwrap_or("").into() }
     })?;
-    let mut out = Vec::new();
+    let mut out = Manifest::default();
     let mut index = 0;
     for doc in docs.into_iter().filter(|d| !d.is_null()) {
         let items = if doc.get("kind").and_then(Value::as_str) == Some("List") {
@@ -34,23 +45,28 @@ pub fn jobs(path: &str, text: &str) -> Result<Vec<Value>, ManifestError> {
             index += 1;
             let kind = item.get("kind").and_then(Value::as_str).unwrap_or("document without kind");
             let api_version = item.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-            if kind != "Job" || api_version != "batch/v1" {
-                return Err(ManifestError::NotAJob {
-                    path: path.into(),
-                    index,
-                    kind: format!("{api_version} {kind}").trim().into(),
-                });
-            }
+            let list = match (api_version, kind) {
+                ("batch/v1", "Job") => &mut out.jobs,
+                ("v1", "ConfigMap") => &mut out.config_maps,
+                ("v1", "Secret") => &mut out.secrets,
+                _ => {
+                    return Err(ManifestError::NotAJob {
+                        path: path.into(),
+                        index,
+                        kind: format!("{api_version} {kind}").trim().into(),
+                    });
+                }
+            };
             let named = ["name", "generateName"].iter().any(|k| {
                 item.pointer(&format!("/metadata/{k}")).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
             });
             if !named {
                 return Err(ManifestError::NoName { path: path.into(), index });
             }
-            out.push(item);
+            list.push(item);
         }
     }
-    if out.is_empty() {
+    if out.jobs.is_empty() {
         return Err(ManifestError::Empty { path: path.into() });
     }
     Ok(out)
@@ -63,17 +79,36 @@ mod tests {
     #[test]
     fn reads_jobs() {
         let two = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: a}\n---\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {generateName: b-}\n";
-        let got = jobs("f", two).unwrap();
+        let got = read("f", two).unwrap().jobs;
         assert_eq!(got.len(), 2);
         assert_eq!(got[1]["metadata"]["generateName"], "b-");
         let list = r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"x"}}]}"#;
-        assert_eq!(jobs("f", list).unwrap().len(), 1);
+        assert_eq!(read("f", list).unwrap().jobs.len(), 1);
+    }
+
+    #[test]
+    fn reads_the_config_maps_and_secrets_next_to_the_jobs() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+        let m = read("f", text).unwrap();
+        let names =
+            |v: &[Value]| v.iter().map(|d| d["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            (names(&m.config_maps), names(&m.secrets), names(&m.jobs)),
+            (vec!["c".into()], vec!["s".into()], vec!["a".into()])
+        );
+        let octal = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: a}\nspec: {mode: 0400}\n";
+        assert_eq!(read("f", octal).unwrap().jobs[0]["spec"]["mode"], 256);
+        let only_config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+        assert_eq!(read("f", only_config).unwrap_err().to_string(), "f: no Job in the file");
     }
 
     #[test]
     fn refuses_bad_input() {
         let cases = [
-            ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", "f: document 1 is a v1 Pod, not a batch/v1 Job"),
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
+                "f: document 1 is a v1 Pod, not a batch/v1 Job, v1 ConfigMap or v1 Secret",
+            ),
             ("", "f: no Job in the file"),
             (
                 "apiVersion: batch/v1\nkind: Job\nmetadata: {}\n",
@@ -81,8 +116,8 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            assert_eq!(jobs("f", text).unwrap_err().to_string(), want, "{text:?}");
+            assert_eq!(read("f", text).unwrap_err().to_string(), want, "{text:?}");
         }
-        assert!(matches!(jobs("f", "a: [1,\n"), Err(ManifestError::Parse { .. })));
+        assert!(matches!(read("f", "a: [1,\n"), Err(ManifestError::Parse { .. })));
     }
 }

@@ -1,5 +1,5 @@
 //! `runlet run -f FILE`: one-shot. Starts an ephemeral server in a temporary data dir (or uses `--kubeconfig`),
-//! creates every Job of the file, shows progress, streams pod logs prefixed by pod name, and exits 0 when all
+//! creates the ConfigMaps and Secrets of the file, then every Job of it, shows progress, streams pod logs prefixed by pod name, and exits 0 when all
 //! Jobs Complete, 1 when any Failed (with the reason and the failed pods' last log lines), 2 on bad input.
 //! Ctrl-C deletes what it created.
 
@@ -16,14 +16,15 @@ use futures::{AsyncBufReadExt, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
 use kube::{Client, ResourceExt};
-use runlet_codec::{Job, Pod};
+use runlet_codec::{ConfigMap, Job, Pod, Secret};
 use tokio::sync::Mutex;
 
 use progress::State;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The manifest: one or more batch/v1 Jobs (YAML or JSON; `-` reads standard input)
+    /// The manifest: one or more batch/v1 Jobs and the v1 ConfigMaps and Secrets they use (YAML or JSON; `-`
+    /// reads standard input)
     #[arg(short = 'f', long = "filename")]
     pub file: PathBuf,
     /// Use the server of this kubeconfig instead of starting an ephemeral one
@@ -57,8 +58,8 @@ pub fn run(args: RunArgs) -> std::process::ExitCode {
             return std::process::ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let jobs = match manifest::jobs(&args.file.display().to_string(), &text) {
-        Ok(j) => j,
+    let manifest = match manifest::read(&args.file.display().to_string(), &text) {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("runlet: {e}");
             return std::process::ExitCode::from(EXIT_BAD_INPUT);
@@ -72,7 +73,7 @@ pub fn run(args: RunArgs) -> std::process::ExitCode {
         }
     };
     let code = rt.block_on(async {
-        match run_jobs(&args, jobs).await {
+        match run_jobs(&args, manifest).await {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("runlet: {e:#}");
@@ -116,30 +117,36 @@ async fn connect(args: &RunArgs) -> anyhow::Result<Target> {
     Ok(Target { client: running.client, dir: Some(dir) })
 }
 
-async fn run_jobs(args: &RunArgs, manifests: Vec<serde_json::Value>) -> anyhow::Result<u8> {
+async fn run_jobs(args: &RunArgs, manifest: manifest::Manifest) -> anyhow::Result<u8> {
+    // Everything is decoded before anything is created.
+    let decoded = decode(manifest);
+    let (objects, jobs) = match decoded {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("runlet: {e}");
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
     let target = connect(args).await?;
     let client = target.client.clone();
     let jobs_api: Api<Job> = Api::namespaced(client.clone(), &args.namespace);
 
+    // The objects the Jobs use come first, so their pods find them at once.
+    let mut config = Created::new(&client, &args.namespace);
+    for object in objects {
+        if let Err(e) = config.create(object).await {
+            config.delete_all().await;
+            return refused_or_failed(e, "creating a ConfigMap or Secret");
+        }
+    }
     let mut created: Vec<Job> = Vec::new();
-    for m in manifests {
-        let job: Job = match runlet_codec::decode_job(&m) {
-            Ok(d) => d.object,
-            Err(e) => {
-                eprintln!("runlet: {e}");
-                return Ok(EXIT_BAD_INPUT);
-            }
-        };
+    for job in jobs {
         match jobs_api.create(&PostParams::default(), &job).await {
             Ok(j) => created.push(j),
-            Err(kube::Error::Api(s)) if matches!(s.code, 400 | 409 | 422) => {
-                eprintln!("runlet: {}", s.message);
-                delete_all(&jobs_api, &created).await;
-                return Ok(EXIT_BAD_INPUT);
-            }
             Err(e) => {
                 delete_all(&jobs_api, &created).await;
-                return Err(e).context("creating the job");
+                config.delete_all().await;
+                return refused_or_failed(e, "creating the job");
             }
         }
     }
@@ -181,6 +188,7 @@ async fn run_jobs(args: &RunArgs, manifests: Vec<serde_json::Value>) -> anyhow::
         _ = tokio::signal::ctrl_c() => {
             printer.line("runlet: interrupted; deleting the jobs it created");
             clean_up(&target, &jobs_api, &created, &uids).await;
+            config.delete_all().await;
             return Ok(EXIT_INTERRUPTED);
         }
     };
@@ -188,6 +196,7 @@ async fn run_jobs(args: &RunArgs, manifests: Vec<serde_json::Value>) -> anyhow::
         Ok(o) => o,
         Err(e) => {
             clean_up(&target, &jobs_api, &created, &uids).await;
+            config.delete_all().await;
             return Err(e);
         }
     };
@@ -274,6 +283,76 @@ async fn clean_up(target: &Target, api: &Api<Job>, jobs: &[Job], uids: &HashSet<
             _ => return,
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The manifest's ConfigMaps and Secrets, and its Jobs, as typed objects.
+fn decode(manifest: manifest::Manifest) -> Result<(Vec<Object>, Vec<Job>), runlet_codec::DecodeError> {
+    let mut objects = Vec::new();
+    for m in &manifest.config_maps {
+        objects.push(Object::ConfigMap(runlet_codec::decode_config_map(m)?.object));
+    }
+    for m in &manifest.secrets {
+        objects.push(Object::Secret(runlet_codec::decode_secret(m)?.object));
+    }
+    let jobs = manifest.jobs.iter().map(|m| runlet_codec::decode_job(m).map(|d| d.object)).collect::<Result<_, _>>()?;
+    Ok((objects, jobs))
+}
+
+/// A create the server refused as bad input (invalid, already there, malformed) ends the run with
+/// [`EXIT_BAD_INPUT`] and the server's message; anything else is an error.
+fn refused_or_failed(e: kube::Error, what: &'static str) -> anyhow::Result<u8> {
+    match e {
+        kube::Error::Api(s) if matches!(s.code, 400 | 409 | 422) => {
+            eprintln!("runlet: {}", s.message);
+            Ok(EXIT_BAD_INPUT)
+        }
+        e => Err(e).context(what),
+    }
+}
+
+/// A ConfigMap or Secret of the manifest.
+enum Object {
+    ConfigMap(ConfigMap),
+    Secret(Secret),
+}
+
+/// The ConfigMaps and Secrets this run created (on an ephemeral server they go with it; on a `--kubeconfig`
+/// server they are deleted when the run is interrupted or its Jobs could not be created).
+struct Created {
+    config_maps: Api<ConfigMap>,
+    secrets: Api<Secret>,
+    names: Vec<(bool, String)>,
+}
+
+impl Created {
+    fn new(client: &Client, namespace: &str) -> Self {
+        Created {
+            config_maps: Api::namespaced(client.clone(), namespace),
+            secrets: Api::namespaced(client.clone(), namespace),
+            names: Vec::new(),
+        }
+    }
+
+    async fn create(&mut self, object: Object) -> kube::Result<()> {
+        let pp = PostParams::default();
+        let (secret, name) = match object {
+            Object::ConfigMap(cm) => (false, self.config_maps.create(&pp, &cm).await?.name_any()),
+            Object::Secret(s) => (true, self.secrets.create(&pp, &s).await?.name_any()),
+        };
+        self.names.push((secret, name));
+        Ok(())
+    }
+
+    async fn delete_all(&self) {
+        let dp = DeleteParams::default();
+        for (secret, name) in &self.names {
+            if *secret {
+                let _ = self.secrets.delete(name, &dp).await;
+            } else {
+                let _ = self.config_maps.delete(name, &dp).await;
+            }
+        }
     }
 }
 

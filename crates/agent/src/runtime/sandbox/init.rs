@@ -112,12 +112,21 @@ fn run_init(cmd: &Command<'_>, out_w: OwnedFd, err_w: OwnedFd, report: &mut File
         None => None,
     };
     let (exec_r, exec_w) = pipe().map_err(|e| format!("creating a pipe: {e}"))?;
+    // In the pod's shared PID namespace this init is not PID 1: the kernel will not kill what the container
+    // leaves behind, so the init adopts its orphans and kills them itself.
+    let shared = cmd.sandbox.pid_namespace.is_some();
+    if shared {
+        // SAFETY: prctl with integer arguments.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        }
+    }
 
     // SAFETY: the init is single-threaded.
     match unsafe { nix::unistd::fork() }.map_err(|e| format!("starting the container process: {e}"))? {
         ForkResult::Child => {
             drop(exec_r);
-            let err = become_container(cmd.identity, caps.as_ref(), &out_w, &err_w, &program_c, &argv, &env);
+            let err = become_container(cmd.identity, caps.as_ref(), shared, (&out_w, &err_w), &program_c, &argv, &env);
             let mut w = File::from(exec_w);
             let _ = write!(w, "{err}");
             // SAFETY: leaving the forked child without running the parent's destructors.
@@ -140,6 +149,9 @@ fn run_init(cmd: &Command<'_>, out_w: OwnedFd, err_w: OwnedFd, report: &mut File
             }
             let _ = writeln!(report, "started");
             let status = reap_until(child.as_raw());
+            if shared {
+                crate::runtime::procstat::kill_descendants();
+            }
             let _ = writeln!(report, "exit {status}");
             Ok(())
         }
@@ -193,8 +205,8 @@ fn parse_caps(names: &[String]) -> Result<caps::CapsHashSet, String> {
 fn become_container(
     identity: &Identity,
     caps: Option<&caps::CapsHashSet>,
-    out_w: &OwnedFd,
-    err_w: &OwnedFd,
+    die_with_init: bool,
+    (out_w, err_w): (&OwnedFd, &OwnedFd),
     program: &CString,
     argv: &[CString],
     env: &[CString],
@@ -213,6 +225,13 @@ fn become_container(
     }
     if let Err(e) = apply_identity(identity, caps) {
         return e;
+    }
+    if die_with_init {
+        // Set after the identity change, which clears it: a SIGKILLed init takes the container with it.
+        // SAFETY: prctl with integer arguments.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        }
     }
     let e = nix::unistd::execve(program, argv, env).err().map(io::Error::from).unwrap_or_else(io::Error::last_os_error);
     crate::runtime::shim::exec_error_message(&program.to_string_lossy(), &e)

@@ -19,6 +19,7 @@
 
 pub mod init;
 mod mounts;
+pub mod pid_holder;
 pub mod resolve;
 
 use std::path::PathBuf;
@@ -36,8 +37,11 @@ pub struct SandboxSpec {
     pub mounts: Vec<BindMount>,
     /// `readOnlyRootFilesystem`: the overlay root is mounted read-only (volumes keep their own mode).
     pub read_only_root: bool,
-    /// A PID namespace to join instead of creating one (`shareProcessNamespace`): `/proc/<pid>/ns/pid` of the
-    /// pod's holder process.
+    /// `shareProcessNamespace`: the run joins the pod's PID namespace (see [`pid_holder`]).
+    #[serde(default)]
+    pub share_pid_namespace: bool,
+    /// The PID namespace to join instead of creating one: `/proc/<pid>/ns/pid` of the pod's holder, filled in
+    /// when the run starts.
     #[serde(default)]
     pub pid_namespace: Option<PathBuf>,
 }
