@@ -216,10 +216,16 @@ impl ProcessRuntime {
         }
     }
 
-    /// Pod uids that have a directory (for finding pods left over from before a restart).
+    /// Pod uids that have a directory (for finding pods left over from before a restart). No `pods` directory (a
+    /// fresh node, or one whose state directory is being removed as it shuts down) means no pods.
     pub fn list_pods(&self) -> io::Result<Vec<String>> {
         let mut uids = Vec::new();
-        for entry in std::fs::read_dir(self.inner.config.root.join("pods"))? {
+        let dir = match std::fs::read_dir(self.inner.config.root.join("pods")) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(uids),
+            Err(e) => return Err(e),
+        };
+        for entry in dir {
             let entry = entry?;
             if entry.file_type()?.is_dir()
                 && let Some(name) = entry.file_name().to_str()
