@@ -116,6 +116,12 @@ impl ApiError {
         Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
     }
 
+    /// 429 past the in-flight limits, with upstream's message; the `Retry-After` header goes with it.
+    pub fn too_many_requests(retry_after_seconds: u64) -> Self {
+        Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
+            .with_details(json!({"retryAfterSeconds": retry_after_seconds}))
+    }
+
     pub fn method_not_allowed(method: &str) -> Self {
         Self::new(
             405,

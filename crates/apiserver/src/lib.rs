@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod error;
 pub mod events_ttl;
 mod filter;
+pub mod limits;
 pub mod logs;
 pub mod meta;
 pub mod namespaces;
