@@ -26,13 +26,18 @@ pub const DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT: usize = 200;
 /// What a refused client is told to wait, in seconds (upstream's `Retry-After` for this filter).
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 
-/// How many requests of each kind may be served at once.
+/// How many requests of each kind may be served at once; 0 is no limit, as upstream reads its flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InflightLimits {
     /// Reads (`GET`, `HEAD`, `OPTIONS`) that are not long-running.
     pub read_only: usize,
     /// Writes (`POST`, `PUT`, `PATCH`, `DELETE`).
     pub mutating: usize,
+}
+
+/// A pool of `limit` permits (0: as many as a semaphore holds, which no server reaches).
+fn pool(limit: usize) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(if limit == 0 { Semaphore::MAX_PERMITS } else { limit }))
 }
 
 impl Default for InflightLimits {
@@ -75,10 +80,7 @@ struct Pools {
 
 /// Puts `router` behind the in-flight limits.
 pub fn limit_inflight(router: axum::Router, limits: InflightLimits) -> axum::Router {
-    let pools = Pools {
-        read_only: Arc::new(Semaphore::new(limits.read_only)),
-        mutating: Arc::new(Semaphore::new(limits.mutating)),
-    };
+    let pools = Pools { read_only: pool(limits.read_only), mutating: pool(limits.mutating) };
     router.layer(middleware::from_fn_with_state(pools, admit))
 }
 

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -18,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::discovery;
 use crate::error::ApiError;
+use crate::limits::{InflightLimits, limit_inflight};
 use crate::openapi;
 use crate::pki::Pki;
 use crate::rest::{self, json_response};
@@ -72,9 +74,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The routes behind bearer-token authentication: what the network listener serves.
+/// The routes behind bearer-token authentication and the default in-flight limits: what the network listener
+/// serves.
 pub fn authenticated_router(state: ApiState, token: &str) -> Router {
-    require_bearer_token(router(state), token)
+    authenticated_router_with(state, token, InflightLimits::default())
+}
+
+/// The routes behind bearer-token authentication, then `inflight` (a request is authenticated before it is
+/// counted, as upstream orders its filters).
+pub fn authenticated_router_with(state: ApiState, token: &str, inflight: InflightLimits) -> Router {
+    require_bearer_token(limit_inflight(router(state), inflight), token)
 }
 
 /// Puts any router behind the bearer token (the node agent's log endpoint uses it too).
@@ -107,27 +116,95 @@ pub fn tls_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, ServeError> {
     Ok(Arc::new(config))
 }
 
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Limits of one listener, as kube-apiserver's secure serving sets them, plus a cap on connections. Each bounds
+/// what a peer that connects and then does little can hold: a task, a socket, a file descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Connections served at once; one more is closed right after it is accepted.
+    pub max_connections: usize,
+    /// Time to finish the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Time from the handshake to the first request (its headers complete), and for any HTTP/1.1 request's
+    /// headers (upstream's `ReadHeaderTimeout`, 32 s).
+    pub first_request_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (upstream's `IdleTimeout`, 90 s, for
+    /// HTTP/1.1 keep-alive and HTTP/2 alike; pings do not count as activity).
+    pub idle_timeout: Duration,
+    /// HTTP/2 streams per connection (upstream's default, 250).
+    pub http2_max_streams: u32,
+    /// HTTP/2 pings: every this long, and the connection is closed when one is not answered in
+    /// [`Self::http2_ping_timeout`] (a peer that vanished without a FIN).
+    pub http2_ping_interval: Duration,
+    pub http2_ping_timeout: Duration,
+}
 
-/// Accepts TLS connections on `listener` and serves `app` until the task is dropped.
+/// The connection cap when the process may open many files: well below the usual hard limit, leaving room for
+/// the store, log files and containers.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            handshake_timeout: Duration::from_secs(10),
+            first_request_timeout: Duration::from_secs(32),
+            idle_timeout: Duration::from_secs(90),
+            http2_max_streams: 250,
+            http2_ping_interval: Duration::from_secs(30),
+            http2_ping_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl ListenerLimits {
+    /// The defaults, with the connection cap lowered to half the file descriptors this process may open, so
+    /// connections alone can never use them all up.
+    pub fn for_this_process() -> Self {
+        let mut limits = ListenerLimits::default();
+        if let Ok((soft, _)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+            let half = usize::try_from(soft / 2).unwrap_or(usize::MAX).max(16);
+            limits.max_connections = limits.max_connections.min(half);
+        }
+        limits
+    }
+}
+
+/// Accepts TLS connections on `listener` and serves `app` with [`ListenerLimits::for_this_process`] until the
+/// task is dropped.
 pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router) {
+    serve_tls_with(listener, tls, app, ListenerLimits::for_this_process()).await
+}
+
+/// Accepts TLS connections on `listener` and serves `app` within `limits` until the task is dropped.
+pub async fn serve_tls_with(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    limits: ListenerLimits,
+) {
     let acceptor = TlsAcceptor::from(tls);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     loop {
         let (tcp, peer): (tokio::net::TcpStream, SocketAddr) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
+                // Out of file descriptors (or a transient error): wait a little rather than spin.
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, limit = limits.max_connections, "too many connections: closing a new one");
+            drop(tcp);
+            continue;
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            // A peer that never finishes the handshake (or never sends a request) must not hold a task forever.
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let _slot = slot;
+            let stream = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -138,13 +215,165 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ap
                     return;
                 }
             };
-            let service = hyper_util::service::TowerToHyperService::new(app);
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
-            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            serve_connection(stream, app, limits, peer).await;
         });
+    }
+}
+
+/// Serves one connection until it ends, the peer goes idle, or it never sends a first request.
+async fn serve_connection<S>(stream: S, app: Router, limits: ListenerLimits, peer: SocketAddr)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::default());
+    let service =
+        hyper_util::service::TowerToHyperService::new(CountRequests { inner: app, activity: activity.clone() });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.first_request_timeout)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_streams)
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .keep_alive_interval(limits.http2_ping_interval)
+        .keep_alive_timeout(limits.http2_ping_timeout);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let mut closing = false;
+    loop {
+        let deadline = activity.idle_deadline(&limits);
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = tokio::time::sleep_until(deadline), if !closing => {
+                // Re-checked: a request may have started or ended while this slept.
+                if activity.in_flight() == 0 && tokio::time::Instant::now() >= activity.idle_deadline(&limits) {
+                    tracing::debug!(%peer, "closing an idle connection");
+                    // HTTP/2 gets a GOAWAY, HTTP/1.1 is closed between requests.
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        }
+    }
+}
+
+/// Largest request head accepted (upstream's `MaxHeaderBytes`, 1 MiB).
+const MAX_HEADER_BYTES: usize = 1024 * 1024;
+
+/// What the idle watchdog of one connection knows: requests in flight, and when the last one ended.
+#[derive(Default)]
+struct Activity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// When the connection last went from busy to idle; None before its first request.
+    last_idle: std::sync::Mutex<Option<tokio::time::Instant>>,
+    started: std::sync::OnceLock<tokio::time::Instant>,
+}
+
+impl Activity {
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// When the connection counts as idle for too long if nothing happens before then.
+    fn idle_deadline(&self, limits: &ListenerLimits) -> tokio::time::Instant {
+        let started = *self.started.get_or_init(tokio::time::Instant::now);
+        let last_idle = *self.last_idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match last_idle {
+            None => started + limits.first_request_timeout,
+            Some(at) => at + limits.idle_timeout,
+        }
+    }
+
+    fn begin(&self) {
+        self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn end(&self) {
+        // The last request out stamps the time; the watchdog measures idleness from there.
+        if self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            *self.last_idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(tokio::time::Instant::now());
+        }
+    }
+}
+
+/// A request counts as in flight from its arrival until its response body is finished or dropped (a watch is
+/// in flight as long as it streams).
+#[derive(Clone)]
+struct CountRequests {
+    inner: Router,
+    activity: Arc<Activity>,
+}
+
+impl tower::Service<Request<hyper::body::Incoming>> for CountRequests {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<hyper::body::Incoming>) -> Self::Future {
+        use tower::ServiceExt;
+        let guard = InFlight::new(self.activity.clone());
+        let app = self.inner.clone();
+        Box::pin(async move {
+            let response = app.oneshot(req.map(axum::body::Body::new)).await?;
+            let (parts, body) = response.into_parts();
+            Ok(Response::from_parts(parts, axum::body::Body::new(GuardedBody { inner: body, _guard: guard })))
+        })
+    }
+}
+
+/// Counts one request in flight until dropped.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: Arc<Activity>) -> Self {
+        activity.begin();
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// A response body that keeps its request counted until it is done.
+struct GuardedBody {
+    inner: axum::body::Body,
+    _guard: InFlight,
+}
+
+impl hyper::body::Body for GuardedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -531,11 +531,17 @@ fn generate_name_uid_and_generation() {
     assert_ne!(f["metadata"]["creationTimestamp"], "2000-01-01T00:00:00Z");
     assert_eq!(f["metadata"]["generation"], 1);
     let path = format!("{JOBS}/forged");
+    // Another uid names another object: refused as an immutable field, as upstream does.
+    api.patch(&path, "application/merge-patch+json", &json!({"metadata": {"uid": "x"}})).expect_status(
+        422,
+        "Invalid",
+        "Job.batch \"forged\" is invalid: metadata.uid: Invalid value: \"x\": field is immutable",
+    );
     let p = api
         .patch(
             &path,
             "application/merge-patch+json",
-            &json!({"metadata": {"uid": "x", "creationTimestamp": "2000-01-01T00:00:00Z", "generation": 7}}),
+            &json!({"metadata": {"creationTimestamp": "2000-01-01T00:00:00Z", "generation": 7}}),
         )
         .expect(200);
     assert_eq!(p["metadata"]["uid"], f["metadata"]["uid"]);

@@ -171,3 +171,66 @@ fn empty_owner_references_and_finalizers_are_omitted() {
     let created = api.post(PODS, &empty).expect(201);
     assert!(created["metadata"].get("labels").is_none() && created["metadata"].get("finalizers").is_none());
 }
+
+#[test]
+fn a_body_far_over_the_limit_gets_413_not_a_dropped_connection() {
+    let (_tmp, _server, api) = start();
+    // 20 MB: the server stops keeping it at 3 MiB, reads the rest away, and answers.
+    let mut huge = job("huge").to_string().into_bytes();
+    huge.splice(1..1, std::iter::repeat_n(b' ', 20 * 1000 * 1000));
+    for http2 in [false, true] {
+        let api = Api { http2, ..api.clone() };
+        let r = api.request("POST", JOBS, &[], Some((Some("application/json"), &huge)));
+        r.expect_status(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728");
+    }
+    api.get(&format!("{JOBS}/huge")).expect(404);
+    still_serving(&api, "huge");
+}
+
+#[test]
+fn mutating_requests_past_the_inflight_limit_get_429() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        "127.0.0.1:0",
+        &["--no-agent", "--max-mutating-requests-inflight", "1", "--max-requests-inflight", "1"],
+    );
+    let api = Api::new(&server);
+    // A create whose body is still being sent holds the only mutating permit: curl uploads stdin as it comes.
+    let mut held = Command::new("curl")
+        .args(["-sS", "--http1.1", "--max-time", "60", "--cacert"])
+        .arg(&api.ca)
+        .args(["-X", "POST", "-T", "-", "-H", "Content-Type: application/json", "-H", "Expect:", "-o", "/dev/null"])
+        .args(["-w", "%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {}", api.token.as_deref().unwrap_or_default()))
+        .arg(format!("{}{JOBS}", api.base))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let refused = support::eventually(Duration::from_secs(20), || {
+        let r = api.post(JOBS, &job("second"));
+        (r.code == 429).then_some(r)
+    })
+    .expect("a second create is refused while the first holds the permit");
+    let s = refused.json();
+    assert_eq!((s["kind"].as_str(), s["reason"].as_str()), (Some("Status"), Some("TooManyRequests")), "{s}");
+    assert_eq!(s["message"], "Too many requests, please try again later.");
+    assert_eq!(refused.header_values("retry-after"), vec!["1".to_string()]);
+    // Reads have their own pool, and watches are not counted at all.
+    let mut watch = api.stream("/api/v1/namespaces?watch=true", &[]);
+    watch.next(Duration::from_secs(20)).expect("the watch is open (its first ADDED event)");
+    api.get(JOBS).expect(200);
+    api.get(JOBS).expect(200);
+    // The held create finishes; the pool serves again.
+    let mut stdin = held.stdin.take().expect("stdin");
+    stdin.write_all(job("first").to_string().as_bytes()).expect("body");
+    drop(stdin);
+    let out = held.wait_with_output().expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "201");
+    api.post(JOBS, &job("third")).expect(201);
+}
