@@ -124,8 +124,8 @@ pub struct ListenerLimits {
     pub max_connections: usize,
     /// Time to finish the TLS handshake.
     pub handshake_timeout: Duration,
-    /// Time from the handshake to the first request (its headers complete), and for any HTTP/1.1 request's
-    /// headers (upstream's `ReadHeaderTimeout`, 32 s).
+    /// Time from the handshake to the first request's head being read (upstream's `ReadHeaderTimeout`,
+    /// 32 s). A later request's head must come within [`Self::idle_timeout`] of the one before ending.
     pub first_request_timeout: Duration,
     /// A connection with no request in flight for this long is closed (upstream's `IdleTimeout`, 90 s, for
     /// HTTP/1.1 keep-alive and HTTP/2 alike; pings do not count as activity).
@@ -232,7 +232,9 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.first_request_timeout)
+        // The watchdog below times request heads instead: hyper's timeout would also cut keep-alive
+        // connections idle between requests after this short time, not after the idle timeout.
+        .header_read_timeout(None)
         .max_buf_size(MAX_HEADER_BYTES);
     builder
         .http2()
@@ -245,7 +247,16 @@ where
     tokio::pin!(connection);
     let mut closing = false;
     loop {
-        let deadline = activity.idle_deadline(&limits);
+        // Armed before the check, so an end of a request between the check and the wait is not missed.
+        let idle = activity.went_idle.notified();
+        let wait = if closing {
+            None
+        } else if activity.in_flight() > 0 {
+            // Busy: nothing to time until the last request in flight is done.
+            Some(tokio::time::Instant::now() + Duration::from_secs(24 * 3600))
+        } else {
+            Some(activity.idle_deadline(&limits))
+        };
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
@@ -253,8 +264,8 @@ where
                 }
                 return;
             }
-            _ = tokio::time::sleep_until(deadline), if !closing => {
-                // Re-checked: a request may have started or ended while this slept.
+            _ = idle => {}
+            _ = tokio::time::sleep_until(wait.unwrap_or_else(tokio::time::Instant::now)), if wait.is_some() => {
                 if activity.in_flight() == 0 && tokio::time::Instant::now() >= activity.idle_deadline(&limits) {
                     tracing::debug!(%peer, "closing an idle connection");
                     // HTTP/2 gets a GOAWAY, HTTP/1.1 is closed between requests.
@@ -276,6 +287,8 @@ struct Activity {
     /// When the connection last went from busy to idle; None before its first request.
     last_idle: std::sync::Mutex<Option<tokio::time::Instant>>,
     started: std::sync::OnceLock<tokio::time::Instant>,
+    /// Signalled each time the last request in flight ends.
+    went_idle: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -302,6 +315,7 @@ impl Activity {
         if self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
             *self.last_idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some(tokio::time::Instant::now());
+            self.went_idle.notify_one();
         }
     }
 }
@@ -380,6 +394,137 @@ impl hyper::body::Body for GuardedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Far longer than any limit the listener tests set: what "eventually" means there.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    struct Listening {
+        addr: SocketAddr,
+        connector: tokio_rustls::TlsConnector,
+        _dir: tempfile::TempDir,
+        _task: tokio::task::JoinHandle<()>,
+    }
+
+    /// A listener serving `app` within `limits` on a loopback port, and a TLS connector trusting it.
+    async fn listen(app: Router, limits: ListenerLimits) -> Listening {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = crate::pki::ensure(dir.path(), Some("127.0.0.1".parse().expect("ip"))).expect("pki");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(serve_tls_with(listener, tls_config(&pki).expect("tls"), app, limits));
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+            roots.add(cert.expect("ca pem")).expect("root");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        Listening { addr, connector, _dir: dir, _task: task }
+    }
+
+    type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+    impl Listening {
+        /// A connection with its TLS handshake done.
+        async fn connect(&self) -> std::io::Result<Tls> {
+            let tcp = tokio::net::TcpStream::connect(self.addr).await?;
+            let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+            tokio::time::timeout(PATIENCE, self.connector.connect(name, tcp))
+                .await
+                .map_err(|_| std::io::Error::other("handshake hung"))?
+        }
+    }
+
+    /// Reads until the server closes the connection; Err if it is still open after [`PATIENCE`].
+    async fn closed_by_server(tls: &mut Tls) -> Result<Vec<u8>, &'static str> {
+        let mut seen = Vec::new();
+        let read = tokio::time::timeout(PATIENCE, async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        read.map(|_| seen).map_err(|_| "still open")
+    }
+
+    fn short_limits() -> ListenerLimits {
+        ListenerLimits {
+            max_connections: 2,
+            first_request_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_millis(500),
+            ..ListenerLimits::default()
+        }
+    }
+
+    fn slow_app() -> Router {
+        Router::new().route("/healthz", get(|| async { "ok" })).route(
+            "/slow",
+            get(|| async {
+                // Longer than the idle timeout: a request in flight keeps its connection.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                "slow"
+            }),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_sends_a_request_is_closed() {
+        let server = listen(slow_app(), short_limits()).await;
+        let mut silent = server.connect().await.expect("connect");
+        let started = tokio::time::Instant::now();
+        assert_eq!(closed_by_server(&mut silent).await, Ok(Vec::new()));
+        assert!(started.elapsed() >= Duration::from_millis(250), "closed before its deadline");
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_closed_and_busy_ones_kept() {
+        let server = listen(slow_app(), short_limits()).await;
+        let mut tls = server.connect().await.expect("connect");
+        // A request that lasts three idle timeouts is answered on a connection that stays open for it.
+        tls.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(PATIENCE, tls.read(&mut buf)).await.expect("answered").expect("read");
+        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        // Then, with nothing in flight, the keep-alive connection is closed after the idle timeout.
+        let started = tokio::time::Instant::now();
+        closed_by_server(&mut tls).await.expect("closed once idle");
+        assert!(started.elapsed() >= Duration::from_millis(400), "closed before the idle timeout");
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_are_closed_until_one_ends() {
+        let limits = ListenerLimits { first_request_timeout: PATIENCE * 3, ..short_limits() };
+        let server = listen(slow_app(), limits).await;
+        let first = server.connect().await.expect("first");
+        let _second = server.connect().await.expect("second");
+        // The third is accepted and closed at once: its handshake fails.
+        assert!(server.connect().await.is_err(), "a third connection was served");
+        // One ends; a new one is served again (the slot is freed once the server sees the close).
+        drop(first);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(mut tls) = server.connect().await {
+                tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+                let mut buf = vec![0u8; 1024];
+                let n = tls.read(&mut buf).await.expect("read");
+                assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no connection served after one ended");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 
     #[test]
     fn bearer_tokens_are_read_like_upstream() {
