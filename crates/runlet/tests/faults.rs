@@ -1,0 +1,232 @@
+//! The fault matrix: `runlet server` is killed with SIGKILL at seeded random moments while a Job runs, and after
+//! every restart the counts must be exact and no write the API acknowledged may be missing.
+//!
+//! The test plays kubelet (the server runs without its agent): a thread marks each pod of the Job `Succeeded` and
+//! logs every status write the API acknowledged with 200. The kill moments are chosen by progress (after a
+//! seeded random number of further acknowledged writes), never by sleeping. Set `RUNLET_FAULT_SEED` to replay a
+//! failing run (the seed is printed first); `RUNLET_FAULT_TRIALS` sets the kills per Job (10 by default).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Api, Server, eventually};
+
+const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
+const PODS: &str = "/api/v1/namespaces/default/pods";
+const INDEX_KEY: &str = "batch.kubernetes.io/job-completion-index";
+const TRACKING: &str = "batch.kubernetes.io/job-tracking";
+/// How long the Job may take to finish after the last restart (hundreds of pods through a loaded machine).
+const FINISH: Duration = Duration::from_secs(240);
+
+/// SplitMix64: the same kill moments for the same seed on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("RUNLET_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+    })
+}
+
+fn trials() -> u64 {
+    std::env::var("RUNLET_FAULT_TRIALS").ok().and_then(|s| s.parse().ok()).unwrap_or(10)
+}
+
+/// The writes the API acknowledged: pod uid → its name and index (when the Job is Indexed).
+#[derive(Default)]
+struct Acknowledged {
+    succeeded: BTreeMap<String, (String, Option<String>)>,
+}
+
+/// Plays kubelet for every pod of Job `job`: marks each `Succeeded` and logs the writes the API acknowledged.
+/// Requests made while the server is down fail (code 0) and are retried on the next pass.
+fn kubelet(api: Api, job: String, acked: Arc<Mutex<Acknowledged>>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        let list = api.get(&format!("{PODS}?labelSelector=job-name%3D{job}"));
+        if list.code != 200 {
+            continue;
+        }
+        let pods = list.json()["items"].as_array().cloned().unwrap_or_default();
+        let done: BTreeSet<String> = acked.lock().unwrap().succeeded.keys().cloned().collect();
+        for pod in pods {
+            let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            if done.contains(&uid)
+                || pod["status"]["phase"] == "Succeeded"
+                || pod["metadata"]["deletionTimestamp"].is_string()
+            {
+                continue;
+            }
+            // The uid makes it a write to this pod only, never to a newer one of the same name.
+            let status = json!({"metadata": {"uid": uid}, "status": succeeded_status(&pod)});
+            let r = api.patch(&format!("{PODS}/{name}/status"), "application/strategic-merge-patch+json", &status);
+            if r.code == 200 {
+                let index = pod["metadata"]["annotations"][INDEX_KEY].as_str().map(str::to_string);
+                acked.lock().unwrap().succeeded.insert(uid, (name, index));
+            }
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
+}
+
+fn succeeded_status(pod: &Value) -> Value {
+    let now = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()).to_string();
+    let containers: Vec<Value> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": false, "restartCount": 0,
+                   "started": false,
+                   "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}})
+        })
+        .collect();
+    json!({
+        "phase": "Succeeded",
+        "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": now}],
+        "containerStatuses": containers,
+    })
+}
+
+/// The Job's pods, by uid.
+fn pods(api: &Api, job: &str) -> BTreeMap<String, Value> {
+    let list = api.get(&format!("{PODS}?labelSelector=job-name%3D{job}")).expect(200);
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (p["metadata"]["uid"].as_str().unwrap_or_default().to_string(), p.clone()))
+        .collect()
+}
+
+fn count(job: &Value, field: &str) -> u64 {
+    job["status"][field].as_u64().unwrap_or(0)
+}
+
+/// What must hold right after any restart: every acknowledged write is there, and nothing is counted twice
+/// or counted without a pod to show for it.
+fn check_after_restart(api: &Api, name: &str, acked: &Acknowledged, indexed: bool, trial: u64) {
+    let job = api.get(&format!("{JOBS}/{name}")).expect(200);
+    let pods = pods(api, name);
+    for (uid, (pod, _)) in &acked.succeeded {
+        let stored = pods.get(uid).unwrap_or_else(|| panic!("trial {trial}: acknowledged pod {pod} ({uid}) is gone"));
+        assert_eq!(stored["status"]["phase"], "Succeeded", "trial {trial}: acknowledged write to {pod} lost: {stored}");
+    }
+    let succeeded_pods = pods.values().filter(|p| p["status"]["phase"] == "Succeeded").count() as u64;
+    assert!(
+        count(&job, "succeeded") <= succeeded_pods,
+        "trial {trial}: succeeded {} but only {succeeded_pods} Succeeded pods",
+        count(&job, "succeeded")
+    );
+    if indexed {
+        let mut per_index: BTreeMap<String, usize> = BTreeMap::new();
+        for p in pods.values().filter(|p| p["status"]["phase"] == "Succeeded") {
+            let index = p["metadata"]["annotations"][INDEX_KEY].as_str().unwrap_or("?").to_string();
+            *per_index.entry(index).or_default() += 1;
+        }
+        let twice: Vec<_> = per_index.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "trial {trial}: indexes succeeded more than once: {twice:?}");
+    }
+}
+
+/// Runs Job `spec` to completion through `trials()` SIGKILLs of the server, checking after each restart and at
+/// the end that the counts are exact.
+fn kill_during(name: &str, spec: Value, completions: u64, indexed: bool) {
+    let seed = seed();
+    eprintln!("fault matrix {name}: RUNLET_FAULT_SEED={seed}");
+    let mut rng = Rng(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let api = Api::new(&server);
+    let mut job = json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+        "spec": {"template": {"spec": {
+            // No scheduler binds these pods: the test is their kubelet.
+            "schedulerName": "example.com/tests",
+            "restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox", "command": ["true"]}],
+        }}},
+    });
+    for (k, v) in spec.as_object().into_iter().flatten() {
+        job["spec"][k] = v.clone();
+    }
+    api.post(JOBS, &job).expect(201);
+
+    let acked = Arc::new(Mutex::new(Acknowledged::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let player = {
+        let (api, acked, stop, name) = (api.clone(), acked.clone(), stop.clone(), name.to_string());
+        std::thread::spawn(move || kubelet(api, name, acked, stop))
+    };
+    let acked_count = || acked.lock().unwrap().succeeded.len() as u64;
+    let trials = trials();
+    for trial in 0..trials {
+        // A random amount of further progress, so the kills spread over the whole run.
+        let step = 1 + rng.below(completions / (trials + 1)).max(1);
+        let target = (acked_count() + step).min(completions.saturating_sub(1));
+        eventually(FINISH, || (acked_count() >= target).then_some(()))
+            .unwrap_or_else(|| panic!("trial {trial}: stuck at {} acknowledged pods", acked_count()));
+        let (dir, addr) = server.kill9();
+        server = Server::start(&dir, &addr.to_string());
+        check_after_restart(&api, name, &acked.lock().unwrap(), indexed, trial);
+    }
+
+    // After the last restart the Job finishes, counted exactly.
+    eventually(FINISH, || {
+        let j = api.get(&format!("{JOBS}/{name}")).expect(200);
+        let complete = j["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"));
+        (complete && j["status"].get("uncountedTerminatedPods").is_none_or(|u| u == &json!({}))).then_some(())
+    })
+    .unwrap_or_else(|| panic!("{name} did not complete: {}", api.get(&format!("{JOBS}/{name}")).text()));
+    stop.store(true, Ordering::SeqCst);
+    player.join().expect("kubelet thread");
+    // Read again with the kubelet stopped: nothing changes the pods any more.
+    let done = api.get(&format!("{JOBS}/{name}")).expect(200);
+    let acked = acked.lock().unwrap();
+    check_after_restart(&api, name, &acked, indexed, trials);
+    let pods = pods(&api, name);
+    let succeeded: Vec<&Value> = pods.values().filter(|p| p["status"]["phase"] == "Succeeded").collect();
+    assert_eq!(count(&done, "succeeded"), succeeded.len() as u64, "every Succeeded pod counted once: {done}");
+    assert!(count(&done, "succeeded") >= completions, "{done}");
+    assert_eq!(count(&done, "failed"), 0, "{done}");
+    for p in &succeeded {
+        let finalizers = p["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+        assert!(!finalizers.iter().any(|f| f == TRACKING), "counted pod kept its tracking finalizer: {p}");
+    }
+    if indexed {
+        assert_eq!(count(&done, "succeeded"), completions, "{done}");
+        assert_eq!(done["status"]["completedIndexes"], format!("0-{}", completions - 1));
+        let indexes: BTreeSet<&str> =
+            succeeded.iter().filter_map(|p| p["metadata"]["annotations"][INDEX_KEY].as_str()).collect();
+        assert_eq!(indexes.len() as u64, completions, "each index succeeded exactly once");
+    }
+    eprintln!("fault matrix {name}: {trials} kills, {} acknowledged writes all kept", acked.succeeded.len());
+}
+
+#[test]
+fn kill9_during_a_nonindexed_job_keeps_counts_exact() {
+    kill_during("nonindexed", json!({"completions": 300, "parallelism": 30}), 300, false);
+}
+
+#[test]
+fn kill9_during_an_indexed_job_keeps_counts_exact() {
+    kill_during("indexed", json!({"completions": 200, "parallelism": 30, "completionMode": "Indexed"}), 200, true);
+}
