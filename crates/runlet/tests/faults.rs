@@ -230,3 +230,104 @@ fn kill9_during_a_nonindexed_job_keeps_counts_exact() {
 fn kill9_during_an_indexed_job_keeps_counts_exact() {
     kill_during("indexed", json!({"completions": 200, "parallelism": 30, "completionMode": "Indexed"}), 200, true);
 }
+
+/// A size-limited tmpfs the test mounts (root only), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "runlet-test"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then_some(SmallDisk { dir })
+    }
+
+    /// Writes a file until the disk is full; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&path).expect("filler");
+        let chunk = vec![0u8; 64 * 1024];
+        // Whole chunks while they fit, then single bytes, until nothing more fits.
+        while file.write_all(&chunk).is_ok() {}
+        while file.write_all(&[0]).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_writes_with_a_status_and_keeps_reads_and_data() {
+    let Some(disk) = SmallDisk::mount(64) else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let data = disk.dir.path().join("data");
+    let server = Server::start(&data, "127.0.0.1:0");
+    let api = Api::new(&server);
+    let job = |name: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+               "spec": {"managedBy": "example.com/tests", "template": {"spec": {"restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}})
+    };
+    api.post(JOBS, &job("before")).expect(201);
+
+    let filler = disk.fill();
+    // Writes fail with a 5xx Status (the store cannot grow); each is an answer, not a dropped connection.
+    let mut refused = 0;
+    for n in 0..20 {
+        let mut big = job(&format!("full-{n}"));
+        big["metadata"]["annotations"] = json!({"pad": "x".repeat(200 * 1024)});
+        let r = api.post(JOBS, &big);
+        if r.code >= 500 {
+            let s = r.json();
+            assert_eq!(s["kind"], "Status", "{s}");
+            assert_eq!(s["status"], "Failure", "{s}");
+            if refused == 0 {
+                eprintln!("a write on the full disk: {} {}", r.code, s["message"]);
+            }
+            refused += 1;
+        } else {
+            assert_eq!(r.code, 201, "{}", r.text());
+        }
+    }
+    assert!(refused > 0, "no write failed on a full disk");
+    // Reads keep working.
+    api.get(&format!("{JOBS}/before")).expect(200);
+    api.get(JOBS).expect(200);
+
+    // Space comes back: writes succeed again.
+    std::fs::remove_file(&filler).expect("free the disk");
+    eventually(Duration::from_secs(30), || (api.post(JOBS, &job("after")).code == 201).then_some(()))
+        .expect("writes succeed once space returns");
+
+    // Nothing is corrupted: a restart reads every acknowledged object back.
+    let listed = api.get(JOBS).expect(200);
+    let names = |list: &Value| -> BTreeSet<String> {
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|j| j["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (dir, addr) = server.kill9();
+    let server = Server::start(&dir, &addr.to_string());
+    let api = Api::new(&server);
+    let relisted = api.get(JOBS).expect(200);
+    assert_eq!(names(&relisted), names(&listed));
+    assert!(names(&relisted).contains("before") && names(&relisted).contains("after"));
+    drop(server);
+}
