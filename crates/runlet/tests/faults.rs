@@ -331,3 +331,83 @@ fn a_full_disk_fails_writes_with_a_status_and_keeps_reads_and_data() {
     assert!(names(&relisted).contains("before") && names(&relisted).contains("after"));
     drop(server);
 }
+
+/// Whether a process whose command line holds `marker` runs on this machine.
+fn process_running(marker: &str) -> bool {
+    std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(marker))
+    })
+}
+
+fn spawn_agent(server: &Server, dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_runlet"))
+        .args(["agent", "--node-name", "crashy", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(server.kubeconfig())
+        .arg("--dir")
+        .arg(dir)
+        .env("RUNLET_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn runlet agent")
+}
+
+fn terminated(pod: &Value) -> Option<(String, i64, String, u64)> {
+    let cs = &pod["status"]["containerStatuses"][0];
+    let code = cs["state"]["terminated"]["exitCode"].as_i64()?;
+    let phase = pod["status"]["phase"].as_str()?.to_string();
+    let id = cs["containerID"].as_str().unwrap_or_default().to_string();
+    Some((phase, code, id, cs["restartCount"].as_u64().unwrap_or(0)))
+}
+
+#[test]
+fn kill9_of_the_agent_mid_pod_adopts_running_containers_and_reports_real_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let api = Api::new(&server);
+    let agent_dir = tmp.path().join("agent");
+    let mut agent = spawn_agent(&server, &agent_dir);
+    let ready = |api: &Api| {
+        let node = api.get("/api/v1/nodes/crashy");
+        node.code == 200
+            && node.json()["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    };
+    eventually(Duration::from_secs(30), || ready(&api).then_some(())).expect("the agent's node is Ready");
+    // Unique markers find the containers' processes on this machine.
+    let marker = format!("m{}", std::process::id());
+    let (ends_early, ends_late) = (format!("{marker}-early"), format!("{marker}-late"));
+    let pod = |name: &str, script: String| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+               "spec": {"nodeName": "crashy", "restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", script]}]}})
+    };
+    // One container ends while the agent is down; one outlives the agent's restart.
+    api.post(PODS, &pod("early", format!("sleep 1; exit 7 # {ends_early}"))).expect(201);
+    api.post(PODS, &pod("late", format!("sleep 8; exit 3 # {ends_late}"))).expect(201);
+    for name in ["early", "late"] {
+        eventually(Duration::from_secs(30), || {
+            (api.get(&format!("{PODS}/{name}")).json()["status"]["phase"] == "Running").then_some(())
+        })
+        .unwrap_or_else(|| panic!("{name} never ran"));
+    }
+    let late_id = api.get(&format!("{PODS}/late")).json()["status"]["containerStatuses"][0]["containerID"].clone();
+
+    let _ = agent.kill();
+    let _ = agent.wait();
+    eventually(Duration::from_secs(20), || (!process_running(&ends_early)).then_some(()))
+        .expect("the early container ends while the agent is down");
+    assert!(process_running(&ends_late), "the late container must still run when the agent comes back");
+    let mut agent = spawn_agent(&server, &agent_dir);
+
+    let early = eventually(Duration::from_secs(30), || terminated(&api.get(&format!("{PODS}/early")).json()));
+    let late = eventually(Duration::from_secs(40), || terminated(&api.get(&format!("{PODS}/late")).json()));
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let (phase, code, _, restarts) = early.expect("early reported");
+    assert_eq!((phase.as_str(), code, restarts), ("Failed", 7, 0));
+    let (phase, code, id, restarts) = late.expect("late reported");
+    assert_eq!((phase.as_str(), code, restarts), ("Failed", 3, 0), "adopted, not run again");
+    assert_eq!(json!(id), late_id, "the adopted container keeps its id");
+}
