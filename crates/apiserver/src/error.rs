@@ -15,15 +15,22 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// `metadata.continue` of the Status: where an expired chunked list can go on.
+    pub list_continue: Option<String>,
 }
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError { code, reason, message: message.into(), details: None, list_continue: None }
     }
 
     fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
+        self
+    }
+
+    pub fn with_list_continue(mut self, token: String) -> Self {
+        self.list_continue = Some(token);
         self
     }
 
@@ -159,6 +166,9 @@ impl ApiError {
         }
         if let Some(d) = &self.details {
             v["details"] = d.clone();
+        }
+        if let Some(token) = &self.list_continue {
+            v["metadata"]["continue"] = json!(token);
         }
         v
     }

@@ -8,6 +8,7 @@
 //! update or delete means) → [`strategy`] (per-kind defaulting and validation, via `runlet-api`) → the store.
 
 pub mod body;
+mod chunk;
 pub mod discovery;
 pub mod error;
 pub mod events_ttl;
