@@ -17,6 +17,7 @@
 //! - [`labels`]: well-known label, annotation and finalizer keys.
 //! - [`meta`]: `ObjectMeta` validation and Go-style value formatting shared by every kind.
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
+//! - [`taints`]: node taints, pod tolerations and the tolerations every new pod gets by default.
 
 pub mod config;
 pub mod cron;
@@ -35,5 +36,6 @@ pub mod pod;
 pub mod quantity;
 pub mod selector;
 pub mod table;
+pub mod taints;
 
 pub use runlet_codec as codec;

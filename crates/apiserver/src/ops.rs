@@ -109,7 +109,7 @@ pub async fn create(
             meta::set_meta(&mut candidate, "name", json!(name));
         }
         let name = meta::name(&candidate).to_string();
-        let prepared = strategy::prepare_create(resource, candidate, opts.decoding())?;
+        let prepared = strategy::prepare_create(resource, candidate, opts.decoding(), &state.admission)?;
         if opts.dry_run {
             return Ok(Written { value: Arc::new(prepared.value), warnings: prepared.warnings, created: true });
         }
