@@ -18,6 +18,7 @@
 //! - [`meta`]: `ObjectMeta` validation and Go-style value formatting shared by every kind.
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
 //! - [`vocab`]: Kubernetes' vocabulary as types (condition statuses and types, pod phases, event types).
+//! - [`taints`]: node taints, pod tolerations and the tolerations every new pod gets by default.
 
 pub mod config;
 pub mod cron;
@@ -37,5 +38,6 @@ pub mod quantity;
 pub mod selector;
 pub mod table;
 pub mod vocab;
+pub mod taints;
 
 pub use runlet_codec as codec;

@@ -109,7 +109,7 @@ pub async fn create(
             meta::set_meta(&mut candidate, "name", json!(name));
         }
         let name = meta::name(&candidate).to_string();
-        let mut prepared = strategy::prepare_create(resource, candidate, opts.decoding())?;
+        let mut prepared = strategy::prepare_create(resource, candidate, opts.decoding(), &state.admission)?;
         meta::drop_empty_metadata(&mut prepared.value);
         if opts.dry_run {
             return Ok(Written { value: Arc::new(prepared.value), warnings: prepared.warnings, created: true });
