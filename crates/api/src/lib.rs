@@ -13,6 +13,7 @@
 //! - [`pod`]: Pod defaulting and validation.
 //! - [`namespace`]: Namespace validation.
 //! - [`config`]: ConfigMap and Secret validation.
+//! - [`runtime_class`]: RuntimeClass validation and what it does to the pods that name one.
 //! - [`table`]: server-side table columns and cells for `kubectl get`.
 //! - [`labels`]: well-known label, annotation and finalizer keys.
 //! - [`meta`]: `ObjectMeta` validation and Go-style value formatting shared by every kind.
@@ -35,6 +36,7 @@ pub mod names;
 pub mod namespace;
 pub mod pod;
 pub mod quantity;
+pub mod runtime_class;
 pub mod selector;
 pub mod table;
 pub mod vocab;

@@ -97,6 +97,12 @@ impl ApiError {
         Self::new(422, "Invalid", message).with_details(json!({"causes": causes}))
     }
 
+    /// 403 `<resource> "<name>" is forbidden: <why>`, as admission refusals read.
+    pub fn forbidden(resource: &Resource, name: &str, why: &str) -> Self {
+        Self::new(403, "Forbidden", format!("{} \"{name}\" is forbidden: {why}", resource.qualified()))
+            .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

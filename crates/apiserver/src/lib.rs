@@ -26,6 +26,7 @@ mod podlog;
 pub mod protobuf;
 pub mod resources;
 mod rest;
+pub mod runtime_classes;
 mod scale;
 pub mod server;
 pub mod shared_pki;

@@ -84,6 +84,9 @@ pub async fn create(
     } else {
         meta::remove_meta(&mut value, "namespace");
     }
+    if resource.kind == Kind::Pod {
+        value = crate::runtime_classes::admit_pod_create(state, value)?;
+    }
     let generate = meta::str_at(&value, &["metadata", "generateName"]).unwrap_or("").to_string();
     if meta::name(&value).is_empty() && generate.is_empty() {
         return Err(ApiError::invalid(

@@ -368,6 +368,9 @@ pub async fn start_with(
     let mut state = ApiState::new(store);
     state.admission = admission;
     namespaces::ensure_system_namespaces(&state).await.context("creating the system namespaces")?;
+    runlet_apiserver::runtime_classes::ensure_builtin_runtime_classes(&state)
+        .await
+        .context("creating the RuntimeClasses of runlet's handlers")?;
 
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
