@@ -8,6 +8,7 @@
 //! update or delete means) → [`strategy`] (per-kind defaulting and validation, via `runlet-api`) → the store.
 
 pub mod body;
+mod chunk;
 pub mod discovery;
 pub mod error;
 pub mod events_ttl;
@@ -25,6 +26,7 @@ mod podlog;
 pub mod protobuf;
 pub mod resources;
 mod rest;
+pub mod runtime_classes;
 mod scale;
 pub mod server;
 pub mod shared_pki;

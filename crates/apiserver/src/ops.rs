@@ -84,6 +84,9 @@ pub async fn create(
     } else {
         meta::remove_meta(&mut value, "namespace");
     }
+    if resource.kind == Kind::Pod {
+        value = crate::runtime_classes::admit_pod_create(state, value)?;
+    }
     let generate = meta::str_at(&value, &["metadata", "generateName"]).unwrap_or("").to_string();
     if meta::name(&value).is_empty() && generate.is_empty() {
         return Err(ApiError::invalid(
@@ -109,7 +112,7 @@ pub async fn create(
             meta::set_meta(&mut candidate, "name", json!(name));
         }
         let name = meta::name(&candidate).to_string();
-        let mut prepared = strategy::prepare_create(resource, candidate, opts.decoding())?;
+        let mut prepared = strategy::prepare_create(resource, candidate, opts.decoding(), &state.admission)?;
         meta::drop_empty_metadata(&mut prepared.value);
         if opts.dry_run {
             return Ok(Written { value: Arc::new(prepared.value), warnings: prepared.warnings, created: true });

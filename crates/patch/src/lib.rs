@@ -28,6 +28,7 @@ pub enum Kind {
     Lease,
     ConfigMap,
     Secret,
+    RuntimeClass,
     Scale,
     Other,
 }
@@ -45,6 +46,7 @@ impl Kind {
             "Lease" => Kind::Lease,
             "ConfigMap" => Kind::ConfigMap,
             "Secret" => Kind::Secret,
+            "RuntimeClass" => Kind::RuntimeClass,
             "Scale" => Kind::Scale,
             _ => Kind::Other,
         }

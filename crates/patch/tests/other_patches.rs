@@ -151,6 +151,7 @@ fn kind_names_map_to_schema_roots() {
         ("Scale", Kind::Scale),
         ("ConfigMap", Kind::ConfigMap),
         ("Secret", Kind::Secret),
+        ("RuntimeClass", Kind::RuntimeClass),
         ("Service", Kind::Other),
     ];
     for (name, kind) in cases {
