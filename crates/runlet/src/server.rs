@@ -64,7 +64,11 @@ pub struct LimitArgs {
 
 impl LimitArgs {
     fn inflight(&self) -> InflightLimits {
-        InflightLimits { read_only: self.max_requests_inflight, mutating: self.max_mutating_requests_inflight }
+        InflightLimits {
+            read_only: self.max_requests_inflight,
+            mutating: self.max_mutating_requests_inflight,
+            ..InflightLimits::default()
+        }
     }
 }
 

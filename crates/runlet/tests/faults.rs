@@ -57,10 +57,14 @@ struct Acknowledged {
 fn kubelet(api: Api, job: String, acked: Arc<Mutex<Acknowledged>>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::SeqCst) {
         let list = api.get(&format!("{PODS}?labelSelector=job-name%3D{job}"));
-        if list.code != 200 {
+        // A kill can cut an answer short: only a whole list counts.
+        let Ok(list) = serde_json::from_slice::<Value>(&list.body)
+            .map_err(drop)
+            .and_then(|l| if list.code == 200 { Ok(l) } else { Err(()) })
+        else {
             continue;
-        }
-        let pods = list.json()["items"].as_array().cloned().unwrap_or_default();
+        };
+        let pods = list["items"].as_array().cloned().unwrap_or_default();
         let done: BTreeSet<String> = acked.lock().unwrap().succeeded.keys().cloned().collect();
         for pod in pods {
             let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
