@@ -201,22 +201,32 @@ fn mutating_requests_past_the_inflight_limit_get_429() {
     );
     let api = Api::new(&server);
     // A create whose body is still being sent holds the only mutating permit: curl uploads stdin as it comes.
-    let mut held = Command::new("curl")
-        .args(["-sS", "--http1.1", "--max-time", "60", "--cacert"])
-        .arg(&api.ca)
-        .args(["-X", "POST", "-T", "-", "-H", "Content-Type: application/json", "-H", "Expect:", "-o", "/dev/null"])
-        .args(["-w", "%{http_code}", "-H"])
-        .arg(format!("Authorization: Bearer {}", api.token.as_deref().unwrap_or_default()))
-        .arg(format!("{}{JOBS}", api.base))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("curl");
+    let hold = || {
+        Command::new("curl")
+            .args(["-sS", "--http1.1", "--max-time", "60", "--cacert"])
+            .arg(&api.ca)
+            .args(["-X", "POST", "-T", "-", "-H", "Content-Type: application/json", "-H", "Expect:", "-o", "/dev/null"])
+            .args(["-w", "%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {}", api.token.as_deref().unwrap_or_default()))
+            .arg(format!("{}{JOBS}", api.base))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("curl")
+    };
+    let mut held = hold();
+    // A probe can take the permit just as the held create arrives, which then gets the 429 itself and ends: it
+    // is started again until it is the one holding the permit.
+    let mut codes = Vec::new();
     let refused = support::eventually(Duration::from_secs(20), || {
+        if let Ok(Some(_)) = held.try_wait() {
+            held = hold();
+        }
         let r = api.post(JOBS, &job("second"));
+        codes.push(r.code);
         (r.code == 429).then_some(r)
     })
-    .expect("a second create is refused while the first holds the permit");
+    .unwrap_or_else(|| panic!("a second create is never refused while the first holds the permit: {codes:?}"));
     let s = refused.json();
     assert_eq!((s["kind"].as_str(), s["reason"].as_str()), (Some("Status"), Some("TooManyRequests")), "{s}");
     assert_eq!(s["message"], "Too many requests, please try again later.");
