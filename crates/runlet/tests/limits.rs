@@ -200,31 +200,44 @@ fn mutating_requests_past_the_inflight_limit_get_429() {
         &["--no-agent", "--max-mutating-requests-inflight", "1", "--max-requests-inflight", "1"],
     );
     let api = Api::new(&server);
-    // A create whose body is still being sent holds the only mutating permit: curl uploads stdin as it comes.
+    // A create whose body is still being sent holds the only mutating permit: curl uploads stdin as it comes,
+    // and its trace shows when the request head is on its way.
+    let trace = tmp.path().join("held.trace");
     let hold = || {
-        Command::new("curl")
+        let _ = std::fs::remove_file(&trace);
+        let child = Command::new("curl")
             .args(["-sS", "--http1.1", "--max-time", "60", "--cacert"])
             .arg(&api.ca)
             .args(["-X", "POST", "-T", "-", "-H", "Content-Type: application/json", "-H", "Expect:", "-o", "/dev/null"])
+            .arg("--trace-ascii")
+            .arg(&trace)
             .args(["-w", "%{http_code}", "-H"])
             .arg(format!("Authorization: Bearer {}", api.token.as_deref().unwrap_or_default()))
             .arg(format!("{}{JOBS}", api.base))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("curl")
+            .expect("curl");
+        support::eventually(Duration::from_secs(20), || {
+            std::fs::read_to_string(&trace).is_ok_and(|t| t.contains("=> Send header")).then_some(())
+        })
+        .expect("the held create sent its head");
+        child
     };
-    let mut held = hold();
-    // A probe can take the permit just as the held create arrives, which then gets the 429 itself and ends: it
-    // is started again until it is the one holding the permit.
+    // A probe made once the held create is in: refused. Should the held one ever lose the race for the permit
+    // (it then waits, refused, for its body to end), it is replaced.
     let mut codes = Vec::new();
-    let refused = support::eventually(Duration::from_secs(20), || {
-        if let Ok(Some(_)) = held.try_wait() {
-            held = hold();
-        }
+    let mut held = hold();
+    let refused = support::eventually(Duration::from_secs(30), || {
         let r = api.post(JOBS, &job("second"));
         codes.push(r.code);
-        (r.code == 429).then_some(r)
+        if r.code == 429 {
+            return Some(r);
+        }
+        let _ = held.kill();
+        let _ = held.wait();
+        held = hold();
+        None
     })
     .unwrap_or_else(|| panic!("a second create is never refused while the first holds the permit: {codes:?}"));
     let s = refused.json();
