@@ -31,7 +31,7 @@ pub async fn ensure_system_namespaces(state: &ApiState) -> Result<(), crate::Api
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         match ops::create(state, res, None, body, opts).await {
             Ok(_) => {}
-            Err(e) if e.code == 409 => {}
+            Err(e) if e.is_already_exists() => {}
             Err(e) => return Err(e),
         }
     }
@@ -181,7 +181,7 @@ async fn finalize(state: &ApiState, ns: &Object) -> bool {
     let req = DeleteRequest { propagation: Some(Propagation::Background), ..Default::default() };
     match ops::delete(state, ns_res, None, name, req).await {
         Ok(d) => d.gone,
-        Err(e) => e.code == 404,
+        Err(e) => e.is_not_found(),
     }
 }
 

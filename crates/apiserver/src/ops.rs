@@ -80,7 +80,7 @@ pub async fn create(
             }
             _ => meta::set_meta(&mut value, "namespace", json!(ns)),
         }
-        check_namespace_accepts(state, ns)?;
+        check_namespace_accepts(state, resource, meta::name(&value), ns)?;
     } else {
         meta::remove_meta(&mut value, "namespace");
     }
@@ -163,15 +163,13 @@ fn check_type_meta(resource: &Resource, value: &mut Value) -> Result<(), ApiErro
 }
 
 /// A namespaced object may only be created in a namespace that exists and is not being deleted.
-fn check_namespace_accepts(state: &ApiState, ns: &str) -> Result<(), ApiError> {
+fn check_namespace_accepts(state: &ApiState, resource: &Resource, name: &str, ns: &str) -> Result<(), ApiError> {
     let ns_res = by_kind(Kind::Namespace);
     match state.store.get(&ns_res.key(None, ns)) {
         None => Err(ApiError::namespace_not_found(ns)),
-        Some(obj) if meta::deletion_timestamp(&obj.value).is_some() => Err(ApiError::new(
-            403,
-            "Forbidden",
-            format!("unable to create new content in namespace {ns} because it is being terminated"),
-        )),
+        Some(obj) if meta::deletion_timestamp(&obj.value).is_some() => {
+            Err(ApiError::namespace_terminating(resource, name, ns))
+        }
         Some(_) => Ok(()),
     }
 }

@@ -13,6 +13,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use runlet_api::labels::JOB_TRACKING_FINALIZER;
 use runlet_api::selector::LabelSelector;
+use runlet_client::ApiErrorExt;
 use runlet_codec::{Job, JobStatus, Pod};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -371,7 +372,7 @@ impl JobController {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -395,8 +396,8 @@ impl JobController {
                 let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
                 match pod_api(&self.client, &d.pod.namespace).delete(&d.pod.name, &dp).await {
                     Ok(_) => Ok(()),
-                    Err(e) if is_not_found(&e) => Ok(()),
-                    Err(e) => Err((DeletionStep::Deleting, api_message(&e))),
+                    Err(e) if e.is_not_found() => Ok(()),
+                    Err(e) => Err((DeletionStep::Deleting, e.api_message())),
                 }
             }))
             .await;
@@ -429,10 +430,10 @@ impl JobController {
                         });
                         self.event(&about, &JobEvent::created_pod(&name));
                     }
-                    Err(e) if is_namespace_terminating(&e) => outcome.created += 1,
+                    Err(e) if e.is_namespace_terminating() => outcome.created += 1,
                     Err(e) => {
                         batch_failed = true;
-                        self.event(&about, &JobEvent::failed_create(&api_message(&e)));
+                        self.event(&about, &JobEvent::failed_create(&e.api_message()));
                     }
                 }
             }
@@ -528,7 +529,7 @@ async fn release_orphan_finalizer(client: &Client, pod: PodRef) -> Result<Option
     let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": fresh.metadata.resource_version}});
     match pods.patch(&pod.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
         Ok(_) => Ok(None),
-        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -538,31 +539,10 @@ async fn remove_tracking_finalizer(client: &Client, pod: &PodRef) -> bool {
     let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": [JOB_TRACKING_FINALIZER], "uid": pod.uid}});
     match pod_api(client, &pod.namespace).patch(&pod.name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
         Ok(_) => true,
-        Err(e) if is_not_found(&e) => true,
+        Err(e) if e.is_not_found() => true,
         Err(e) => {
             tracing::debug!(pod = %pod.name, error = %e, "could not remove the tracking finalizer");
             false
         }
     }
-}
-
-pub(crate) fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
-}
-
-/// The message an event shows for a failed API call: the server's own words when it answered.
-pub(crate) fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// A create refused because the name is taken.
-pub(crate) fn is_already_exists(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.reason == "AlreadyExists")
-}
-
-pub(crate) fn is_namespace_terminating(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 403 && s.message.contains("being terminated"))
 }

@@ -10,6 +10,7 @@ use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use runlet_client::ApiErrorExt;
 use runlet_client::events::Recorder;
 use runlet_codec::{Pod, PodStatus};
 use serde_json::json;
@@ -94,7 +95,7 @@ async fn patch_status(
     loop {
         match api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
             Ok(_) => return true,
-            Err(kube::Error::Api(s)) if s.code == 404 => return false,
+            Err(e) if e.is_not_found() => return false,
             Err(e) => tracing::warn!(pod = %name, error = %e, "could not report pod status; retrying"),
         }
         if updates.has_changed().unwrap_or(false) {
@@ -278,7 +279,7 @@ impl PodManager {
         };
         match api.delete(&pod.name_any(), &dp).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) if e.is_not_found() || e.is_conflict() => {}
             Err(e) => tracing::warn!(pod = %pod.name_any(), error = %e, "could not finish deleting the pod"),
         }
     }

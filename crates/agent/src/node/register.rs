@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use runlet_client::ApiErrorExt;
 use runlet_codec::k8s_openapi::api::core::v1::{DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeSystemInfo};
 use runlet_codec::{Lease, LeaseSpec, MicroTime, Node, NodeCondition, NodeStatus, ObjectMeta, Quantity, Time};
 use serde_json::json;
@@ -161,7 +162,7 @@ pub async fn register(client: &Client, name: &str, facts: &NodeFacts) -> Result<
     if api.get_opt(name).await?.is_none() {
         match api.create(&PostParams::default(), &node).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) if e.is_already_exists() => {}
             Err(e) => return Err(e),
         }
     }
@@ -211,7 +212,7 @@ pub async fn heartbeat(client: Client, name: String, facts: NodeFacts) {
             json!({"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": Time(now)}]}});
         match nodes.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {
+            Err(e) if e.is_not_found() => {
                 if let Err(e) = register(&nodes.clone().into_client(), &name, &facts).await {
                     tracing::warn!(error = %e, "could not register the node again");
                 }
