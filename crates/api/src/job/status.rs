@@ -120,7 +120,7 @@ fn validate_uncounted(u: &UncountedTerminatedPods) -> Vec<FieldError> {
 fn overlap(completed: &str, failed: &str, completions: i32) -> Option<i32> {
     let completed = IndexSet::parse_clipped(completed, completions);
     let failed = IndexSet::parse_clipped(failed, completions);
-    completed.iter().find(|i| failed.contains(*i))
+    completed.first_common(&failed)
 }
 
 /// Upstream `validateJobStatus`.
