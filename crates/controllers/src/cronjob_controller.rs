@@ -14,9 +14,9 @@ use runlet_codec::{CronJob, Job, ObjectReference};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::cronjob::{self, Event, Observed, SyncInput};
-use crate::events::{Recorder, reference};
-use crate::runtime::informer::Change;
-use crate::runtime::{Informer, WorkQueue};
+use runlet_client::events::{Recorder, reference};
+use runlet_client::informer::Change;
+use runlet_client::{Informer, WorkQueue};
 
 /// A CronJob's namespace and name.
 pub type CronJobKey = (String, String);

@@ -30,7 +30,7 @@ use runlet_codec::{CronJob, Job, Pod};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::runtime::Informer;
+use runlet_client::Informer;
 
 /// How long the collector waits for a change before it looks again anyway.
 pub const IDLE_RESYNC: Duration = Duration::from_secs(30);

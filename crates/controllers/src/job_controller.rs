@@ -18,14 +18,14 @@ use runlet_codec::{Job, JobStatus, Pod};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::events::{Recorder, reference};
 use crate::job::{
     self, BackoffRecord, BackoffUpdate, DeletionStep, FailedDeletion, JobEvent, PodIoOutcome, PodRef, Skip, SyncInput,
-    Tracking,
+    Tracking, controller_of, has_tracking_finalizer,
 };
-use crate::runtime::informer::Change;
-use crate::runtime::pod_index::Filed;
-use crate::runtime::{Informer, PodIndex, WorkQueue};
+use crate::pod_index::{Filed, PodIndex};
+use runlet_client::events::{Recorder, reference};
+use runlet_client::informer::Change;
+use runlet_client::{Informer, WorkQueue};
 
 /// A Job's namespace and name.
 pub type JobKey = (String, String);
@@ -267,11 +267,8 @@ impl JobController {
             .collect();
         let satisfied = self.expectations_satisfied(key, &pods);
         let (backoff, removed_before) = self.memory(key, |m| {
-            m.finalizers_removed.retain(|u| {
-                pods.iter().any(|p| {
-                    p.metadata.uid.as_deref() == Some(u) && p.finalizers().iter().any(|f| f == JOB_TRACKING_FINALIZER)
-                })
-            });
+            m.finalizers_removed
+                .retain(|u| pods.iter().any(|p| p.metadata.uid.as_deref() == Some(u) && has_tracking_finalizer(p)));
             (m.backoff.clone(), m.finalizers_removed.iter().cloned().collect::<Vec<_>>())
         });
         let input = SyncInput {
@@ -489,21 +486,12 @@ struct Written {
     job: Option<Job>,
 }
 
-/// The owner reference with `controller: true`, if any.
-fn controller_of(pod: &Pod) -> Option<&runlet_codec::OwnerReference> {
-    pod.metadata.owner_references.as_ref()?.iter().find(|o| o.controller == Some(true))
-}
-
 fn key_of(job: &Job) -> JobKey {
     (job.namespace().unwrap_or_default(), job.name_any())
 }
 
 fn pod_api(client: &Client, ns: &str) -> Api<Pod> {
     Api::namespaced(client.clone(), ns)
-}
-
-fn has_tracking_finalizer(p: &Pod) -> bool {
-    p.finalizers().iter().any(|f| f == JOB_TRACKING_FINALIZER)
 }
 
 /// The orphan worker (upstream `syncOrphanPod`): re-reads the pod and the Job its controller reference names,

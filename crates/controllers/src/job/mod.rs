@@ -42,8 +42,9 @@ use jiff::Timestamp;
 use runlet_codec::{Job, JobCondition, JobStatus, Pod};
 
 pub use backoff::{BackoffRecord, MAX_POD_FAILURE_BACKOFF, POD_FAILURE_BACKOFF};
-pub use claim::{controller_ref, orphan_finalizer_removable};
+pub use claim::{controller_of, controller_ref, orphan_finalizer_removable};
 pub use manage::{MAX_POD_CREATE_DELETE_PER_SYNC, slow_start_batches};
+pub use pods::has_tracking_finalizer;
 pub use tracking::MAX_UNCOUNTED_PODS;
 
 /// What one reconcile looks at.
