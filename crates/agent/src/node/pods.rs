@@ -10,6 +10,7 @@ use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use runlet_api::vocab::PodPhase;
 use runlet_client::ApiErrorExt;
 use runlet_client::events::Recorder;
 use runlet_codec::{Pod, PodStatus};
@@ -252,7 +253,7 @@ impl PodManager {
             // The worker could not run the pod at all: say so rather than leave it Running forever.
             tracing::warn!(pod = %name, error = %e, "pod worker failed");
             let failed = PodStatus {
-                phase: Some("Failed".into()),
+                phase: Some(PodPhase::Failed.into()),
                 reason: Some("RunletWorkerError".into()),
                 message: Some(e.to_string()),
                 ..last.clone()

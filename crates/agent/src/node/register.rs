@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use runlet_api::vocab::{ConditionStatus, NodeConditionType};
 use runlet_client::ApiErrorExt;
 use runlet_codec::k8s_openapi::api::core::v1::{DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeSystemInfo};
 use runlet_codec::{Lease, LeaseSpec, MicroTime, Node, NodeCondition, NodeStatus, ObjectMeta, Quantity, Time};
@@ -57,12 +58,12 @@ pub const SANDBOX_CONDITION: &str = "PodSandboxUnavailable";
 fn sandbox_condition(missing: Option<&str>, now: jiff::Timestamp) -> NodeCondition {
     let (status, reason, message) = match missing {
         None => (
-            "False",
+            ConditionStatus::False,
             "PodSandboxesAvailable",
             "pods run in their own mount and PID namespaces (host network)".to_string(),
         ),
         Some(why) => (
-            "True",
+            ConditionStatus::True,
             "PodSandboxUnavailable",
             format!(
                 "pods run as plain host processes of the agent's user and can read what it can read: {why}; \
@@ -85,8 +86,8 @@ const READY_REASON: &str = "KubeletReady";
 
 fn ready_condition(now: jiff::Timestamp) -> NodeCondition {
     NodeCondition {
-        type_: "Ready".into(),
-        status: "True".into(),
+        type_: NodeConditionType::Ready.into(),
+        status: ConditionStatus::True.into(),
         reason: Some(READY_REASON.into()),
         message: Some("runlet agent is posting ready status".into()),
         last_heartbeat_time: Some(Time(now)),
@@ -219,8 +220,8 @@ pub async fn heartbeat(client: Client, name: String, facts: NodeFacts) {
             tracing::warn!(error = %e, "could not renew the node lease");
         }
         // Merged by `type`: only the heartbeat time changes, the transition time stays.
-        let patch =
-            json!({"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": Time(now)}]}});
+        let patch = json!({"status": {"conditions": [{"type": NodeConditionType::Ready.as_str(),
+            "status": ConditionStatus::True.as_str(), "lastHeartbeatTime": Time(now)}]}});
         match nodes.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
             Ok(node) if !posted_by_us(&node) => {
                 // Someone else wrote Ready (the node lifecycle controller's Unknown while we were away): we are
