@@ -135,6 +135,10 @@ wire_enum! {
     }
 }
 
+/// The `details.causes[].reason` of a create refused because its namespace is being deleted (upstream
+/// `v1.NamespaceTerminatingCause`); clients test for it instead of reading the message.
+pub const NAMESPACE_TERMINATING_CAUSE: &str = "NamespaceTerminating";
+
 wire_enum! {
     /// An event's type (`core/v1` `EventTypeNormal`, `EventTypeWarning`).
     pub enum EventType {

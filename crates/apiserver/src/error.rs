@@ -3,6 +3,7 @@
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use runlet_api::field::FieldError;
+use runlet_api::vocab::NAMESPACE_TERMINATING_CAUSE;
 use serde_json::{Value, json};
 
 use crate::resources::Resource;
@@ -48,6 +49,22 @@ impl ApiError {
     pub fn namespace_not_found(namespace: &str) -> Self {
         Self::new(404, "NotFound", format!("namespaces \"{namespace}\" not found"))
             .with_details(json!({"name": namespace, "kind": "namespaces"}))
+    }
+
+    /// 403 for a create in a namespace being deleted, with the `NamespaceTerminating` cause clients test for
+    /// (upstream's NamespaceLifecycle admission adds the same cause).
+    pub fn namespace_terminating(resource: &Resource, name: &str, namespace: &str) -> Self {
+        let cause = json!({
+            "reason": NAMESPACE_TERMINATING_CAUSE,
+            "message": format!("namespace {namespace} is being terminated"),
+            "field": "metadata.namespace",
+        });
+        Self::new(
+            403,
+            "Forbidden",
+            format!("unable to create new content in namespace {namespace} because it is being terminated"),
+        )
+        .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural, "causes": [cause]}))
     }
 
     pub fn already_exists(resource: &Resource, name: &str) -> Self {
@@ -157,6 +174,16 @@ impl ApiError {
         Self::new(500, "", message)
     }
 
+    /// `NotFound` (the object, or its namespace).
+    pub fn is_not_found(&self) -> bool {
+        self.reason == "NotFound"
+    }
+
+    /// `AlreadyExists`: a create whose name is taken.
+    pub fn is_already_exists(&self) -> bool {
+        self.reason == "AlreadyExists"
+    }
+
     /// The `Status` object for this error.
     pub fn status(&self) -> Value {
         let mut v = json!({
@@ -219,6 +246,18 @@ mod tests {
         );
         let s = ApiError::not_found(by_kind(Kind::Pod), "x").status();
         assert_eq!(s["message"], "pods \"x\" not found");
+    }
+
+    #[test]
+    fn namespace_terminating_carries_its_cause() {
+        let s = ApiError::namespace_terminating(by_kind(Kind::Job), "late", "doomed").status();
+        assert_eq!((&s["code"], &s["reason"]), (&json!(403), &json!("Forbidden")));
+        assert_eq!(s["message"], "unable to create new content in namespace doomed because it is being terminated");
+        assert_eq!(
+            s["details"],
+            json!({"name": "late", "group": "batch", "kind": "jobs", "causes": [{"reason": "NamespaceTerminating",
+                   "message": "namespace doomed is being terminated", "field": "metadata.namespace"}]})
+        );
     }
 
     #[test]

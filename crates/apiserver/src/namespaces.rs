@@ -15,7 +15,7 @@ use crate::negotiate::FieldValidation;
 use crate::ops::{self, DeleteRequest, Propagation, WriteOptions};
 use crate::resources::{Kind, RESOURCES, by_kind};
 use crate::state::ApiState;
-use crate::strategy::{NAMESPACE_FINALIZER, Origin};
+use crate::strategy::{self, NAMESPACE_FINALIZER, Origin};
 
 /// Namespaces every cluster has.
 pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-node-lease"];
@@ -31,7 +31,7 @@ pub async fn ensure_system_namespaces(state: &ApiState) -> Result<(), crate::Api
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         match ops::create(state, res, None, body, opts).await {
             Ok(_) => {}
-            Err(e) if e.code == 409 => {}
+            Err(e) if e.is_already_exists() => {}
             Err(e) => return Err(e),
         }
     }
@@ -145,7 +145,7 @@ async fn empty_namespace(state: &ApiState, ns: &str, force: bool) -> bool {
 /// The garbage collector's finalizers go too: a namespace owns no objects, and runlet's collector only handles
 /// Jobs. Other finalizers stay for their owners. None when there is nothing to change.
 fn finalized(ns: &Value) -> Option<Value> {
-    let spec_has = ops::namespace_spec_finalizers(ns).iter().any(|f| f == NAMESPACE_FINALIZER);
+    let spec_has = strategy::namespace_spec_finalizers(ns).iter().any(|f| f == NAMESPACE_FINALIZER);
     let finalizers = meta::finalizers(ns);
     let kept: Vec<String> =
         finalizers.iter().filter(|f| *f != ORPHAN_FINALIZER && *f != FOREGROUND_DELETION_FINALIZER).cloned().collect();
@@ -156,7 +156,7 @@ fn finalized(ns: &Value) -> Option<Value> {
     meta::set_finalizers(&mut out, &kept);
     if let Some(spec) = out.get_mut("spec").and_then(Value::as_object_mut) {
         let left: Vec<String> =
-            ops::namespace_spec_finalizers(ns).into_iter().filter(|f| f != NAMESPACE_FINALIZER).collect();
+            strategy::namespace_spec_finalizers(ns).into_iter().filter(|f| f != NAMESPACE_FINALIZER).collect();
         if left.is_empty() {
             spec.remove("finalizers");
         } else {
@@ -181,7 +181,7 @@ async fn finalize(state: &ApiState, ns: &Object) -> bool {
     let req = DeleteRequest { propagation: Some(Propagation::Background), ..Default::default() };
     match ops::delete(state, ns_res, None, name, req).await {
         Ok(d) => d.gone,
-        Err(e) => e.code == 404,
+        Err(e) => e.is_not_found(),
     }
 }
 
@@ -206,7 +206,7 @@ mod tests {
         for ((spec, metadata), want) in cases {
             let ns = json!({"metadata": {"name": "n", "finalizers": metadata}, "spec": {"finalizers": spec}});
             let got = finalized(&ns).map(|v| {
-                let spec = ops::namespace_spec_finalizers(&v);
+                let spec = strategy::namespace_spec_finalizers(&v);
                 (spec, meta::finalizers(&v))
             });
             let want = want.map(|(s, m)| {
@@ -263,7 +263,7 @@ mod tests {
         let t0 = Instant::now();
         finalizer.sweep(&state, t0).await;
         let ns = namespace(&state, "held").expect("still there: a metadata finalizer holds it");
-        assert!(ops::namespace_spec_finalizers(&ns).is_empty(), "{ns}");
+        assert!(strategy::namespace_spec_finalizers(&ns).is_empty(), "{ns}");
         assert_eq!(meta::finalizers(&ns), ["example.com/keep"]);
         assert_eq!(ns["status"]["phase"], "Terminating");
 

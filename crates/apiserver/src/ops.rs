@@ -80,7 +80,7 @@ pub async fn create(
             }
             _ => meta::set_meta(&mut value, "namespace", json!(ns)),
         }
-        check_namespace_accepts(state, ns)?;
+        check_namespace_accepts(state, resource, meta::name(&value), ns)?;
     } else {
         meta::remove_meta(&mut value, "namespace");
     }
@@ -167,15 +167,13 @@ fn check_type_meta(resource: &Resource, value: &mut Value) -> Result<(), ApiErro
 }
 
 /// A namespaced object may only be created in a namespace that exists and is not being deleted.
-fn check_namespace_accepts(state: &ApiState, ns: &str) -> Result<(), ApiError> {
+fn check_namespace_accepts(state: &ApiState, resource: &Resource, name: &str, ns: &str) -> Result<(), ApiError> {
     let ns_res = by_kind(Kind::Namespace);
     match state.store.get(&ns_res.key(None, ns)) {
         None => Err(ApiError::namespace_not_found(ns)),
-        Some(obj) if meta::deletion_timestamp(&obj.value).is_some() => Err(ApiError::new(
-            403,
-            "Forbidden",
-            format!("unable to create new content in namespace {ns} because it is being terminated"),
-        )),
+        Some(obj) if meta::deletion_timestamp(&obj.value).is_some() => {
+            Err(ApiError::namespace_terminating(resource, name, ns))
+        }
         Some(_) => Ok(()),
     }
 }
@@ -361,19 +359,12 @@ fn deletion_complete(state: &ApiState, resource: &Resource, value: &Value) -> bo
         return false;
     }
     match resource.kind {
-        Kind::Pod => pod_may_vanish(value),
-        Kind::Namespace => namespace_spec_finalizers(value).is_empty() && namespace_is_empty(state, meta::name(value)),
+        Kind::Pod => strategy::pod_may_vanish(value),
+        Kind::Namespace => {
+            strategy::namespace_spec_finalizers(value).is_empty() && namespace_is_empty(state, meta::name(value))
+        }
         _ => true,
     }
-}
-
-/// `spec.finalizers` of a namespace: what must finish before it may go (the namespace finalizer clears them).
-pub fn namespace_spec_finalizers(value: &Value) -> Vec<String> {
-    value
-        .pointer("/spec/finalizers")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-        .unwrap_or_default()
 }
 
 /// Upstream `ValidateNoNewFinalizers`: an object being deleted may lose finalizers, never gain one.
@@ -406,20 +397,6 @@ fn namespace_is_empty(state: &ApiState, ns: &str) -> bool {
         .all(|r| !state.store.has_prefix(&r.namespace_prefix(ns)))
 }
 
-/// A pod in graceful deletion stays until its node confirms with a grace-0 delete, even after it reports a
-/// terminal phase (the kubelet reports first, then deletes); an unbound pod has no node to wait for.
-fn pod_may_vanish(value: &Value) -> bool {
-    let grace = value.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
-    grace == 0 || meta::str_at(value, &["spec", "nodeName"]).unwrap_or("").is_empty()
-}
-
-/// Pods that never ran or already ended need no graceful termination (upstream `CheckGracefulDelete`).
-fn pod_needs_no_grace(value: &Value) -> bool {
-    let unscheduled = meta::str_at(value, &["spec", "nodeName"]).unwrap_or("").is_empty();
-    let terminal = matches!(meta::str_at(value, &["status", "phase"]), Some("Succeeded" | "Failed"));
-    unscheduled || terminal
-}
-
 /// Upstream's answer (409) to deleting a namespace that is already being emptied.
 const NAMESPACE_TERMINATING: &str = "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.";
 
@@ -449,9 +426,6 @@ pub struct Deleted {
     pub gone: bool,
 }
 
-/// The warning upstream sends for a raw Job delete without a propagation policy.
-pub const JOB_ORPHAN_WARNING: &str = "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning";
-
 pub async fn delete(
     state: &ApiState,
     resource: &'static Resource,
@@ -461,13 +435,13 @@ pub async fn delete(
 ) -> Result<Deleted, ApiError> {
     let key = resource.key(namespace, name);
     let mut warnings = Vec::new();
-    let propagation = match (req.propagation, resource.kind) {
-        (Some(p), _) => p,
-        (None, Kind::Job) => {
-            warnings.push(JOB_ORPHAN_WARNING.to_string());
-            Propagation::Orphan
+    let propagation = match req.propagation {
+        Some(p) => p,
+        None => {
+            let (default, warning) = strategy::default_propagation(resource.kind);
+            warnings.extend(warning.map(str::to_string));
+            default
         }
-        (None, _) => Propagation::Background,
     };
     for attempt in 0..UPDATE_ATTEMPTS {
         if attempt > 0 {
@@ -486,10 +460,10 @@ pub async fn delete(
             }
             _ => {}
         }
-        let grace = graceful_period(resource, &current.value, req.grace_period_seconds);
+        let grace = strategy::graceful_period(resource.kind, &current.value, req.grace_period_seconds);
         let already_marked = meta::deletion_timestamp(&current.value).is_some();
         let namespace_finalizing =
-            resource.kind == Kind::Namespace && !namespace_spec_finalizers(&current.value).is_empty();
+            resource.kind == Kind::Namespace && !strategy::namespace_spec_finalizers(&current.value).is_empty();
         if namespace_finalizing && already_marked {
             return Err(ApiError::conflict_because(resource, name, NAMESPACE_TERMINATING));
         }
@@ -574,19 +548,6 @@ fn check_preconditions(resource: &Resource, name: &str, value: &Value, req: &Del
     Ok(())
 }
 
-/// Seconds a delete waits for the node to stop the object's processes: only running pods wait.
-fn graceful_period(resource: &Resource, value: &Value, requested: Option<i64>) -> i64 {
-    if resource.kind != Kind::Pod || pod_needs_no_grace(value) {
-        return 0;
-    }
-    let spec_grace = value.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
-    // Upstream turns a negative grace into 1 s: a running pod is never removed without its node confirming.
-    match requested.unwrap_or(spec_grace) {
-        g if g < 0 => 1,
-        g => g,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,8 +578,11 @@ mod tests {
 
     #[test]
     fn namespace_finalizers_are_read_from_the_spec() {
-        assert_eq!(namespace_spec_finalizers(&json!({"spec": {"finalizers": ["kubernetes"]}})), ["kubernetes"]);
-        assert!(namespace_spec_finalizers(&json!({"spec": {}})).is_empty());
-        assert!(namespace_spec_finalizers(&json!({"spec": {"finalizers": "x"}})).is_empty());
+        assert_eq!(
+            strategy::namespace_spec_finalizers(&json!({"spec": {"finalizers": ["kubernetes"]}})),
+            ["kubernetes"]
+        );
+        assert!(strategy::namespace_spec_finalizers(&json!({"spec": {}})).is_empty());
+        assert!(strategy::namespace_spec_finalizers(&json!({"spec": {"finalizers": "x"}})).is_empty());
     }
 }

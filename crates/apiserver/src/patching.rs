@@ -149,7 +149,7 @@ async fn server_side_apply(
         }
         match ops::create(state, resource, namespace, value, opts.clone()).await {
             // Another apply created it since it was read: this one updates it, as if it had come second.
-            Err(e) if e.reason == "AlreadyExists" => {}
+            Err(e) if e.is_already_exists() => {}
             created => return created,
         }
     }

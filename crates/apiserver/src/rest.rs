@@ -418,7 +418,7 @@ async fn delete_collection(
                 deleted.push(d.value);
             }
             // Deleted by someone else meanwhile.
-            Err(e) if e.code == 404 => {}
+            Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
         }
     }

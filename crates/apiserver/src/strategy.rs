@@ -1,7 +1,9 @@
-//! Per-kind create and update rules: decode the JSON into the typed object, default it, validate it with the
-//! pure rules of `runlet-api`, and encode it back. Unknown fields are handled per `fieldValidation`.
+//! Per-kind rules: on create and update, decode the JSON into the typed object, default it, validate it with the
+//! pure rules of `runlet-api`, and encode it back (unknown fields per `fieldValidation`); on delete, the hooks
+//! `ops` asks of each kind (default propagation, grace period, when a marked object may go).
 
 use runlet_api::field::FieldError;
+use runlet_api::vocab::PodPhase;
 use runlet_codec as codec;
 use serde_json::Value;
 
@@ -341,11 +343,88 @@ fn meta_errors(meta: &runlet_codec::ObjectMeta, namespaced: bool) -> Vec<FieldEr
     runlet_api::meta::validate_object_meta(meta, namespaced, runlet_api::names::dns1123_subdomain)
 }
 
+/// The warning upstream sends for a raw Job delete without a propagation policy.
+pub const JOB_ORPHAN_WARNING: &str = "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning";
+
+/// The propagation of a delete that names none, and the warning that goes with it: Jobs orphan their pods
+/// (upstream's legacy default for `batch/v1` Jobs), everything else is collected in the background.
+pub fn default_propagation(kind: Kind) -> (crate::ops::Propagation, Option<&'static str>) {
+    match kind {
+        Kind::Job => (crate::ops::Propagation::Orphan, Some(JOB_ORPHAN_WARNING)),
+        _ => (crate::ops::Propagation::Background, None),
+    }
+}
+
+/// Seconds a delete waits for the node to stop the object's processes: only running pods wait.
+pub fn graceful_period(kind: Kind, value: &Value, requested: Option<i64>) -> i64 {
+    if kind != Kind::Pod || pod_needs_no_grace(value) {
+        return 0;
+    }
+    let spec_grace = value.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    // Upstream turns a negative grace into 1 s: a running pod is never removed without its node confirming.
+    match requested.unwrap_or(spec_grace) {
+        g if g < 0 => 1,
+        g => g,
+    }
+}
+
+/// A pod in graceful deletion stays until its node confirms with a grace-0 delete, even after it reports a
+/// terminal phase (the kubelet reports first, then deletes); an unbound pod has no node to wait for.
+pub fn pod_may_vanish(value: &Value) -> bool {
+    let grace = value.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+    grace == 0 || node_name(value).is_empty()
+}
+
+/// Pods that never ran or already ended need no graceful termination (upstream `CheckGracefulDelete`).
+fn pod_needs_no_grace(value: &Value) -> bool {
+    let phase = value.pointer("/status/phase").and_then(Value::as_str).and_then(PodPhase::parse);
+    node_name(value).is_empty() || phase.is_some_and(PodPhase::is_terminal)
+}
+
+fn node_name(value: &Value) -> &str {
+    value.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("")
+}
+
+/// `spec.finalizers` of a namespace: what must finish before it may go (the namespace finalizer clears them).
+pub fn namespace_spec_finalizers(value: &Value) -> Vec<String> {
+    value
+        .pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn delete_hooks_per_kind() {
+        use serde_json::json;
+        let running =
+            json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 20}, "status": {"phase": "Running"}});
+        let ended = json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Succeeded"}});
+        let unbound = json!({"spec": {}, "status": {"phase": "Pending"}});
+        let cases: [(&str, Kind, &Value, Option<i64>, i64); 6] = [
+            ("a running pod waits its spec's grace", Kind::Pod, &running, None, 20),
+            ("or the one asked for", Kind::Pod, &running, Some(5), 5),
+            ("a negative grace is one second", Kind::Pod, &running, Some(-3), 1),
+            ("an ended pod does not wait", Kind::Pod, &ended, None, 0),
+            ("an unbound pod does not wait", Kind::Pod, &unbound, Some(30), 0),
+            ("other kinds never wait", Kind::Job, &running, Some(30), 0),
+        ];
+        for (name, kind, value, requested, want) in cases {
+            assert_eq!(graceful_period(kind, value, requested), want, "{name}");
+        }
+        let marked = |grace: i64, node: &str| json!({"metadata": {"deletionGracePeriodSeconds": grace}, "spec": {"nodeName": node}});
+        assert!(!pod_may_vanish(&marked(30, "n1")), "a bound pod waits for its node");
+        assert!(pod_may_vanish(&marked(0, "n1")), "the node confirmed");
+        assert!(pod_may_vanish(&marked(30, "")), "no node to wait for");
+        assert_eq!(default_propagation(Kind::Job), (crate::ops::Propagation::Orphan, Some(JOB_ORPHAN_WARNING)));
+        assert_eq!(default_propagation(Kind::Pod), (crate::ops::Propagation::Background, None));
+    }
     use crate::resources::by_kind;
 
     fn namespace_with_unknown_field() -> Value {

@@ -14,6 +14,8 @@ use runlet_codec::{Event, ObjectReference, Time};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use crate::errors::ApiErrorExt;
+
 pub use runlet_api::event::EventType;
 
 /// Events waiting for the writer before new ones are dropped.
@@ -199,7 +201,7 @@ async fn write_events(client: Client, mut pending: mpsc::Receiver<Event>) {
                 match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                     Ok(_) => Ok(()),
                     // Expired or deleted meanwhile: write it again, count and all (upstream does the same).
-                    Err(kube::Error::Api(s)) if s.code == 404 => create(&api, &mut correlator, ev).await,
+                    Err(e) if e.is_not_found() => create(&api, &mut correlator, ev).await,
                     Err(e) => Err(e),
                 }
             }

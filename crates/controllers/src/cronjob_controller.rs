@@ -9,14 +9,14 @@ use jiff::tz::TimeZone;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
+use runlet_client::ApiErrorExt;
 use runlet_codec::{CronJob, Job, ObjectReference};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::cronjob::{self, Event, Observed, SyncInput};
-use crate::events::{Recorder, reference};
-use crate::job_controller::{api_message, is_already_exists, is_namespace_terminating, is_not_found};
-use crate::runtime::informer::Change;
-use crate::runtime::{Informer, WorkQueue};
+use runlet_client::events::{Recorder, reference};
+use runlet_client::informer::Change;
+use runlet_client::{Informer, WorkQueue};
 
 /// A CronJob's namespace and name.
 pub type CronJobKey = (String, String);
@@ -180,7 +180,7 @@ impl CronJobController {
                     continue;
                 }
                 Err(e) => {
-                    self.event(about, &cronjob::failed_get_event(&api_message(&e)));
+                    self.event(about, &cronjob::failed_get_event(&e.api_message()));
                     return Err(e.into());
                 }
             }
@@ -196,7 +196,7 @@ impl CronJobController {
                 self.event(about, &cronjob::created_event(&created.name_any()));
                 created
             }
-            Err(e) if is_already_exists(&e) => {
+            Err(e) if e.is_already_exists() => {
                 // Started before, and the status write after it was lost? Only a Job of ours counts.
                 let existing = api.get(&job_name).await?;
                 let ours = cronjob::controller_of(&existing).map(|o| &o.uid) == cronjob_uid.as_ref();
@@ -207,10 +207,10 @@ impl CronJobController {
                 }
                 existing
             }
-            Err(e) if is_namespace_terminating(&e) => return Err(SyncFailure::Create(api_message(&e))),
+            Err(e) if e.is_namespace_terminating() => return Err(SyncFailure::Create(e.api_message())),
             Err(e) => {
-                self.event(about, &cronjob::failed_create_event(&api_message(&e)));
-                return Err(SyncFailure::Create(api_message(&e)));
+                self.event(about, &cronjob::failed_create_event(&e.api_message()));
+                return Err(SyncFailure::Create(e.api_message()));
             }
         };
         cronjob::started(status, &job, start.scheduled);
@@ -230,9 +230,9 @@ impl CronJobController {
                 self.event(about, &cronjob::deleted_event(&name, None));
                 true
             }
-            Err(e) if is_not_found(&e) => true,
+            Err(e) if e.is_not_found() => true,
             Err(e) => {
-                self.event(about, &cronjob::deleted_event(&name, Some(&api_message(&e))));
+                self.event(about, &cronjob::deleted_event(&name, Some(&e.api_message())));
                 false
             }
         }

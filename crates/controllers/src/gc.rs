@@ -24,12 +24,13 @@ use std::fmt::Debug;
 
 use kube::{Client, Resource, ResourceExt};
 use runlet_api::labels::{FOREGROUND_DELETION_FINALIZER, ORPHAN_FINALIZER};
+use runlet_client::ApiErrorExt;
 use runlet_codec::k8s_openapi::NamespaceResourceScope;
 use runlet_codec::{CronJob, Job, Pod};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::runtime::Informer;
+use runlet_client::Informer;
 
 /// How long the collector waits for a change before it looks again anyway.
 pub const IDLE_RESYNC: Duration = Duration::from_secs(30);
@@ -199,7 +200,7 @@ impl GarbageCollector {
             match api.delete(&dependent.name_any(), &dependent_delete(dependent.meta().uid.clone())).await {
                 Ok(_) => tracing::debug!(name = %dependent.name_any(), "deleted a dependent whose owner is gone"),
                 // Gone already, or the name is another object's now.
-                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                Err(e) if e.is_not_found() || e.is_conflict() => {}
                 Err(e) => {
                     tracing::debug!(name = %dependent.name_any(), error = %e, "could not delete orphaned dependent");
                     pending = true;
@@ -233,7 +234,7 @@ impl GarbageCollector {
             let patch = release_patch(uid, d.meta().uid.as_deref());
             match api.patch(&d.name_any(), &PatchParams::default(), &Patch::Strategic(&patch)).await {
                 Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) if e.is_not_found() => {}
                 Err(e) => {
                     tracing::debug!(name = %d.name_any(), error = %e, "could not orphan dependent");
                     all_released = false;

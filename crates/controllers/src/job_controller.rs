@@ -1,5 +1,6 @@
-//! The Job controller's runner: watches Jobs and Pods through the API, and for each Job key runs the pure
-//! reconcile core ([`crate::job::sync`]) and carries out its plan (job-semantics §3). All state that matters
+//! The Job controller's runner: watches Jobs and Pods through the API, and for each Job key gathers the Job and
+//! its candidate pods from the caches and hands them to the driver ([`crate::job::driver::drive`]), which runs
+//! the pure reconcile core and carries out its plan through [`ApiEffects`] (job-semantics §3). All state that matters
 //! lives in the API (status, pod finalizers); what is kept here in memory (back-off records, expectations) is
 //! rebuilt or harmlessly lost on restart.
 
@@ -13,18 +14,20 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use runlet_api::labels::JOB_TRACKING_FINALIZER;
 use runlet_api::selector::LabelSelector;
-use runlet_codec::{Job, JobStatus, Pod};
+use runlet_client::ApiErrorExt;
+use runlet_codec::{Job, JobStatus, ObjectReference, OwnerReference, Pod};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::events::{Recorder, reference};
+use runlet_client::events::{Recorder, reference};
+use runlet_client::informer::Change;
+use runlet_client::{Informer, WorkQueue};
+
+use crate::job::driver::{self, Created, Effects, Failure};
 use crate::job::{
-    self, BackoffRecord, BackoffUpdate, DeletionStep, FailedDeletion, JobEvent, PodIoOutcome, PodRef, Skip, SyncInput,
-    Tracking,
+    self, BackoffRecord, DeletionStep, JobEvent, PodDeletion, PodRef, SyncInput, controller_of, has_tracking_finalizer,
 };
-use crate::runtime::informer::Change;
-use crate::runtime::pod_index::Filed;
-use crate::runtime::{Informer, PodIndex, WorkQueue};
+use crate::pod_index::{Filed, PodIndex};
 
 /// A Job's namespace and name.
 pub type JobKey = (String, String);
@@ -266,11 +269,8 @@ impl JobController {
             .collect();
         let satisfied = self.expectations_satisfied(key, &pods);
         let (backoff, removed_before) = self.memory(key, |m| {
-            m.finalizers_removed.retain(|u| {
-                pods.iter().any(|p| {
-                    p.metadata.uid.as_deref() == Some(u) && p.finalizers().iter().any(|f| f == JOB_TRACKING_FINALIZER)
-                })
-            });
+            m.finalizers_removed
+                .retain(|u| pods.iter().any(|p| p.metadata.uid.as_deref() == Some(u) && has_tracking_finalizer(p)));
             (m.backoff.clone(), m.finalizers_removed.iter().cloned().collect::<Vec<_>>())
         });
         let input = SyncInput {
@@ -281,194 +281,13 @@ impl JobController {
             expectations_satisfied: satisfied,
             pending_finalizer_removals: &removed_before,
         };
-        let plan = job::sync(&input)?;
-        let about = reference(job.as_ref());
-
-        if let Some(skip) = &plan.skip {
-            self.emit(&about, &plan.tracking.events);
-            if let BackoffUpdate::Forget = plan.backoff {
-                self.memory(key, |m| m.backoff = BackoffRecord::default());
-            }
-            if *skip == Skip::Finished {
-                // Pods this finished Job controls are never counted again: let them go. (Orphans that only match
-                // its selector are left to whoever adopts them.)
-                let mut failed = false;
-                for p in
-                    pods.iter().filter(|p| has_tracking_finalizer(p) && controller_of(p).is_some_and(|r| r.uid == uid))
-                {
-                    failed |= !remove_tracking_finalizer(&self.client, &PodRef::of(p)).await;
-                }
-                if failed {
-                    return Err(SyncFailure::PodIo);
-                }
-            }
-            return Ok(None);
+        let mut fx = ApiEffects { ctl: self, key, about: reference(job.as_ref()) };
+        match driver::drive(&input, &mut fx).await {
+            Ok(synced) => Ok(synced.requeue_after),
+            Err(Failure::Effect(e)) => Err(SyncFailure::Api(e)),
+            Err(Failure::Core(e)) => Err(SyncFailure::Core(e)),
+            Err(Failure::PodIo) => Err(SyncFailure::PodIo),
         }
-
-        if !self.adopt_and_release(&job, &plan.adopt, &plan.release).await? {
-            return Ok(None);
-        }
-        let outcome = self.pod_io(key, &job, &plan).await;
-        let all_ok = outcome.failed_deletions.is_empty() && outcome.created == plan.creation_count();
-        let tracking = if all_ok { plan.tracking.clone() } else { job::tracking_after_pod_io(&input, &outcome)? };
-        self.emit(&about, &tracking.events);
-
-        let written = self.write_tracking(&job, &tracking).await?;
-        if let BackoffUpdate::StoreIfStatusWritten(rec) = &plan.backoff {
-            self.memory(key, |m| m.backoff = rec.clone());
-        }
-
-        let mut removed = Vec::new();
-        let mut failed = Vec::new();
-        let results =
-            join_all(tracking.remove_finalizers.iter().map(|p| remove_tracking_finalizer(&self.client, p))).await;
-        for (p, ok) in tracking.remove_finalizers.iter().zip(results) {
-            if ok { removed.push(p.uid.clone()) } else { failed.push(p.uid.clone()) }
-        }
-        self.memory(key, |m| m.finalizers_removed.extend(removed.iter().cloned()));
-
-        let finish = job::finish_tracking(&tracking, &written.status, &removed, &failed);
-        if finish.write_status {
-            let base = written.job.unwrap_or_else(|| (*job).clone());
-            self.write_status(&base, finish.status.clone()).await?;
-            self.emit(&about, &finish.events);
-        }
-        if !all_ok || !failed.is_empty() {
-            return Err(SyncFailure::PodIo);
-        }
-        Ok(plan.requeue_after)
-    }
-
-    /// Adoption needs a fresh read confirming the Job is not being deleted and is the same Job (§2.3).
-    async fn adopt_and_release(&self, job: &Job, adopt: &[PodRef], release: &[PodRef]) -> Result<bool, SyncFailure> {
-        let uid = job.metadata.uid.clone().unwrap_or_default();
-        if !adopt.is_empty() {
-            let api: Api<Job> = Api::namespaced(self.client.clone(), &job.namespace().unwrap_or_default());
-            match api.get_opt(&job.name_any()).await? {
-                Some(fresh)
-                    if fresh.metadata.uid.as_deref() == Some(uid.as_str())
-                        && fresh.metadata.deletion_timestamp.is_none() => {}
-                _ => return Ok(false),
-            }
-        }
-        let owner = job::controller_ref(job);
-        for p in adopt {
-            let patch =
-                json!({"metadata": {"ownerReferences": [owner], "finalizers": [JOB_TRACKING_FINALIZER], "uid": p.uid}});
-            self.patch_unless_gone(p, &patch).await?;
-        }
-        for p in release {
-            let patch = json!({"metadata": {"ownerReferences": [{"$patch": "delete", "uid": uid}], "uid": p.uid}});
-            self.patch_unless_gone(p, &patch).await?;
-        }
-        Ok(true)
-    }
-
-    /// A strategic-merge patch of a pod; a pod gone since the cache saw it needs nothing.
-    async fn patch_unless_gone(&self, p: &PodRef, patch: &serde_json::Value) -> Result<(), SyncFailure> {
-        match pod_api(&self.client, &p.namespace)
-            .patch(&p.name, &PatchParams::default(), &Patch::Strategic(patch))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Deletions or creations (never both), with events and expectations.
-    async fn pod_io(&self, key: &JobKey, job: &Job, plan: &job::Plan) -> PodIoOutcome {
-        let about = reference(job);
-        let mut outcome = PodIoOutcome::default();
-        if !plan.deletions.is_empty() {
-            self.memory(key, |m| {
-                m.expect_gone.extend(plan.deletions.iter().map(|d| d.pod.uid.clone()));
-                m.expect_since.get_or_insert_with(Instant::now);
-            });
-            let results = join_all(plan.deletions.iter().map(|d| async move {
-                if d.remove_finalizer_first && !remove_tracking_finalizer(&self.client, &d.pod).await {
-                    return Err((
-                        DeletionStep::RemovingFinalizer,
-                        "removing the tracking finalizer failed".to_string(),
-                    ));
-                }
-                let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
-                match pod_api(&self.client, &d.pod.namespace).delete(&d.pod.name, &dp).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if is_not_found(&e) => Ok(()),
-                    Err(e) => Err((DeletionStep::Deleting, api_message(&e))),
-                }
-            }))
-            .await;
-            for (d, r) in plan.deletions.iter().zip(results) {
-                match r {
-                    Ok(()) => self.event(&about, &JobEvent::deleted_pod(&d.pod.name)),
-                    Err((step, err)) => {
-                        self.memory(key, |m| m.expect_gone.remove(&d.pod.uid));
-                        self.event(&about, &JobEvent::failed_delete(&err));
-                        outcome.failed_deletions.push(FailedDeletion { uid: d.pod.uid.clone(), step });
-                    }
-                }
-            }
-            return outcome;
-        }
-        let ns = job.namespace().unwrap_or_default();
-        let api = pod_api(&self.client, &ns);
-        let pp = PostParams::default();
-        for batch in &plan.creations {
-            let results = join_all(batch.iter().map(|p| api.create(&pp, p))).await;
-            let mut batch_failed = false;
-            for r in results {
-                match r {
-                    Ok(created) => {
-                        outcome.created += 1;
-                        let name = created.name_any();
-                        self.memory(key, |m| {
-                            m.expect_created.insert(name.clone());
-                            m.expect_since.get_or_insert_with(Instant::now);
-                        });
-                        self.event(&about, &JobEvent::created_pod(&name));
-                    }
-                    Err(e) if is_namespace_terminating(&e) => outcome.created += 1,
-                    Err(e) => {
-                        batch_failed = true;
-                        self.event(&about, &JobEvent::failed_create(&api_message(&e)));
-                    }
-                }
-            }
-            if batch_failed {
-                break;
-            }
-        }
-        outcome
-    }
-
-    async fn write_tracking(&self, job: &Job, tracking: &Tracking) -> Result<Written, SyncFailure> {
-        if !tracking.write_status {
-            return Ok(Written { status: tracking.status.clone(), job: None });
-        }
-        let stored = self.write_status(job, tracking.status.clone()).await?;
-        Ok(Written { status: stored.status.clone().unwrap_or_default(), job: Some(stored) })
-    }
-
-    /// Replaces the Job's status, compare-and-swap on the resourceVersion `base` was read at.
-    async fn write_status(&self, base: &Job, status: JobStatus) -> Result<Job, SyncFailure> {
-        let mut next = base.clone();
-        next.status = Some(status);
-        next.metadata.managed_fields = None;
-        let api: Api<Job> = Api::namespaced(self.client.clone(), &base.namespace().unwrap_or_default());
-        Ok(api.replace_status(&base.name_any(), &PostParams::default(), &next).await?)
-    }
-
-    /// Queues events for the recorder's writer (never waits for them to be written).
-    fn emit(&self, about: &runlet_codec::ObjectReference, events: &[JobEvent]) {
-        for e in events {
-            self.event(about, e);
-        }
-    }
-
-    fn event(&self, about: &runlet_codec::ObjectReference, e: &JobEvent) {
-        self.recorder.record(about, e.type_, &e.reason, &e.message);
     }
 
     /// A Job named `name` went away: pods it controlled will never be counted, so the orphan worker releases them.
@@ -483,14 +302,115 @@ impl JobController {
     }
 }
 
-struct Written {
-    status: JobStatus,
-    job: Option<Job>,
+/// The driver's effects against the API, with this controller's expectations and finalizer bookkeeping.
+struct ApiEffects<'c> {
+    ctl: &'c JobController,
+    key: &'c JobKey,
+    about: ObjectReference,
 }
 
-/// The owner reference with `controller: true`, if any.
-fn controller_of(pod: &Pod) -> Option<&runlet_codec::OwnerReference> {
-    pod.metadata.owner_references.as_ref()?.iter().find(|o| o.controller == Some(true))
+impl Effects for ApiEffects<'_> {
+    type Error = kube::Error;
+
+    async fn may_adopt(&mut self, job: &Job) -> Result<bool, kube::Error> {
+        let api: Api<Job> = Api::namespaced(self.ctl.client.clone(), &job.namespace().unwrap_or_default());
+        Ok(match api.get_opt(&job.name_any()).await? {
+            Some(fresh) => fresh.metadata.uid == job.metadata.uid && fresh.metadata.deletion_timestamp.is_none(),
+            None => false,
+        })
+    }
+
+    async fn adopt(&mut self, pod: &PodRef, owner: &OwnerReference) -> Result<(), kube::Error> {
+        let patch =
+            json!({"metadata": {"ownerReferences": [owner], "finalizers": [JOB_TRACKING_FINALIZER], "uid": pod.uid}});
+        patch_unless_gone(&self.ctl.client, pod, &patch).await
+    }
+
+    async fn release(&mut self, pod: &PodRef, job_uid: &str) -> Result<(), kube::Error> {
+        let patch = json!({"metadata": {"ownerReferences": [{"$patch": "delete", "uid": job_uid}], "uid": pod.uid}});
+        patch_unless_gone(&self.ctl.client, pod, &patch).await
+    }
+
+    async fn delete_pods(&mut self, deletions: &[PodDeletion]) -> Vec<Result<(), (DeletionStep, String)>> {
+        let client = &self.ctl.client;
+        self.ctl.memory(self.key, |m| {
+            m.expect_gone.extend(deletions.iter().map(|d| d.pod.uid.clone()));
+            m.expect_since.get_or_insert_with(Instant::now);
+        });
+        let results = join_all(deletions.iter().map(|d| async move {
+            if d.remove_finalizer_first && !remove_tracking_finalizer(client, &d.pod).await {
+                return Err((DeletionStep::RemovingFinalizer, "removing the tracking finalizer failed".to_string()));
+            }
+            let dp = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
+            match pod_api(client, &d.pod.namespace).delete(&d.pod.name, &dp).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_not_found() => Ok(()),
+                Err(e) => Err((DeletionStep::Deleting, e.api_message())),
+            }
+        }))
+        .await;
+        for (d, r) in deletions.iter().zip(&results) {
+            if r.is_err() {
+                self.ctl.memory(self.key, |m| m.expect_gone.remove(&d.pod.uid));
+            }
+        }
+        results
+    }
+
+    async fn create_pods(&mut self, batch: &[Pod]) -> Vec<Created> {
+        let api = pod_api(&self.ctl.client, &self.key.0);
+        let pp = PostParams::default();
+        let results = join_all(batch.iter().map(|p| api.create(&pp, p))).await;
+        let mut created = Vec::with_capacity(results.len());
+        for r in results {
+            created.push(match r {
+                Ok(pod) => {
+                    let name = pod.name_any();
+                    self.ctl.memory(self.key, |m| {
+                        m.expect_created.insert(name.clone());
+                        m.expect_since.get_or_insert_with(Instant::now);
+                    });
+                    Created::Named(name)
+                }
+                Err(e) if e.is_namespace_terminating() => Created::NamespaceTerminating,
+                Err(e) => Created::Failed(e.api_message()),
+            });
+        }
+        created
+    }
+
+    async fn write_status(&mut self, base: &Job, status: JobStatus) -> Result<Job, kube::Error> {
+        let mut next = base.clone();
+        next.status = Some(status);
+        next.metadata.managed_fields = None;
+        let api: Api<Job> = Api::namespaced(self.ctl.client.clone(), &base.namespace().unwrap_or_default());
+        api.replace_status(&base.name_any(), &PostParams::default(), &next).await
+    }
+
+    async fn remove_finalizers(&mut self, pods: &[PodRef]) -> Vec<bool> {
+        let results = join_all(pods.iter().map(|p| remove_tracking_finalizer(&self.ctl.client, p))).await;
+        let removed: Vec<String> =
+            pods.iter().zip(&results).filter(|(_, ok)| **ok).map(|(p, _)| p.uid.clone()).collect();
+        self.ctl.memory(self.key, |m| m.finalizers_removed.extend(removed));
+        results
+    }
+
+    fn record(&mut self, event: &JobEvent) {
+        self.ctl.recorder.record(&self.about, event.type_, &event.reason, &event.message);
+    }
+
+    fn keep_backoff(&mut self, record: BackoffRecord) {
+        self.ctl.memory(self.key, |m| m.backoff = record);
+    }
+}
+
+/// A strategic-merge patch of a pod; a pod gone since the cache saw it needs nothing.
+async fn patch_unless_gone(client: &Client, p: &PodRef, patch: &serde_json::Value) -> Result<(), kube::Error> {
+    match pod_api(client, &p.namespace).patch(&p.name, &PatchParams::default(), &Patch::Strategic(patch)).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn key_of(job: &Job) -> JobKey {
@@ -499,10 +419,6 @@ fn key_of(job: &Job) -> JobKey {
 
 fn pod_api(client: &Client, ns: &str) -> Api<Pod> {
     Api::namespaced(client.clone(), ns)
-}
-
-fn has_tracking_finalizer(p: &Pod) -> bool {
-    p.finalizers().iter().any(|f| f == JOB_TRACKING_FINALIZER)
 }
 
 /// The orphan worker (upstream `syncOrphanPod`): re-reads the pod and the Job its controller reference names,
@@ -528,7 +444,7 @@ async fn release_orphan_finalizer(client: &Client, pod: PodRef) -> Result<Option
     let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": fresh.metadata.resource_version}});
     match pods.patch(&pod.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
         Ok(_) => Ok(None),
-        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -538,31 +454,10 @@ async fn remove_tracking_finalizer(client: &Client, pod: &PodRef) -> bool {
     let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": [JOB_TRACKING_FINALIZER], "uid": pod.uid}});
     match pod_api(client, &pod.namespace).patch(&pod.name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
         Ok(_) => true,
-        Err(e) if is_not_found(&e) => true,
+        Err(e) if e.is_not_found() => true,
         Err(e) => {
             tracing::debug!(pod = %pod.name, error = %e, "could not remove the tracking finalizer");
             false
         }
     }
-}
-
-pub(crate) fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
-}
-
-/// The message an event shows for a failed API call: the server's own words when it answered.
-pub(crate) fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// A create refused because the name is taken.
-pub(crate) fn is_already_exists(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.reason == "AlreadyExists")
-}
-
-pub(crate) fn is_namespace_terminating(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 403 && s.message.contains("being terminated"))
 }

@@ -4,7 +4,6 @@
 //! out by [`node_lifecycle_controller`] and [`pod_gc`]), started together by [`manager`]. They are API clients; the machinery they share with
 //! node agents (informers, work queue, events) is in `runlet-client`.
 
-pub use runlet_client::events;
 pub mod cronjob;
 pub mod cronjob_controller;
 pub mod gc;
@@ -14,6 +13,6 @@ pub mod manager;
 pub mod node_lifecycle_controller;
 pub mod nodelifecycle;
 pub mod pod_gc;
-pub mod runtime;
+pub mod pod_index;
 pub mod scheduler;
 pub mod ttl;

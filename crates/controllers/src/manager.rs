@@ -10,9 +10,9 @@ use crate::gc::GarbageCollector;
 use crate::job_controller::JobController;
 use crate::node_lifecycle_controller::{NODE_LEASE_NAMESPACE, NodeLifecycleConfig, NodeLifecycleController};
 use crate::pod_gc::PodGarbageCollector;
-use crate::runtime::Informer;
 use crate::scheduler::Scheduler;
 use crate::ttl::TtlController;
+use runlet_client::Informer;
 
 /// The controllers' settings (kube-controller-manager's flags that runlet has).
 #[derive(Debug, Clone, Copy, Default)]

@@ -15,11 +15,11 @@ use runlet_api::event::EventType;
 use runlet_codec::{Lease, Node, Pod};
 use serde_json::json;
 
-use crate::events::{Recorder, reference};
 use crate::nodelifecycle::eviction::{self, BY_TAINT_MANAGER, BY_TAINT_MANAGER_MESSAGE, Eviction};
 use crate::nodelifecycle::health::{self, Grace, Observation};
 use crate::nodelifecycle::taints;
-use crate::runtime::Informer;
+use runlet_client::Informer;
+use runlet_client::events::{Recorder, reference};
 
 /// Where agents keep their Leases.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::nodelifecycle::health::ready_status;
 use crate::nodelifecycle::podgc::{self, Collect, NodeState, QUARANTINE};
-use crate::runtime::Informer;
+use runlet_client::Informer;
 
 /// How often the collector looks without being woken (upstream's `gcCheckPeriod`).
 const CHECK_PERIOD: Duration = Duration::from_secs(20);

@@ -9,7 +9,7 @@ use kube::{Client, ResourceExt};
 use runlet_api::vocab::{ConditionStatus, JobConditionType};
 use runlet_codec::Job;
 
-use crate::runtime::Informer;
+use runlet_client::Informer;
 
 /// When a finished Job expires, per its TTL; None when it has no TTL, is not finished, or is being deleted.
 pub fn expiry(job: &Job) -> Option<jiff::Timestamp> {

@@ -10,6 +10,8 @@ use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use runlet_api::vocab::PodPhase;
+use runlet_client::ApiErrorExt;
 use runlet_client::events::Recorder;
 use runlet_codec::{Pod, PodStatus};
 use serde_json::json;
@@ -94,7 +96,7 @@ async fn patch_status(
     loop {
         match api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
             Ok(_) => return true,
-            Err(kube::Error::Api(s)) if s.code == 404 => return false,
+            Err(e) if e.is_not_found() => return false,
             Err(e) => tracing::warn!(pod = %name, error = %e, "could not report pod status; retrying"),
         }
         if updates.has_changed().unwrap_or(false) {
@@ -251,7 +253,7 @@ impl PodManager {
             // The worker could not run the pod at all: say so rather than leave it Running forever.
             tracing::warn!(pod = %name, error = %e, "pod worker failed");
             let failed = PodStatus {
-                phase: Some("Failed".into()),
+                phase: Some(PodPhase::Failed.into()),
                 reason: Some("RunletWorkerError".into()),
                 message: Some(e.to_string()),
                 ..last.clone()
@@ -278,7 +280,7 @@ impl PodManager {
         };
         match api.delete(&pod.name_any(), &dp).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) if e.is_not_found() || e.is_conflict() => {}
             Err(e) => tracing::warn!(pod = %pod.name_any(), error = %e, "could not finish deleting the pod"),
         }
     }

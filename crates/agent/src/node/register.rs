@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use runlet_api::vocab::{ConditionStatus, NodeConditionType};
+use runlet_client::ApiErrorExt;
 use runlet_codec::k8s_openapi::api::core::v1::{DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeSystemInfo};
 use runlet_codec::{Lease, LeaseSpec, MicroTime, Node, NodeCondition, NodeStatus, ObjectMeta, Quantity, Time};
 use serde_json::json;
@@ -56,12 +58,12 @@ pub const SANDBOX_CONDITION: &str = "PodSandboxUnavailable";
 fn sandbox_condition(missing: Option<&str>, now: jiff::Timestamp) -> NodeCondition {
     let (status, reason, message) = match missing {
         None => (
-            "False",
+            ConditionStatus::False,
             "PodSandboxesAvailable",
             "pods run in their own mount and PID namespaces (host network)".to_string(),
         ),
         Some(why) => (
-            "True",
+            ConditionStatus::True,
             "PodSandboxUnavailable",
             format!(
                 "pods run as plain host processes of the agent's user and can read what it can read: {why}; \
@@ -84,8 +86,8 @@ const READY_REASON: &str = "KubeletReady";
 
 fn ready_condition(now: jiff::Timestamp) -> NodeCondition {
     NodeCondition {
-        type_: "Ready".into(),
-        status: "True".into(),
+        type_: NodeConditionType::Ready.into(),
+        status: ConditionStatus::True.into(),
         reason: Some(READY_REASON.into()),
         message: Some("runlet agent is posting ready status".into()),
         last_heartbeat_time: Some(Time(now)),
@@ -172,7 +174,7 @@ pub async fn register(client: &Client, name: &str, facts: &NodeFacts) -> Result<
     if api.get_opt(name).await?.is_none() {
         match api.create(&PostParams::default(), &node).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) if e.is_already_exists() => {}
             Err(e) => return Err(e),
         }
     }
@@ -218,8 +220,8 @@ pub async fn heartbeat(client: Client, name: String, facts: NodeFacts) {
             tracing::warn!(error = %e, "could not renew the node lease");
         }
         // Merged by `type`: only the heartbeat time changes, the transition time stays.
-        let patch =
-            json!({"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": Time(now)}]}});
+        let patch = json!({"status": {"conditions": [{"type": NodeConditionType::Ready.as_str(),
+            "status": ConditionStatus::True.as_str(), "lastHeartbeatTime": Time(now)}]}});
         match nodes.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
             Ok(node) if !posted_by_us(&node) => {
                 // Someone else wrote Ready (the node lifecycle controller's Unknown while we were away): we are
@@ -232,7 +234,7 @@ pub async fn heartbeat(client: Client, name: String, facts: NodeFacts) {
                 }
             }
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {
+            Err(e) if e.is_not_found() => {
                 if let Err(e) = register(&nodes.clone().into_client(), &name, &facts).await {
                     tracing::warn!(error = %e, "could not register the node again");
                 }

@@ -2,6 +2,7 @@
 //! Follows the kubelet's `getPhase`, `Generate*Condition` and `TerminatePod` rules. Pure.
 
 use jiff::Timestamp;
+use runlet_api::vocab::{ConditionStatus, PodConditionType, PodPhase};
 use runlet_codec::k8s_openapi::api::core::v1::{HostIP, PodIP};
 use runlet_codec::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, Pod,
@@ -19,8 +20,13 @@ const UNKNOWN_REASON: &str = "ContainerStatusUnknown";
 const UNKNOWN_MESSAGE: &str = "The container could not be located when the pod was terminated";
 
 /// The conditions the kubelet owns; others found in the old status are kept, ahead of these.
-const KUBELET_CONDITIONS: [&str; 5] =
-    ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"];
+const KUBELET_CONDITIONS: [PodConditionType; 5] = [
+    PodConditionType::PodReadyToStartContainers,
+    PodConditionType::Initialized,
+    PodConditionType::Ready,
+    PodConditionType::ContainersReady,
+    PodConditionType::PodScheduled,
+];
 
 /// `runlet://<id>`, the form `containerID` takes in the API.
 pub fn api_container_id(id: &str) -> Option<String> {
@@ -135,7 +141,7 @@ pub fn pod_phase(
     init: &[InitStatus<'_>],
     regular: &[ContainerStatus],
     pod_is_terminal: bool,
-) -> &'static str {
+) -> PodPhase {
     let mut pending_init = 0;
     let mut failed_init = 0;
     let mut pending_sidecars = 0;
@@ -183,25 +189,25 @@ pub fn pod_phase(
         }
     }
     if failed_init > 0 && policy == RestartPolicy::Never {
-        return "Failed";
+        return PodPhase::Failed;
     }
     if pending_init > 0 || (pending_sidecars > 0 && !regular_started) || waiting > 0 {
-        return "Pending";
+        return PodPhase::Pending;
     }
     if running > 0 {
-        return "Running";
+        return PodPhase::Running;
     }
     if stopped == 0 {
-        return "Pending";
+        return PodPhase::Pending;
     }
     if pod_is_terminal {
-        return if stopped == succeeded { "Succeeded" } else { "Failed" };
+        return if stopped == succeeded { PodPhase::Succeeded } else { PodPhase::Failed };
     }
     match policy {
-        RestartPolicy::Always => "Running",
-        _ if stopped == succeeded => "Succeeded",
-        RestartPolicy::Never => "Failed",
-        RestartPolicy::OnFailure => "Running",
+        RestartPolicy::Always => PodPhase::Running,
+        _ if stopped == succeeded => PodPhase::Succeeded,
+        RestartPolicy::Never => PodPhase::Failed,
+        RestartPolicy::OnFailure => PodPhase::Running,
     }
 }
 
@@ -237,10 +243,10 @@ fn settle_terminal(init: &mut [ContainerStatus], regular: &mut [ContainerStatus]
     }
 }
 
-fn condition(type_: &str, ok: bool, reason: Option<&str>, message: Option<String>) -> PodCondition {
+fn condition(type_: PodConditionType, ok: bool, reason: Option<&str>, message: Option<String>) -> PodCondition {
     PodCondition {
-        type_: type_.to_string(),
-        status: if ok { "True" } else { "False" }.to_string(),
+        type_: type_.into(),
+        status: ConditionStatus::from_bool(ok).into(),
         reason: reason.map(str::to_string),
         message,
         ..Default::default()
@@ -258,22 +264,22 @@ type InitStatus<'a> = (bool, &'a ContainerStatus);
 fn kubelet_conditions(
     init: &[InitStatus<'_>],
     regular: &[ContainerStatus],
-    phase: &str,
+    phase: PodPhase,
     sandbox_ready: bool,
 ) -> Vec<PodCondition> {
     let terminal_reason = match phase {
-        "Succeeded" => Some("PodCompleted"),
-        "Failed" => Some("PodFailed"),
+        PodPhase::Succeeded => Some("PodCompleted"),
+        PodPhase::Failed => Some("PodFailed"),
         _ => None,
     };
 
     let initialized =
         if init.is_empty() {
-            condition("Initialized", true, None, None)
-        } else if phase == "Succeeded" {
-            condition("Initialized", true, Some("PodCompleted"), None)
+            condition(PodConditionType::Initialized, true, None, None)
+        } else if phase == PodPhase::Succeeded {
+            condition(PodConditionType::Initialized, true, Some("PodCompleted"), None)
         } else if regular.iter().any(|s| is_running(s) || terminated(s).is_some() || last_terminated(s).is_some()) {
-            condition("Initialized", true, None, None)
+            condition(PodConditionType::Initialized, true, None, None)
         } else {
             // A sidecar is complete once started, any other init container once it succeeded.
             let incomplete: Vec<&str> =
@@ -284,36 +290,36 @@ fn kubelet_conditions(
                     .map(|(_, s)| s.name.as_str())
                     .collect();
             if incomplete.is_empty() {
-                condition("Initialized", true, None, None)
+                condition(PodConditionType::Initialized, true, None, None)
             } else {
                 let message = format!("containers with incomplete status: {}", go_list(&incomplete));
-                condition("Initialized", false, Some("ContainersNotInitialized"), Some(message))
+                condition(PodConditionType::Initialized, false, Some("ContainersNotInitialized"), Some(message))
             }
         };
 
     let containers_ready = match terminal_reason {
-        Some(reason) => condition("ContainersReady", false, Some(reason), None),
+        Some(reason) => condition(PodConditionType::ContainersReady, false, Some(reason), None),
         None => {
             // Sidecars count too, listed first.
             let sidecars = init.iter().filter(|(sidecar, _)| *sidecar).map(|(_, s)| *s);
             let unready: Vec<&str> =
                 sidecars.chain(regular.iter()).filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
             if unready.is_empty() {
-                condition("ContainersReady", true, None, None)
+                condition(PodConditionType::ContainersReady, true, None, None)
             } else {
                 let message = format!("containers with unready status: {}", go_list(&unready));
-                condition("ContainersReady", false, Some("ContainersNotReady"), Some(message))
+                condition(PodConditionType::ContainersReady, false, Some("ContainersNotReady"), Some(message))
             }
         }
     };
-    let ready = PodCondition { type_: "Ready".to_string(), ..containers_ready.clone() };
+    let ready = PodCondition { type_: PodConditionType::Ready.into(), ..containers_ready.clone() };
 
     vec![
-        condition("PodReadyToStartContainers", sandbox_ready, None, None),
+        condition(PodConditionType::PodReadyToStartContainers, sandbox_ready, None, None),
         initialized,
         ready,
         containers_ready,
-        condition("PodScheduled", true, None, None),
+        condition(PodConditionType::PodScheduled, true, None, None),
     ]
 }
 
@@ -333,17 +339,17 @@ pub fn build_status(pod: &Pod, model: &PodModel, old: &PodStatus, node: &NodeFac
     let init_statuses: Vec<InitStatus<'_>> = model.init.iter().map(|s| s.sidecar).zip(init.iter()).collect();
     let mut phase = pod_phase(model.policy, &init_statuses, &regular, pod_is_terminal);
     let deadline = model.termination == Some(PodTerminationCause::DeadlineExceeded);
-    if deadline || (pod_is_terminal && matches!(phase, "Pending" | "Running")) {
-        phase = "Failed";
+    if deadline || (pod_is_terminal && !phase.is_terminal()) {
+        phase = PodPhase::Failed;
     }
     // The phase never leaves a terminal value once reported.
-    if let Some(old_phase @ ("Succeeded" | "Failed")) = old.phase.as_deref() {
-        phase = if old_phase == "Succeeded" { "Succeeded" } else { "Failed" };
+    if let Some(old_phase) = PodPhase::of(Some(old)).filter(|p| p.is_terminal()) {
+        phase = old_phase;
     }
 
     let old_conditions = old.conditions.as_deref().unwrap_or_default();
     let mut conditions: Vec<PodCondition> =
-        old_conditions.iter().filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str())).cloned().collect();
+        old_conditions.iter().filter(|c| !KUBELET_CONDITIONS.iter().any(|t| c.type_ == *t)).cloned().collect();
     for mut c in kubelet_conditions(&init_statuses, &regular, phase, !done) {
         let previous = old_conditions.iter().find(|o| o.type_ == c.type_ && o.status == c.status);
         c.last_transition_time = Some(previous.and_then(|p| p.last_transition_time.clone()).unwrap_or(Time(now)));
@@ -356,7 +362,7 @@ pub fn build_status(pod: &Pod, model: &PodModel, old: &PodStatus, node: &NodeFac
         (old.reason.clone(), old.message.clone())
     };
     PodStatus {
-        phase: Some(phase.to_string()),
+        phase: Some(phase.into()),
         reason,
         message,
         conditions: Some(conditions),

@@ -344,7 +344,7 @@ fn phase_table() {
         (OnFailure, vec![crash_looping()], true, "Failed"),
     ];
     for (policy, regular, terminal, want) in cases {
-        assert_eq!(pod_phase(policy, &[], &regular, terminal), want, "{policy:?} terminal={terminal}");
+        assert_eq!(pod_phase(policy, &[], &regular, terminal).as_str(), want, "{policy:?} terminal={terminal}");
     }
 }
 

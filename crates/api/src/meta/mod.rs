@@ -22,6 +22,11 @@ pub const IMMUTABLE_MESSAGE: &str = "field is immutable";
 /// A name rule: the list of messages for a bad name, empty when fine (e.g. [`names::dns1123_subdomain`]).
 pub type NameCheck = fn(&str) -> Vec<String>;
 
+/// The owner reference marked `controller: true`, if any (upstream `metav1.GetControllerOf`).
+pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references.iter().flatten().find(|r| r.controller == Some(true))
+}
+
 /// Finalizers that need no domain prefix.
 const STANDARD_FINALIZERS: [&str; 3] = ["kubernetes", ORPHAN_FINALIZER, FOREGROUND_DELETION_FINALIZER];
 

@@ -82,6 +82,7 @@ pub fn names_as_controller(job: &Job, name: &str) -> bool {
     controller_of(job).is_some_and(|o| o.kind == CRONJOB_KIND && o.name == name)
 }
 
+/// The Job's owner reference marked `controller: true`, if any.
 pub fn controller_of(job: &Job) -> Option<&OwnerReference> {
-    job.metadata.owner_references.as_ref()?.iter().find(|o| o.controller == Some(true))
+    runlet_api::meta::controller_of(&job.metadata)
 }

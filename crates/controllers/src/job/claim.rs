@@ -57,8 +57,8 @@ pub(crate) fn claim<'a>(job: &JobFacts<'_>, pods: &'a [Pod]) -> Result<Claim<'a>
 }
 
 /// The owner reference marked `controller: true`, if any (upstream `GetControllerOf`).
-pub(crate) fn controller_of(pod: &Pod) -> Option<&OwnerReference> {
-    pod.metadata.owner_references.iter().flatten().find(|r| r.controller == Some(true))
+pub fn controller_of(pod: &Pod) -> Option<&OwnerReference> {
+    runlet_api::meta::controller_of(&pod.metadata)
 }
 
 /// The controller reference every pod of the Job carries (upstream `NewControllerRef`).

@@ -1,18 +1,19 @@
 //! The pure reconcile core of the Job controller: Kubernetes v1.33 `syncJob` semantics
 //! (`shared/spec/job-semantics.md` §2–§4, §6.1) as functions of the Job, its pods and the time.
 //!
-//! One reconcile, driven by a runner that does the I/O:
+//! One reconcile, carried out by [`driver::drive`] through an [`driver::Effects`] implementation (the API-backed
+//! one of `job_controller`, or the in-memory one of the simulator in the tests; both run this same sequence):
 //!
-//! 1. [`sync`] → [`Plan`]. If [`Plan::skip`] is set nothing else applies (apart from
-//!    [`Plan::backoff`] and [`Tracking::events`]).
+//! 1. [`plan`] → [`Planned`] (its [`Plan`] is what [`sync`] returns). If [`Plan::skip`] is set nothing else
+//!    applies (apart from [`Plan::backoff`], [`Tracking::events`], and releasing a finished Job's pods).
 //! 2. Adopt and release ([`Plan::adopt`], [`Plan::release`]); adoption needs a fresh (uncached) read
 //!    confirming the Job is not being deleted and has the same UID. If one of these fails (other than
 //!    NotFound) stop here and retry with rate-limited backoff.
 //! 3. Pod I/O: either [`Plan::deletions`] or [`Plan::creations`], never both. Creations go in
 //!    slow-start batches; stop after the first batch with a failure (a namespace-terminating refusal
 //!    counts as created and is not an error).
-//! 4. Status step: [`Plan::tracking`] if every pod action succeeded, otherwise
-//!    [`tracking_after_pod_io`] with what happened. Emit [`Tracking::events`]; write
+//! 4. Status step: [`Planned::after_pod_io`] with what happened ([`Plan::tracking`] if every pod action
+//!    succeeded). Emit [`Tracking::events`]; write
 //!    [`Tracking::status`] if [`Tracking::write_status`] (stop on error), then store the backoff record;
 //!    remove the tracking finalizer from [`Tracking::remove_finalizers`] (NotFound counts as removed).
 //! 5. [`finish_tracking`] with the status the API server returned and the removal results; write its
@@ -23,6 +24,7 @@
 mod backoff;
 mod claim;
 pub mod conditions;
+pub mod driver;
 mod failure_policy;
 mod indexed;
 mod manage;
@@ -42,8 +44,9 @@ use jiff::Timestamp;
 use runlet_codec::{Job, JobCondition, JobStatus, Pod};
 
 pub use backoff::{BackoffRecord, MAX_POD_FAILURE_BACKOFF, POD_FAILURE_BACKOFF};
-pub use claim::{controller_ref, orphan_finalizer_removable};
+pub use claim::{controller_of, controller_ref, orphan_finalizer_removable};
 pub use manage::{MAX_POD_CREATE_DELETE_PER_SYNC, slow_start_batches};
+pub use pods::has_tracking_finalizer;
 pub use tracking::MAX_UNCOUNTED_PODS;
 
 /// What one reconcile looks at.
@@ -136,6 +139,11 @@ impl Plan {
     /// Total number of pods to create.
     pub fn creation_count(&self) -> usize {
         self.creations.iter().map(Vec::len).sum()
+    }
+
+    /// Every deletion succeeded and every creation was made (or refused by a terminating namespace).
+    pub fn went_as_planned(&self, outcome: &PodIoOutcome) -> bool {
+        outcome.failed_deletions.is_empty() && outcome.created == self.creation_count()
     }
 }
 
@@ -245,10 +253,34 @@ pub enum SyncError {
     Selector(String),
 }
 
+/// A plan together with what its later steps need: the decisions it was made from, so that the status step
+/// after pod I/O that did not all succeed ([`Planned::after_pod_io`]) is computed from the same facts.
+pub struct Planned<'a> {
+    pub plan: Plan,
+    /// `None` for a skipped Job (nothing was decided).
+    decision: Option<sync::Decision<'a>>,
+}
+
+impl Planned<'_> {
+    /// The status step given what happened to the plan's pod actions: [`Plan::tracking`] when everything
+    /// went as planned (or the Job was skipped), else the tracking recomputed for what did happen.
+    pub fn after_pod_io(&self, outcome: &PodIoOutcome) -> Tracking {
+        match &self.decision {
+            Some(d) if !self.plan.went_as_planned(outcome) => sync::conclude(d, outcome),
+            _ => self.plan.tracking.clone(),
+        }
+    }
+}
+
 /// Reconciles one Job: what to do with its pods, and the status step assuming all of it succeeds.
 pub fn sync(input: &SyncInput<'_>) -> Result<Plan, SyncError> {
+    plan(input).map(|p| p.plan)
+}
+
+/// [`sync`], keeping what [`Planned::after_pod_io`] needs.
+pub fn plan<'a>(input: &SyncInput<'a>) -> Result<Planned<'a>, SyncError> {
     if let Some(plan) = skip_plan(input) {
-        return Ok(plan);
+        return Ok(Planned { plan, decision: None });
     }
     let d = sync::decide(input)?;
     let deletions = match &d.manage {
@@ -264,7 +296,7 @@ pub fn sync(input: &SyncInput<'_>) -> Result<Plan, SyncError> {
     };
     let outcome = PodIoOutcome { created: creations.iter().map(Vec::len).sum(), failed_deletions: Vec::new() };
     let tracking = sync::conclude(&d, &outcome);
-    Ok(Plan {
+    let plan = Plan {
         skip: None,
         adopt: d.adopt.clone(),
         release: d.release.clone(),
@@ -273,16 +305,8 @@ pub fn sync(input: &SyncInput<'_>) -> Result<Plan, SyncError> {
         requeue_after: d.requeue_after,
         backoff: BackoffUpdate::StoreIfStatusWritten(d.backoff.clone()),
         tracking,
-    })
-}
-
-/// The status step when some pod actions of [`sync`]'s plan failed (or some creations were skipped).
-/// `input` must be the one the plan came from.
-pub fn tracking_after_pod_io(input: &SyncInput<'_>, outcome: &PodIoOutcome) -> Result<Tracking, SyncError> {
-    if let Some(plan) = skip_plan(input) {
-        return Ok(plan.tracking);
-    }
-    Ok(sync::conclude(&sync::decide(input)?, outcome))
+    };
+    Ok(Planned { plan, decision: Some(d) })
 }
 
 /// The status after the finalizer removals: UIDs whose finalizer is gone are counted, and the terminal

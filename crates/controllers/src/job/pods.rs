@@ -219,7 +219,8 @@ fn after_or_zero(a: Option<Timestamp>, b: Option<Timestamp>) -> Ordering {
     }
 }
 
-pub(crate) fn has_tracking_finalizer(pod: &Pod) -> bool {
+/// The pod carries the Job tracking finalizer (§3.4).
+pub fn has_tracking_finalizer(pod: &Pod) -> bool {
     pod.metadata.finalizers.iter().flatten().any(|f| f == JOB_TRACKING_FINALIZER)
 }
 

@@ -13,8 +13,8 @@ use runlet_api::vocab::{ConditionStatus, PodConditionType, PodPhase};
 use runlet_codec::{Node, Pod};
 use serde_json::json;
 
-use crate::runtime::Informer;
 use fit::Resources;
+use runlet_client::Informer;
 
 /// Pods naming another scheduler are left alone.
 const SCHEDULER_NAME: &str = "default-scheduler";

@@ -16,6 +16,7 @@ use futures::{AsyncBufReadExt, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
 use kube::{Client, ResourceExt};
+use runlet_client::ApiErrorExt;
 use runlet_codec::{ConfigMap, Job, Pod, Secret};
 use tokio::sync::Mutex;
 
@@ -303,8 +304,8 @@ fn decode(manifest: manifest::Manifest) -> Result<(Vec<Object>, Vec<Job>), runle
 /// [`EXIT_BAD_INPUT`] and the server's message; anything else is an error.
 fn refused_or_failed(e: kube::Error, what: &'static str) -> anyhow::Result<u8> {
     match e {
-        kube::Error::Api(s) if matches!(s.code, 400 | 409 | 422) => {
-            eprintln!("runlet: {}", s.message);
+        e if e.is_bad_input() || e.is_already_exists() || e.is_conflict() => {
+            eprintln!("runlet: {}", e.api_message());
             Ok(EXIT_BAD_INPUT)
         }
         e => Err(e).context(what),

@@ -5,6 +5,7 @@
 mod backoff_limit;
 mod classify;
 mod deadline;
+mod driver;
 mod failure_policy;
 mod indexed;
 mod ownership;

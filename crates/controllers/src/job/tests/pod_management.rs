@@ -5,9 +5,7 @@ use std::time::Duration;
 use runlet_codec::{Job, Pod, Time, UncountedTerminatedPods};
 
 use super::*;
-use crate::job::{
-    DeletionStep, FailedDeletion, PodIoOutcome, SyncInput, finish_tracking, slow_start_batches, tracking_after_pod_io,
-};
+use crate::job::{DeletionStep, FailedDeletion, PodIoOutcome, SyncInput, finish_tracking, slow_start_batches};
 use runlet_api::vocab::JobConditionType;
 
 const BLE: &str = "BackoffLimitExceeded";
@@ -271,7 +269,8 @@ fn row_13_slow_start_and_partial_failure() {
         expectations_satisfied: true,
         pending_finalizer_removals: &[],
     };
-    let tracking = tracking_after_pod_io(&input, &PodIoOutcome { created: 10, failed_deletions: vec![] }).unwrap();
+    let tracking =
+        crate::job::plan(&input).unwrap().after_pod_io(&PodIoOutcome { created: 10, failed_deletions: vec![] });
     assert_eq!(counts(&tracking.status), (10, 0, 0, 0, 0));
 }
 
@@ -287,7 +286,7 @@ fn row_21_api_errors_leave_pods_uncounted() {
         expectations_satisfied: true,
         pending_finalizer_removals: &[],
     };
-    let tracking = tracking_after_pod_io(&input, &PodIoOutcome::default()).unwrap();
+    let tracking = crate::job::plan(&input).unwrap().after_pod_io(&PodIoOutcome::default());
     assert_eq!(counts(&tracking.status), (1, 0, 0, 0, 0), "the failed create is not active");
     let uncounted = tracking.status.uncounted_terminated_pods.clone().unwrap();
     assert_eq!(uncounted.succeeded, Some(vec!["ok-0-uid".to_string()]));
@@ -314,10 +313,10 @@ fn failed_deletions_keep_pods_active() {
     let failed =
         |step| PodIoOutcome { created: 0, failed_deletions: vec![FailedDeletion { uid: "b-uid".into(), step }] };
     // DELETE failed: still active; upstream lowers `ready` anyway.
-    let tracking = tracking_after_pod_io(&input, &failed(DeletionStep::Deleting)).unwrap();
+    let tracking = crate::job::plan(&input).unwrap().after_pod_io(&failed(DeletionStep::Deleting));
     assert_eq!(counts(&tracking.status), (2, 1, 0, 0, 0));
     // Finalizer removal failed: nothing happened to the pod.
-    let tracking = tracking_after_pod_io(&input, &failed(DeletionStep::RemovingFinalizer)).unwrap();
+    let tracking = crate::job::plan(&input).unwrap().after_pod_io(&failed(DeletionStep::RemovingFinalizer));
     assert_eq!(counts(&tracking.status), (2, 2, 0, 0, 0));
 }
 

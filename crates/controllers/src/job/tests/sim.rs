@@ -2,10 +2,11 @@
 
 use jiff::Timestamp;
 use runlet_api::labels::JOB_TRACKING_FINALIZER;
-use runlet_codec::{Job, JobStatus, Pod, PodStatus, Time};
+use runlet_codec::{Job, JobStatus, OwnerReference, Pod, PodStatus, Time};
 
 use super::{PodBuilder, at};
-use crate::job::{BackoffRecord, BackoffUpdate, JobEvent, Plan, SyncInput, finish_tracking, sync};
+use crate::job::driver::{Created, Effects, drive};
+use crate::job::{BackoffRecord, DeletionStep, JobEvent, Plan, PodDeletion, PodRef, SyncInput};
 
 pub(crate) struct Sim {
     pub job: Job,
@@ -33,63 +34,21 @@ impl Sim {
         self.now += secs;
     }
 
-    /// One reconcile with every API call succeeding.
+    /// One reconcile with every API call succeeding, through the driver the Job controller runs. The input
+    /// is a snapshot of the cluster, as the controller's informer caches are.
     pub fn sync(&mut self) -> Plan {
+        let (job, pods, backoff) = (self.job.clone(), self.pods.clone(), self.backoff.clone());
         let input = SyncInput {
-            job: &self.job,
-            pods: &self.pods,
+            job: &job,
+            pods: &pods,
             now: self.ts(),
-            backoff: &self.backoff,
+            backoff: &backoff,
             expectations_satisfied: true,
             pending_finalizer_removals: &[],
         };
-        let plan = sync(&input).expect("sync");
-        let now = Time(self.ts());
-        for deletion in &plan.deletions {
-            let pod = self.pod_mut(&deletion.pod.uid);
-            if deletion.remove_finalizer_first {
-                remove_finalizer(pod);
-            }
-            if pod.metadata.deletion_timestamp.is_none() {
-                pod.metadata.deletion_timestamp = Some(now.clone());
-                pod.metadata.deletion_grace_period_seconds = Some(30);
-            }
-            self.events.push(JobEvent::deleted_pod(&deletion.pod.name));
-        }
-        for new in plan.creations.iter().flatten() {
-            let mut pod = new.clone();
-            let name = format!("{}{}", pod.metadata.generate_name.clone().unwrap_or_default(), self.next_id);
-            pod.metadata.uid = Some(format!("{name}-uid"));
-            pod.metadata.name = Some(name.clone());
-            pod.metadata.creation_timestamp = Some(now.clone());
-            pod.status = Some(PodStatus { phase: Some("Pending".into()), ..Default::default() });
-            self.next_id += 1;
-            self.pods.push(pod);
-            self.events.push(JobEvent::created_pod(&name));
-        }
-        let tracking = &plan.tracking;
-        self.events.extend(tracking.events.iter().cloned());
-        if tracking.write_status {
-            self.job.status = Some(tracking.status.clone());
-        }
-        match &plan.backoff {
-            BackoffUpdate::StoreIfStatusWritten(record) if tracking.write_status => self.backoff = record.clone(),
-            BackoffUpdate::Forget => self.backoff = BackoffRecord::default(),
-            _ => {}
-        }
-        let written = tracking.status.clone();
-        let mut removed = Vec::new();
-        for r in &tracking.remove_finalizers {
-            remove_finalizer(self.pod_mut(&r.uid));
-            removed.push(r.uid.clone());
-        }
-        let finish = finish_tracking(tracking, &written, &removed, &[]);
-        if finish.write_status {
-            self.job.status = Some(finish.status);
-            self.events.extend(finish.events);
-        }
+        let synced = now_or_never(drive(&input, self)).expect("sync");
         self.collect_garbage();
-        plan
+        synced.plan
     }
 
     fn pod_mut(&mut self, uid: &str) -> &mut Pod {
@@ -179,5 +138,94 @@ fn stopped(pod: &Pod, phase: &str, code: i32, now: i64) -> Pod {
 fn remove_finalizer(pod: &mut Pod) {
     if let Some(list) = pod.metadata.finalizers.as_mut() {
         list.retain(|f| f != JOB_TRACKING_FINALIZER);
+    }
+}
+
+/// The in-memory cluster as the driver's effects: every call succeeds at once.
+impl Effects for Sim {
+    type Error = std::convert::Infallible;
+
+    async fn may_adopt(&mut self, _job: &Job) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+
+    async fn adopt(&mut self, pod: &PodRef, owner: &OwnerReference) -> Result<(), Self::Error> {
+        let pod = self.pod_mut(&pod.uid);
+        pod.metadata.owner_references.get_or_insert_with(Vec::new).push(owner.clone());
+        pod.metadata.finalizers.get_or_insert_with(Vec::new).push(JOB_TRACKING_FINALIZER.to_string());
+        Ok(())
+    }
+
+    async fn release(&mut self, pod: &PodRef, job_uid: &str) -> Result<(), Self::Error> {
+        if let Some(refs) = self.pod_mut(&pod.uid).metadata.owner_references.as_mut() {
+            refs.retain(|r| r.uid != job_uid);
+        }
+        Ok(())
+    }
+
+    async fn delete_pods(&mut self, deletions: &[PodDeletion]) -> Vec<Result<(), (DeletionStep, String)>> {
+        let now = Time(self.ts());
+        for deletion in deletions {
+            let pod = self.pod_mut(&deletion.pod.uid);
+            if deletion.remove_finalizer_first {
+                remove_finalizer(pod);
+            }
+            if pod.metadata.deletion_timestamp.is_none() {
+                pod.metadata.deletion_timestamp = Some(now.clone());
+                pod.metadata.deletion_grace_period_seconds = Some(30);
+            }
+        }
+        deletions.iter().map(|_| Ok(())).collect()
+    }
+
+    async fn create_pods(&mut self, batch: &[Pod]) -> Vec<Created> {
+        let now = Time(self.ts());
+        let mut created = Vec::new();
+        for new in batch {
+            let mut pod = new.clone();
+            let name = format!("{}{}", pod.metadata.generate_name.clone().unwrap_or_default(), self.next_id);
+            pod.metadata.uid = Some(format!("{name}-uid"));
+            pod.metadata.name = Some(name.clone());
+            pod.metadata.creation_timestamp = Some(now.clone());
+            pod.status = Some(PodStatus { phase: Some("Pending".into()), ..Default::default() });
+            self.next_id += 1;
+            self.pods.push(pod);
+            created.push(Created::Named(name));
+        }
+        created
+    }
+
+    async fn write_status(&mut self, base: &Job, status: JobStatus) -> Result<Job, Self::Error> {
+        let mut stored = base.clone();
+        stored.status = Some(status);
+        self.job.status = stored.status.clone();
+        Ok(stored)
+    }
+
+    async fn remove_finalizers(&mut self, pods: &[PodRef]) -> Vec<bool> {
+        for p in pods {
+            if let Some(pod) = self.pods.iter_mut().find(|q| q.metadata.uid.as_deref() == Some(p.uid.as_str())) {
+                remove_finalizer(pod);
+            }
+        }
+        pods.iter().map(|_| true).collect()
+    }
+
+    fn record(&mut self, event: &JobEvent) {
+        self.events.push(event.clone());
+    }
+
+    fn keep_backoff(&mut self, record: BackoffRecord) {
+        self.backoff = record;
+    }
+}
+
+/// Runs a future that never waits (the in-memory effects answer at once) to its end.
+pub(crate) fn now_or_never<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("the in-memory effects never wait"),
     }
 }

@@ -153,7 +153,7 @@ fn finishing_waits_when_a_deletion_fails_or_the_cache_may_be_behind() {
             step: crate::job::DeletionStep::Deleting,
         }],
     };
-    let tracking = crate::job::tracking_after_pod_io(&input, &outcome).unwrap();
+    let tracking = crate::job::plan(&input).unwrap().after_pod_io(&outcome);
     assert_eq!(conditions(&tracking.status), vec![], "no FailureTarget yet");
     assert_eq!(tracking.finishing, None);
     let names: Vec<&str> = tracking.remove_finalizers.iter().map(|p| p.name.as_str()).collect();

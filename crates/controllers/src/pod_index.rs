@@ -34,8 +34,7 @@ pub struct PodIndex {
 }
 
 fn filed(pod: &Pod) -> Filed {
-    let controller = pod.metadata.owner_references.iter().flatten().find(|r| r.controller == Some(true));
-    controller.map_or(Filed::Orphan, |r| Filed::Controlled(r.uid.clone()))
+    runlet_api::meta::controller_of(&pod.metadata).map_or(Filed::Orphan, |r| Filed::Controlled(r.uid.clone()))
 }
 
 fn key(pod: &Pod) -> (String, String) {
