@@ -200,6 +200,11 @@ pub fn prepare_create(
             ctx.check(&name, runlet_api::config::validate_secret(&secret))?;
             encoded(codec::encode_secret(&secret))?
         }
+        Kind::RuntimeClass => {
+            let rc = ctx.decoded(codec::decode_runtime_class(&value), &value)?;
+            ctx.check(&name, runlet_api::runtime_class::validate_runtime_class(&rc))?;
+            encoded(codec::encode_runtime_class(&rc))?
+        }
     };
     Ok(Prepared { value, warnings: ctx.warnings })
 }
@@ -304,6 +309,12 @@ pub fn prepare_update(
             runlet_api::config::prepare_secret(&mut secret);
             ctx.check(&name, runlet_api::config::validate_secret_update(&secret, &old_secret))?;
             encoded(codec::encode_secret(&secret))?
+        }
+        Kind::RuntimeClass => {
+            let rc = ctx.decoded(codec::decode_runtime_class(&new), &new)?;
+            let old_rc = decode_stored(codec::decode_runtime_class(old))?;
+            ctx.check(&name, runlet_api::runtime_class::validate_runtime_class_update(&rc, &old_rc))?;
+            encoded(codec::encode_runtime_class(&rc))?
         }
     };
     Ok(Prepared { value, warnings: ctx.warnings })

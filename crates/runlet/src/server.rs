@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use runlet_apiserver::limits::InflightLimits;
 use runlet_apiserver::{ApiState, namespaces, pki, server, shared_pki};
 use runlet_client::leader::{ElectionConfig, LeaderElection};
 use runlet_store::{EtcdBackend, EtcdOptions, EtcdTls, KeySpace, Store, StoreOptions};
@@ -44,6 +45,27 @@ pub struct ServerArgs {
     pub pods: crate::node::PodFlags,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Request limits of the API listener (kube-apiserver's flags and defaults).
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct LimitArgs {
+    /// Most non-mutating requests served at once from the network (watches and logs not counted); past it a
+    /// request gets 429 with Retry-After. 0 means no limit.
+    #[arg(long, default_value_t = runlet_apiserver::limits::DEFAULT_MAX_REQUESTS_INFLIGHT)]
+    pub max_requests_inflight: usize,
+    /// Most mutating requests (create, update, patch, delete) served at once from the network. 0 means no
+    /// limit.
+    #[arg(long, default_value_t = runlet_apiserver::limits::DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT)]
+    pub max_mutating_requests_inflight: usize,
+}
+
+impl LimitArgs {
+    fn inflight(&self) -> InflightLimits {
+        InflightLimits { read_only: self.max_requests_inflight, mutating: self.max_mutating_requests_inflight }
+    }
 }
 
 /// Running several servers on one etcd (kube-apiserver's and kube-controller-manager's flag names).
@@ -318,7 +340,7 @@ async fn open_etcd(cluster: &ClusterArgs) -> anyhow::Result<Store> {
 
 /// Starts everything `runlet server` runs, in the current tokio runtime: one server on SQLite.
 pub async fn start(dir: &Path, listen: SocketAddr, agent: Option<LocalAgent>) -> anyhow::Result<Running> {
-    start_with(dir, listen, agent, &ClusterArgs::default()).await
+    start_with(dir, listen, agent, &ClusterArgs::default(), InflightLimits::default()).await
 }
 
 /// Starts a server of the cluster `cluster` describes.
@@ -327,6 +349,7 @@ pub async fn start_with(
     listen: SocketAddr,
     agent: Option<LocalAgent>,
     cluster: &ClusterArgs,
+    inflight: InflightLimits,
 ) -> anyhow::Result<Running> {
     let election = cluster.election()?;
     let controller_config = cluster.controllers()?;
@@ -345,6 +368,9 @@ pub async fn start_with(
     let mut state = ApiState::new(store);
     state.admission = admission;
     namespaces::ensure_system_namespaces(&state).await.context("creating the system namespaces")?;
+    runlet_apiserver::runtime_classes::ensure_builtin_runtime_classes(&state)
+        .await
+        .context("creating the RuntimeClasses of runlet's handlers")?;
 
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -373,7 +399,9 @@ pub async fn start_with(
     let logs = crate::logs::ClusterLogs { local, client: client.clone(), token: pki.token.clone() };
     state = state.with_logs(std::sync::Arc::new(logs));
     let tls = server::tls_config(&pki)?;
-    let app = server::authenticated_router(state.clone(), &pki.token);
+    // The web UI shares the port and TLS; it checks its own sign-in before forwarding to the API routes.
+    let app = runlet_ui::router(server::router(state.clone()), &pki.token)
+        .merge(server::authenticated_router_with(state.clone(), &pki.token, inflight));
     tokio::spawn(server::serve_tls(listener, tls, app));
     // The in-process client must see the log source too (it serves `kubectl logs` only through the router).
     let client = kube::Client::new(server::router(state.clone()), "default");
@@ -397,7 +425,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             allow_host_path: args.allow_host_path,
             pods: args.pods.clone(),
         });
-        let running = start_with(&dir, args.listen, agent, &args.cluster).await?;
+        let running = start_with(&dir, args.listen, agent, &args.cluster, args.limits.inflight()).await?;
         tracing::info!(addr = %running.addr, "runlet API server listening");
         eprintln!("runlet server listening on https://{}", running.addr);
         if let Some(identity) = &running.identity {

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use runlet_api::quantity::parse_quantity;
+use runlet_api::vocab::{ConditionStatus, NodeConditionType};
 use runlet_codec::{Node, Pod};
 
 /// What a pod asks for, or what a node has: cpu in millicores, memory in bytes, pods as a count.
@@ -71,13 +72,13 @@ pub fn allocatable(node: &Node) -> Resources {
 pub const NODE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(40);
 
 fn ready_condition(node: &Node) -> Option<&runlet_codec::NodeCondition> {
-    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")
+    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == NodeConditionType::Ready)
 }
 
 /// Ready=True, and (when the node posts heartbeats) a heartbeat within [`NODE_GRACE`]: an agent that stopped
 /// posting is not given new pods.
 fn readiness(node: &Node, now: jiff::Timestamp) -> Result<(), Rejection> {
-    let Some(ready) = ready_condition(node).filter(|c| c.status == "True") else {
+    let Some(ready) = ready_condition(node).filter(|c| c.status == ConditionStatus::True) else {
         return Err(Rejection::NotReady);
     };
     match &ready.last_heartbeat_time {
