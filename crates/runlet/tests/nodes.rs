@@ -184,11 +184,36 @@ fn n2_recovers(api: &Api, agent: &Agent, name: &str, marker: u32) {
     assert!(stopped.is_some(), "stale containers: {:?} running, pods {:?}", sleepers(marker), job_pods(api, name));
 }
 
+/// Another agent (its own directory, so its own id) started as `n2` while n2's agent is alive is refused.
+fn second_agent_is_refused(server: &Server, tmp: &tempfile::TempDir) {
+    let mut second = Command::new(env!("CARGO_BIN_EXE_runlet"))
+        .args(["agent", "--node-name", "n2", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(server.kubeconfig())
+        .arg("--dir")
+        .arg(tmp.path().join("second-agent"))
+        .env("RUNLET_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn a second agent");
+    let exited = eventually(Duration::from_secs(30), || second.try_wait().ok().flatten());
+    let Some(status) = exited else {
+        let _ = second.kill();
+        let _ = second.wait();
+        panic!("a second agent for n2 kept running");
+    };
+    let mut stderr = String::new();
+    use std::io::Read;
+    let _ = second.stderr.take().map(|mut e| e.read_to_string(&mut stderr));
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("node \"n2\" is run by another agent"), "{stderr}");
+}
+
 #[test]
 fn a_lost_node_s_pods_are_evicted_and_replaced_and_the_job_completes() {
     let tmp = tempfile::tempdir().unwrap();
     let marker = marker(0);
-    let (_server, api, agent) = cluster(&tmp, marker);
+    let (server, api, agent) = cluster(&tmp, marker);
+    second_agent_is_refused(&server, &tmp);
     start_and_lose_n2(&api, "lost", marker, json!({}));
     let pods = job_pods(&api, "lost");
     let tolerations = &pods[0]["spec"]["tolerations"];
