@@ -2,6 +2,7 @@
 //! it through the process runtime. The same code serves the agent inside `runlet server` (over an in-process
 //! client) and `runlet agent` on another machine (over HTTPS).
 
+pub mod claim;
 mod decide;
 pub mod pods;
 pub mod register;
@@ -42,6 +43,10 @@ pub enum AgentError {
     Runtime(#[from] RuntimeError),
     #[error("registering the node: {0}")]
     Register(#[from] kube::Error),
+    #[error("reading or writing the agent's id in its directory: {0}")]
+    Id(std::io::Error),
+    #[error(transparent)]
+    NodeInUse(#[from] claim::NodeInUse),
 }
 
 /// A running agent; its runtime serves pod logs.
@@ -67,8 +72,12 @@ impl NodeAgent {
             endpoint: config.log_endpoint.clone(),
             sandbox_missing: runtime.sandbox_missing().map(str::to_string),
         };
+        let agent_id = claim::agent_id(&config.root).map_err(AgentError::Id)?;
+        let leases: kube::Api<runlet_codec::Lease> = kube::Api::namespaced(client.clone(), register::LEASE_NAMESPACE);
+        let lease = leases.get_opt(&config.node_name).await?;
+        claim::may_run(&config.node_name, lease.as_ref(), &agent_id, jiff::Timestamp::now())?;
         register::register(&client, &config.node_name, &facts).await?;
-        tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone(), facts));
+        tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone(), agent_id, facts));
         let options = WorkerOptions {
             objects: Some(std::sync::Arc::new(pods::ApiObjects { client: client.clone() })),
             sync_period: Some(config.sync_period),
