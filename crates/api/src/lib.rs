@@ -18,6 +18,8 @@
 //! - [`labels`]: well-known label, annotation and finalizer keys.
 //! - [`meta`]: `ObjectMeta` validation and Go-style value formatting shared by every kind.
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
+//! - [`vocab`]: Kubernetes' vocabulary as types (condition statuses and types, pod phases, event types).
+//! - [`taints`]: node taints, pod tolerations and the tolerations every new pod gets by default.
 
 pub mod config;
 pub mod cron;
@@ -37,5 +39,7 @@ pub mod quantity;
 pub mod runtime_class;
 pub mod selector;
 pub mod table;
+pub mod taints;
+pub mod vocab;
 
 pub use runlet_codec as codec;

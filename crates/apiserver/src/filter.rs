@@ -106,6 +106,11 @@ impl Filter {
         Ok(Filter { labels, fields })
     }
 
+    /// No selector at all (upstream's empty predicate: chunked lists then say how many items remain).
+    pub fn selects_everything(&self) -> bool {
+        self.labels.is_none() && self.fields.is_none()
+    }
+
     pub fn matches(&self, kind: Kind, object: &Value) -> bool {
         if let Some(l) = &self.labels
             && !l.matches_json(meta::labels(object))
