@@ -1,0 +1,189 @@
+//! The `oci` runtime handler through a real server and kubectl: an image built here from the static busybox
+//! binary (an entrypoint, a cmd, an environment, a working directory and a non-root user), imported with
+//! `runlet image import` from a `docker save` archive (no registry), run by pods with
+//! `runtimeClassName: oci` by Kubernetes' entrypoint/cmd rules; images that are not there (ErrImageNeverPull,
+//! ErrImagePull then ImagePullBackOff), a RuntimeClass that does not exist, `kubectl get runtimeclass`,
+//! `runlet image ls` and `rm`.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{Kubectl, Server, eventually, have_kubectl};
+
+const BUSYBOX: &str = "/bin/busybox";
+
+fn possible(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED {test}: the oci runtime handler needs root (pod sandboxes)");
+        return false;
+    }
+    let static_busybox = Command::new("file")
+        .arg(BUSYBOX)
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("statically linked"));
+    if !static_busybox {
+        eprintln!("SKIPPED {test}: no static {BUSYBOX} (scripts/setup installs busybox-static)");
+        return false;
+    }
+    have_kubectl(test)
+}
+
+fn tar(dir: &Path, out: &Path) {
+    let status = Command::new("tar")
+        .args(["--numeric-owner", "-C"])
+        .arg(dir)
+        .arg("-cf")
+        .arg(out)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(status.success(), "tar of {}", dir.display());
+}
+
+/// A `docker save` archive of `docker.io/library/runlet-test:1` whose one layer holds busybox.
+fn build_image(work: &Path) -> std::path::PathBuf {
+    let root = work.join("rootfs");
+    for d in ["bin", "etc", "work", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+    for tool in ["sh", "echo", "id", "pwd", "cat", "sleep"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(tool)).unwrap();
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/work:/bin/sh\n")
+        .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\napp:x:1000:\n").unwrap();
+    let archive = work.join("archive");
+    std::fs::create_dir_all(archive.join("layer")).unwrap();
+    tar(&root, &archive.join("layer/layer.tar"));
+    let config = serde_json::json!({
+        "architecture": if cfg!(target_arch = "x86_64") { "amd64" } else { "arm64" },
+        "os": "linux",
+        "config": {
+            "Entrypoint": ["/bin/sh", "-c"],
+            "Cmd": ["echo from-cmd $GREETING; id -u; pwd"],
+            "Env": ["PATH=/bin", "GREETING=hello"],
+            "User": "app",
+            "WorkingDir": "/work"
+        },
+        "rootfs": {"type": "layers", "diff_ids": []}
+    });
+    std::fs::write(archive.join("config.json"), config.to_string()).unwrap();
+    let manifest = serde_json::json!([
+        {"Config": "config.json", "RepoTags": ["runlet-test:1"], "Layers": ["layer/layer.tar"]}
+    ]);
+    std::fs::write(archive.join("manifest.json"), manifest.to_string()).unwrap();
+    let out = work.join("runlet-test.tar");
+    tar(&archive, &out);
+    out
+}
+
+fn runlet_image(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_runlet"))
+        .arg("image")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("run runlet image");
+    assert!(out.status.success(), "runlet image {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn pod(name: &str, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  runtimeClassName: oci\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {image}\n{extra}"
+    )
+}
+
+fn finished(k: &Kubectl, pod: &str) -> String {
+    eventually(Duration::from_secs(60), || {
+        let phase = k.ok(&["get", "pod", pod, "-o", "jsonpath={.status.phase}"]);
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
+    .unwrap_or_else(|| panic!("pod {pod} did not finish: {}", k.ok(&["describe", "pod", pod])))
+}
+
+fn waiting_reason(k: &Kubectl, pod: &str) -> String {
+    k.ok(&["get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"])
+}
+
+#[test]
+fn imported_images_run_by_kubernetes_rules() {
+    if !possible("imported_images_run_by_kubernetes_rules") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_with_agent(&data, "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+
+    let classes = k.ok(&["get", "runtimeclass"]);
+    assert!(classes.contains("oci") && classes.contains("process") && classes.contains("HANDLER"), "{classes}");
+    let out = k.run_stdin(&["create", "-f", "-"], &pod("nope", "busybox", "").replace("oci", "gvisor"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Error from server (Forbidden)")
+            && stderr.contains("pod rejected: RuntimeClass \"gvisor\" not found"),
+        "{stderr}"
+    );
+
+    let archive = build_image(tmp.path());
+    let loaded = runlet_image(&data, &["import", archive.to_str().unwrap()]);
+    assert_eq!(loaded, "Loaded image: docker.io/library/runlet-test:1\n");
+    let listed = runlet_image(&data, &["ls"]);
+    assert!(listed.contains("docker.io/library/runlet-test") && listed.contains("IMAGE ID"), "{listed}");
+
+    let cases = [
+        // The image's entrypoint and cmd, env, working directory and user.
+        ("plain", "", "from-cmd hello\n1000\n/work\n"),
+        // args replace the cmd; the entrypoint stays.
+        ("args", "    args: ['echo args-$GREETING-$EXTRA']\n    env: [{name: EXTRA, value: x}]\n", "args-hello-x\n"),
+        // command replaces the entrypoint (and the cmd goes with it); runAsUser overrides the image's user.
+        (
+            "command",
+            "    command: [/bin/sh, -c, 'id -u; pwd']\n    workingDir: /tmp\n    securityContext: {runAsUser: 4242}\n",
+            "4242\n/tmp\n",
+        ),
+    ];
+    for (name, extra, _) in &cases {
+        k.ok_stdin(&["create", "-f", "-"], &pod(name, "runlet-test:1", extra));
+    }
+    for (name, _, want) in &cases {
+        assert_eq!(finished(&k, name), "Succeeded", "{}", k.ok(&["describe", "pod", name]));
+        assert_eq!(k.ok(&["logs", name]), *want, "{name}");
+    }
+    let events = k.ok(&["get", "events", "--field-selector", "involvedObject.name=plain"]);
+    assert!(events.contains("already present on machine"), "{events}");
+
+    // Not on the node, and never to be pulled.
+    k.ok_stdin(&["create", "-f", "-"], &pod("never", "runlet-test:2", "    imagePullPolicy: Never\n"));
+    let reason = eventually(Duration::from_secs(30), || {
+        let r = waiting_reason(&k, "never");
+        (r == "ErrImageNeverPull").then_some(r)
+    });
+    assert!(reason.is_some(), "{}", k.ok(&["describe", "pod", "never"]));
+
+    // A registry that does not answer (nothing listens on port 1): ErrImagePull, then ImagePullBackOff.
+    k.ok_stdin(&["create", "-f", "-"], &pod("unreachable", "127.0.0.1:1/none:1", ""));
+    let mut seen = Vec::new();
+    let backoff = eventually(Duration::from_secs(30), || {
+        let r = waiting_reason(&k, "unreachable");
+        if !r.is_empty() && !seen.contains(&r) {
+            seen.push(r.clone());
+        }
+        (r == "ImagePullBackOff").then_some(r)
+    });
+    assert!(backoff.is_some(), "{seen:?} {}", k.ok(&["describe", "pod", "unreachable"]));
+    let described = k.ok(&["describe", "pod", "unreachable"]);
+    assert!(described.contains("Failed to pull image \"127.0.0.1:1/none:1\""), "{described}");
+    assert!(described.contains("Back-off pulling image"), "{described}");
+
+    k.ok(&["delete", "pod", "plain", "args", "command", "never", "unreachable"]);
+    let removed = runlet_image(&data, &["rm", "runlet-test:1"]);
+    assert!(removed.contains("Untagged: docker.io/library/runlet-test:1") && removed.contains("Deleted: sha256:"));
+    assert!(!runlet_image(&data, &["ls"]).contains("runlet-test"));
+}
