@@ -69,7 +69,7 @@ fn build_image(work: &Path) -> std::path::PathBuf {
             "User": "app",
             "WorkingDir": "/work"
         },
-        "rootfs": {"type": "layers", "diff_ids": []}
+        "rootfs": {"type": "layers", "diff_ids": [sha256_of(&archive.join("layer/layer.tar"))]}
     });
     std::fs::write(archive.join("config.json"), config.to_string()).unwrap();
     let manifest = serde_json::json!([
@@ -79,6 +79,78 @@ fn build_image(work: &Path) -> std::path::PathBuf {
     let out = work.join("runlet-test.tar");
     tar(&archive, &out);
     out
+}
+
+fn sha256_of(file: &Path) -> String {
+    let out = Command::new("sha256sum").arg(file).output().expect("run sha256sum");
+    let text = String::from_utf8_lossy(&out.stdout);
+    format!("sha256:{}", text.split_whitespace().next().unwrap_or_default())
+}
+
+/// A `docker-registry` on a free loopback port, with basic auth when `htpasswd` is given; killed on drop.
+struct Registry {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry(dir: &Path, credentials: Option<(&str, &str)>) -> Registry {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    std::fs::create_dir_all(dir).unwrap();
+    let mut config = format!(
+        "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {addr}}}\n",
+        dir.join("data").display()
+    );
+    if let Some((user, password)) = credentials {
+        let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("run htpasswd");
+        assert!(out.status.success());
+        std::fs::write(dir.join("htpasswd"), &out.stdout).unwrap();
+        config.push_str(&format!(
+            "auth: {{htpasswd: {{realm: runlet-test, path: {}}}}}\n",
+            dir.join("htpasswd").display()
+        ));
+    }
+    std::fs::write(dir.join("config.yml"), config).unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    let registry = Registry { child, addr: addr.clone() };
+    let up = eventually(Duration::from_secs(20), || std::net::TcpStream::connect(&addr).ok());
+    assert!(up.is_some(), "docker-registry did not listen on {addr}");
+    registry
+}
+
+fn push(archive: &Path, target: &str, credentials: Option<&str>) {
+    let mut c = Command::new("skopeo");
+    c.args(["copy", "--insecure-policy", "--dest-tls-verify=false"]);
+    if let Some(creds) = credentials {
+        c.args(["--dest-creds", creds]);
+    }
+    let out = c.arg(format!("docker-archive:{}", archive.display())).arg(format!("docker://{target}")).output();
+    let out = out.expect("run skopeo");
+    assert!(out.status.success(), "skopeo copy to {target}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn registry_possible(test: &str) -> bool {
+    for tool in ["docker-registry", "skopeo", "htpasswd"] {
+        if Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().map_or(true, |o| !o.status.success())
+        {
+            eprintln!("SKIPPED {test}: no {tool} (scripts/setup installs it)");
+            return false;
+        }
+    }
+    possible(test)
 }
 
 fn runlet_image(data: &Path, args: &[&str]) -> String {
@@ -186,4 +258,74 @@ fn imported_images_run_by_kubernetes_rules() {
     let removed = runlet_image(&data, &["rm", "runlet-test:1"]);
     assert!(removed.contains("Untagged: docker.io/library/runlet-test:1") && removed.contains("Deleted: sha256:"));
     assert!(!runlet_image(&data, &["ls"]).contains("runlet-test"));
+}
+
+#[test]
+fn images_are_pulled_from_loopback_registries_with_pull_secrets() {
+    if !registry_possible("images_are_pulled_from_loopback_registries_with_pull_secrets") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = build_image(tmp.path());
+    let public = start_registry(&tmp.path().join("public"), None);
+    let private = start_registry(&tmp.path().join("private"), Some(("bob", "s3cret")));
+    let public_image = format!("{}/team/tool:1", public.addr);
+    let private_image = format!("{}/team/secret-tool:1", private.addr);
+    push(&archive, &public_image, None);
+    push(&archive, &private_image, Some("bob:s3cret"));
+
+    let data = tmp.path().join("data");
+    let server = Server::start_with_agent(&data, "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+
+    // IfNotPresent (a tag other than latest): pulled once, then found on the node.
+    k.ok_stdin(&["create", "-f", "-"], &pod("first", &public_image, ""));
+    assert_eq!(finished(&k, "first"), "Succeeded", "{}", k.ok(&["describe", "pod", "first"]));
+    assert_eq!(k.ok(&["logs", "first"]), "from-cmd hello\n1000\n/work\n");
+    let first = k.ok(&["describe", "pod", "first"]);
+    assert!(first.contains(&format!("Pulling image \"{public_image}\"")), "{first}");
+    assert!(first.contains(&format!("Successfully pulled image \"{public_image}\"")), "{first}");
+    k.ok_stdin(&["create", "-f", "-"], &pod("second", &public_image, ""));
+    assert_eq!(finished(&k, "second"), "Succeeded");
+    let second = k.ok(&["describe", "pod", "second"]);
+    assert!(second.contains("already present on machine") && !second.contains("Pulling image"), "{second}");
+    // Always pulls again.
+    k.ok_stdin(&["create", "-f", "-"], &pod("always", &public_image, "    imagePullPolicy: Always\n"));
+    assert_eq!(finished(&k, "always"), "Succeeded");
+    let always = k.ok(&["describe", "pod", "always"]);
+    assert!(always.contains("Successfully pulled image"), "{always}");
+    let listed = runlet_image(&data, &["ls"]);
+    assert!(listed.contains(&format!("{}/team/tool", public.addr)), "{listed}");
+
+    // A tag the registry does not have.
+    k.ok_stdin(&["create", "-f", "-"], &pod("missing", &format!("{}/team/tool:nope", public.addr), ""));
+    let failed = eventually(Duration::from_secs(30), || {
+        let r = waiting_reason(&k, "missing");
+        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some(r)
+    });
+    assert!(failed.is_some(), "{}", k.ok(&["describe", "pod", "missing"]));
+
+    // The private registry refuses an anonymous pull, and serves one with the pod's imagePullSecret.
+    k.ok_stdin(&["create", "-f", "-"], &pod("anonymous", &private_image, ""));
+    let refused = eventually(Duration::from_secs(30), || {
+        let r = waiting_reason(&k, "anonymous");
+        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some(r)
+    });
+    assert!(refused.is_some(), "{}", k.ok(&["describe", "pod", "anonymous"]));
+    k.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={}", private.addr),
+        "--docker-username=bob",
+        "--docker-password=s3cret",
+    ]);
+    let with_secret = pod("authorized", &private_image, "")
+        .replace("  restartPolicy: Never\n", "  restartPolicy: Never\n  imagePullSecrets: [{name: regcred}]\n");
+    k.ok_stdin(&["create", "-f", "-"], &with_secret);
+    assert_eq!(finished(&k, "authorized"), "Succeeded", "{}", k.ok(&["describe", "pod", "authorized"]));
+    assert_eq!(k.ok(&["logs", "authorized"]), "from-cmd hello\n1000\n/work\n");
+    // The secret's password appears in no event.
+    assert!(!k.ok(&["get", "events", "-o", "yaml"]).contains("s3cret"));
 }
