@@ -45,12 +45,18 @@ fn tar(dir: &Path, out: &Path) {
 
 /// A `docker save` archive of `docker.io/library/runlet-test:1` whose one layer holds busybox.
 fn build_image(work: &Path) -> std::path::PathBuf {
+    build_image_tagged(work, "runlet-test:1")
+}
+
+fn build_image_tagged(work: &Path, tag: &str) -> std::path::PathBuf {
+    let work = work.join(tag.replace([':', '/'], "_"));
+    let work = work.as_path();
     let root = work.join("rootfs");
     for d in ["bin", "etc", "work", "tmp"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
-    for tool in ["sh", "echo", "id", "pwd", "cat", "sleep"] {
+    for tool in ["sh", "echo", "id", "pwd", "cat", "sleep", "ls"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(tool)).unwrap();
     }
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/work:/bin/sh\n")
@@ -73,7 +79,7 @@ fn build_image(work: &Path) -> std::path::PathBuf {
     });
     std::fs::write(archive.join("config.json"), config.to_string()).unwrap();
     let manifest = serde_json::json!([
-        {"Config": "config.json", "RepoTags": ["runlet-test:1"], "Layers": ["layer/layer.tar"]}
+        {"Config": "config.json", "RepoTags": [tag], "Layers": ["layer/layer.tar"]}
     ]);
     std::fs::write(archive.join("manifest.json"), manifest.to_string()).unwrap();
     let out = work.join("runlet-test.tar");
@@ -328,4 +334,29 @@ fn images_are_pulled_from_loopback_registries_with_pull_secrets() {
     assert_eq!(k.ok(&["logs", "authorized"]), "from-cmd hello\n1000\n/work\n");
     // The secret's password appears in no event.
     assert!(!k.ok(&["get", "events", "-o", "yaml"]).contains("s3cret"));
+}
+
+#[test]
+fn the_image_example_runs_from_an_imported_archive() {
+    if !possible("the_image_example_runs_from_an_imported_archive") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_with_agent(&data, "127.0.0.1:0");
+    let archive = build_image_tagged(tmp.path(), "busybox:1.36");
+    assert_eq!(
+        runlet_image(&data, &["import", archive.to_str().unwrap()]),
+        "Loaded image: docker.io/library/busybox:1.36\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_runlet"))
+        .args(["run", "-f"])
+        .arg(support::repo_root().join("examples/image-hello.yaml"))
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .output()
+        .expect("run runlet run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("hello from busybox:1.36") && stdout.contains("/bin/busybox"), "{stdout}");
 }
