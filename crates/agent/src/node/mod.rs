@@ -77,6 +77,9 @@ impl NodeAgent {
         rc.allocatable.cpu_millis = i128::from(config.capacity.cpu_cores) * 1000;
         rc.allocatable.memory_bytes = i128::from(config.capacity.memory_bytes);
         let runtime = ProcessRuntime::new(rc)?;
+        if let Some(images) = runtime.images() {
+            tokio::spawn(crate::runtime::oci::gc::run(images.clone(), config.root.clone()));
+        }
         let facts = register::NodeFacts {
             capacity: config.capacity.clone(),
             endpoint: config.log_endpoint.clone(),

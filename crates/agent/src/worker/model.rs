@@ -853,4 +853,30 @@ mod tests {
         m.begin_stop(at(14), Duration::ZERO);
         assert_eq!(m.stop_steps(at(14)).kill, [I0]);
     }
+
+    #[test]
+    fn failed_pulls_show_err_image_pull_then_back_off() {
+        let mut m = PodModel::new(&pod("Never", &[], &["x"], None), at(0), BackoffConfig::default());
+        let reason = |m: &PodModel| match &m.slot(R0).state {
+            SlotState::ImagePull { reason, retry_at, .. } => (reason.clone(), *retry_at),
+            other => panic!("{other:?}"),
+        };
+        m.on_image_pull_failed(R0, "ErrImagePull", "Failed to pull image".into(), at(0));
+        assert_eq!(reason(&m), ("ErrImagePull".to_string(), at(1)));
+        assert!(m.decide(at(0)).start.is_empty());
+        // A second later the worker looks again and finds the back-off: ImagePullBackOff until 10 s.
+        assert_eq!(m.decide(at(1)).start, [R0]);
+        assert!(m.image_backoff(R0, at(1)).is_some());
+        assert_eq!(reason(&m), ("ImagePullBackOff".to_string(), at(10)));
+        assert_eq!(m.decide(at(5)).wake_at, Some(at(10)));
+        // At 10 s the pull is tried again; another failure doubles the back-off.
+        assert_eq!(m.decide(at(10)).start, [R0]);
+        assert!(m.image_backoff(R0, at(10)).is_none());
+        m.on_image_pull_failed(R0, "ErrImagePull", "again".into(), at(10));
+        assert!(m.image_backoff(R0, at(11)).is_some());
+        assert_eq!(reason(&m), ("ImagePullBackOff".to_string(), at(30)));
+        // A pull that works resets it.
+        m.on_image_ready(R0);
+        assert_eq!(m.slot(R0).pull_delay, None);
+    }
 }

@@ -4,6 +4,7 @@
 //! `securityContext`, limits, logs, exit codes, signals, grace periods, restarts) is the pod sandbox's and the
 //! shim's, exactly as for the `process` handler.
 
+pub mod gc;
 pub mod pull;
 pub mod spec;
 
