@@ -354,6 +354,83 @@ mod tests {
         prepare(pod, container, &ctx)
     }
 
+    fn run_image(pod: &Pod, container: &Container, image: &ImageRun) -> Result<Prepared, PrepareError> {
+        let (paths, node, base) = ctx_parts();
+        let sources = Sources::default();
+        let ctx = LaunchContext {
+            paths: &paths,
+            node: &node,
+            base_env: &base,
+            allow_host_path: false,
+            attempt: 0,
+            container_id: "id1".into(),
+            sources: &sources,
+            sandbox_missing: None,
+            hidden: &[PathBuf::from("/secret")],
+            log_limits: LogLimits::default(),
+            agent_uid: 0,
+            image: Some(image),
+        };
+        prepare(pod, container, &ctx)
+    }
+
+    #[test]
+    fn image_runs_take_the_image_config() {
+        let image = ImageRun {
+            rootfs: PathBuf::from("/r/images/rootfs/abc"),
+            config: runlet_image::RunConfig {
+                entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+                cmd: Some(vec!["echo $X".into()]),
+                env: Some(vec!["X=1".into(), "KEEP=k".into()]),
+                working_dir: Some("/srv".into()),
+                user: Some("app".into()),
+            },
+            user_text: "app".into(),
+            user: Ok((1000, 1001)),
+            passwd: "app:x:1000:1001::/:/bin/sh\nroot:x:0:0::/:/bin/sh\n".into(),
+            image_id: "sha256:abc".into(),
+        };
+        let plain = Container { name: "c".into(), ..Default::default() };
+        let p = run_image(&pod(), &plain, &image).unwrap();
+        assert_eq!(p.spec.argv, ["/bin/sh", "-c", "echo $X"]);
+        assert_eq!(p.spec.working_dir, Path::new("/srv"));
+        assert_eq!((p.spec.identity.uid, p.spec.identity.gid), (Some(1000), Some(1001)));
+        let sandbox = p.spec.sandbox.as_ref().unwrap();
+        assert_eq!(sandbox.image_root.as_deref(), Some(Path::new("/r/images/rootfs/abc")));
+        assert!(sandbox.hidden.is_empty(), "an image root shows nothing of the host to hide");
+        let env: std::collections::BTreeMap<_, _> = p.spec.env.iter().cloned().collect();
+        assert_eq!(env.get("PATH").map(String::as_str), Some(DEFAULT_PATH));
+        assert_eq!(env.get("KEEP").map(String::as_str), Some("k"));
+
+        let overriding = Container {
+            name: "c".into(),
+            args: Some(vec!["echo args".into()]),
+            env: Some(vec![EnvVar { name: "X".into(), value: Some("2".into()), ..Default::default() }]),
+            security_context: Some(runlet_codec::k8s_openapi::api::core::v1::SecurityContext {
+                run_as_user: Some(0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let p = run_image(&pod(), &overriding, &image).unwrap();
+        assert_eq!(p.spec.argv, ["/bin/sh", "-c", "echo args"]);
+        assert!(p.spec.env.contains(&("X".to_string(), "2".to_string())));
+        assert_eq!((p.spec.identity.uid, p.spec.identity.gid), (Some(0), Some(0)));
+
+        let non_root = Container {
+            name: "c".into(),
+            security_context: Some(runlet_codec::k8s_openapi::api::core::v1::SecurityContext {
+                run_as_non_root: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = run_image(&pod(), &non_root, &image).unwrap_err();
+        assert!(matches!(&err, PrepareError::Config(m) if m.contains("non-numeric user (app)")), "{err:?}");
+        let empty = ImageRun { config: runlet_image::RunConfig::default(), ..image };
+        assert!(matches!(run_image(&pod(), &plain, &empty), Err(PrepareError::CannotRun(_))));
+    }
+
     #[test]
     fn security_contexts() {
         use runlet_codec::k8s_openapi::api::core::v1::{Capabilities, PodSecurityContext, SecurityContext};
