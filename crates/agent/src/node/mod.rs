@@ -35,6 +35,10 @@ pub struct AgentConfig {
     pub log_limits: crate::runtime::logfile::LogLimits,
     /// How often volumes from ConfigMaps and Secrets are refreshed (the kubelet's `syncFrequency`).
     pub sync_period: std::time::Duration,
+    /// The runtime handler of pods without a RuntimeClass (`process` or `oci`).
+    pub default_handler: String,
+    /// Registries (`host:port`) pulled from over plain HTTP, besides loopback ones.
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,10 +67,24 @@ impl NodeAgent {
         rc.sandbox = config.sandbox;
         rc.hidden = config.hidden.clone();
         rc.log_limits = config.log_limits;
+        rc.default_handler = config.default_handler.clone();
+        rc.images = match runlet_image::ImageStore::open(config.root.join("images")) {
+            Ok(store) => {
+                let options = runlet_image::PullOptions { insecure_registries: config.insecure_registries.clone() };
+                Some(crate::runtime::oci::ImageService::new(store, options))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no image store: pods of the oci runtime handler cannot start");
+                None
+            }
+        };
         // What the Node says it has is what unset limits resolve to.
         rc.allocatable.cpu_millis = i128::from(config.capacity.cpu_cores) * 1000;
         rc.allocatable.memory_bytes = i128::from(config.capacity.memory_bytes);
         let runtime = ProcessRuntime::new(rc)?;
+        if let Some(images) = runtime.images() {
+            tokio::spawn(crate::runtime::oci::gc::run(images.clone(), config.root.clone()));
+        }
         let facts = register::NodeFacts {
             capacity: config.capacity.clone(),
             endpoint: config.log_endpoint.clone(),

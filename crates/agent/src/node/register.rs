@@ -163,6 +163,19 @@ pub fn node_object(name: &str, facts: &NodeFacts, now: jiff::Timestamp) -> Node 
                 ..Default::default()
             }),
             daemon_endpoints,
+            // The handlers every runlet node has (each named by a RuntimeClass of the same name).
+            runtime_handlers: Some(
+                runlet_api::runtime_class::HANDLERS
+                    .iter()
+                    .map(|h| runlet_codec::k8s_openapi::api::core::v1::NodeRuntimeHandler {
+                        name: Some((*h).to_string()),
+                        features: Some(runlet_codec::k8s_openapi::api::core::v1::NodeRuntimeHandlerFeatures {
+                            recursive_read_only_mounts: Some(false),
+                            user_namespaces: Some(false),
+                        }),
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         }),
     }
