@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use runlet_apiserver::{ApiState, events_ttl, namespaces};
 use runlet_client::leader::LeaderElection;
+use runlet_controllers::manager::ManagerConfig;
 use tokio::sync::oneshot;
 
 /// Worker threads of a controllers' runtime.
@@ -24,7 +25,7 @@ struct Term {
 }
 
 impl Term {
-    fn start(client: &kube::Client, state: &ApiState) -> Term {
+    fn start(client: &kube::Client, state: &ApiState, config: ManagerConfig) -> Term {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKER_THREADS)
             .thread_name("runlet-controllers")
@@ -39,7 +40,7 @@ impl Term {
         };
         {
             let _inside = runtime.enter();
-            runlet_controllers::manager::spawn_all(client.clone());
+            runlet_controllers::manager::spawn_all_with(client.clone(), config);
             tokio::spawn(namespaces::run_finalizer(state.clone()));
             tokio::spawn(events_ttl::run(state.clone(), events_ttl::EVENT_TTL));
         }
@@ -64,7 +65,12 @@ pub struct Controllers {
 }
 
 /// Starts the controllers now, or, with `election`, whenever this server leads.
-pub fn spawn(client: kube::Client, state: ApiState, election: Option<LeaderElection>) -> Controllers {
+pub fn spawn(
+    client: kube::Client,
+    state: ApiState,
+    election: Option<LeaderElection>,
+    config: ManagerConfig,
+) -> Controllers {
     let (stop, stopped) = oneshot::channel::<()>();
     // A dropped handle is no request to stop.
     let stopped = async move {
@@ -74,7 +80,7 @@ pub fn spawn(client: kube::Client, state: ApiState, election: Option<LeaderElect
     };
     let task = tokio::spawn(async move {
         let Some(election) = election else {
-            let _term = Term::start(&client, &state);
+            let _term = Term::start(&client, &state, config);
             stopped.await;
             return;
         };
@@ -82,7 +88,7 @@ pub fn spawn(client: kube::Client, state: ApiState, election: Option<LeaderElect
         let (mut leadership, campaign) = election.spawn(stopped);
         while leadership.acquired().await {
             tracing::info!(%identity, "leading: starting the controllers");
-            let term = Term::start(&client, &state);
+            let term = Term::start(&client, &state, config);
             leadership.lost().await;
             drop(term);
             tracing::warn!(%identity, "no longer leading: stopped the controllers");
@@ -137,7 +143,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn controllers_without_election_run_until_shut_down() {
         let (state, client) = api().await;
-        let controllers = spawn(client, state.clone(), None);
+        let controllers = spawn(client, state.clone(), None, ManagerConfig::default());
         assert!(watchers(&state, |n| n >= 3).await >= 3, "the informers watch jobs, pods and nodes");
         controllers.shutdown().await;
         assert_eq!(watchers(&state, |n| n == 0).await, 0, "stopping ends every watch of the controllers");
@@ -152,7 +158,7 @@ mod tests {
             retry_period: Duration::from_millis(200),
         };
         let election = LeaderElection::new(client.clone(), "kube-system", "test", "me".into(), config);
-        let controllers = spawn(client.clone(), state.clone(), Some(election));
+        let controllers = spawn(client.clone(), state.clone(), Some(election), ManagerConfig::default());
         assert!(watchers(&state, |n| n >= 3).await >= 3, "the leader starts its controllers");
         let leases: Api<Lease> = Api::namespaced(client, "kube-system");
         let mut lease = leases.get("test").await.expect("the lease");
@@ -185,6 +191,7 @@ mod tests {
             client.clone(),
             state.clone(),
             Some(LeaderElection::new(client.clone(), "kube-system", "test", "first".into(), config)),
+            ManagerConfig::default(),
         );
         let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
         let holder = || async { leases.get_opt("test").await.ok().flatten().and_then(|l| l.spec?.holder_identity) };
@@ -197,6 +204,7 @@ mod tests {
             client.clone(),
             state.clone(),
             Some(LeaderElection::new(client.clone(), "kube-system", "test", "second".into(), config)),
+            ManagerConfig::default(),
         );
         // Let the second see the lease held (its attempts come every 2 s).
         tokio::time::sleep(Duration::from_secs(3)).await;
