@@ -39,7 +39,7 @@ pub mod quantity;
 pub mod runtime_class;
 pub mod selector;
 pub mod table;
-pub mod vocab;
 pub mod taints;
+pub mod vocab;
 
 pub use runlet_codec as codec;

@@ -400,8 +400,11 @@ pub async fn start_with(
     state = state.with_logs(std::sync::Arc::new(logs));
     let tls = server::tls_config(&pki)?;
     // The web UI shares the port and TLS; it checks its own sign-in before forwarding to the API routes.
-    let app = runlet_ui::router(server::router(state.clone()), &pki.token)
-        .merge(server::authenticated_router_with(state.clone(), &pki.token, inflight));
+    let app = runlet_ui::router(server::router(state.clone()), &pki.token).merge(server::authenticated_router_with(
+        state.clone(),
+        &pki.token,
+        inflight,
+    ));
     tokio::spawn(server::serve_tls(listener, tls, app));
     // The in-process client must see the log source too (it serves `kubectl logs` only through the router).
     let client = kube::Client::new(server::router(state.clone()), "default");

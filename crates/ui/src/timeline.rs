@@ -308,8 +308,10 @@ mod tests {
         at(seconds).parse().unwrap()
     }
 
-    /// (row, pod, created, started, ended, outcome) of every bar: what the picture shows.
-    fn shape(t: &Timeline) -> Vec<(usize, &str, i64, Option<i64>, Option<i64>, Outcome)> {
+    /// (row, pod, created, started, ended, outcome) of a bar: what the picture shows.
+    type Shape<'a> = (usize, &'a str, i64, Option<i64>, Option<i64>, Outcome);
+
+    fn shape(t: &Timeline) -> Vec<Shape<'_>> {
         t.bars.iter().map(|b| (b.row, b.pod.as_str(), b.created, b.started, b.ended, b.outcome)).collect()
     }
 
@@ -318,13 +320,7 @@ mod tests {
         use Outcome::*;
         let indexed = json!({"completionMode": "Indexed", "completions": 3, "template": {}});
         let plain = json!({"completions": 2, "template": {}});
-        type Case = (
-            &'static str,
-            Value,
-            Vec<Pod>,
-            Vec<&'static str>,
-            Vec<(usize, &'static str, i64, Option<i64>, Option<i64>, Outcome)>,
-        );
+        type Case = (&'static str, Value, Vec<Pod>, Vec<&'static str>, Vec<Shape<'static>>);
         let cases: Vec<Case> = vec![
             (
                 "an index retried after a failure stays on its row; an index not yet started is an empty row",
