@@ -280,6 +280,39 @@ async fn the_ui_in_a_real_browser() {
     wait_js(&c, "the node", "!!document.querySelector('#nodes tr[data-node]')").await;
     screenshot(&c, &shots, "ui-nodes.png").await;
 
+    // Scaling and deleting, each after its confirmation: the parallelism changes, then the Job goes with its
+    // pods (foreground, as chosen) and the page returns to the list.
+    c.goto(&format!("{base}/ui/#/job/default/long")).await.unwrap();
+    let input = c.wait().at_most(PAGE_DEADLINE).for_element(Locator::Id("parallelism")).await.unwrap();
+    wait_js(&c, "the parallelism shown", "document.getElementById('parallelism').value === '1'").await;
+    input.clear().await.unwrap();
+    input.send_keys("2").await.unwrap();
+    c.find(Locator::Id("scale")).await.unwrap().click().await.unwrap();
+    wait_js(&c, "the confirmation", "document.getElementById('confirm').open").await;
+    c.find(Locator::Id("confirm-ok")).await.unwrap().click().await.unwrap();
+    let scaled = eventually(PAGE_DEADLINE, || (get_job(&api, "long")["spec"]["parallelism"] == json!(2)).then_some(()));
+    assert!(scaled.is_some(), "parallelism not set: {}", get_job(&api, "long"));
+    c.find(Locator::Id("cascade")).await.unwrap().select_by_value("Foreground").await.unwrap();
+    c.find(Locator::Id("delete")).await.unwrap().click().await.unwrap();
+    let question = wait_js(
+        &c,
+        "the confirmation",
+        "document.getElementById('confirm').open && document.getElementById('confirm-text').textContent",
+    )
+    .await;
+    assert!(question.as_str().is_some_and(|q| q.contains("after its pods")), "{question}");
+    c.find(Locator::Id("confirm-ok")).await.unwrap().click().await.unwrap();
+    let gone = eventually(PAGE_DEADLINE, || {
+        (api.get("/apis/batch/v1/namespaces/default/jobs/long").code == 404).then_some(())
+    });
+    assert!(gone.is_some(), "the Job was not deleted");
+    wait_js(
+        &c,
+        "back on the list, without the Job",
+        "location.hash === '#/jobs' && document.querySelectorAll('#jobs tr[data-job]').length === 2",
+    )
+    .await;
+
     // Signing out ends the session; `runlet ui --print-url` gives a link that signs in once.
     c.find(Locator::Css("form[action=logout] button")).await.unwrap().click().await.unwrap();
     wait_js(&c, "the login form after signing out", "location.pathname === '/ui/login'").await;
