@@ -390,6 +390,24 @@ mod tests {
     }
 
     #[test]
+    fn ten_thousand_pods_make_compact_data() {
+        // 10,000 pods of a 5,000-index Job, each index failing once and then succeeding.
+        let spec = json!({"completionMode": "Indexed", "completions": 5000, "template": {}});
+        let mut pods = Vec::new();
+        for i in 0..5000u32 {
+            let t = i64::from(i % 600);
+            pods.push(pod(&format!("j-{i}-a"), Some(i), t, t + 1, Some((t + 2, 1))));
+            pods.push(pod(&format!("j-{i}-b"), Some(i), t + 12, t + 13, Some((t + 20, 0))));
+        }
+        let t = build(&job(spec, json!({})), &pods, &[], now(700));
+        assert_eq!((t.rows.len(), t.bars.len()), (5000, 10_000));
+        assert!(t.bars.iter().all(|b| b.row == b.pod[2..b.pod.len() - 2].parse::<usize>().unwrap()));
+        let bytes = serde_json::to_vec(&t).unwrap().len();
+        // About 60 bytes a pod: one small array each, so a browser takes 10,000 pods in well under a megabyte.
+        assert!(bytes < 10_000 * 80, "{bytes} bytes");
+    }
+
+    #[test]
     fn deadline_and_suspended_periods() {
         let suspended_now = json!({"startTime": at(2), "conditions": [
             {"type": "Suspended", "status": "True", "lastTransitionTime": at(20)}]});
