@@ -329,7 +329,8 @@ mod tests {
         let app = router(fake_api(), TOKEN);
         let bearer = format!("Bearer {TOKEN}");
         // (method, path, headers, status, location)
-        let cases: Vec<(Method, &str, Vec<(&str, &str)>, StatusCode, &str)> = vec![
+        type Case<'a> = (Method, &'a str, Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+        let cases: Vec<Case> = vec![
             (Method::GET, "/ui", vec![], StatusCode::SEE_OTHER, "/ui/"),
             (Method::GET, "/ui/", vec![], StatusCode::SEE_OTHER, "/ui/login"),
             (Method::GET, "/ui/login", vec![], StatusCode::OK, ""),
