@@ -110,7 +110,7 @@ fn text(bytes: &[u8]) -> String {
 /// Decode, default and validate, as a `POST` of the object does.
 fn create(kind: Kind, value: Value) {
     let decoding = Decoding { validation: FieldValidation::Strict, origin: Origin::Body, duplicate_fields: &[] };
-    let _ = strategy::prepare_create(resources::by_kind(kind), value, decoding);
+    let _ = strategy::prepare_create(resources::by_kind(kind), value, decoding, &strategy::Admission::default());
 }
 
 fn job_json(bytes: &[u8]) {
