@@ -20,6 +20,9 @@ use crate::timeline;
 /// cross-site script cannot send it without a CORS preflight the server never grants.
 const UI_HEADER: &str = "x-runlet-ui";
 
+/// Where the API is forwarded for a signed-in browser.
+const API_PREFIX: &str = "/ui/api/k8s";
+
 #[derive(Clone)]
 struct Ui {
     /// The API routes without authentication (the in-process router), reached once a session is checked.
@@ -198,7 +201,7 @@ async fn ticket(State(ui): State<Ui>, headers: HeaderMap) -> Response {
 
 /// `/ui/api/k8s/<path>` → the API's `/<path>`, for a signed-in browser. Reads pass; anything else must carry
 /// the UI's header (see [`UI_HEADER`]).
-async fn forward(State(ui): State<Ui>, Path(rest): Path<String>, request: Request) -> Response {
+async fn forward(State(ui): State<Ui>, request: Request) -> Response {
     if !ui.signed_in(request.headers()) {
         return ApiError::unauthorized().into_response();
     }
@@ -208,9 +211,11 @@ async fn forward(State(ui): State<Ui>, Path(rest): Path<String>, request: Reques
             .into_response();
     }
     let (mut parts, body) = request.into_parts();
+    // The path as sent (still percent-encoded), so the API parses it exactly as it would from kubectl.
+    let rest = parts.uri.path().strip_prefix(API_PREFIX).unwrap_or("/");
     let target = match parts.uri.query() {
-        Some(q) => format!("/{rest}?{q}"),
-        None => format!("/{rest}"),
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
     };
     parts.uri = match target.parse() {
         Ok(uri) => uri,
@@ -379,6 +384,13 @@ mod tests {
             ),
             (Method::PATCH, "/ui/api/k8s/apis/batch/v1/namespaces/d/jobs/j", false, 403, ""),
             (Method::DELETE, "/ui/api/k8s/apis/batch/v1/namespaces/d/jobs/j", false, 403, ""),
+            (
+                Method::GET,
+                "/ui/api/k8s/api/v1/namespaces/d/pods/a%2Fb",
+                false,
+                200,
+                "GET /api/v1/namespaces/d/pods/a%2Fb cookie=false",
+            ),
             (
                 Method::PATCH,
                 "/ui/api/k8s/apis/batch/v1/namespaces/d/jobs/j",
