@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::discovery;
 use crate::error::ApiError;
+use crate::observe::{self, audit::User, health};
 use crate::openapi;
 use crate::pki::Pki;
 use crate::rest::{self, json_response};
@@ -33,10 +34,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/apis/{*rest}", any(rest::groups))
         .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &openapi::root(), &[]) }))
         .route("/openapi/v3/{*path}", get(openapi_doc))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }))
+        .route("/metrics", get(observe::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/healthz/{check}", get(health::healthz_one))
+        .route("/livez", get(health::livez))
+        .route("/livez/{check}", get(health::livez_one))
+        .route("/readyz", get(health::readyz))
+        .route("/readyz/{check}", get(health::readyz_one))
         .fallback(|| async { ApiError::path_not_found() })
+        .layer(middleware::from_fn_with_state(state.clone(), observe::instrument))
         .with_state(state)
 }
 
@@ -51,10 +57,13 @@ async fn openapi_doc(axum::extract::Path(path): axum::extract::Path<String>) -> 
 #[derive(Clone)]
 struct Token(Arc<str>);
 
-async fn require_token(State(token): State<Token>, req: Request, next: Next) -> Response {
+async fn require_token(State(token): State<Token>, mut req: Request, next: Next) -> Response {
     let presented = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     match presented {
-        Some(t) if constant_time_eq(t.as_bytes(), token.0.as_bytes()) => next.run(req).await,
+        Some(t) if constant_time_eq(t.as_bytes(), token.0.as_bytes()) => {
+            req.extensions_mut().insert(User::token_holder());
+            next.run(req).await
+        }
         _ => ApiError::unauthorized().into_response(),
     }
 }
@@ -138,6 +147,11 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ap
                     return;
                 }
             };
+            // The peer's address, for the audit log's `sourceIPs`.
+            let app = tower::ServiceExt::map_request(app, move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req
+            });
             let service = hyper_util::service::TowerToHyperService::new(app);
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
