@@ -18,8 +18,42 @@ use prometheus_client::registry::Registry;
 
 pub use prometheus_client;
 
-/// The content type of [`encode`]'s text (OpenMetrics, which Prometheus negotiates and parses).
+/// The content type of [`encode`]'s text (OpenMetrics, which Prometheus asks for first).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of [`to_text_format`]'s text: Prometheus' classic text format, what kube-apiserver serves.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// OpenMetrics text as Prometheus' classic text format (version 0.0.4), for clients that do not ask for
+/// OpenMetrics (`kubectl get --raw /metrics`, older scrapers): a counter family is declared under the name of
+/// its samples (`# TYPE apiserver_request_total counter`, as upstream prints it) and `# EOF` goes.
+pub fn to_text_format(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(name) = line.strip_prefix("# TYPE ").and_then(|rest| rest.strip_suffix(" counter")) {
+            counters.insert(name.to_string());
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let declared = ["# TYPE ", "# HELP "].iter().find_map(|p| line.strip_prefix(p).map(|rest| (*p, rest)));
+        match declared {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) {
+                    out.push_str(&format!("{prefix}{name}_total {tail}"));
+                } else {
+                    out.push_str(line);
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
 
 /// Every family of the process, and the registry that encodes them.
 pub struct Metrics {
@@ -36,9 +70,8 @@ pub fn global() -> &'static Metrics {
     &METRICS
 }
 
-/// Families without a series yet are left out of the text (the crate writes no lonely `# TYPE`).
-///
-/// The text of the process's registry followed by `extra` (series computed for this scrape), as one exposition.
+/// The OpenMetrics text of the process's registry followed by `extra` (series computed for this scrape), as one
+/// exposition. Families without a series yet are left out (the crate writes no lonely `# TYPE`).
 pub fn encode(extra: &[&Registry]) -> Result<String, std::fmt::Error> {
     use prometheus_client::encoding::text;
     let mut out = String::new();
@@ -379,5 +412,14 @@ mod tests {
         let total = total.unwrap_or_else(|| panic!("no apiserver_request_total for jobs in:\n{text}"));
         assert!(total.contains("code=\"200\"") && total.contains("verb=\"LIST\""), "{total}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn the_classic_text_format_names_counters_by_their_samples() {
+        let open = "# HELP a_requests Requests.\n# TYPE a_requests counter\na_requests_total{code=\"200\"} 1\n\
+                    # HELP b Open.\n# TYPE b gauge\nb 2\n# EOF\n";
+        let want = "# HELP a_requests_total Requests.\n# TYPE a_requests_total counter\na_requests_total{code=\"200\"} 1\n\
+                    # HELP b Open.\n# TYPE b gauge\nb 2\n";
+        assert_eq!(to_text_format(open), want);
     }
 }

@@ -114,8 +114,11 @@ impl HttpBody for Tracked {
     }
 }
 
-/// `GET /metrics`: the process's families, then the object series of the store's Jobs, CronJobs and Pods.
-pub async fn metrics(State(state): State<ApiState>) -> Response {
+/// `GET /metrics`: the process's families, then the object series of the store's Jobs, CronJobs and Pods; in
+/// OpenMetrics when the client asks for it (Prometheus does), else in the classic text format.
+pub async fn metrics(State(state): State<ApiState>, headers: http::HeaderMap) -> Response {
+    let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let openmetrics = accept.contains("application/openmetrics-text");
     let mut samples = Vec::new();
     let list = |plural: &str| {
         let group = if plural == "pods" { "" } else { "batch" };
@@ -133,8 +136,12 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
     let objects = object_series::registry(samples);
     let store = store_registry(&state);
     match runlet_metrics::encode(&[&store, &objects]) {
-        Ok(text) => {
+        Ok(text) if openmetrics => {
             (StatusCode::OK, [(http::header::CONTENT_TYPE, runlet_metrics::CONTENT_TYPE)], text).into_response()
+        }
+        Ok(text) => {
+            let text = runlet_metrics::to_text_format(&text);
+            (StatusCode::OK, [(http::header::CONTENT_TYPE, runlet_metrics::TEXT_CONTENT_TYPE)], text).into_response()
         }
         Err(e) => ApiError::internal(format!("encoding metrics: {e}")).into_response(),
     }
