@@ -257,8 +257,6 @@ pub struct AgentMetrics {
     pub container_starts: Family<NodeLabels, Counter>,
     /// `kubelet_container_start_duration_seconds`: from the start request to the process running.
     pub container_start_duration: HistogramFamily<NodeLabels>,
-    /// `runlet_agent_log_bytes_total`: container log bytes written.
-    pub log_bytes: Family<NodeLabels, Counter>,
 }
 
 impl Metrics {
@@ -349,7 +347,6 @@ impl Metrics {
             running_pods: Family::default(),
             container_starts: Family::default(),
             container_start_duration: Family::new_with_constructor(start_histogram as fn() -> Histogram),
-            log_bytes: Family::default(),
         };
         registry.register(
             "kubelet_running_pods",
@@ -365,11 +362,6 @@ impl Metrics {
             "kubelet_container_start_duration_seconds",
             "Duration in seconds from a container's start request to its process running",
             agent.container_start_duration.clone(),
-        );
-        registry.register(
-            "runlet_agent_log_bytes",
-            "Bytes of container output written to pod logs",
-            agent.log_bytes.clone(),
         );
 
         Metrics { registry, apiserver, store, job_controller, agent }
