@@ -52,16 +52,23 @@ impl Level {
 }
 
 /// `audit.k8s.io/v1` Policy: the first rule that matches a request gives its level; no match is `None`.
+/// Fields runlet does not implement are refused rather than ignored: a rule that silently matched more than
+/// it says (a `userGroups` restriction dropped) would log what its author meant to keep out.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
     pub api_version: Option<String>,
     pub kind: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// Accepted and moot: each request gets one event, at the stage its response reaches.
+    #[serde(default)]
+    pub omit_stages: Vec<String>,
     pub rules: Vec<Rule>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rule {
     pub level: Level,
     #[serde(default)]
@@ -74,9 +81,13 @@ pub struct Rule {
     pub namespaces: Vec<String>,
     #[serde(default, rename = "nonResourceURLs")]
     pub non_resource_urls: Vec<String>,
+    /// Accepted and moot, as the policy's.
+    #[serde(default)]
+    pub omit_stages: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupResources {
     #[serde(default)]
     pub group: String,
@@ -99,6 +110,8 @@ impl Policy {
         Policy {
             api_version: None,
             kind: None,
+            metadata: None,
+            omit_stages: vec![],
             rules: vec![Rule {
                 level: Level::Metadata,
                 users: vec![],
@@ -106,6 +119,7 @@ impl Policy {
                 resources: vec![],
                 namespaces: vec![],
                 non_resource_urls: vec![],
+                omit_stages: vec![],
             }],
         }
     }
@@ -379,6 +393,9 @@ rules:
             assert_eq!(policy.level(&i, path, &admin), want, "{method} {path}");
         }
         assert!(Policy::parse("kind: Other\nrules: []").is_err());
+        assert!(Policy::parse("rules:\n- level: Request\n  userGroups: [\"devs\"]\n").is_err(), "unknown fields");
+        assert!(Policy::parse("rules:\n- level: RequestResponse\n").is_err(), "levels runlet does not write");
+        assert!(Policy::parse("omitStages: [RequestReceived]\nrules:\n- level: None\n  omitStages: [Panic]\n").is_ok());
     }
 
     #[test]
