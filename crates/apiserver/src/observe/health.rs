@@ -227,7 +227,8 @@ mod tests {
         let excluded = results(&[("ping", Outcome::Passed), ("store", Outcome::Excluded)]);
         let failing = results(&[("ping", Outcome::Passed), ("store", Outcome::Failed("disk full".into()))]);
         // (endpoint, results, unknown excludes, verbose, code, body)
-        let cases: Vec<(Endpoint, &Vec<(String, Outcome)>, Vec<String>, bool, u16, &str)> = vec![
+        type Case<'a> = (Endpoint, &'a Vec<(String, Outcome)>, Vec<String>, bool, u16, &'a str);
+        let cases: Vec<Case> = vec![
             (Endpoint::Readyz, &healthy, vec![], false, 200, "ok"),
             (Endpoint::Readyz, &healthy, vec![], true, 200, "[+]ping ok\n[+]store ok\nreadyz check passed\n"),
             (Endpoint::Livez, &excluded, vec![], true, 200, "[+]ping ok\n[+]store excluded: ok\nlivez check passed\n"),

@@ -325,6 +325,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// (family, a label its series must carry, the values of the matching series in order)
+    type FamilyCase = (&'static str, Option<(&'static str, &'static str)>, Vec<f64>);
+
     fn find<'a>(samples: &'a [Sample], name: &str, label: Option<(&str, &str)>) -> Vec<&'a Sample> {
         samples
             .iter()
@@ -368,7 +371,8 @@ mod tests {
         let running = json!({"metadata": {"namespace": "default", "name": "busy"}, "status": {"active": 3}});
         let failed = failed_job();
         // (job, family, a label it must carry, the values of that family's series, in order)
-        let cases: Vec<(&Value, &str, Option<(&str, &str)>, Vec<f64>)> = vec![
+        type Case<'a> = (&'a Value, &'a str, Option<(&'a str, &'a str)>, Vec<f64>);
+        let cases: Vec<Case> = vec![
             (&failed, "kube_job_failed", Some(("condition", "true")), vec![1.0]),
             (&failed, "kube_job_failed", None, vec![1.0, 0.0, 0.0]),
             (&failed, "kube_job_complete", None, vec![]),
@@ -404,7 +408,7 @@ mod tests {
         });
         let mut samples = Vec::new();
         pod(&p, &mut samples);
-        let cases: Vec<(&str, Option<(&str, &str)>, Vec<f64>)> = vec![
+        let cases: Vec<FamilyCase> = vec![
             ("kube_pod_status_phase", Some(("phase", "Failed")), vec![1.0]),
             ("kube_pod_status_phase", None, vec![0.0, 0.0, 1.0, 0.0, 0.0]),
             ("kube_pod_info", Some(("created_by_name", "bad")), vec![1.0]),
@@ -433,7 +437,7 @@ mod tests {
         });
         let mut samples = Vec::new();
         cronjob(&c, &mut samples);
-        let cases: Vec<(&str, Option<(&str, &str)>, Vec<f64>)> = vec![
+        let cases: Vec<FamilyCase> = vec![
             ("kube_cronjob_info", Some(("concurrency_policy", "Allow")), vec![1.0]),
             ("kube_cronjob_info", Some(("schedule", "0 1 * * *")), vec![1.0]),
             ("kube_cronjob_status_active", Some(("cronjob", "nightly")), vec![1.0]),

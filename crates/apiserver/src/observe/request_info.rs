@@ -131,7 +131,18 @@ mod tests {
     #[test]
     fn requests_are_classified_as_upstream_labels_them() {
         // (method, path, query, content type, verb, resource, subresource, scope, long running)
-        let cases: &[(Method, &str, Option<&str>, Option<&str>, &str, &str, &str, &str, bool)] = &[
+        type Case = (
+            Method,
+            &'static str,
+            Option<&'static str>,
+            Option<&'static str>,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            bool,
+        );
+        let cases: &[Case] = &[
             (Method::GET, "/apis/batch/v1/namespaces/default/jobs", None, None, "LIST", "jobs", "", "namespace", false),
             (Method::GET, "/apis/batch/v1/jobs", Some("watch=true"), None, "WATCH", "jobs", "", "cluster", true),
             (Method::GET, "/apis/batch/v1/namespaces/d/jobs/pi", None, None, "GET", "jobs", "", "resource", false),
