@@ -3,29 +3,15 @@
 
 use runlet_codec::{Event, EventSource, ObjectMeta, ObjectReference, Time};
 
+pub use crate::vocab::EventType;
+
 /// One occurrence of an event about `about`, reported by `component` (on `host`, for node components).
 ///
 /// The name is `<object name>.<hex nanoseconds of now>` (upstream's), which also orders events by time. A
 /// cluster-scoped object's events go to `default`, as upstream's do.
-/// `Normal` or `Warning`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventType {
-    Normal,
-    Warning,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Normal => "Normal",
-            EventType::Warning => "Warning",
-        }
-    }
-}
-
 pub fn event_object(
     about: &ObjectReference,
-    type_: &str,
+    type_: EventType,
     reason: &str,
     message: &str,
     component: &str,
@@ -109,7 +95,7 @@ mod tests {
             },
         ];
         for (i, c) in cases.into_iter().enumerate() {
-            let ev = event_object(&c.about, "Warning", "BackOff", "Back-off", c.component, c.host, now);
+            let ev = event_object(&c.about, EventType::Warning, "BackOff", "Back-off", c.component, c.host, now);
             assert_eq!(ev.metadata.name.as_deref(), Some(c.want_name.as_str()), "case {i}");
             assert_eq!(ev.metadata.namespace.as_deref(), Some(c.want_namespace), "case {i}");
             assert_eq!(ev.involved_object, c.about, "case {i}: the reference is kept whole");
@@ -133,7 +119,7 @@ mod tests {
         let now: jiff::Timestamp = "2026-11-27T10:51:17Z".parse().unwrap();
         let ev = event_object(
             &reference("Job", Some("default"), "pi", None),
-            "Normal",
+            EventType::Normal,
             "SuccessfulCreate",
             "Created pod: pi-x7k2p",
             "job-controller",

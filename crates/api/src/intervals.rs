@@ -94,6 +94,22 @@ impl IndexSet {
         out
     }
 
+    /// The smallest index in both sets, found by walking the runs of both side by side (never index by index:
+    /// one run can hold two billion indexes).
+    pub fn first_common(&self, other: &IndexSet) -> Option<i32> {
+        let (mut mine, mut theirs) = (self.runs.iter().peekable(), other.runs.iter().peekable());
+        while let (Some(&&(a_first, a_last)), Some(&&(b_first, b_last))) = (mine.peek(), theirs.peek()) {
+            if a_last < b_first {
+                mine.next();
+            } else if b_last < a_first {
+                theirs.next();
+            } else {
+                return Some(a_first.max(b_first));
+            }
+        }
+        None
+    }
+
     /// The interval string: runs of three or more as `a-b`, runs of two as `a,b`, empty set as `""`.
     pub fn format(&self) -> String {
         self.to_string()
@@ -268,6 +284,29 @@ mod tests {
         assert_eq!(wide.runs(), &[(10, 41), (i32::MAX - 1, i32::MAX)]);
         wide.insert_range(5, 4);
         assert_eq!(wide.len(), 34);
+    }
+
+    #[test]
+    fn first_common_index() {
+        // (one set, the other, the smallest index in both)
+        let cases: &[(&str, &str, Option<i32>)] = &[
+            ("", "", None),
+            ("0-2", "", None),
+            ("0-2", "3-5", None),
+            ("0-2", "2", Some(2)),
+            ("1,3,5", "0,2,4,6", None),
+            ("1,3,5", "0,2,5", Some(5)),
+            ("0-10,20-30", "11-19,25", Some(25)),
+            ("5-9", "0-100", Some(5)),
+            // Two billion indexes on each side: answered from the runs, not by counting.
+            ("0-2147483645", "2147483646", None),
+            ("0-2147483645", "7-2147483646", Some(7)),
+        ];
+        for (a, b, want) in cases {
+            let (a_set, b_set) = (IndexSet::parse_clipped(a, i32::MAX), IndexSet::parse_clipped(b, i32::MAX));
+            assert_eq!(a_set.first_common(&b_set), *want, "{a:?} and {b:?}");
+            assert_eq!(b_set.first_common(&a_set), *want, "{b:?} and {a:?}");
+        }
     }
 
     #[test]

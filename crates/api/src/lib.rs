@@ -13,10 +13,13 @@
 //! - [`pod`]: Pod defaulting and validation.
 //! - [`namespace`]: Namespace validation.
 //! - [`config`]: ConfigMap and Secret validation.
+//! - [`runtime_class`]: RuntimeClass validation and what it does to the pods that name one.
 //! - [`table`]: server-side table columns and cells for `kubectl get`.
 //! - [`labels`]: well-known label, annotation and finalizer keys.
 //! - [`meta`]: `ObjectMeta` validation and Go-style value formatting shared by every kind.
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
+//! - [`vocab`]: Kubernetes' vocabulary as types (condition statuses and types, pod phases, event types).
+//! - [`taints`]: node taints, pod tolerations and the tolerations every new pod gets by default.
 
 pub mod config;
 pub mod cron;
@@ -33,7 +36,10 @@ pub mod names;
 pub mod namespace;
 pub mod pod;
 pub mod quantity;
+pub mod runtime_class;
 pub mod selector;
 pub mod table;
+pub mod taints;
+pub mod vocab;
 
 pub use runlet_codec as codec;

@@ -10,6 +10,7 @@ mod cronjob;
 mod job;
 mod other;
 mod pod;
+mod runtime_class;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -25,6 +26,7 @@ pub use other::{
     node_columns,
 };
 pub use pod::{PodSummary, pod_cells, pod_columns, pod_summary};
+pub use runtime_class::{runtime_class_cells, runtime_class_columns};
 
 /// One `columnDefinitions` entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

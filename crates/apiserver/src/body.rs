@@ -7,9 +7,51 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::state::MAX_BODY_BYTES;
 
-/// The whole body, refused over [`MAX_BODY_BYTES`].
+/// How much of a too-large body is still read (and thrown away) before answering 413, and for how long.
+///
+/// An HTTP/1.1 client is usually still sending when the answer is ready. Closing a socket with unread data
+/// makes the kernel send a reset, and the client then loses the 413 it had not read yet: it sees a dropped
+/// connection instead. Reading the rest first lets it read the answer; the bounds keep a client that never
+/// stops from holding the request forever (past them the connection is closed, as before).
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The whole body, refused over [`MAX_BODY_BYTES`] with upstream's 413.
 pub async fn read(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))
+    read_limited(body, MAX_BODY_BYTES).await
+}
+
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                drain(body).await;
+                return Err(ApiError::too_large(limit));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Reads and discards the rest of a body, within [`DRAIN_BYTES`] and [`DRAIN_TIME`].
+async fn drain(mut body: Body) {
+    use http_body_util::BodyExt;
+    let mut left = DRAIN_BYTES;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len());
+            if n >= left {
+                return;
+            }
+            left -= n;
+        }
+    })
+    .await;
 }
 
 /// JSON, else YAML (a superset): kubectl sends JSON even as `application/apply-patch+yaml`, and JSON is parsed
@@ -26,6 +68,23 @@ pub fn json_or_yaml(bytes: &[u8]) -> Result<Value, ApiError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_refused_whole() {
+        // (body length, limit, accepted)
+        let cases = [(0, 10, true), (10, 10, true), (11, 10, false), (5000, 10, false)];
+        for (len, limit, accepted) in cases {
+            let got = read_limited(Body::from(vec![b'a'; len]), limit).await;
+            match got {
+                Ok(bytes) => assert!(accepted && bytes.len() == len, "{len} over {limit}"),
+                Err(e) => {
+                    assert!(!accepted, "{len} under {limit}: {e}");
+                    assert_eq!((e.code, e.reason), (413, "RequestEntityTooLarge"));
+                    assert_eq!(e.message, format!("Request entity too large: limit is {limit}"));
+                }
+            }
+        }
+    }
 
     #[test]
     fn json_or_yaml_cases() {

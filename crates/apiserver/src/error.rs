@@ -15,15 +15,22 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// `metadata.continue` of the Status: where an expired chunked list can go on.
+    pub list_continue: Option<String>,
 }
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError { code, reason, message: message.into(), details: None, list_continue: None }
     }
 
     fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
+        self
+    }
+
+    pub fn with_list_continue(mut self, token: String) -> Self {
+        self.list_continue = Some(token);
         self
     }
 
@@ -90,6 +97,12 @@ impl ApiError {
         Self::new(422, "Invalid", message).with_details(json!({"causes": causes}))
     }
 
+    /// 403 `<resource> "<name>" is forbidden: <why>`, as admission refusals read.
+    pub fn forbidden(resource: &Resource, name: &str, why: &str) -> Self {
+        Self::new(403, "Forbidden", format!("{} \"{name}\" is forbidden: {why}", resource.qualified()))
+            .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
@@ -114,6 +127,12 @@ impl ApiError {
 
     pub fn too_large(limit: usize) -> Self {
         Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
+    }
+
+    /// 429 past the in-flight limits, with upstream's message; the `Retry-After` header goes with it.
+    pub fn too_many_requests(retry_after_seconds: u64) -> Self {
+        Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
+            .with_details(json!({"retryAfterSeconds": retry_after_seconds}))
     }
 
     pub fn method_not_allowed(method: &str) -> Self {
@@ -153,6 +172,9 @@ impl ApiError {
         }
         if let Some(d) = &self.details {
             v["details"] = d.clone();
+        }
+        if let Some(token) = &self.list_continue {
+            v["metadata"]["continue"] = json!(token);
         }
         v
     }

@@ -56,6 +56,7 @@ fn supported_fields(kind: Kind) -> &'static [&'static str] {
         Kind::Lease | Kind::CronJob => &["metadata.name", "metadata.namespace"],
         Kind::ConfigMap => &["metadata.name", "metadata.namespace"],
         Kind::Secret => &["metadata.name", "metadata.namespace", "type"],
+        Kind::RuntimeClass => &["metadata.name"],
     }
 }
 
@@ -66,7 +67,13 @@ fn unsupported_field_message(kind: Kind, field: &str) -> String {
         Kind::Lease | Kind::CronJob => {
             format!("\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")
         }
-        Kind::Pod | Kind::Event | Kind::Namespace | Kind::Node | Kind::ConfigMap | Kind::Secret => {
+        Kind::Pod
+        | Kind::Event
+        | Kind::Namespace
+        | Kind::Node
+        | Kind::ConfigMap
+        | Kind::Secret
+        | Kind::RuntimeClass => {
             format!("field label not supported: {field}")
         }
     }
@@ -97,6 +104,11 @@ impl Filter {
             None => None,
         };
         Ok(Filter { labels, fields })
+    }
+
+    /// No selector at all (upstream's empty predicate: chunked lists then say how many items remain).
+    pub fn selects_everything(&self) -> bool {
+        self.labels.is_none() && self.fields.is_none()
     }
 
     pub fn matches(&self, kind: Kind, object: &Value) -> bool {

@@ -7,11 +7,13 @@
 //! Layout: [`server`] (routes, auth, TLS) → [`rest`] (request parsing and dispatch) → [`ops`] (what a create,
 //! update or delete means) → [`strategy`] (per-kind defaulting and validation, via `runlet-api`) → the store.
 
-mod body;
+pub mod body;
+mod chunk;
 pub mod discovery;
 pub mod error;
 pub mod events_ttl;
 mod filter;
+pub mod limits;
 pub mod logs;
 pub mod meta;
 pub mod namespaces;
@@ -25,6 +27,7 @@ mod podlog;
 pub mod protobuf;
 pub mod resources;
 mod rest;
+pub mod runtime_classes;
 mod scale;
 pub mod server;
 pub mod shared_pki;

@@ -42,6 +42,25 @@ pub fn finalizers(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The `metadata` fields Kubernetes encodes with `omitempty`, whose empty list or map is never written back.
+const OMITTED_WHEN_EMPTY: [&str; 5] = ["labels", "annotations", "finalizers", "ownerReferences", "managedFields"];
+
+/// Drops empty lists and maps of [`OMITTED_WHEN_EMPTY`] from `metadata`, as upstream's encoding does: an
+/// orphaned pod reads back without `ownerReferences`, not with `ownerReferences: []`.
+pub fn drop_empty_metadata(v: &mut Value) {
+    let Some(Value::Object(m)) = v.get_mut("metadata") else { return };
+    for field in OMITTED_WHEN_EMPTY {
+        let empty = match m.get(field) {
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            _ => false,
+        };
+        if empty {
+            m.remove(field);
+        }
+    }
+}
+
 /// `metadata` as a mutable map, created (and a non-object replaced) if needed.
 pub fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     let root = ensure_object(v);
@@ -124,6 +143,27 @@ fn same_metadata(a: Option<&Value>, b: Option<&Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_omitempty_metadata_is_dropped() {
+        // (metadata before, metadata after)
+        let cases = [
+            (json!({"name": "p", "ownerReferences": [], "finalizers": []}), json!({"name": "p"})),
+            (json!({"name": "p", "labels": {}, "annotations": {}}), json!({"name": "p"})),
+            (
+                json!({"name": "p", "finalizers": ["f"], "labels": {"a": "b"}}),
+                json!({"name": "p", "finalizers": ["f"], "labels": {"a": "b"}}),
+            ),
+            // Only the omitempty fields: an empty generateName is the caller's own business.
+            (json!({"name": "p", "generateName": ""}), json!({"name": "p", "generateName": ""})),
+        ];
+        for (before, after) in cases {
+            let mut v = json!({"kind": "Pod", "metadata": before.clone(), "spec": {"volumes": []}});
+            drop_empty_metadata(&mut v);
+            assert_eq!(v["metadata"], after, "{before}");
+            assert_eq!(v["spec"], json!({"volumes": []}), "outside metadata nothing changes");
+        }
+    }
 
     #[test]
     fn meta_mut_creates_metadata() {

@@ -84,6 +84,9 @@ pub async fn create(
     } else {
         meta::remove_meta(&mut value, "namespace");
     }
+    if resource.kind == Kind::Pod {
+        value = crate::runtime_classes::admit_pod_create(state, value)?;
+    }
     let generate = meta::str_at(&value, &["metadata", "generateName"]).unwrap_or("").to_string();
     if meta::name(&value).is_empty() && generate.is_empty() {
         return Err(ApiError::invalid(
@@ -109,7 +112,8 @@ pub async fn create(
             meta::set_meta(&mut candidate, "name", json!(name));
         }
         let name = meta::name(&candidate).to_string();
-        let prepared = strategy::prepare_create(resource, candidate, opts.decoding())?;
+        let mut prepared = strategy::prepare_create(resource, candidate, opts.decoding(), &state.admission)?;
+        meta::drop_empty_metadata(&mut prepared.value);
         if opts.dry_run {
             return Ok(Written { value: Arc::new(prepared.value), warnings: prepared.warnings, created: true });
         }
@@ -218,6 +222,20 @@ pub async fn update(
             Change::Replace(v) => {
                 let mut v = v.clone();
                 check_type_meta(resource, &mut v)?;
+                // A PUT's uid is a precondition, checked before anything else (upstream's
+                // `defaultUpdatedObjectInfo.Preconditions`).
+                if let Some(uid) = given_uid(&v)
+                    && Some(uid) != meta::uid(&current.value)
+                {
+                    return Err(ApiError::precondition_failed(
+                        resource,
+                        name,
+                        &format!(
+                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                            meta::uid(&current.value).unwrap_or("")
+                        ),
+                    ));
+                }
                 let pre = meta::resource_version(&v).map(str::to_string);
                 (v, pre)
             }
@@ -231,6 +249,14 @@ pub async fn update(
             && *rv != current_rv
         {
             return Err(ApiError::conflict(resource, name));
+        }
+        // A patched object's uid is validated as an immutable field: a patch naming another uid was meant for
+        // another object of this name (a garbage collector or controller acting on one it saw earlier).
+        if let Some(uid) = given_uid(&new)
+            && Some(uid) != meta::uid(&current.value)
+        {
+            let error = FieldError::invalid("metadata.uid", runlet_api::field::quote(uid), "field is immutable");
+            return Err(ApiError::invalid(resource, name, &[error]));
         }
         if meta::name(&new) != name {
             return Err(ApiError::bad_request(format!(
@@ -251,7 +277,8 @@ pub async fn update(
         if !errors.is_empty() {
             return Err(ApiError::invalid(resource, name, &errors));
         }
-        let prepared = strategy::prepare_update(resource, new, &current.value, part, opts.decoding())?;
+        let mut prepared = strategy::prepare_update(resource, new, &current.value, part, opts.decoding())?;
+        meta::drop_empty_metadata(&mut prepared.value);
         if meta::same_ignoring_version(&prepared.value, &current.value) {
             return Ok(Written { value: current.value, warnings: prepared.warnings, created: false });
         }
@@ -301,6 +328,11 @@ async fn cas_update(
         Err(StoreError::Conflict { .. }) => Ok(Cas::Lost),
         Err(e) => Err(store_err(resource, name, e)),
     }
+}
+
+/// The uid an update names, if any (an empty or absent uid means "the stored one", as upstream reads it).
+fn given_uid(value: &Value) -> Option<&str> {
+    meta::uid(value).filter(|uid| !uid.is_empty())
 }
 
 /// Metadata only the server sets: callers cannot change it through an update.

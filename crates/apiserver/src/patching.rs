@@ -20,6 +20,10 @@ pub fn patch_error(e: PatchError) -> ApiError {
         PatchError::BadRequest(m) => ApiError::bad_request(m),
         PatchError::Internal(m) => ApiError::internal(m),
         PatchError::Invalid(m) => ApiError::invalid_plain(m, json!([])),
+        PatchError::Unprocessable { cause } => {
+            ApiError::invalid_plain(runlet_patch::GENERIC_UNPROCESSABLE, json!([{ "message": cause }]))
+        }
+        PatchError::TooLarge(m) => ApiError::new(413, "RequestEntityTooLarge", m),
     }
 }
 

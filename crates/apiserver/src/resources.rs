@@ -12,6 +12,7 @@ pub enum Kind {
     Lease,
     ConfigMap,
     Secret,
+    RuntimeClass,
 }
 
 /// Static facts about one resource: what discovery advertises and how objects are keyed.
@@ -154,6 +155,19 @@ pub static RESOURCES: &[Resource] = &[
         categories: &[],
         subresources: &[],
         patch_kind: runlet_patch::Kind::Secret,
+    },
+    Resource {
+        kind: Kind::RuntimeClass,
+        group: "node.k8s.io",
+        version: "v1",
+        plural: "runtimeclasses",
+        singular: "runtimeclass",
+        kind_name: "RuntimeClass",
+        namespaced: false,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        patch_kind: runlet_patch::Kind::RuntimeClass,
     },
 ];
 
@@ -329,6 +343,7 @@ mod tests {
             Kind::Lease,
             Kind::ConfigMap,
             Kind::Secret,
+            Kind::RuntimeClass,
         ] {
             assert_eq!(RESOURCES.iter().filter(|r| r.kind == k).count(), 1, "{k:?}");
             assert_eq!(by_kind(k).kind, k);

@@ -7,10 +7,12 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http::{HeaderMap, Method, StatusCode};
+use runlet_store::{PageRequest, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::body;
+use crate::chunk::{self, Chunking};
 use crate::discovery;
 use crate::error::ApiError;
 use crate::filter::Filter;
@@ -144,20 +146,42 @@ struct ListBody<'a, T: Serialize> {
     items: &'a [T],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct ListMeta {
     resource_version: String,
+    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
+    continue_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining_item_count: Option<usize>,
 }
 
 impl<'a, T: Serialize> ListBody<'a, T> {
     fn new(resource: &Resource, resource_version: String, items: &'a [T]) -> Self {
-        ListBody {
-            kind: format!("{}List", resource.kind_name),
-            api_version: resource.api_version(),
-            metadata: ListMeta { resource_version },
-            items,
+        Self::with_meta(resource, ListMeta { resource_version, ..ListMeta::default() }, items)
+    }
+
+    fn with_meta(resource: &Resource, metadata: ListMeta, items: &'a [T]) -> Self {
+        ListBody { kind: format!("{}List", resource.kind_name), api_version: resource.api_version(), metadata, items }
+    }
+}
+
+/// A list (one page of it, or all of it) as the client asked for it: a `*List`, or a Table with the same
+/// list metadata (kubectl asks for Tables in chunks).
+fn list_response(resource: &Resource, output: Output, meta: ListMeta, items: &[&Value]) -> Response {
+    match output {
+        Output::Table(include) => {
+            let mut table =
+                crate::table::table(resource, items.iter().copied(), include, Some(meta.resource_version), true);
+            if let Some(token) = meta.continue_token {
+                table["metadata"]["continue"] = json!(token);
+            }
+            if let Some(remaining) = meta.remaining_item_count {
+                table["metadata"]["remainingItemCount"] = json!(remaining);
+            }
+            json_response(StatusCode::OK, &table, &[])
         }
+        Output::Json => json_response(StatusCode::OK, &ListBody::with_meta(resource, meta, items), &[]),
     }
 }
 
@@ -178,16 +202,38 @@ async fn collection(
                     call.query.i64("timeoutSeconds")?.filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
                 return Ok(crate::watch::respond(state, resource, prefix, filter, output, from, timeout));
             }
-            let (objects, revision) = state.store.list(&prefix);
-            let items: Vec<&Value> =
-                objects.iter().map(|o| o.value.as_ref()).filter(|v| filter.matches(resource.kind, v)).collect();
-            let rv = revision.to_string();
-            Ok(match output {
-                Output::Table(include) => {
-                    json_response(StatusCode::OK, &crate::table::table(resource, items, include, Some(rv), true), &[])
-                }
-                Output::Json => json_response(StatusCode::OK, &ListBody::new(resource, rv, &items), &[]),
-            })
+            let chunking = Chunking::from_query(&call.query, &prefix)?;
+            if chunking == Chunking::default() {
+                let (objects, revision) = state.store.list(&prefix);
+                let items: Vec<&Value> =
+                    objects.iter().map(|o| o.value.as_ref()).filter(|v| filter.matches(resource.kind, v)).collect();
+                let meta = ListMeta { resource_version: revision.to_string(), ..ListMeta::default() };
+                return Ok(list_response(resource, output, meta, &items));
+            }
+            let from = chunking.resume.as_ref().map(|r| r.from.as_str());
+            let request = PageRequest {
+                prefix: &prefix,
+                from,
+                at: chunking.resume.as_ref().and_then(|r| r.at),
+                limit: chunking.limit.unwrap_or(usize::MAX),
+            };
+            let page = match state.store.list_page(request, &|v| filter.matches(resource.kind, v)) {
+                Ok(page) => page,
+                Err(StoreError::Expired { .. }) => return Err(chunk::expired(&prefix, from.unwrap_or(&prefix))),
+                Err(other) => return Err(other.into()),
+            };
+            let items: Vec<&Value> = page.items.iter().map(AsRef::as_ref).collect();
+            let meta = ListMeta {
+                resource_version: page.revision.to_string(),
+                continue_token: page.next.as_deref().map(|next| chunk::encode(&prefix, next, page.revision)),
+                // Upstream counts what remains only when nothing is filtered out.
+                remaining_item_count: page
+                    .next
+                    .is_some()
+                    .then_some(page.remaining)
+                    .filter(|_| filter.selects_everything()),
+            };
+            Ok(list_response(resource, output, meta, &items))
         }
         // The all-namespaces path of a namespaced resource serves only list and watch (as upstream).
         _ if resource.namespaced && namespace.is_none() => Err(ApiError::method_not_allowed(call.method.as_str())),

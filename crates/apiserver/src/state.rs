@@ -21,11 +21,14 @@ pub struct ApiState {
     pub health: Checks,
     /// Where requests are audited; None (the default) audits nothing.
     pub audit: Option<Arc<AuditLog>>,
+    /// What admission adds to new objects (the default tolerations of pods).
+    pub admission: crate::strategy::Admission,
 }
 
 impl ApiState {
     pub fn new(store: Store) -> Self {
-        let state = ApiState { store, logs: None, health: Checks::default(), audit: None };
+        let state =
+            ApiState { store, logs: None, admission: Default::default(), health: Checks::default(), audit: None };
         health::register_builtin(&state);
         state
     }

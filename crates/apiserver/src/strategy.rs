@@ -125,8 +125,19 @@ fn encoded(v: Result<Value, codec::EncodeError>) -> Result<Value, ApiError> {
     v.map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// Defaults and validates a new object (metadata such as name, uid and timestamps are already set).
-pub fn prepare_create(resource: &Resource, value: Value, decoding: Decoding<'_>) -> Result<Prepared, ApiError> {
+/// What admission adds to new objects after defaulting (upstream's mutating admission plugins).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Admission {
+    pub default_tolerations: runlet_api::taints::DefaultTolerationSeconds,
+}
+
+/// Defaults, admits and validates a new object (metadata such as name, uid and timestamps are already set).
+pub fn prepare_create(
+    resource: &Resource,
+    value: Value,
+    decoding: Decoding<'_>,
+    admission: &Admission,
+) -> Result<Prepared, ApiError> {
     let mut ctx = Ctx::new(resource, decoding);
     let name = crate::meta::name(&value).to_string();
     let value = match resource.kind {
@@ -150,6 +161,9 @@ pub fn prepare_create(resource: &Resource, value: Value, decoding: Decoding<'_>)
         Kind::Pod => {
             let mut pod = ctx.decoded(codec::decode_pod(&value), &value)?;
             runlet_api::pod::default_pod(&mut pod);
+            if let Some(spec) = pod.spec.as_mut() {
+                runlet_api::taints::add_default_tolerations(spec, admission.default_tolerations);
+            }
             ctx.check(&name, runlet_api::pod::validate_pod_create(&pod))?;
             encoded(codec::encode_pod(&pod))?
         }
@@ -185,6 +199,11 @@ pub fn prepare_create(resource: &Resource, value: Value, decoding: Decoding<'_>)
             runlet_api::config::prepare_secret(&mut secret);
             ctx.check(&name, runlet_api::config::validate_secret(&secret))?;
             encoded(codec::encode_secret(&secret))?
+        }
+        Kind::RuntimeClass => {
+            let rc = ctx.decoded(codec::decode_runtime_class(&value), &value)?;
+            ctx.check(&name, runlet_api::runtime_class::validate_runtime_class(&rc))?;
+            encoded(codec::encode_runtime_class(&rc))?
         }
     };
     Ok(Prepared { value, warnings: ctx.warnings })
@@ -291,6 +310,12 @@ pub fn prepare_update(
             ctx.check(&name, runlet_api::config::validate_secret_update(&secret, &old_secret))?;
             encoded(codec::encode_secret(&secret))?
         }
+        Kind::RuntimeClass => {
+            let rc = ctx.decoded(codec::decode_runtime_class(&new), &new)?;
+            let old_rc = decode_stored(codec::decode_runtime_class(old))?;
+            ctx.check(&name, runlet_api::runtime_class::validate_runtime_class_update(&rc, &old_rc))?;
+            encoded(codec::encode_runtime_class(&rc))?
+        }
     };
     Ok(Prepared { value, warnings: ctx.warnings })
 }
@@ -340,12 +365,13 @@ mod tests {
             (json!({"metadata": {"name": "c"}, "spec": {"finalizers": ["kubernetes"]}}), json!(["kubernetes"])),
         ];
         for (body, finalizers) in cases {
-            let p = prepare_create(res, body, decoding).unwrap();
+            let p = prepare_create(res, body, decoding, &Admission::default()).unwrap();
             assert_eq!(p.value["spec"]["finalizers"], finalizers);
             assert_eq!(p.value["status"]["phase"], "Active");
         }
         // A main-resource update keeps them; only the namespace finalizer (a store write) removes them.
-        let live = prepare_create(res, json!({"metadata": {"name": "a"}}), decoding).unwrap().value;
+        let live =
+            prepare_create(res, json!({"metadata": {"name": "a"}}), decoding, &Admission::default()).unwrap().value;
         let mut changed = live.clone();
         changed["spec"]["finalizers"] = json!([]);
         changed["metadata"]["labels"]["x"] = json!("y");
@@ -384,7 +410,7 @@ mod tests {
         ];
         for (origin, validation, want) in cases {
             let decoding = Decoding { validation, origin, duplicate_fields: &dups };
-            let got = prepare_create(res, namespace_with_unknown_field(), decoding);
+            let got = prepare_create(res, namespace_with_unknown_field(), decoding, &Admission::default());
             match (got, want) {
                 (Ok(p), Ok(warnings)) => {
                     assert_eq!(p.warnings, warnings, "{origin:?} {validation:?}");

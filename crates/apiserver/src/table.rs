@@ -18,6 +18,7 @@ fn columns(kind: Kind) -> &'static [Column] {
         Kind::Lease => cells::lease_columns(),
         Kind::ConfigMap => cells::config_map_columns(),
         Kind::Secret => cells::secret_columns(),
+        Kind::RuntimeClass => cells::runtime_class_columns(),
     }
 }
 
@@ -33,6 +34,9 @@ fn row_cells(kind: Kind, object: &Value, now: jiff::Timestamp) -> Vec<Value> {
         Kind::Lease => codec::decode_lease(object).ok().map(|d| cells::lease_cells(&d.object, now)),
         Kind::ConfigMap => codec::decode_config_map(object).ok().map(|d| cells::config_map_cells(&d.object, now)),
         Kind::Secret => codec::decode_secret(object).ok().map(|d| cells::secret_cells(&d.object, now)),
+        Kind::RuntimeClass => {
+            codec::decode_runtime_class(object).ok().map(|d| cells::runtime_class_cells(&d.object, now))
+        }
     };
     cells.unwrap_or_else(|| {
         let mut v = vec![json!(crate::meta::name(object))];

@@ -64,15 +64,8 @@ impl Recorder {
     /// Queues one event for the writer. Never waits and never fails: an event is not worth slowing or failing
     /// a sync for, so one that does not fit in the queue is dropped.
     pub fn record(&self, about: &ObjectReference, type_: EventType, reason: &str, message: &str) {
-        let ev = event_object(
-            about,
-            type_.as_str(),
-            reason,
-            message,
-            &self.component,
-            self.host.as_deref(),
-            jiff::Timestamp::now(),
-        );
+        let ev =
+            event_object(about, type_, reason, message, &self.component, self.host.as_deref(), jiff::Timestamp::now());
         if let Err(e) = self.queue.try_send(ev) {
             tracing::debug!(reason, error = %e, "dropped an event: the event writer is behind");
         }
@@ -246,7 +239,7 @@ mod tests {
     }
 
     fn occurrence(uid: &str, reason: &str, message: &str, secs: i64) -> Event {
-        event_object(&about(uid), "Normal", reason, message, "job-controller", None, at(secs))
+        event_object(&about(uid), EventType::Normal, reason, message, "job-controller", None, at(secs))
     }
 
     /// (name, count, firstTimestamp, lastTimestamp) of a write, and whether it is a repeat.

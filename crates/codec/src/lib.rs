@@ -24,6 +24,7 @@ pub use k8s_openapi::api::core::v1::{
     NodeCondition, NodeSpec, NodeStatus, ObjectFieldSelector, ObjectReference, Pod, PodCondition, PodSpec, PodStatus,
     PodTemplateSpec, ResourceRequirements, Secret, Volume,
 };
+pub use k8s_openapi::api::node::v1::{Overhead, RuntimeClass, Scheduling};
 pub use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     DeleteOptions, LabelSelector, LabelSelectorRequirement, MicroTime, ObjectMeta, OwnerReference, Preconditions,
@@ -108,6 +109,7 @@ codec!(Node, decode_node, encode_node);
 codec!(Lease, decode_lease, encode_lease);
 codec!(ConfigMap, decode_config_map, encode_config_map);
 codec!(Secret, decode_secret, encode_secret);
+codec!(RuntimeClass, decode_runtime_class, encode_runtime_class);
 codec!(Scale, decode_scale, encode_scale);
 codec!(DeleteOptions, decode_delete_options, encode_delete_options);
 codec!(ObjectMeta, decode_object_meta, encode_object_meta);

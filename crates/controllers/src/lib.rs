@@ -1,6 +1,7 @@
 //! runlet's controllers: the Job controller (the pure reconcile core in [`job`], carried out against the API by
 //! [`job_controller`]), the CronJob controller ([`cronjob`] and [`cronjob_controller`]), the [`scheduler`], the garbage collector ([`gc`]) and the TTL-after-finished
-//! controller ([`ttl`]), started together by [`manager`]. They are API clients; the machinery they share with
+//! controller ([`ttl`]), the node lifecycle controller and pod garbage collector ([`nodelifecycle`], pure, carried
+//! out by [`node_lifecycle_controller`] and [`pod_gc`]), started together by [`manager`]. They are API clients; the machinery they share with
 //! node agents (informers, work queue, events) is in `runlet-client`.
 
 pub use runlet_client::events;
@@ -11,6 +12,9 @@ pub mod job;
 pub mod job_controller;
 pub mod job_metrics;
 pub mod manager;
+pub mod node_lifecycle_controller;
+pub mod nodelifecycle;
+pub mod pod_gc;
 pub mod runtime;
 pub mod scheduler;
 pub mod ttl;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, Preconditions, PropagationPolicy};
 use kube::{Client, ResourceExt};
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 use runlet_codec::Job;
 
 use crate::runtime::Informer;
@@ -22,7 +23,10 @@ pub fn expiry(job: &Job) -> Option<jiff::Timestamp> {
         .conditions
         .as_ref()?
         .iter()
-        .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")?
+        .find(|c| {
+            (c.type_ == JobConditionType::Complete || c.type_ == JobConditionType::Failed)
+                && c.status == ConditionStatus::True
+        })?
         .last_transition_time
         .as_ref()?
         .0;

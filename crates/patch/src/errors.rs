@@ -16,13 +16,21 @@ pub enum PatchError {
     /// 422 Invalid (row 18; JSON patch `test` failure etc. as upstream does).
     #[error("{0}")]
     Invalid(String),
+    /// 422 Invalid with upstream's generic message and the reason as the one cause, as
+    /// `NewGenericServerResponse(422, …)` answers (e.g. a JSON patch copying too much).
+    #[error("{GENERIC_UNPROCESSABLE}")]
+    Unprocessable { cause: String },
+    /// 413 RequestEntityTooLarge; the message is the whole Status message (`Request entity too large: …`).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl PatchError {
     /// The Status `message`.
     pub fn message(&self) -> &str {
         match self {
-            PatchError::BadRequest(m) | PatchError::Internal(m) | PatchError::Invalid(m) => m,
+            PatchError::BadRequest(m) | PatchError::Internal(m) | PatchError::Invalid(m) | PatchError::TooLarge(m) => m,
+            PatchError::Unprocessable { .. } => GENERIC_UNPROCESSABLE,
         }
     }
 
@@ -31,7 +39,8 @@ impl PatchError {
         match self {
             PatchError::BadRequest(_) => 400,
             PatchError::Internal(_) => 500,
-            PatchError::Invalid(_) => 422,
+            PatchError::Invalid(_) | PatchError::Unprocessable { .. } => 422,
+            PatchError::TooLarge(_) => 413,
         }
     }
 
@@ -40,7 +49,8 @@ impl PatchError {
         match self {
             PatchError::BadRequest(_) => Some("BadRequest"),
             PatchError::Internal(_) => None,
-            PatchError::Invalid(_) => Some("Invalid"),
+            PatchError::Invalid(_) | PatchError::Unprocessable { .. } => Some("Invalid"),
+            PatchError::TooLarge(_) => Some("RequestEntityTooLarge"),
         }
     }
 }

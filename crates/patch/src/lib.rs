@@ -28,6 +28,7 @@ pub enum Kind {
     Lease,
     ConfigMap,
     Secret,
+    RuntimeClass,
     Scale,
     Other,
 }
@@ -45,6 +46,7 @@ impl Kind {
             "Lease" => Kind::Lease,
             "ConfigMap" => Kind::ConfigMap,
             "Secret" => Kind::Secret,
+            "RuntimeClass" => Kind::RuntimeClass,
             "Scale" => Kind::Scale,
             _ => Kind::Other,
         }
@@ -53,6 +55,11 @@ impl Kind {
 
 /// Upstream's limit on JSON patch operations (`maxJSONPatchOperations`).
 pub const MAX_JSON_PATCH_OPERATIONS: usize = 10000;
+
+/// Upstream's bound on what the `copy` operations of one JSON patch may add, in bytes of JSON
+/// (`JSONPatchMaxCopyBytes`, 3 MiB). Without it each copy can double the document: forty copies of
+/// `/metadata` into itself would need terabytes.
+pub const MAX_JSON_PATCH_COPY_BYTES: u64 = 3 * 1024 * 1024;
 
 /// Strategic merge patch: `MergeMap(live, patch, schema-of-kind)` with all directives of spec §1.
 ///
@@ -96,8 +103,9 @@ pub fn merge_patch(live: &Value, patch: &Value) -> Result<Value, PatchError> {
 
 /// RFC 6902 JSON patch (body is the JSON array).
 ///
-/// Malformed bodies are 400; operations that cannot be applied (failed `test`, missing path, unknown
-/// `op`) are upstream's bare 422.
+/// Malformed bodies are 400; more than [`MAX_JSON_PATCH_OPERATIONS`] operations are 413; operations that cannot
+/// be applied (failed `test`, missing path, unknown `op`) are upstream's bare 422, and copies adding up to more
+/// than [`MAX_JSON_PATCH_COPY_BYTES`] are a 422 that says so.
 pub fn json_patch(live: &Value, patch: &Value) -> Result<Value, PatchError> {
     let operations = match patch {
         Value::Array(operations) => operations,
@@ -117,16 +125,51 @@ pub fn json_patch(live: &Value, patch: &Value) -> Result<Value, PatchError> {
         )));
     }
     if operations.len() > MAX_JSON_PATCH_OPERATIONS {
-        return Err(PatchError::BadRequest(format!(
-            "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {}",
+        return Err(PatchError::TooLarge(format!(
+            "Request entity too large: The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {}",
             operations.len()
         )));
     }
     let unprocessable = || PatchError::Invalid(GENERIC_UNPROCESSABLE.into());
     let parsed: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|_| unprocessable())?;
     let mut doc = live.clone();
-    json_patch::patch(&mut doc, &parsed).map_err(|_| unprocessable())?;
+    // One operation at a time, so each copy is measured against the document as the earlier ones left it. A
+    // failure anywhere discards `doc`, so applying piecewise is as atomic as applying the whole patch.
+    let mut copied: u64 = 0;
+    for operation in &parsed.0 {
+        if let json_patch::PatchOperation::Copy(copy) = operation
+            && let Some(value) = doc.pointer(copy.from.as_str())
+        {
+            copied = copied.saturating_add(json_size(value));
+            if copied > MAX_JSON_PATCH_COPY_BYTES {
+                return Err(PatchError::Unprocessable {
+                    cause: format!(
+                        "Unable to complete the copy, the accumulated size increase of copy is {copied}, exceeding the limit {MAX_JSON_PATCH_COPY_BYTES}"
+                    ),
+                });
+            }
+        }
+        json_patch::patch(&mut doc, std::slice::from_ref(operation)).map_err(|_| unprocessable())?;
+    }
     Ok(doc)
+}
+
+/// The length of a value's compact JSON, counted without building the text.
+fn json_size(value: &Value) -> u64 {
+    struct Counter(u64);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 /// Server-side apply, "level 1" of spec §5.2: merge by the SSA list types of spec §2 (atomic / set / map

@@ -139,6 +139,7 @@ pub fn root(kind: Kind) -> Node {
         Kind::Lease => Node::Struct(&LEASE),
         Kind::ConfigMap => Node::Struct(&CONFIG_MAP),
         Kind::Secret => Node::Struct(&SECRET),
+        Kind::RuntimeClass => Node::Struct(&RUNTIME_CLASS),
         Kind::Scale => Node::Struct(&SCALE),
         Kind::Other => Node::Unknown,
     }
@@ -229,6 +230,21 @@ static SECRET: TypeDef = closed(
     "Secret",
     &[TYPE_META, &[obj("metadata", &OBJECT_META), map("data"), map("stringData"), plain("type"), plain("immutable")]],
 );
+static RUNTIME_CLASS: TypeDef = closed(
+    "RuntimeClass",
+    &[
+        TYPE_META,
+        &[
+            obj("metadata", &OBJECT_META),
+            plain("handler"),
+            obj("overhead", &RUNTIME_CLASS_OVERHEAD),
+            obj("scheduling", &RUNTIME_CLASS_SCHEDULING),
+        ],
+    ],
+);
+static RUNTIME_CLASS_OVERHEAD: TypeDef = closed("Overhead", &[&[map("podFixed")]]);
+static RUNTIME_CLASS_SCHEDULING: TypeDef =
+    closed("Scheduling", &[&[map("nodeSelector"), atomic("tolerations", Elem::Struct(&TOLERATION))]]);
 static SCALE: TypeDef = closed(
     "Scale",
     &[TYPE_META, &[obj("metadata", &OBJECT_META), obj("spec", &SCALE_SPEC), obj("status", &SCALE_STATUS)]],
@@ -802,6 +818,7 @@ mod tests {
             (Kind::Namespace, vec!["spec", "finalizers"], Smp::Replace, Ssa::Atomic),
             (Kind::Namespace, vec!["status", "conditions"], merge("type"), keyed(&["type"])),
             (Kind::Lease, vec!["metadata", "finalizers"], MERGE_SCALARS, Ssa::Set),
+            (Kind::RuntimeClass, vec!["scheduling", "tolerations"], Smp::Replace, Ssa::Atomic),
         ];
         for (kind, path, smp, ssa) in cases {
             let def = list_def(kind, &path);

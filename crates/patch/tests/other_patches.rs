@@ -97,7 +97,39 @@ fn json_patch_errors() {
     }
     let too_many = Value::Array(vec![json!({"op": "test", "path": "/metadata/name", "value": "pa"}); 10001]);
     let err = json_patch(&live(), &too_many).expect_err("too many");
-    assert_eq!(err.message(), "The allowed maximum operations in a JSON patch is 10000, got 10001");
+    assert_eq!(err.status_code(), 413);
+    assert_eq!(
+        err.message(),
+        "Request entity too large: The allowed maximum operations in a JSON patch is 10000, got 10001"
+    );
+}
+
+#[test]
+fn json_patch_copies_are_bounded() {
+    // Each copy of /metadata into itself doubles it: forty would need terabytes. The copies add up and the
+    // patch stops once they pass 3 MiB, with the accumulated size upstream reports.
+    let mut live = live();
+    live["metadata"]["annotations"] = json!({"pad": "x".repeat(1000)});
+    let doubling: Vec<Value> =
+        (0..40).map(|n| json!({"op": "copy", "from": "/metadata", "path": format!("/metadata/a{n}")})).collect();
+    let err = json_patch(&live, &Value::Array(doubling)).expect_err("copies past the bound");
+    assert_eq!(err.status_code(), 422);
+    assert_eq!(err.message(), GENERIC_UNPROCESSABLE);
+    let PatchError::Unprocessable { cause } = &err else { panic!("not Unprocessable: {err:?}") };
+    assert!(
+        cause.starts_with("Unable to complete the copy, the accumulated size increase of copy is ")
+            && cause.ends_with(", exceeding the limit 3145728"),
+        "{cause}"
+    );
+    let accumulated: u64 = cause.split_whitespace().nth(12).and_then(|n| n.trim_end_matches(',').parse().ok()).unwrap();
+    assert!(accumulated > 3 * 1024 * 1024 && accumulated < 7 * 1024 * 1024, "{accumulated}");
+
+    // Copies that stay under the bound apply, each counted once.
+    let few: Vec<Value> = (0..3)
+        .map(|n| json!({"op": "copy", "from": "/metadata/annotations", "path": format!("/metadata/c{n}")}))
+        .collect();
+    let merged = json_patch(&live, &Value::Array(few)).expect("small copies");
+    assert_eq!(merged["metadata"]["c2"], live["metadata"]["annotations"]);
 }
 
 #[test]
@@ -119,6 +151,7 @@ fn kind_names_map_to_schema_roots() {
         ("Scale", Kind::Scale),
         ("ConfigMap", Kind::ConfigMap),
         ("Secret", Kind::Secret),
+        ("RuntimeClass", Kind::RuntimeClass),
         ("Service", Kind::Other),
     ];
     for (name, kind) in cases {

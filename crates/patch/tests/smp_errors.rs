@@ -192,7 +192,8 @@ fn merge_errors_carry_upstream_messages() {
         let got = match &err {
             PatchError::BadRequest(_) => Status::BadRequest,
             PatchError::Internal(_) => Status::Internal,
-            PatchError::Invalid(_) => Status::Invalid,
+            PatchError::Invalid(_) | PatchError::Unprocessable { .. } => Status::Invalid,
+            PatchError::TooLarge(_) => panic!("{name}: a merge is never too large: {err}"),
         };
         assert_eq!(got, status, "{name}");
         assert_eq!(err.message(), message, "{name}");
@@ -206,6 +207,8 @@ fn error_status_mapping() {
         (PatchError::BadRequest("x".into()), 400, Some("BadRequest")),
         (PatchError::Internal("x".into()), 500, None),
         (PatchError::Invalid("x".into()), 422, Some("Invalid")),
+        (PatchError::Unprocessable { cause: "x".into() }, 422, Some("Invalid")),
+        (PatchError::TooLarge("x".into()), 413, Some("RequestEntityTooLarge")),
     ];
     for (err, code, reason) in cases {
         assert_eq!(err.status_code(), code);

@@ -13,6 +13,7 @@ use runlet_apiserver::observe::health::Check;
 use runlet_apiserver::{ApiState, events_ttl, namespaces};
 use runlet_client::leader::LeaderElection;
 use runlet_controllers::manager::InformersSynced;
+use runlet_controllers::manager::ManagerConfig;
 use tokio::sync::oneshot;
 
 /// Worker threads of a controllers' runtime.
@@ -80,7 +81,7 @@ impl Health {
 }
 
 impl Term {
-    fn start(client: &kube::Client, state: &ApiState, health: &Health) -> Term {
+    fn start(client: &kube::Client, state: &ApiState, config: ManagerConfig, health: &Health) -> Term {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKER_THREADS)
             .thread_name("runlet-controllers")
@@ -96,7 +97,7 @@ impl Term {
         };
         {
             let _inside = runtime.enter();
-            health.set(Phase::Running(runlet_controllers::manager::spawn_all(client.clone())));
+            health.set(Phase::Running(runlet_controllers::manager::spawn_all_with(client.clone(), config)));
             tokio::spawn(namespaces::run_finalizer(state.clone()));
             tokio::spawn(events_ttl::run(state.clone(), events_ttl::EVENT_TTL));
         }
@@ -121,7 +122,12 @@ pub struct Controllers {
 }
 
 /// Starts the controllers now, or, with `election`, whenever this server leads.
-pub fn spawn(client: kube::Client, state: ApiState, election: Option<LeaderElection>) -> Controllers {
+pub fn spawn(
+    client: kube::Client,
+    state: ApiState,
+    election: Option<LeaderElection>,
+    config: ManagerConfig,
+) -> Controllers {
     let (stop, stopped) = oneshot::channel::<()>();
     // A dropped handle is no request to stop.
     let stopped = async move {
@@ -133,7 +139,7 @@ pub fn spawn(client: kube::Client, state: ApiState, election: Option<LeaderElect
     health.register(&state);
     let task = tokio::spawn(async move {
         let Some(election) = election else {
-            let _term = Term::start(&client, &state, &health);
+            let _term = Term::start(&client, &state, config, &health);
             stopped.await;
             health.set(Phase::Stopped);
             return;
@@ -143,7 +149,7 @@ pub fn spawn(client: kube::Client, state: ApiState, election: Option<LeaderElect
         let (mut leadership, campaign) = election.spawn(stopped);
         while leadership.acquired().await {
             tracing::info!(%identity, "leading: starting the controllers");
-            let term = Term::start(&client, &state, &health);
+            let term = Term::start(&client, &state, config, &health);
             leadership.lost().await;
             drop(term);
             health.set(Phase::Standby);
@@ -200,7 +206,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn controllers_without_election_run_until_shut_down() {
         let (state, client) = api().await;
-        let controllers = spawn(client, state.clone(), None);
+        let controllers = spawn(client, state.clone(), None, ManagerConfig::default());
         assert!(watchers(&state, |n| n >= 3).await >= 3, "the informers watch jobs, pods and nodes");
         controllers.shutdown().await;
         assert_eq!(watchers(&state, |n| n == 0).await, 0, "stopping ends every watch of the controllers");
@@ -215,7 +221,7 @@ mod tests {
             retry_period: Duration::from_millis(200),
         };
         let election = LeaderElection::new(client.clone(), "kube-system", "test", "me".into(), config);
-        let controllers = spawn(client.clone(), state.clone(), Some(election));
+        let controllers = spawn(client.clone(), state.clone(), Some(election), ManagerConfig::default());
         assert!(watchers(&state, |n| n >= 3).await >= 3, "the leader starts its controllers");
         let leases: Api<Lease> = Api::namespaced(client, "kube-system");
         let mut lease = leases.get("test").await.expect("the lease");
@@ -248,6 +254,7 @@ mod tests {
             client.clone(),
             state.clone(),
             Some(LeaderElection::new(client.clone(), "kube-system", "test", "first".into(), config)),
+            ManagerConfig::default(),
         );
         let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
         let holder = || async { leases.get_opt("test").await.ok().flatten().and_then(|l| l.spec?.holder_identity) };
@@ -260,6 +267,7 @@ mod tests {
             client.clone(),
             state.clone(),
             Some(LeaderElection::new(client.clone(), "kube-system", "test", "second".into(), config)),
+            ManagerConfig::default(),
         );
         // Let the second see the lease held (its attempts come every 2 s).
         tokio::time::sleep(Duration::from_secs(3)).await;

@@ -9,6 +9,7 @@ mod logs;
 mod node;
 mod run;
 mod server;
+mod ui;
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +61,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Open the web UI in a browser, signed in by a one-time link (--print-url prints the link instead).
+    Ui(ui::UiArgs),
     /// Print the path of the kubeconfig the server wrote (point kubectl at it with KUBECONFIG=...).
     Kubeconfig {
         /// Data directory of the server [env: RUNLET_DATA_DIR] [default: the user's data dir]/runlet
@@ -79,7 +82,7 @@ fn main() -> std::process::ExitCode {
     }
     let default_filter = match cli.command {
         // `runlet run` prints its own progress; only problems go to the log.
-        Command::Run(_) => "warn",
+        Command::Run(_) | Command::Ui(_) => "warn",
         // The client commands report every problem themselves, in kubectl's words.
         Command::Client(_) => "off",
         _ => "info",
@@ -94,6 +97,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => return run::run(args),
         Command::Client(verb) => return runlet_cli::run(verb, Cli::command),
         Command::Server(args) => server::run(args),
+        Command::Ui(args) => ui::run(args),
         Command::Kubeconfig { data_dir } => server::print_kubeconfig_path(data_dir),
         Command::Agent { kubeconfig, node_name, dir, max_pods, listen, address, pods } => {
             match dir.map(Ok).unwrap_or_else(|| server::data_dir(None).map(|d| d.with_file_name("runlet-agent"))) {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use runlet_apiserver::limits::InflightLimits;
 use runlet_apiserver::observe::audit::{AuditLog, Policy, Rotation};
 use runlet_apiserver::observe::health::Check;
 use runlet_apiserver::{ApiState, namespaces, pki, resources, server, shared_pki};
@@ -15,6 +16,11 @@ use runlet_client::leader::{ElectionConfig, LeaderElection};
 use runlet_store::{EtcdBackend, EtcdOptions, EtcdTls, KeySpace, Store, StoreOptions};
 
 use crate::controllers::{self, Controllers};
+use runlet_api::taints::DefaultTolerationSeconds;
+use runlet_apiserver::strategy::Admission;
+use runlet_controllers::manager::ManagerConfig;
+use runlet_controllers::node_lifecycle_controller::NodeLifecycleConfig;
+use runlet_controllers::nodelifecycle::health::Grace;
 
 #[derive(clap::Args)]
 pub struct ServerArgs {
@@ -43,6 +49,8 @@ pub struct ServerArgs {
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub audit: AuditArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// The audit log (kube-apiserver's flag names); off unless `--audit-log-path` is given.
@@ -82,6 +90,25 @@ impl AuditArgs {
     }
 }
 
+/// Request limits of the API listener (kube-apiserver's flags and defaults).
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct LimitArgs {
+    /// Most non-mutating requests served at once from the network (watches and logs not counted); past it a
+    /// request gets 429 with Retry-After. 0 means no limit.
+    #[arg(long, default_value_t = runlet_apiserver::limits::DEFAULT_MAX_REQUESTS_INFLIGHT)]
+    pub max_requests_inflight: usize,
+    /// Most mutating requests (create, update, patch, delete) served at once from the network. 0 means no
+    /// limit.
+    #[arg(long, default_value_t = runlet_apiserver::limits::DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT)]
+    pub max_mutating_requests_inflight: usize,
+}
+
+impl LimitArgs {
+    fn inflight(&self) -> InflightLimits {
+        InflightLimits { read_only: self.max_requests_inflight, mutating: self.max_mutating_requests_inflight }
+    }
+}
+
 /// Running several servers on one etcd (kube-apiserver's and kube-controller-manager's flag names).
 #[derive(clap::Args, Clone, Debug)]
 pub struct ClusterArgs {
@@ -117,6 +144,22 @@ pub struct ClusterArgs {
     /// Time between attempts to acquire or renew the lease.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub leader_elect_retry_period: Duration,
+    /// How long a node may go without renewing its Lease or posting status before its Ready condition turns
+    /// Unknown and it is tainted unreachable.
+    #[arg(long, default_value = "50s", value_parser = parse_duration, value_name = "DURATION")]
+    pub node_monitor_grace_period: Duration,
+    /// The same for a node that has never posted its Ready condition, counted from its creation.
+    #[arg(long, default_value = "1m", value_parser = parse_duration, value_name = "DURATION")]
+    pub node_startup_grace_period: Duration,
+    /// How often the node lifecycle controller checks the nodes.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub node_monitor_period: Duration,
+    /// The tolerationSeconds of the not-ready:NoExecute toleration added to every new pod that has none.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub default_not_ready_toleration_seconds: i64,
+    /// The tolerationSeconds of the unreachable:NoExecute toleration added to every new pod that has none.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub default_unreachable_toleration_seconds: i64,
 }
 
 impl Default for ClusterArgs {
@@ -134,6 +177,11 @@ impl Default for ClusterArgs {
             leader_elect_lease_duration: election.lease_duration,
             leader_elect_renew_deadline: election.renew_deadline,
             leader_elect_retry_period: election.retry_period,
+            node_monitor_grace_period: Duration::from_secs(50),
+            node_startup_grace_period: Duration::from_secs(60),
+            node_monitor_period: Duration::from_secs(5),
+            default_not_ready_toleration_seconds: 300,
+            default_unreachable_toleration_seconds: 300,
         }
     }
 }
@@ -156,6 +204,39 @@ impl ClusterArgs {
             _ => None,
         };
         Ok(Some(EtcdTls { ca_pem: read(ca)?, client }))
+    }
+
+    /// The controllers' settings from the node lifecycle flags.
+    fn controllers(&self) -> anyhow::Result<ManagerConfig> {
+        let signed = |d: Duration, flag: &str| {
+            jiff::SignedDuration::try_from(d).with_context(|| format!("--{flag} is too long"))
+        };
+        if self.node_monitor_period.is_zero() {
+            bail!("--node-monitor-period must be more than 0");
+        }
+        let grace = Grace {
+            monitor: signed(self.node_monitor_grace_period, "node-monitor-grace-period")?,
+            startup: signed(self.node_startup_grace_period, "node-startup-grace-period")?,
+        };
+        let node_lifecycle = NodeLifecycleConfig { grace, monitor_period: self.node_monitor_period };
+        Ok(ManagerConfig { node_lifecycle })
+    }
+
+    /// What admission adds to new pods, from the default toleration flags.
+    fn admission(&self) -> anyhow::Result<Admission> {
+        for (flag, value) in [
+            ("default-not-ready-toleration-seconds", self.default_not_ready_toleration_seconds),
+            ("default-unreachable-toleration-seconds", self.default_unreachable_toleration_seconds),
+        ] {
+            if value < 0 {
+                bail!("--{flag} must not be negative");
+            }
+        }
+        let default_tolerations = DefaultTolerationSeconds {
+            not_ready: self.default_not_ready_toleration_seconds,
+            unreachable: self.default_unreachable_toleration_seconds,
+        };
+        Ok(Admission { default_tolerations })
     }
 
     fn election(&self) -> anyhow::Result<Option<ElectionConfig>> {
@@ -300,7 +381,7 @@ async fn open_etcd(cluster: &ClusterArgs) -> anyhow::Result<Store> {
 
 /// Starts everything `runlet server` runs, in the current tokio runtime: one server on SQLite.
 pub async fn start(dir: &Path, listen: SocketAddr, agent: Option<LocalAgent>) -> anyhow::Result<Running> {
-    start_with(dir, listen, agent, &ClusterArgs::default()).await
+    start_with(dir, listen, agent, &ClusterArgs::default(), InflightLimits::default()).await
 }
 
 /// Starts a server of the cluster `cluster` describes.
@@ -309,8 +390,9 @@ pub async fn start_with(
     listen: SocketAddr,
     agent: Option<LocalAgent>,
     cluster: &ClusterArgs,
+    inflight: InflightLimits,
 ) -> anyhow::Result<Running> {
-    start_audited(dir, listen, agent, cluster, &AuditArgs::default()).await
+    start_audited(dir, listen, agent, cluster, inflight, &AuditArgs::default()).await
 }
 
 /// How long the local agent's Lease may go unrenewed before the `local-agent` check fails (upstream's
@@ -345,10 +427,13 @@ pub async fn start_audited(
     listen: SocketAddr,
     agent: Option<LocalAgent>,
     cluster: &ClusterArgs,
+    inflight: InflightLimits,
     audit: &AuditArgs,
 ) -> anyhow::Result<Running> {
     let election = cluster.election()?;
     let audit = audit.open().context("opening the audit log")?;
+    let controller_config = cluster.controllers()?;
+    let admission = cluster.admission()?;
     let (store, pki) = if cluster.etcd_servers.is_empty() {
         let pki = pki::ensure(&dir.join("pki"), Some(listen.ip())).context("preparing TLS certificates and token")?;
         let store = Store::open_sqlite(&dir.join("store.db"), STORE_OPTIONS).await.context("opening the store")?;
@@ -364,7 +449,11 @@ pub async fn start_audited(
     if let Some(audit) = audit {
         state = state.with_audit(audit);
     }
+    state.admission = admission;
     namespaces::ensure_system_namespaces(&state).await.context("creating the system namespaces")?;
+    runlet_apiserver::runtime_classes::ensure_builtin_runtime_classes(&state)
+        .await
+        .context("creating the RuntimeClasses of runlet's handlers")?;
 
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -394,7 +483,12 @@ pub async fn start_audited(
     let logs = crate::logs::ClusterLogs { local, client: client.clone(), token: pki.token.clone() };
     state = state.with_logs(std::sync::Arc::new(logs));
     let tls = server::tls_config(&pki)?;
-    let app = server::authenticated_router(state.clone(), &pki.token);
+    // The web UI shares the port and TLS; it checks its own sign-in before forwarding to the API routes.
+    let app = runlet_ui::router(server::router(state.clone()), &pki.token).merge(server::authenticated_router_with(
+        state.clone(),
+        &pki.token,
+        inflight,
+    ));
     tokio::spawn(server::serve_tls(listener, tls, app));
     // The in-process client must see the log source too (it serves `kubectl logs` only through the router).
     let client = kube::Client::new(server::router(state.clone()), "default");
@@ -403,7 +497,7 @@ pub async fn start_audited(
         LeaderElection::new(client.clone(), LEADER_LEASE_NAMESPACE, LEADER_LEASE_NAME, identity, config)
     });
     let identity = election.as_ref().map(|e| e.identity().to_owned());
-    let controllers = controllers::spawn(client.clone(), state, election);
+    let controllers = controllers::spawn(client.clone(), state, election, controller_config);
     Ok(Running { addr, kubeconfig, client, controllers, identity })
 }
 
@@ -418,7 +512,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             allow_host_path: args.allow_host_path,
             pods: args.pods.clone(),
         });
-        let running = start_audited(&dir, args.listen, agent, &args.cluster, &args.audit).await?;
+        let running =
+            start_audited(&dir, args.listen, agent, &args.cluster, args.limits.inflight(), &args.audit).await?;
         tracing::info!(addr = %running.addr, "runlet API server listening");
         eprintln!("runlet server listening on https://{}", running.addr);
         if let Some(identity) = &running.identity {

@@ -531,11 +531,17 @@ fn generate_name_uid_and_generation() {
     assert_ne!(f["metadata"]["creationTimestamp"], "2000-01-01T00:00:00Z");
     assert_eq!(f["metadata"]["generation"], 1);
     let path = format!("{JOBS}/forged");
+    // Another uid names another object: refused as an immutable field, as upstream does.
+    api.patch(&path, "application/merge-patch+json", &json!({"metadata": {"uid": "x"}})).expect_status(
+        422,
+        "Invalid",
+        "Job.batch \"forged\" is invalid: metadata.uid: Invalid value: \"x\": field is immutable",
+    );
     let p = api
         .patch(
             &path,
             "application/merge-patch+json",
-            &json!({"metadata": {"uid": "x", "creationTimestamp": "2000-01-01T00:00:00Z", "generation": 7}}),
+            &json!({"metadata": {"creationTimestamp": "2000-01-01T00:00:00Z", "generation": 7}}),
         )
         .expect(200);
     assert_eq!(p["metadata"]["uid"], f["metadata"]["uid"]);
@@ -2044,4 +2050,58 @@ fn delete_collection_checks_its_options_first_and_deletes_every_match() {
         deleted["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
     assert_eq!(answered, doomed);
     assert_eq!(names(&api.get(PODS).expect(200)), ["kept"]);
+}
+
+/// `limit` and `continue`: pages in key order, every page consistent with the first (a pod deleted and one
+/// created between pages change nothing until a new list), `remainingItemCount` only without a selector, a
+/// Table page carries the token too, and a bad token or a token with a resourceVersion is refused.
+#[test]
+fn chunked_lists_page_a_consistent_snapshot() {
+    let (_tmp, _server, api) = start();
+    for i in 0..7 {
+        let group = if i % 2 == 0 { "even" } else { "odd" };
+        create(&api, PODS, pod(&format!("p{i}"), json!({"group": group})));
+    }
+    let first = api.get(&format!("{PODS}?limit=3")).expect(200);
+    assert_eq!(names(&first), ["p0", "p1", "p2"]);
+    assert_eq!(first["metadata"]["remainingItemCount"], 4, "{first}");
+    let token = first["metadata"]["continue"].as_str().unwrap_or_else(|| panic!("no continue: {first}")).to_string();
+
+    // Changes between pages: the next pages still show the list as it was at the first page's revision.
+    api.delete(&format!("{PODS}/p4"), None).expect(200);
+    create(&api, PODS, pod("p3a", json!({"group": "odd"})));
+    let second = api.get(&format!("{PODS}?limit=3&continue={token}")).expect(200);
+    assert_eq!(names(&second), ["p3", "p4", "p5"]);
+    assert_eq!(rv(&second), rv(&first), "every page has the first page's revision");
+    assert_eq!(second["metadata"]["remainingItemCount"], 1);
+    let token = second["metadata"]["continue"].as_str().unwrap_or_default().to_string();
+    let last = api.get(&format!("{PODS}?limit=3&continue={token}")).expect(200);
+    assert_eq!(names(&last), ["p6"]);
+    assert!(last["metadata"].get("continue").is_none() && last["metadata"].get("remainingItemCount").is_none());
+    // A new list sees the changes.
+    assert_eq!(names(&api.get(PODS).expect(200)), ["p0", "p1", "p2", "p3", "p3a", "p5", "p6"]);
+
+    // With a selector: pages of matching items, no count of what remains.
+    let odd = api.get(&format!("{PODS}?limit=2&labelSelector=group%3Dodd")).expect(200);
+    assert_eq!(names(&odd), ["p1", "p3"]);
+    assert!(odd["metadata"].get("remainingItemCount").is_none(), "{odd}");
+    let token = odd["metadata"]["continue"].as_str().unwrap_or_default().to_string();
+    let rest = api.get(&format!("{PODS}?limit=2&labelSelector=group%3Dodd&continue={token}")).expect(200);
+    assert_eq!(names(&rest), ["p3a", "p5"]);
+
+    // kubectl asks for Tables in chunks.
+    let table = api.get_accept(&format!("{PODS}?limit=4"), TABLE_ACCEPT).expect(200);
+    assert_eq!(table["rows"].as_array().map(Vec::len), Some(4), "{table}");
+    assert!(table["metadata"]["continue"].is_string() && table["metadata"]["remainingItemCount"] == 3, "{table}");
+
+    api.get(&format!("{PODS}?limit=2&continue=not-a-token")).expect_status(
+        400,
+        "BadRequest",
+        "continue key is not valid: expected format: base64 encoded JSON",
+    );
+    api.get(&format!("{PODS}?limit=2&continue={token}&resourceVersion=1")).expect_status(
+        422,
+        "Invalid",
+        "ListOptions.meta.k8s.io \"\" is invalid: resourceVersion: Forbidden: specifying resource version is not allowed when using continue",
+    );
 }

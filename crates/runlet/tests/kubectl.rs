@@ -195,3 +195,42 @@ fn kubectl_session_against_runlet_server() {
     assert!(gone.contains("jobs.batch \"pi\" not found"), "{gone}");
     drop(server);
 }
+
+/// kubectl lists in chunks (`--chunk-size`, 500 by default): it gets every pod once, through pages it follows
+/// with `continue` tokens (its request log shows them).
+#[test]
+fn kubectl_gets_lists_in_chunks() {
+    if !have_kubectl("kubectl_gets_lists_in_chunks") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let pods: String = (0..5)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: chunk-{i}\nspec:\n  schedulerName: example.com/tests\n  \
+                 containers:\n  - name: c\n    image: busybox\n    command: [\"true\"]\n---\n"
+            )
+        })
+        .collect();
+    k.ok_stdin(&["create", "-f", "-"], &pods);
+    for args in
+        [&["get", "pods", "--chunk-size=2", "-v=6"][..], &["get", "pods", "-o", "name", "--chunk-size=2", "-v=6"]]
+    {
+        let out = k.run(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for i in 0..5 {
+            let seen = stdout
+                .lines()
+                .filter(|l| l.split_whitespace().next().is_some_and(|n| n.ends_with(&format!("chunk-{i}"))))
+                .count();
+            assert_eq!(seen, 1, "chunk-{i} in {args:?}:\n{stdout}");
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let pages = stderr.lines().filter(|l| l.contains("/pods?") && l.contains("limit=2")).count();
+        let continued = stderr.lines().filter(|l| l.contains("/pods?") && l.contains("continue=")).count();
+        assert_eq!((pages, continued), (3, 2), "{args:?} requests:\n{stderr}");
+    }
+}

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::object::{Event, EventType, Object, Revision, StoreError};
+use serde_json::Value;
+
+use crate::object::{Event, EventType, Object, Page, PageRequest, Revision, StoreError};
 use crate::watch::{Watch, Watchers};
 
 /// Objects and history at one revision. Pure: no locks, no I/O.
@@ -48,6 +50,53 @@ impl State {
 
     pub fn has_prefix(&self, prefix: &str) -> bool {
         self.under(prefix).next().is_some()
+    }
+
+    /// One page of the objects under the prefix as they were at `request.at` (or as they are), those `keep`
+    /// keeps. A past state is rebuilt from the history: a key changed after `at` takes the value it had before
+    /// its first later change. Expired once the history no longer reaches back to `at`.
+    pub fn page(&self, request: PageRequest<'_>, keep: &dyn Fn(&Value) -> bool) -> Result<Page, StoreError> {
+        let prefix = request.prefix;
+        let start = request.from.map_or(prefix, |from| from.max(prefix));
+        let at = request.at.filter(|at| *at < self.revision);
+        let mut past: BTreeMap<&str, Option<&Arc<Value>>> = BTreeMap::new();
+        if let Some(at) = at {
+            if at < self.history_start {
+                return Err(StoreError::Expired { requested: at, oldest: self.history_start });
+            }
+            let first = self.history.partition_point(|e| e.revision() <= at);
+            for event in self.history.range(first..) {
+                let key = &*event.object.key;
+                if key < start || !key.starts_with(prefix) || past.contains_key(key) {
+                    continue;
+                }
+                let before = match (event.kind, &event.prev) {
+                    (EventType::Added, _) => None,
+                    (EventType::Modified | EventType::Deleted, Some(prev)) => Some(prev),
+                    // The backend did not say what the change replaced: the past cannot be rebuilt.
+                    (EventType::Modified | EventType::Deleted, None) => {
+                        return Err(StoreError::Expired { requested: at, oldest: event.revision() });
+                    }
+                };
+                past.insert(key, before);
+            }
+        }
+        let current = self
+            .objects
+            .range::<str, _>((Bound::Included(start), Bound::Unbounded))
+            .take_while(move |(key, _)| key.starts_with(prefix))
+            .map(|(key, object)| (&**key, &object.value));
+        let limit = request.limit.max(1);
+        let mut page = Page { items: Vec::new(), revision: at.unwrap_or(self.revision), next: None, remaining: 0 };
+        for (key, value) in as_of(current, &past) {
+            if page.items.len() == limit {
+                page.next.get_or_insert_with(|| key.to_owned());
+                page.remaining += 1;
+            } else if keep(value) {
+                page.items.push(value.clone());
+            }
+        }
+        Ok(page)
     }
 
     /// Applies one committed event; events at or below the current revision are ignored, so
@@ -108,6 +157,36 @@ impl State {
     }
 }
 
+/// The objects of `current` (in key order) with the keys of `past` taking their past values instead (absent
+/// when the past value is None).
+fn as_of<'a>(
+    current: impl Iterator<Item = (&'a str, &'a Arc<Value>)>,
+    past: &'a BTreeMap<&'a str, Option<&'a Arc<Value>>>,
+) -> impl Iterator<Item = (&'a str, &'a Arc<Value>)> {
+    let mut current = current.peekable();
+    let mut past = past.iter().map(|(key, value)| (*key, *value)).peekable();
+    std::iter::from_fn(move || {
+        loop {
+            let next = match (current.peek(), past.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => current.next().map(|(key, value)| (key, Some(value))),
+                (None, Some(_)) => past.next(),
+                (Some((now, _)), Some((then, _))) => match now.cmp(then) {
+                    std::cmp::Ordering::Less => current.next().map(|(key, value)| (key, Some(value))),
+                    std::cmp::Ordering::Greater => past.next(),
+                    std::cmp::Ordering::Equal => {
+                        current.next();
+                        past.next()
+                    }
+                },
+            };
+            if let Some((key, Some(value))) = next {
+                return Some((key, value));
+            }
+        }
+    })
+}
+
 pub(crate) struct Cache {
     state: RwLock<State>,
     /// Taken only while `state` is held (write for fan-out, read for registration; fan-out
@@ -148,6 +227,10 @@ impl Cache {
 
     pub fn has_prefix(&self, prefix: &str) -> bool {
         self.read().has_prefix(prefix)
+    }
+
+    pub fn page(&self, request: PageRequest<'_>, keep: &dyn Fn(&Value) -> bool) -> Result<Page, StoreError> {
+        self.read().page(request, keep)
     }
 
     pub fn watch(&self, prefix: &str, from: Option<Revision>) -> Result<Watch, StoreError> {
@@ -217,8 +300,10 @@ mod tests {
         }
     }
 
+    /// Modified and Deleted events carry a previous value, as the backends give them.
     fn event(kind: EventType, key: &str, revision: Revision) -> Event {
-        Event { kind, object: object(key, revision), prev: None }
+        let prev = (kind != EventType::Added).then(|| Arc::new(json!({"metadata": {}})));
+        Event { kind, object: object(key, revision), prev }
     }
 
     /// A state that started at revision 10 with `/a/1` and then saw revisions 11..=14.
@@ -303,6 +388,105 @@ mod tests {
         }
         let Ok((replay, _)) = state.backlog("/", Some(40)) else { panic!("backlog") };
         assert!(replay.is_empty());
+    }
+
+    fn named(value: &Value) -> String {
+        value["metadata"]["name"].as_str().unwrap_or("").to_string()
+    }
+
+    fn modified(key: &str, name: &str, revision: Revision, prev: &str) -> Event {
+        let mut e = event(EventType::Modified, key, revision);
+        e.object.value = Arc::new(json!({"metadata": {"name": name, "resourceVersion": revision.to_string()}}));
+        e.prev = Some(Arc::new(json!({"metadata": {"name": prev}})));
+        e
+    }
+
+    #[test]
+    fn pages_now_and_at_a_past_revision() {
+        // Revision 10: /p/a, /p/b, /p/c (named after their keys) and /q/x. Then: 11 adds /p/d, 12 renames /p/b
+        // to b2, 13 deletes /p/a (whose last name was a), 14 adds /p/0.
+        let named_object = |key: &str, name: &str| {
+            let mut o = object(key, 10);
+            o.value = Arc::new(json!({"metadata": {"name": name, "resourceVersion": "10"}}));
+            o
+        };
+        let mut state = State::new(
+            vec![
+                named_object("/p/a", "a"),
+                named_object("/p/b", "b"),
+                named_object("/p/c", "c"),
+                named_object("/q/x", "x"),
+            ],
+            10,
+            100,
+        );
+        let mut deleted = event(EventType::Deleted, "/p/a", 13);
+        deleted.prev = Some(Arc::new(json!({"metadata": {"name": "a"}})));
+        let mut added_d = event(EventType::Added, "/p/d", 11);
+        added_d.object.value = Arc::new(json!({"metadata": {"name": "d"}}));
+        let mut added_0 = event(EventType::Added, "/p/0", 14);
+        added_0.object.value = Arc::new(json!({"metadata": {"name": "0"}}));
+        for e in [added_d, modified("/p/b", "b2", 12, "b"), deleted, added_0] {
+            assert!(state.apply(&e));
+        }
+        let all = |_: &Value| true;
+        let not_c = |v: &Value| named(v) != "c";
+        // (from, at, limit, keep everything?, names, revision, next, remaining)
+        type Case = (
+            Option<&'static str>,
+            Option<Revision>,
+            usize,
+            bool,
+            Vec<&'static str>,
+            Revision,
+            Option<&'static str>,
+            usize,
+        );
+        let cases: Vec<Case> = vec![
+            (None, None, 2, true, vec!["0", "b2"], 14, Some("/p/c"), 2),
+            (Some("/p/c"), Some(14), 2, true, vec!["c", "d"], 14, None, 0),
+            (None, None, 100, true, vec!["0", "b2", "c", "d"], 14, None, 0),
+            // As of 10: /p/0 and /p/d did not exist, /p/a did, /p/b had its old name.
+            (None, Some(10), 2, true, vec!["a", "b"], 10, Some("/p/c"), 1),
+            (Some("/p/c"), Some(10), 2, true, vec!["c"], 10, None, 0),
+            (Some("/p/b"), Some(12), 10, true, vec!["b2", "c", "d"], 12, None, 0),
+            // A filter: the limit counts kept items (skipped ones do not end a page); any later key means more.
+            (None, Some(11), 2, false, vec!["a", "b"], 11, Some("/p/c"), 2),
+            (Some("/p/c"), Some(11), 1, false, vec!["d"], 11, None, 0),
+            (Some("/p/b"), Some(11), 1, false, vec!["b"], 11, Some("/p/c"), 2),
+            // A from below the prefix starts at the prefix; a limit of 0 answers one.
+            (Some("/a"), None, 0, true, vec!["0"], 14, Some("/p/b"), 3),
+        ];
+        for (from, at, limit, everything, names, revision, next, remaining) in cases {
+            let keep: &dyn Fn(&Value) -> bool = if everything { &all } else { &not_c };
+            let Ok(page) = state.page(PageRequest { prefix: "/p/", from, at, limit }, keep) else {
+                panic!("page {from:?} {at:?}")
+            };
+            let got: Vec<String> = page.items.iter().map(|v| named(v)).collect();
+            assert_eq!(got, names, "{from:?} at {at:?} limit {limit}");
+            assert_eq!(
+                (page.revision, page.next.as_deref(), page.remaining),
+                (revision, next, remaining),
+                "{from:?} at {at:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pages_expire_with_their_history() {
+        let short = state(2);
+        let request = |at| PageRequest { prefix: "/", from: None, at: Some(at), limit: 10 };
+        assert!(matches!(short.page(request(11), &|_| true), Err(StoreError::Expired { requested: 11, oldest: 12 })));
+        let Ok(page) = short.page(request(12), &|_| true) else { panic!("12 is still kept") };
+        // As of 12: /a/1 (before its change at 13), /a/2 (before its delete at 14), /b/1.
+        assert_eq!(page.items.len(), 3);
+        // A change whose previous value is unknown cannot be undone.
+        let mut blind = state(100);
+        let mut unknown = event(EventType::Modified, "/b/1", 15);
+        unknown.prev = None;
+        assert!(blind.apply(&unknown));
+        assert!(matches!(blind.page(request(14), &|_| true), Err(StoreError::Expired { requested: 14, oldest: 15 })));
+        assert!(blind.page(request(15), &|_| true).is_ok());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio::sync::watch as progress;
 
 pub use backend::{Backend, BackendStats, Committed, CommittedStream, WriteOp};
 pub use etcd::{Compactor, EtcdBackend, EtcdOptions, EtcdTls, KeySpace};
-pub use object::{Event, EventType, MAX_VALUE_BYTES, Object, Revision, StoreError};
+pub use object::{Event, EventType, MAX_VALUE_BYTES, Object, Page, PageRequest, Revision, StoreError};
 pub use sqlite::SqliteBackend;
 pub use watch::{WATCH_BUFFER, Watch};
 
@@ -125,6 +125,12 @@ impl Store {
     /// Objects under `prefix`, sorted by key, with the revision they are consistent at.
     pub fn list(&self, prefix: &str) -> (Vec<Object>, Revision) {
         self.inner.cache.list(prefix)
+    }
+
+    /// One page of a chunked list: the objects under the prefix `keep` keeps, from a key on, as they are or as
+    /// they were at an earlier revision (a continued list). Err(Expired) once that revision's history is gone.
+    pub fn list_page(&self, request: PageRequest<'_>, keep: &dyn Fn(&Value) -> bool) -> Result<Page, StoreError> {
+        self.inner.cache.page(request, keep)
     }
 
     /// Err(AlreadyExists) if the key exists.

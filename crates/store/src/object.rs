@@ -40,6 +40,32 @@ impl Event {
     }
 }
 
+/// One page of a chunked list.
+#[derive(Debug)]
+pub struct Page {
+    /// The values kept by the filter, in key order, at most the limit asked for.
+    pub items: Vec<Arc<Value>>,
+    /// The revision every item is consistent at.
+    pub revision: Revision,
+    /// Where the next page starts (inclusive), when objects after this page exist under the prefix (whether or
+    /// not the filter would keep them, as etcd answers `more` before the API server filters).
+    pub next: Option<String>,
+    /// Objects under the prefix from `next` on, filter or not.
+    pub remaining: usize,
+}
+
+/// What a page asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest<'a> {
+    pub prefix: &'a str,
+    /// First key to consider (inclusive); None starts at the prefix.
+    pub from: Option<&'a str>,
+    /// The revision to read at (a continued list); None reads the current state.
+    pub at: Option<Revision>,
+    /// Items to answer (at least one).
+    pub limit: usize,
+}
+
 /// Largest serialized object the store keeps: every object also lives in the cache and the watch history.
 pub const MAX_VALUE_BYTES: usize = 1536 * 1024;
 

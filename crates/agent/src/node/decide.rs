@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use runlet_api::event::EventType;
+use runlet_api::vocab::PodPhase;
 use runlet_codec::{ObjectReference, Pod, PodStatus};
 
 use crate::worker::PodEvent;
@@ -116,7 +116,7 @@ pub fn missing_after_relist(
 }
 
 pub fn is_terminal_status(status: &PodStatus) -> bool {
-    matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))
+    PodPhase::of(Some(status)).is_some_and(PodPhase::is_terminal)
 }
 
 /// The grace period of the pod's deletion, else of its spec, else Kubernetes' default 30 s.
@@ -142,15 +142,10 @@ pub fn pod_reference(pod: &Pod, e: &PodEvent) -> ObjectReference {
     }
 }
 
-/// The type of a worker's event.
-pub fn event_type(e: &PodEvent) -> EventType {
-    if e.type_ == "Warning" { EventType::Warning } else { EventType::Normal }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use runlet_api::event::event_object;
+    use runlet_api::event::{EventType, event_object};
     use serde_json::json;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
@@ -249,22 +244,15 @@ mod tests {
         let pod = runlet_codec::decode_pod(&v).unwrap().object;
         let now: jiff::Timestamp = "2026-11-27T10:51:17Z".parse().unwrap();
         let container = PodEvent {
-            type_: "Normal",
+            type_: EventType::Normal,
             reason: "Started",
             message: "Started container pi".into(),
             field_path: Some("spec.containers{pi}".into()),
         };
         let pod_level = PodEvent { field_path: None, ..container.clone() };
         for (e, field_path) in [(&container, Some("spec.containers{pi}")), (&pod_level, None)] {
-            let ev = event_object(
-                &pod_reference(&pod, e),
-                event_type(e).as_str(),
-                e.reason,
-                &e.message,
-                COMPONENT,
-                Some("node-1"),
-                now,
-            );
+            let ev =
+                event_object(&pod_reference(&pod, e), e.type_, e.reason, &e.message, COMPONENT, Some("node-1"), now);
             let o = &ev.involved_object;
             assert_eq!(
                 (o.api_version.as_deref(), o.kind.as_deref(), o.name.as_deref(), o.namespace.as_deref()),

@@ -304,6 +304,6 @@ impl PodManager {
 /// path: the worker drops events this falls behind on.
 async fn record_events(recorder: Recorder, pod: Pod, mut events: tokio::sync::mpsc::Receiver<PodEvent>) {
     while let Some(e) = events.recv().await {
-        recorder.record(&decide::pod_reference(&pod, &e), decide::event_type(&e), e.reason, &e.message);
+        recorder.record(&decide::pod_reference(&pod, &e), e.type_, e.reason, &e.message);
     }
 }

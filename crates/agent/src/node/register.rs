@@ -79,15 +79,26 @@ fn sandbox_condition(missing: Option<&str>, now: jiff::Timestamp) -> NodeConditi
     }
 }
 
+/// The reason of the Ready condition an agent posts (the kubelet's).
+const READY_REASON: &str = "KubeletReady";
+
 fn ready_condition(now: jiff::Timestamp) -> NodeCondition {
     NodeCondition {
         type_: "Ready".into(),
         status: "True".into(),
-        reason: Some("KubeletReady".into()),
+        reason: Some(READY_REASON.into()),
         message: Some("runlet agent is posting ready status".into()),
         last_heartbeat_time: Some(Time(now)),
         last_transition_time: Some(Time(now)),
     }
+}
+
+/// The node's Ready condition is the one this agent posts (and not, say, `Unknown` from the node lifecycle
+/// controller).
+fn posted_by_us(node: &Node) -> bool {
+    let ready =
+        node.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    ready.is_some_and(|c| c.status == "True" && c.reason.as_deref() == Some(READY_REASON))
 }
 
 fn go_arch() -> &'static str {
@@ -210,6 +221,16 @@ pub async fn heartbeat(client: Client, name: String, facts: NodeFacts) {
         let patch =
             json!({"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": Time(now)}]}});
         match nodes.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+            Ok(node) if !posted_by_us(&node) => {
+                // Someone else wrote Ready (the node lifecycle controller's Unknown while we were away): we are
+                // back, which is a transition.
+                let ready = json!({"status": {"conditions": [ready_condition(now)]}});
+                if let Err(e) = nodes.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&ready)).await {
+                    tracing::warn!(error = %e, "could not post the node's ready status");
+                } else {
+                    tracing::info!(node = %name, "the node is back: Ready again");
+                }
+            }
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {
                 if let Err(e) = register(&nodes.clone().into_client(), &name, &facts).await {

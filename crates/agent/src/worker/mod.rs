@@ -22,6 +22,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 use nix::sys::signal::Signal;
+use runlet_api::event::EventType;
 use runlet_codec::{ConfigMap, Container, Pod, PodStatus, Secret};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -65,8 +66,7 @@ pub trait ObjectSource: Send + Sync + std::fmt::Debug {
 /// An event the kubelet would record on the pod (`kubectl describe pod` shows them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodEvent {
-    /// `Normal` or `Warning`.
-    pub type_: &'static str,
+    pub type_: EventType,
     pub reason: &'static str,
     pub message: String,
     /// `spec.containers{name}` / `spec.initContainers{name}` for container events.
@@ -270,7 +270,7 @@ impl Worker {
             .map_or(DEFAULT_GRACE, |s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
     }
 
-    fn event(&self, type_: &'static str, reason: &'static str, message: String, id: Option<SlotId>) {
+    fn event(&self, type_: EventType, reason: &'static str, message: String, id: Option<SlotId>) {
         let field_path = id.map(|id| self.field_path(id));
         // A full buffer means nobody is reading; events are best-effort, like the kubelet's.
         let _ = self.events.try_send(PodEvent { type_, reason, message, field_path });
@@ -328,47 +328,52 @@ impl Worker {
         let sources = match self.read_sources().await {
             Ok(sources) => sources,
             Err(message) => {
-                self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
+                self.event(EventType::Warning, "Failed", format!("Error: {message}"), Some(id));
                 self.model.on_config_error(id, message, now);
                 return;
             }
         };
         if let Err(message) = self.runtime.prepare_volumes(&self.pod, &sources) {
-            self.event("Warning", "FailedMount", message.clone(), Some(id));
+            self.event(EventType::Warning, "FailedMount", message.clone(), Some(id));
             self.model.on_config_error(id, message, now);
             return;
         }
         let prepared = match self.runtime.prepare_container(&self.pod, &container, attempt, &sources) {
             Ok(prepared) => prepared,
             Err(PrepareError::Config(message)) => {
-                self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
+                self.event(EventType::Warning, "Failed", format!("Error: {message}"), Some(id));
                 self.model.on_config_error(id, message, now);
                 return;
             }
             Err(PrepareError::CannotRun(message)) => {
-                self.event("Warning", "Failed", format!("Error: {message}"), Some(id));
+                self.event(EventType::Warning, "Failed", format!("Error: {message}"), Some(id));
                 self.model.on_start_failed(id, cannot_run(message, now), now);
                 return;
             }
         };
         for message in &prepared.warnings {
-            self.event("Warning", "InvalidEnvironmentVariableNames", message.clone(), Some(id));
+            self.event(EventType::Warning, "InvalidEnvironmentVariableNames", message.clone(), Some(id));
         }
         let image = container.image.clone().unwrap_or_default();
-        self.event("Normal", "Pulled", format!("Container image {image:?} already present on machine"), Some(id));
+        self.event(
+            EventType::Normal,
+            "Pulled",
+            format!("Container image {image:?} already present on machine"),
+            Some(id),
+        );
         let asked = std::time::Instant::now();
         match self.runtime.start(&self.uid, &container.name, attempt, prepared).await {
             Ok(Launch::Started(running)) => {
                 crate::metrics::container_started(&self.runtime.config().node_name, asked.elapsed());
-                self.event("Normal", "Created", format!("Created container: {}", container.name), Some(id));
-                self.event("Normal", "Started", format!("Started container {}", container.name), Some(id));
+                self.event(EventType::Normal, "Created", format!("Created container: {}", container.name), Some(id));
+                self.event(EventType::Normal, "Started", format!("Started container {}", container.name), Some(id));
                 self.model.on_started(id, running.start.started_at, &running.container_id);
                 self.watch(id, running);
             }
             Ok(Launch::Failed { container_id, record }) => {
                 let termination = Termination::from_exit(&record, &container_id);
                 self.event(
-                    "Warning",
+                    EventType::Warning,
                     "Failed",
                     format!("Error: {}", termination.message.clone().unwrap_or_default()),
                     Some(id),
@@ -377,7 +382,7 @@ impl Worker {
             }
             Err(e) => {
                 tracing::warn!(error = %e, pod = %self.uid, container = %container.name, "container start failed");
-                self.event("Warning", "Failed", format!("Error: {e}"), Some(id));
+                self.event(EventType::Warning, "Failed", format!("Error: {e}"), Some(id));
                 self.model.on_start_failed(id, cannot_run(e.to_string(), now), now);
             }
         }
@@ -394,7 +399,7 @@ impl Worker {
             Err(message) => Err(message),
         };
         if let Err(message) = result {
-            self.event("Warning", "FailedMount", message, None);
+            self.event(EventType::Warning, "FailedMount", message, None);
         }
     }
 
@@ -439,7 +444,7 @@ impl Worker {
             let name = self.model.slot(id).name.clone();
             let pod = status::pod_display_name(&self.pod);
             self.event(
-                "Warning",
+                EventType::Warning,
                 "BackOff",
                 format!("Back-off restarting failed container {name} in pod {pod}"),
                 Some(id),
@@ -455,12 +460,17 @@ impl Worker {
                 tracing::warn!(error = %e, pod = %self.uid, "cannot record the pod's termination");
             }
             if cause == PodTerminationCause::DeadlineExceeded {
-                self.event("Normal", "DeadlineExceeded", status::DEADLINE_MESSAGE.to_string(), None);
+                self.event(EventType::Normal, "DeadlineExceeded", status::DEADLINE_MESSAGE.to_string(), None);
             }
             // As the kubelet, every container being stopped is named at once, even a sidecar whose turn
             // comes later.
             for id in self.model.running() {
-                self.event("Normal", "Killing", format!("Stopping container {}", self.model.slot(id).name), Some(id));
+                self.event(
+                    EventType::Normal,
+                    "Killing",
+                    format!("Stopping container {}", self.model.slot(id).name),
+                    Some(id),
+                );
             }
         }
         self.model.begin_stop(Timestamp::now(), grace);
@@ -522,7 +532,7 @@ impl Worker {
             .map_or_else(|| self.pod_grace(), |s| Duration::from_secs(u64::try_from(s).unwrap_or(0)));
         let now = Timestamp::now();
         if let Some(kill) = self.model.on_probe_result(id, kind, run, &outcome, now, grace) {
-            self.event("Normal", "Killing", kill.message, Some(id));
+            self.event(EventType::Normal, "Killing", kill.message, Some(id));
             if let Some(handle) = self.handles.get(&id) {
                 handle.signal(Signal::SIGTERM);
             }

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use runlet_api::event::EventType;
 use runlet_codec::Container;
 use runlet_codec::k8s_openapi::api::core::v1::Probe;
 
@@ -96,13 +97,15 @@ pub enum Outcome {
 }
 
 /// The kubelet's event for an attempt, if any: `(type, reason, message)`.
-pub fn outcome_event(kind: ProbeKind, outcome: &Outcome) -> Option<(&'static str, &'static str, String)> {
+pub fn outcome_event(kind: ProbeKind, outcome: &Outcome) -> Option<(EventType, &'static str, String)> {
     let title = kind.title();
     match outcome {
         Outcome::Success => None,
-        Outcome::Warning(output) => Some(("Warning", "ProbeWarning", format!("{title} probe warning: {output}"))),
-        Outcome::Failure(output) => Some(("Warning", "Unhealthy", format!("{title} probe failed: {output}"))),
-        Outcome::Error(error) => Some(("Warning", "Unhealthy", format!("{title} probe errored: {error}"))),
+        Outcome::Warning(output) => {
+            Some((EventType::Warning, "ProbeWarning", format!("{title} probe warning: {output}")))
+        }
+        Outcome::Failure(output) => Some((EventType::Warning, "Unhealthy", format!("{title} probe failed: {output}"))),
+        Outcome::Error(error) => Some((EventType::Warning, "Unhealthy", format!("{title} probe errored: {error}"))),
     }
 }
 
@@ -395,11 +398,15 @@ mod tests {
     fn messages() {
         assert_eq!(
             outcome_event(ProbeKind::Liveness, &Outcome::Failure("HTTP probe failed with statuscode: 500".into())),
-            Some(("Warning", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500".into()))
+            Some((
+                EventType::Warning,
+                "Unhealthy",
+                "Liveness probe failed: HTTP probe failed with statuscode: 500".into()
+            ))
         );
         assert_eq!(
             outcome_event(ProbeKind::Readiness, &Outcome::Error("port x not found".into())),
-            Some(("Warning", "Unhealthy", "Readiness probe errored: port x not found".into()))
+            Some((EventType::Warning, "Unhealthy", "Readiness probe errored: port x not found".into()))
         );
         assert_eq!(outcome_event(ProbeKind::Startup, &Outcome::Success), None);
         assert_eq!(

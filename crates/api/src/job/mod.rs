@@ -11,6 +11,7 @@ mod spec;
 mod status;
 mod update;
 
+use crate::vocab::ConditionStatus;
 use std::collections::BTreeMap;
 
 use runlet_codec::{Job, JobStatus, LabelSelector};
@@ -61,7 +62,7 @@ pub fn default_job(job: &mut Job) {
     for rule in spec.pod_failure_policy.iter_mut().flat_map(|p| p.rules.iter_mut()) {
         for pattern in rule.on_pod_conditions.iter_mut().flatten() {
             if pattern.status.is_empty() {
-                pattern.status = "True".to_string();
+                pattern.status = ConditionStatus::True.into();
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `spec.podFailurePolicy` and `spec.successPolicy` validation (upstream `validatePodFailurePolicy`,
 //! `validateSuccessPolicy`).
 
+use crate::vocab::ConditionStatus;
 use std::collections::BTreeSet;
 
 use runlet_codec::{
@@ -21,7 +22,8 @@ const MAX_SUCCEEDED_INDEXES_LENGTH: usize = 64 * 1024;
 
 /// Sorted, as upstream lists set members.
 const ACTIONS: [&str; 4] = ["Count", "FailIndex", "FailJob", "Ignore"];
-const CONDITION_STATUSES: [&str; 3] = ["False", "True", "Unknown"];
+const CONDITION_STATUSES: [&str; 3] =
+    [ConditionStatus::False.as_str(), ConditionStatus::True.as_str(), ConditionStatus::Unknown.as_str()];
 const OPERATORS: [&str; 2] = ["In", "NotIn"];
 
 pub(crate) fn validate_pod_failure_policy(spec: &JobSpec) -> Vec<FieldError> {

@@ -2,6 +2,7 @@
 //! JobManagedBy is on: most rules only fire when a field they guard changes, so a controller can fix a bad
 //! status step by step).
 
+use crate::vocab::{ConditionStatus, JobConditionType};
 use std::collections::BTreeSet;
 
 use runlet_codec::{Job, JobSpec, JobStatus, UncountedTerminatedPods};
@@ -11,17 +12,17 @@ use crate::field::{ErrorKind, FieldError, quote};
 use crate::intervals::IndexSet;
 use crate::meta::{duplicate, gofmt, nonnegative};
 
-const COMPLETE: &str = "Complete";
-const FAILED: &str = "Failed";
-const FAILURE_TARGET: &str = "FailureTarget";
-const SUCCESS_CRITERIA_MET: &str = "SuccessCriteriaMet";
+const COMPLETE: JobConditionType = JobConditionType::Complete;
+const FAILED: JobConditionType = JobConditionType::Failed;
+const FAILURE_TARGET: JobConditionType = JobConditionType::FailureTarget;
+const SUCCESS_CRITERIA_MET: JobConditionType = JobConditionType::SuccessCriteriaMet;
 
-fn condition_true(status: &JobStatus, type_: &str) -> bool {
-    status.conditions.iter().flatten().any(|c| c.type_ == type_ && c.status == "True")
+fn condition_true(status: &JobStatus, type_: JobConditionType) -> bool {
+    status.conditions.iter().flatten().any(|c| c.type_ == type_ && c.status == ConditionStatus::True)
 }
 
-fn condition_false(status: &JobStatus, type_: &str) -> bool {
-    status.conditions.iter().flatten().any(|c| c.type_ == type_ && c.status == "False")
+fn condition_false(status: &JobStatus, type_: JobConditionType) -> bool {
+    status.conditions.iter().flatten().any(|c| c.type_ == type_ && c.status == ConditionStatus::False)
 }
 
 fn finished(status: &JobStatus) -> bool {
@@ -119,7 +120,7 @@ fn validate_uncounted(u: &UncountedTerminatedPods) -> Vec<FieldError> {
 fn overlap(completed: &str, failed: &str, completions: i32) -> Option<i32> {
     let completed = IndexSet::parse_clipped(completed, completions);
     let failed = IndexSet::parse_clipped(failed, completions);
-    completed.iter().find(|i| failed.contains(*i))
+    completed.first_common(&failed)
 }
 
 /// Upstream `validateJobStatus`.
@@ -311,7 +312,8 @@ pub(crate) fn validate_status_update(new: &Job, old: &Job) -> Vec<FieldError> {
     }
     // A resume resets startTime in the same write that flips Suspended to False (the fix of upstream issue
     // #134521); any other change of a running Job's startTime is refused.
-    let resuming = condition_true(&old_status, "Suspended") && condition_false(&status, "Suspended");
+    let resuming = condition_true(&old_status, JobConditionType::Suspended)
+        && condition_false(&status, JobConditionType::Suspended);
     if checks.start_time_removed && old_status.start_time.is_some() && spec.suspend != Some(true) && !resuming {
         errs.push(FieldError::required("status.startTime", "startTime cannot be removed for unsuspended job"));
     }

@@ -8,6 +8,7 @@
 //!   what the default admission plugins add on create (priority, preemption policy, service account, the
 //!   not-ready/unreachable tolerations).
 
+use crate::vocab::PodPhase;
 use std::collections::BTreeMap;
 
 use runlet_codec::k8s_openapi::api::core::v1::{
@@ -232,7 +233,7 @@ pub fn default_pod(pod: &mut Pod) {
         }
     }
     let status = pod.status.get_or_insert_with(Default::default);
-    set_if_empty(&mut status.phase, "Pending");
+    set_if_empty(&mut status.phase, PodPhase::Pending.as_str());
 }
 
 /// A limit without a request makes the request equal to the limit.
@@ -258,8 +259,11 @@ pub fn prepare_for_pod_create(pod: &mut Pod) {
     spec.service_account = spec.service_account_name.clone();
     add_default_tolerations(spec);
     let qos = qos_class(spec);
-    pod.status =
-        Some(PodStatus { phase: Some("Pending".to_string()), qos_class: Some(qos.to_string()), ..Default::default() });
+    pod.status = Some(PodStatus {
+        phase: Some(PodPhase::Pending.into()),
+        qos_class: Some(qos.to_string()),
+        ..Default::default()
+    });
 }
 
 fn add_default_tolerations(spec: &mut PodSpec) {

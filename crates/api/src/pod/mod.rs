@@ -15,7 +15,9 @@ pub mod validate;
 mod volumes;
 
 pub use defaults::{default_pod, default_pod_spec, default_pull_policy, prepare_for_pod_create, qos_class};
+pub(crate) use resources::validate_resources;
 pub use update::{prepare_for_pod_status_update, prepare_for_pod_update, validate_pod_status_update};
+pub(crate) use validate::validate_tolerations;
 pub use validate::{validate_pod_spec, validate_pod_template_spec};
 
 use runlet_codec::Pod;

@@ -4,6 +4,7 @@
 //! Deviation: runlet has no `pods/binding` subresource yet, so setting `spec.nodeName` once, from empty to a
 //! node, is allowed through a plain update.
 
+use crate::vocab::PodConditionType;
 use std::collections::BTreeMap;
 
 use runlet_codec::k8s_openapi::api::core::v1::{ContainerStatus, Toleration};
@@ -278,9 +279,10 @@ pub fn validate_pod_status_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
     let mut errs = meta::validate_object_meta_update(&new.metadata, &old.metadata);
     let new_status = new.status.clone().unwrap_or_default();
     let old_status = old.status.clone().unwrap_or_default();
-    const SYSTEM_CONDITIONS: [&str; 3] = ["PodScheduled", "Ready", "Initialized"];
+    const SYSTEM_CONDITIONS: [PodConditionType; 3] =
+        [PodConditionType::PodScheduled, PodConditionType::Ready, PodConditionType::Initialized];
     for (i, c) in new_status.conditions.iter().flatten().enumerate() {
-        if !SYSTEM_CONDITIONS.contains(&c.type_.as_str()) {
+        if !SYSTEM_CONDITIONS.iter().any(|t| c.type_ == *t) {
             // Upstream's path really starts at metadata here.
             let path = format!("metadata.conditions[{i}].Type");
             errs.extend(

@@ -1,5 +1,6 @@
 //! `kubectl get jobs`: NAME STATUS COMPLETIONS DURATION AGE, wide CONTAINERS IMAGES SELECTOR (job-semantics §6.2).
 
+use crate::vocab::{ConditionStatus, JobConditionType};
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -24,24 +25,24 @@ pub fn job_columns() -> &'static [Column] {
 }
 
 /// Whether the first condition of this type is True (later duplicates are ignored, as upstream).
-fn has_condition(conditions: &[JobCondition], type_: &str) -> bool {
-    conditions.iter().find(|c| c.type_ == type_).is_some_and(|c| c.status == "True")
+fn has_condition(conditions: &[JobCondition], type_: JobConditionType) -> bool {
+    conditions.iter().find(|c| c.type_ == type_).is_some_and(|c| c.status == ConditionStatus::True)
 }
 
 /// The STATUS cell: first of Complete, Failed, Terminating, Suspended, FailureTarget, Running. (1.33 has no
 /// `SuccessCriteriaMet` status; such a Job shows Running.)
 pub fn job_status(job: &Job) -> &'static str {
     let conditions = job.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    if has_condition(conditions, "Complete") {
-        "Complete"
-    } else if has_condition(conditions, "Failed") {
-        "Failed"
+    if has_condition(conditions, JobConditionType::Complete) {
+        JobConditionType::Complete.as_str()
+    } else if has_condition(conditions, JobConditionType::Failed) {
+        JobConditionType::Failed.as_str()
     } else if job.metadata.deletion_timestamp.is_some() {
         "Terminating"
-    } else if has_condition(conditions, "Suspended") {
-        "Suspended"
-    } else if has_condition(conditions, "FailureTarget") {
-        "FailureTarget"
+    } else if has_condition(conditions, JobConditionType::Suspended) {
+        JobConditionType::Suspended.as_str()
+    } else if has_condition(conditions, JobConditionType::FailureTarget) {
+        JobConditionType::FailureTarget.as_str()
     } else {
         "Running"
     }

@@ -1,5 +1,6 @@
 //! Tables for events, namespaces, nodes and leases.
 
+use crate::vocab::{ConditionStatus, NodeConditionType};
 use std::collections::BTreeSet;
 
 use jiff::Timestamp;
@@ -117,8 +118,8 @@ pub fn namespace_cells(namespace: &Namespace, now: Timestamp) -> Vec<Value> {
 fn node_status(node: &Node) -> String {
     let conditions = node.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
     // Upstream indexes conditions by type, so the last Ready condition wins.
-    let mut parts = vec![match conditions.iter().rev().find(|c| c.type_ == "Ready") {
-        Some(c) if c.status == "True" => "Ready",
+    let mut parts = vec![match conditions.iter().rev().find(|c| c.type_ == NodeConditionType::Ready) {
+        Some(c) if c.status == ConditionStatus::True => "Ready",
         Some(_) => "NotReady",
         None => "Unknown",
     }];

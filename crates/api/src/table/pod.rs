@@ -1,6 +1,7 @@
 //! `kubectl get pods`: NAME READY STATUS RESTARTS AGE, wide IP NODE NOMINATED-NODE READINESS-GATES
 //! (job-semantics §6.3, upstream `printPod`).
 
+use crate::vocab::{ConditionStatus, PodConditionType, PodPhase};
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -62,8 +63,8 @@ fn is_sidecar(container: Option<&Container>) -> bool {
     container.is_some_and(|c| c.restart_policy.as_deref() == Some("Always"))
 }
 
-fn condition_true(conditions: &[PodCondition], type_: &str) -> bool {
-    conditions.iter().any(|c| c.type_ == type_ && c.status == "True")
+fn condition_true(conditions: &[PodCondition], type_: PodConditionType) -> bool {
+    conditions.iter().any(|c| c.type_ == type_ && c.status == ConditionStatus::True)
 }
 
 /// `Signal:<n>` / `ExitCode:<n>` for a terminated container without a reason.
@@ -88,7 +89,10 @@ pub fn pod_summary(pod: &Pod) -> PodSummary {
     let pod_reason = status.and_then(|s| s.reason.as_deref()).unwrap_or_default();
 
     let mut reason = if pod_reason.is_empty() { phase.to_string() } else { pod_reason.to_string() };
-    if conditions.iter().any(|c| c.type_ == "PodScheduled" && c.reason.as_deref() == Some("SchedulingGated")) {
+    if conditions
+        .iter()
+        .any(|c| c.type_ == PodConditionType::PodScheduled && c.reason.as_deref() == Some("SchedulingGated"))
+    {
         reason = "SchedulingGated".to_string();
     }
 
@@ -130,7 +134,7 @@ pub fn pod_summary(pod: &Pod) -> PodSummary {
     }
 
     let mut restarts = all_restarts;
-    if !initializing || condition_true(conditions, "Initialized") {
+    if !initializing || condition_true(conditions, PodConditionType::Initialized) {
         // Once initialized, finished regular init containers no longer count towards RESTARTS.
         restarts = sidecar_restarts;
         let mut has_running = false;
@@ -153,14 +157,15 @@ pub fn pod_summary(pod: &Pod) -> PodSummary {
             }
         }
         if reason == "Completed" && has_running {
-            reason = if condition_true(conditions, "Ready") { "Running" } else { "NotReady" }.to_string();
+            reason =
+                if condition_true(conditions, PodConditionType::Ready) { "Running" } else { "NotReady" }.to_string();
         }
     }
 
     if pod.metadata.deletion_timestamp.is_some() {
         if pod_reason == "NodeLost" {
             reason = "Unknown".to_string();
-        } else if phase != "Succeeded" && phase != "Failed" {
+        } else if !PodPhase::parse(phase).is_some_and(PodPhase::is_terminal) {
             reason = "Terminating".to_string();
         }
     }
@@ -186,7 +191,9 @@ fn readiness_gates(pod: &Pod) -> String {
     // Only the first condition of each gate's type is consulted, as upstream.
     let passing = gates
         .iter()
-        .filter(|g| conditions.iter().find(|c| c.type_ == g.condition_type).is_some_and(|c| c.status == "True"))
+        .filter(|g| {
+            conditions.iter().find(|c| c.type_ == g.condition_type).is_some_and(|c| c.status == ConditionStatus::True)
+        })
         .count();
     format!("{passing}/{}", gates.len())
 }

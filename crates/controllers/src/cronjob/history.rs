@@ -6,15 +6,15 @@ use std::cmp::Ordering;
 use runlet_codec::{CronJob, Job};
 
 use super::finished_condition;
-use crate::job::conditions::{COMPLETE, FAILED};
+use runlet_api::vocab::JobConditionType;
 
 /// The Jobs to delete, oldest first. Jobs already being deleted are neither counted nor deleted again.
 pub fn over_limit<'a>(cj: &CronJob, jobs: &'a [Job]) -> Vec<&'a Job> {
     let spec = cj.spec.as_ref();
     let mut out = Vec::new();
     for (limit, kind) in [
-        (spec.and_then(|s| s.successful_jobs_history_limit), COMPLETE),
-        (spec.and_then(|s| s.failed_jobs_history_limit), FAILED),
+        (spec.and_then(|s| s.successful_jobs_history_limit), JobConditionType::Complete),
+        (spec.and_then(|s| s.failed_jobs_history_limit), JobConditionType::Failed),
     ] {
         let Some(limit) = limit else { continue };
         let mut finished: Vec<&Job> = jobs

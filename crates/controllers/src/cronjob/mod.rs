@@ -29,10 +29,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use runlet_api::cron;
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 use runlet_codec::{CronJob, CronJobStatus, Job, ObjectReference, Time};
 
 pub use crate::job::JobEvent as Event;
-use crate::job::conditions::{COMPLETE, FAILED};
 pub use schedule::{MAX_MISSED_START_TIMES, Missed, NEXT_SCHEDULE_DELTA, Recent, format_schedule, most_recent};
 pub use template::{
     BATCH_V1, CRONJOB_KIND, JOB_KIND, controller_of, controller_ref, is_controlled_by, job_from_template, job_name,
@@ -93,12 +93,13 @@ pub struct Start {
 }
 
 /// `Complete` or `Failed`: the first terminal condition that is True.
-pub fn finished_condition(job: &Job) -> Option<&'static str> {
+pub fn finished_condition(job: &Job) -> Option<JobConditionType> {
     let conditions = job.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    conditions.iter().filter(|c| c.status == "True").find_map(|c| match c.type_.as_str() {
-        COMPLETE => Some(COMPLETE),
-        FAILED => Some(FAILED),
-        _ => None,
+    conditions.iter().filter(|c| c.status == ConditionStatus::True).find_map(|c| {
+        match JobConditionType::parse(&c.type_) {
+            Some(t @ (JobConditionType::Complete | JobConditionType::Failed)) => Some(t),
+            _ => None,
+        }
     })
 }
 
@@ -173,7 +174,7 @@ pub fn sync(input: &SyncInput<'_>, observed: &Observed) -> Plan {
             }
             _ => {}
         }
-        if finished == Some(COMPLETE)
+        if finished == Some(JobConditionType::Complete)
             && let Some(done) = job.status.as_ref().and_then(|s| s.completion_time.as_ref())
         {
             let status = cj.status.get_or_insert_with(Default::default);

@@ -1,13 +1,9 @@
-//! Job conditions: types, reasons, messages (§3.11, §6.1) and the list operations upstream uses.
+//! Job conditions: reasons, messages (§3.11, §6.1) and the list operations upstream uses. The condition types
+//! and statuses themselves are `runlet_api::vocab`'s.
 
 use jiff::Timestamp;
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 use runlet_codec::{Job, JobCondition, Time};
-
-pub const SUSPENDED: &str = "Suspended";
-pub const FAILURE_TARGET: &str = "FailureTarget";
-pub const SUCCESS_CRITERIA_MET: &str = "SuccessCriteriaMet";
-pub const FAILED: &str = "Failed";
-pub const COMPLETE: &str = "Complete";
 
 pub const REASON_BACKOFF_LIMIT_EXCEEDED: &str = "BackoffLimitExceeded";
 pub const MESSAGE_BACKOFF_LIMIT_EXCEEDED: &str = "Job has reached the specified backoff limit";
@@ -27,10 +23,16 @@ pub const REASON_RESUMED: &str = "JobResumed";
 pub const MESSAGE_RESUMED: &str = "Job resumed";
 
 /// A condition with both times set to `now` (upstream `newCondition`).
-pub(crate) fn new_condition(type_: &str, status: &str, reason: &str, message: &str, now: Timestamp) -> JobCondition {
+pub(crate) fn new_condition(
+    type_: JobConditionType,
+    status: ConditionStatus,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) -> JobCondition {
     JobCondition {
-        type_: type_.to_string(),
-        status: status.to_string(),
+        type_: type_.into(),
+        status: status.into(),
         last_probe_time: Some(Time(now)),
         last_transition_time: Some(Time(now)),
         reason: Some(reason.to_string()).filter(|r| !r.is_empty()),
@@ -39,13 +41,13 @@ pub(crate) fn new_condition(type_: &str, status: &str, reason: &str, message: &s
 }
 
 /// The first condition of `type_` (upstream `findConditionByType`).
-pub(crate) fn find<'c>(conditions: &'c [JobCondition], type_: &str) -> Option<&'c JobCondition> {
+pub(crate) fn find(conditions: &[JobCondition], type_: JobConditionType) -> Option<&JobCondition> {
     conditions.iter().find(|c| c.type_ == type_)
 }
 
 /// The first condition of `type_`, if its status is `True`.
-pub(crate) fn find_true<'c>(conditions: &'c [JobCondition], type_: &str) -> Option<&'c JobCondition> {
-    find(conditions, type_).filter(|c| c.status == "True")
+pub(crate) fn find_true(conditions: &[JobCondition], type_: JobConditionType) -> Option<&JobCondition> {
+    find(conditions, type_).filter(|c| c.status == ConditionStatus::True)
 }
 
 pub(crate) fn reason(c: &JobCondition) -> &str {
@@ -59,7 +61,10 @@ pub(crate) fn message(c: &JobCondition) -> &str {
 /// Whether the Job has finished: any `Complete` or `Failed` condition with status `True`.
 pub fn is_finished(job: &Job) -> bool {
     let conditions = job.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    conditions.iter().any(|c| (c.type_ == COMPLETE || c.type_ == FAILED) && c.status == "True")
+    conditions.iter().any(|c| {
+        (c.type_ == JobConditionType::Complete || c.type_ == JobConditionType::Failed)
+            && c.status == ConditionStatus::True
+    })
 }
 
 /// Upstream `ensureJobConditionStatus`: replaces the existing condition of `type_` when its status,
@@ -67,8 +72,8 @@ pub fn is_finished(job: &Job) -> bool {
 /// appended (going from nothing to false says nothing). Returns whether the list changed.
 pub(crate) fn ensure_status(
     conditions: &mut Vec<JobCondition>,
-    type_: &str,
-    status: &str,
+    type_: JobConditionType,
+    status: ConditionStatus,
     reason: &str,
     message: &str,
     now: Timestamp,
@@ -83,7 +88,7 @@ pub(crate) fn ensure_status(
         *existing = new_condition(type_, status, reason, message, now);
         return true;
     }
-    if status == "False" {
+    if status == ConditionStatus::False {
         return false;
     }
     conditions.push(new_condition(type_, status, reason, message, now));
@@ -101,23 +106,26 @@ mod tests {
     #[test]
     fn ensure_status_appends_replaces_or_keeps() {
         let mut list = Vec::new();
-        assert!(!ensure_status(&mut list, SUSPENDED, "False", REASON_RESUMED, MESSAGE_RESUMED, at(0)));
+        use ConditionStatus::{False, True};
+        const SUSPENDED: JobConditionType = JobConditionType::Suspended;
+        assert!(!ensure_status(&mut list, SUSPENDED, False, REASON_RESUMED, MESSAGE_RESUMED, at(0)));
         assert!(list.is_empty(), "False is never appended");
 
-        assert!(ensure_status(&mut list, SUSPENDED, "True", REASON_SUSPENDED, MESSAGE_SUSPENDED, at(1)));
-        assert_eq!(list, vec![new_condition(SUSPENDED, "True", REASON_SUSPENDED, MESSAGE_SUSPENDED, at(1))]);
+        assert!(ensure_status(&mut list, SUSPENDED, True, REASON_SUSPENDED, MESSAGE_SUSPENDED, at(1)));
+        assert_eq!(list, vec![new_condition(SUSPENDED, True, REASON_SUSPENDED, MESSAGE_SUSPENDED, at(1))]);
 
-        assert!(!ensure_status(&mut list, SUSPENDED, "True", REASON_SUSPENDED, MESSAGE_SUSPENDED, at(2)));
+        assert!(!ensure_status(&mut list, SUSPENDED, True, REASON_SUSPENDED, MESSAGE_SUSPENDED, at(2)));
         assert_eq!(list[0].last_transition_time, Some(Time(at(1))), "unchanged keeps its time");
 
-        assert!(ensure_status(&mut list, SUSPENDED, "False", REASON_RESUMED, MESSAGE_RESUMED, at(3)));
-        assert_eq!(list, vec![new_condition(SUSPENDED, "False", REASON_RESUMED, MESSAGE_RESUMED, at(3))]);
+        assert!(ensure_status(&mut list, SUSPENDED, False, REASON_RESUMED, MESSAGE_RESUMED, at(3)));
+        assert_eq!(list, vec![new_condition(SUSPENDED, False, REASON_RESUMED, MESSAGE_RESUMED, at(3))]);
     }
 
     #[test]
     fn find_true_ignores_false_conditions() {
-        let list = vec![new_condition(FAILURE_TARGET, "False", "x", "y", at(0))];
-        assert!(find(&list, FAILURE_TARGET).is_some());
-        assert!(find_true(&list, FAILURE_TARGET).is_none());
+        let target = JobConditionType::FailureTarget;
+        let list = vec![new_condition(target, ConditionStatus::False, "x", "y", at(0))];
+        assert!(find(&list, target).is_some());
+        assert!(find_true(&list, target).is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! `spec.podFailurePolicy` evaluation (§4.1, upstream `pod_failure_policy.go`): rules in order, the
 //! first match decides.
 
+use runlet_api::vocab::ConditionStatus;
 use runlet_codec::{ContainerStatus, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement};
 
 use super::pods::JobPod;
@@ -72,7 +73,7 @@ pub(crate) fn evaluate(policy: Option<&PodFailurePolicy>, pod: &JobPod<'_>) -> V
 
 /// A pattern's status defaults to `True` (API defaulting; an undefaulted empty value means the same).
 fn pattern_status(status: &str) -> &str {
-    if status.is_empty() { "True" } else { status }
+    if status.is_empty() { ConditionStatus::True.as_str() } else { status }
 }
 
 /// The first terminated container with a non-zero exit code matching the requirement: regular

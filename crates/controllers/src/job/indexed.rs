@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use runlet_api::names::{GENERATE_NAME_RANDOM_LENGTH, MAX_GENERATED_NAME_LENGTH};
+use runlet_api::vocab::PodPhase;
 
 use super::failure_policy::{self, Action};
-use super::pods::{JobPod, Phase, deletion_order};
+use super::pods::{JobPod, deletion_order};
 use super::spec::JobFacts;
 use runlet_api::intervals::IndexSet;
 
@@ -23,7 +24,7 @@ pub(crate) fn succeeded_indexes(job: &JobFacts<'_>, completed: &str, pods: &[Job
     let prev = IndexSet::parse_clipped(completed, job.index_limit());
     let new: BTreeSet<i32> = pods
         .iter()
-        .filter(|p| p.phase == Phase::Succeeded && p.tracked && job.index_in_range(p.index))
+        .filter(|p| p.phase == Some(PodPhase::Succeeded) && p.tracked && job.index_in_range(p.index))
         .filter_map(|p| p.index)
         .collect();
     let all = with(&prev, new);

@@ -6,42 +6,16 @@ use std::cmp::Ordering;
 use jiff::{SignedDuration, Timestamp};
 use runlet_api::labels::JOB_TRACKING_FINALIZER;
 use runlet_api::labels::{JOB_COMPLETION_INDEX, JOB_INDEX_FAILURE_COUNT, JOB_INDEX_IGNORED_FAILURE_COUNT};
+use runlet_api::vocab::{ConditionStatus, PodConditionType, PodPhase};
 use runlet_codec::{ContainerStatus, Pod, PodCondition};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Pending,
-    Running,
-    Succeeded,
-    Failed,
-    Unknown,
-    /// Missing or unrecognised; treated like `Pending` (upstream's zero ordinal, not terminal).
-    Other,
-}
-
-impl Phase {
-    fn parse(phase: Option<&str>) -> Phase {
-        match phase {
-            Some("Pending") => Phase::Pending,
-            Some("Running") => Phase::Running,
-            Some("Succeeded") => Phase::Succeeded,
-            Some("Failed") => Phase::Failed,
-            Some("Unknown") => Phase::Unknown,
-            _ => Phase::Other,
-        }
-    }
-
-    pub(crate) fn is_terminal(self) -> bool {
-        matches!(self, Phase::Succeeded | Phase::Failed)
-    }
-
-    /// Deletion preference: `Pending < Unknown < Running` (upstream `podPhaseToOrdinal`).
-    fn ordinal(self) -> u8 {
-        match self {
-            Phase::Unknown => 1,
-            Phase::Running => 2,
-            _ => 0,
-        }
+/// Deletion preference: `Pending < Unknown < Running` (upstream `podPhaseToOrdinal`); a missing or
+/// unrecognised phase ranks with `Pending` (upstream's zero ordinal).
+fn deletion_ordinal(phase: Option<PodPhase>) -> u8 {
+    match phase {
+        Some(PodPhase::Unknown) => 1,
+        Some(PodPhase::Running) => 2,
+        _ => 0,
     }
 }
 
@@ -51,7 +25,8 @@ pub(crate) struct JobPod<'a> {
     pub pod: &'a Pod,
     pub uid: &'a str,
     pub name: &'a str,
-    pub phase: Phase,
+    /// `None` when missing or unrecognised: treated like `Pending` (not terminal).
+    pub phase: Option<PodPhase>,
     /// Has a `deletionTimestamp`.
     pub deleting: bool,
     /// Carries the tracking finalizer (pods adopted in this sync count as carrying it).
@@ -69,31 +44,36 @@ impl<'a> JobPod<'a> {
             pod,
             uid: meta.uid.as_deref().unwrap_or_default(),
             name: meta.name.as_deref().unwrap_or_default(),
-            phase: Phase::parse(status.and_then(|s| s.phase.as_deref())),
+            phase: PodPhase::of(status),
             deleting: meta.deletion_timestamp.is_some(),
             tracked: adopted || has_tracking_finalizer(pod),
             index: completion_index(pod),
-            ready: ready_condition(pod).is_some_and(|c| c.status == "True"),
+            ready: ready_condition(pod).is_some_and(|c| c.status == ConditionStatus::True),
         }
+    }
+
+    /// `Succeeded` or `Failed`.
+    pub(crate) fn is_terminal(&self) -> bool {
+        self.phase.is_some_and(PodPhase::is_terminal)
     }
 
     /// Not terminal and not being deleted (upstream `IsPodActive`).
     pub(crate) fn is_active(&self) -> bool {
-        !self.phase.is_terminal() && !self.deleting
+        !self.is_terminal() && !self.deleting
     }
 
     /// Being deleted but not yet terminal (upstream `IsPodTerminating`).
     pub(crate) fn is_terminating(&self) -> bool {
-        !self.phase.is_terminal() && self.deleting
+        !self.is_terminal() && self.deleting
     }
 
     /// Upstream `isPodFailed`: phase `Failed`, or, unless only failed pods are replaced, any pod being
     /// deleted that has not succeeded (it may never get the chance to report a phase).
     pub(crate) fn is_failed(&self, only_replace_failed: bool) -> bool {
-        if self.phase == Phase::Failed {
+        if self.phase == Some(PodPhase::Failed) {
             return true;
         }
-        !only_replace_failed && self.deleting && self.phase != Phase::Succeeded
+        !only_replace_failed && self.deleting && self.phase != Some(PodPhase::Succeeded)
     }
 
     pub(crate) fn annotation(&self, key: &str) -> Option<&'a str> {
@@ -154,7 +134,7 @@ impl<'a> JobPod<'a> {
         if let Some(t) = self.finish_time_from_containers() {
             return t;
         }
-        if let Some(c) = ready_condition(self.pod).filter(|c| c.status == "False")
+        if let Some(c) = ready_condition(self.pod).filter(|c| c.status == ConditionStatus::False)
             && let Some(t) = c.last_transition_time.as_ref()
         {
             return t.0;
@@ -209,7 +189,7 @@ pub(crate) fn deletion_order(a: &JobPod<'_>, b: &JobPod<'_>) -> Ordering {
     if node_a != node_b && (node_a.is_empty() || node_b.is_empty()) {
         return if node_a.is_empty() { Ordering::Less } else { Ordering::Greater };
     }
-    let by_phase = a.phase.ordinal().cmp(&b.phase.ordinal());
+    let by_phase = deletion_ordinal(a.phase).cmp(&deletion_ordinal(b.phase));
     if by_phase != Ordering::Equal {
         return by_phase;
     }
@@ -257,5 +237,5 @@ fn parse_count(value: &str) -> i32 {
 }
 
 fn ready_condition(pod: &Pod) -> Option<&PodCondition> {
-    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")
+    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == PodConditionType::Ready)
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use runlet_api::vocab::{ConditionStatus, JobConditionType, PodPhase};
 use runlet_codec::{JobCondition, JobStatus, Time, UncountedTerminatedPods};
 
 use super::backoff::BackoffRecord;
@@ -13,7 +14,7 @@ use super::conditions::{self as cond, new_condition};
 use super::failure_policy;
 use super::indexed;
 use super::manage::{Manage, manage};
-use super::pods::{JobPod, Phase};
+use super::pods::JobPod;
 use super::spec::JobFacts;
 use super::success_policy;
 use super::tracking;
@@ -115,7 +116,7 @@ pub(crate) fn decide<'a>(input: &SyncInput<'a>) -> Result<Decision<'a>, SyncErro
     let new_succeeded: Vec<&JobPod<'_>> = d
         .pods
         .iter()
-        .filter(|p| d.countable(p) && !d.uncounted_succeeded.contains(p.uid) && p.phase == Phase::Succeeded)
+        .filter(|p| d.countable(p) && !d.uncounted_succeeded.contains(p.uid) && p.phase == Some(PodPhase::Succeeded))
         .collect();
     let new_failed: Vec<&JobPod<'_>> = d
         .pods
@@ -152,12 +153,18 @@ pub(crate) fn decide<'a>(input: &SyncInput<'a>) -> Result<Decision<'a>, SyncErro
 fn decide_finish(d: &mut Decision<'_>) {
     let now = d.now;
     let conditions = d.status.conditions.as_deref().unwrap_or_default();
-    if let Some(met) = cond::find_true(conditions, cond::SUCCESS_CRITERIA_MET) {
+    if let Some(met) = cond::find_true(conditions, JobConditionType::SuccessCriteriaMet) {
         d.finished = Some(met.clone());
         return;
     }
-    if let Some(target) = cond::find_true(conditions, cond::FAILURE_TARGET) {
-        d.finished = Some(new_condition(cond::FAILED, "True", cond::reason(target), cond::message(target), now));
+    if let Some(target) = cond::find_true(conditions, JobConditionType::FailureTarget) {
+        d.finished = Some(new_condition(
+            JobConditionType::Failed,
+            ConditionStatus::True,
+            cond::reason(target),
+            cond::message(target),
+            now,
+        ));
         return;
     }
     if d.job.pod_failure_policy.is_some() {
@@ -168,8 +175,13 @@ fn decide_finish(d: &mut Decision<'_>) {
             .filter(|p| p.is_failed(only_failed))
             .find_map(|p| failure_policy::evaluate(d.job.pod_failure_policy, p).fail_job_message);
         if let Some(message) = message {
-            d.finished =
-                Some(new_condition(cond::FAILURE_TARGET, "True", cond::REASON_POD_FAILURE_POLICY, &message, now));
+            d.finished = Some(new_condition(
+                FAILURE_TARGET,
+                ConditionStatus::True,
+                cond::REASON_POD_FAILURE_POLICY,
+                &message,
+                now,
+            ));
             return;
         }
     }
@@ -190,9 +202,11 @@ fn decide_finish(d: &mut Decision<'_>) {
     }
 }
 
+const FAILURE_TARGET: JobConditionType = JobConditionType::FailureTarget;
+
 /// `FailureTarget`: terminal conditions are delayed in v1.33 (JobManagedBy/JobPodReplacementPolicy on).
 fn failure(reason: &str, message: &str, now: Timestamp) -> JobCondition {
-    new_condition(cond::FAILURE_TARGET, "True", reason, message, now)
+    new_condition(FAILURE_TARGET, ConditionStatus::True, reason, message, now)
 }
 
 /// `restartPolicy: OnFailure`: the restarts of pending and running pods count as failures; the Job
@@ -201,8 +215,12 @@ fn past_backoff_limit_on_failure(d: &Decision<'_>) -> bool {
     if !d.job.restart_on_failure {
         return false;
     }
-    let restarts: i64 =
-        d.pods.iter().filter(|p| matches!(p.phase, Phase::Pending | Phase::Running)).map(|p| p.restart_sum()).sum();
+    let restarts: i64 = d
+        .pods
+        .iter()
+        .filter(|p| matches!(p.phase, Some(PodPhase::Pending | PodPhase::Running)))
+        .map(|p| p.restart_sum())
+        .sum();
     match d.job.backoff_limit {
         0 => restarts > 0,
         limit => restarts >= i64::from(limit),
@@ -237,8 +255,13 @@ fn decide_indexes(d: &mut Decision<'_>) {
         && let Some(message) =
             success_policy::matched_rule_message(d.job.success_policy, d.job.index_limit(), &state.succeeded)
     {
-        d.finished =
-            Some(new_condition(cond::SUCCESS_CRITERIA_MET, "True", cond::REASON_SUCCESS_POLICY, &message, d.now));
+        d.finished = Some(new_condition(
+            JobConditionType::SuccessCriteriaMet,
+            ConditionStatus::True,
+            cond::REASON_SUCCESS_POLICY,
+            &message,
+            d.now,
+        ));
     }
     d.indexes = Some(state);
 }
@@ -287,8 +310,8 @@ pub(crate) fn conclude(d: &Decision<'_>, outcome: &PodIoOutcome) -> Tracking {
         };
         if complete {
             finished = Some(new_condition(
-                cond::SUCCESS_CRITERIA_MET,
-                "True",
+                JobConditionType::SuccessCriteriaMet,
+                ConditionStatus::True,
                 cond::REASON_COMPLETIONS_REACHED,
                 cond::MESSAGE_COMPLETIONS_REACHED,
                 d.now,
@@ -312,11 +335,11 @@ pub(crate) fn conclude(d: &Decision<'_>, outcome: &PodIoOutcome) -> Tracking {
 fn update_suspended(d: &Decision<'_>, status: &mut JobStatus, events: &mut Vec<JobEvent>) -> bool {
     let conditions = status.conditions.get_or_insert_with(Vec::new);
     let (state, reason, message, event) = if d.job.suspended {
-        ("True", cond::REASON_SUSPENDED, cond::MESSAGE_SUSPENDED, "Suspended")
+        (ConditionStatus::True, cond::REASON_SUSPENDED, cond::MESSAGE_SUSPENDED, "Suspended")
     } else {
-        ("False", cond::REASON_RESUMED, cond::MESSAGE_RESUMED, "Resumed")
+        (ConditionStatus::False, cond::REASON_RESUMED, cond::MESSAGE_RESUMED, "Resumed")
     };
-    let changed = cond::ensure_status(conditions, cond::SUSPENDED, state, reason, message, d.now);
+    let changed = cond::ensure_status(conditions, JobConditionType::Suspended, state, reason, message, d.now);
     if changed {
         events.push(JobEvent::normal(event, message));
         if !d.job.suspended {

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeSet;
 
+use runlet_api::vocab::{ConditionStatus, JobConditionType, PodPhase};
 use runlet_codec::{JobCondition, JobStatus, UncountedTerminatedPods};
 
 use super::conditions::{self as cond, new_condition};
 use super::failure_policy;
 use super::indexed;
-use super::pods::Phase;
 use super::sync::{Decision, clamp};
 use super::{Finish, JobEvent, PodRef, Tracking};
 
@@ -37,7 +37,9 @@ pub(crate) fn track(
     needs_flush |= count_removed(&mut status, &with_finalizer);
 
     let only_failed = job.only_replace_failed();
-    let is_success = finished.as_ref().is_some_and(|c| c.type_ == cond::SUCCESS_CRITERIA_MET && c.status == "True");
+    let is_success = finished
+        .as_ref()
+        .is_some_and(|c| c.type_ == JobConditionType::SuccessCriteriaMet && c.status == ConditionStatus::True);
     let mut remove = Vec::new();
     let mut new_indexes: Vec<i32> = Vec::new();
     let mut reached_max = false;
@@ -52,7 +54,7 @@ pub(crate) fn track(
             continue;
         }
         remove.push(PodRef::of(pod.pod));
-        if pod.phase == Phase::Succeeded && !d.uncounted_failed.contains(pod.uid) {
+        if pod.phase == Some(PodPhase::Succeeded) && !d.uncounted_failed.contains(pod.uid) {
             if let Some(ix) = &d.indexes {
                 // The index alone avoids recounting; no UID needed.
                 if let Some(index) =
@@ -97,17 +99,29 @@ pub(crate) fn track(
         }
     }
     let mut finishing = finished;
-    if let Some(target) = finishing.as_ref().filter(|c| c.type_ == cond::FAILURE_TARGET) {
+    if let Some(target) = finishing.as_ref().filter(|c| c.type_ == JobConditionType::FailureTarget) {
         // The interim condition is written before any finalizer goes; the terminal one waits.
-        let failed = new_condition(cond::FAILED, "True", cond::reason(target), cond::message(target), d.now);
+        let failed = new_condition(
+            JobConditionType::Failed,
+            ConditionStatus::True,
+            cond::reason(target),
+            cond::message(target),
+            d.now,
+        );
         status.conditions.get_or_insert_with(Vec::new).push(target.clone());
         needs_flush = true;
         finishing = Some(failed);
     }
     if let Some(met) = finishing.as_ref().filter(|_| is_success) {
-        let complete = new_condition(cond::COMPLETE, "True", cond::reason(met), cond::message(met), d.now);
+        let complete = new_condition(
+            JobConditionType::Complete,
+            ConditionStatus::True,
+            cond::reason(met),
+            cond::message(met),
+            d.now,
+        );
         let conditions = status.conditions.get_or_insert_with(Vec::new);
-        if cond::find_true(conditions, cond::SUCCESS_CRITERIA_MET).is_none() {
+        if cond::find_true(conditions, JobConditionType::SuccessCriteriaMet).is_none() {
             conditions.push(met.clone());
             needs_flush = true;
         }
@@ -130,7 +144,7 @@ pub(crate) fn track(
 /// otherwise only for failed pods, except a per-index pod kept until its replacement exists.
 fn can_remove_finalizer(d: &Decision<'_>, finishing: bool, i: usize, considered_failed: bool) -> bool {
     let pod = &d.pods[i];
-    if d.job.deleting || finishing || pod.phase == Phase::Succeeded {
+    if d.job.deleting || finishing || pod.phase == Some(PodPhase::Succeeded) {
         return true;
     }
     if !considered_failed {
@@ -167,10 +181,12 @@ fn enact_finished(t: &Tracking, status: &mut JobStatus, events: &mut Vec<JobEven
     if pending > 0 || status.terminating.unwrap_or(0) > 0 {
         return false;
     }
+    // The terminal condition is always one this core made (`Failed` or `Complete`).
+    let Some(type_) = JobConditionType::parse(&finishing.type_) else { return false };
     let (reason, message) = (cond::reason(finishing), cond::message(finishing));
     let conditions = status.conditions.get_or_insert_with(Vec::new);
-    cond::ensure_status(conditions, &finishing.type_, "True", reason, message, t.now);
-    if finishing.type_ == cond::COMPLETE {
+    cond::ensure_status(conditions, type_, ConditionStatus::True, reason, message, t.now);
+    if type_ == JobConditionType::Complete {
         status.completion_time = finishing.last_transition_time.clone();
         if t.completions.is_some_and(|c| status.succeeded.unwrap_or(0) > c) {
             events.push(JobEvent::warning(

@@ -1,12 +1,14 @@
 //! Which node a pod fits on: pure, so every rule is tested without an API.
 //!
-//! A pod fits a node when the node is Ready and schedulable, its labels satisfy the pod's `nodeSelector`, and the
+//! A pod fits a node when the node is Ready and schedulable, the pod tolerates its `NoSchedule` and `NoExecute`
+//! taints, its labels satisfy the pod's `nodeSelector`, and the
 //! pod's requests fit in what the node has left (cpu, memory, pod count). Among the nodes that fit, the least
 //! loaded one wins (the largest free cpu fraction, then memory, then name for determinism).
 
 use std::collections::BTreeMap;
 
 use runlet_api::quantity::parse_quantity;
+use runlet_api::vocab::{ConditionStatus, NodeConditionType};
 use runlet_codec::{Node, Pod};
 
 /// What a pod asks for, or what a node has: cpu in millicores, memory in bytes, pods as a count.
@@ -70,13 +72,13 @@ pub fn allocatable(node: &Node) -> Resources {
 pub const NODE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(40);
 
 fn ready_condition(node: &Node) -> Option<&runlet_codec::NodeCondition> {
-    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")
+    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == NodeConditionType::Ready)
 }
 
 /// Ready=True, and (when the node posts heartbeats) a heartbeat within [`NODE_GRACE`]: an agent that stopped
 /// posting is not given new pods.
 fn readiness(node: &Node, now: jiff::Timestamp) -> Result<(), Rejection> {
-    let Some(ready) = ready_condition(node).filter(|c| c.status == "True") else {
+    let Some(ready) = ready_condition(node).filter(|c| c.status == ConditionStatus::True) else {
         return Err(Rejection::NotReady);
     };
     match &ready.last_heartbeat_time {
@@ -91,6 +93,7 @@ pub enum Rejection {
     NotReady,
     Unreachable,
     Unschedulable,
+    Taint,
     Selector,
     TooManyPods,
     Cpu,
@@ -103,11 +106,30 @@ impl Rejection {
             Rejection::NotReady => "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
             Rejection::Unreachable => "node(s) had untolerated taint {node.kubernetes.io/unreachable: }",
             Rejection::Unschedulable => "node(s) were unschedulable",
+            Rejection::Taint => "node(s) had untolerated taint(s)",
             Rejection::Selector => "node(s) didn't match Pod's node affinity/selector",
             Rejection::TooManyPods => "Too many pods",
             Rejection::Cpu => "Insufficient cpu",
             Rejection::Memory => "Insufficient memory",
         }
+    }
+}
+
+/// The first `NoSchedule` or `NoExecute` taint of the node that the pod does not tolerate (the lifecycle taints
+/// in the words of their conditions).
+fn untolerated_taint(pod: &Pod, node: &Node) -> Result<(), Rejection> {
+    use runlet_api::taints::{NO_EXECUTE, NO_SCHEDULE, NOT_READY, UNREACHABLE, tolerates};
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
+    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or_default();
+    let blocking = taints
+        .iter()
+        .filter(|t| t.effect == NO_SCHEDULE || t.effect == NO_EXECUTE)
+        .find(|taint| !tolerations.iter().any(|t| tolerates(t, taint)));
+    match blocking.map(|t| t.key.as_str()) {
+        None => Ok(()),
+        Some(NOT_READY) => Err(Rejection::NotReady),
+        Some(UNREACHABLE) => Err(Rejection::Unreachable),
+        Some(_) => Err(Rejection::Taint),
     }
 }
 
@@ -117,6 +139,7 @@ pub fn check(pod: &Pod, node: &Node, used: Resources, now: jiff::Timestamp) -> R
     if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
         return Err(Rejection::Unschedulable);
     }
+    untolerated_taint(pod, node)?;
     let labels = node.metadata.labels.clone().unwrap_or_default();
     let selector = pod.spec.as_ref().and_then(|s| s.node_selector.as_ref());
     if let Some(sel) = selector
@@ -238,6 +261,38 @@ mod tests {
         assert_eq!(check(&pod(json!({}), json!({})), &not_ready, used(0, 0, 0), now()), Err(Rejection::NotReady));
         let cordoned = node("n", "2", "1Gi", "3", json!({"spec": {"unschedulable": true}}));
         assert_eq!(check(&pod(json!({}), json!({})), &cordoned, used(0, 0, 0), now()), Err(Rejection::Unschedulable));
+        let taint = |key: &str, effect: &str| json!({"spec": {"taints": [{"key": key, "effect": effect}]}});
+        let tolerating = |key: &str| {
+            let mut p = pod(json!({}), json!({}));
+            let t = json!([{"key": key, "operator": "Exists"}]);
+            p.spec.as_mut().unwrap().tolerations = Some(serde_json::from_value(t).unwrap());
+            p
+        };
+        let taints = [
+            (
+                "unreachable NoExecute",
+                taint("node.kubernetes.io/unreachable", "NoExecute"),
+                pod(json!({}), json!({})),
+                Err(Rejection::Unreachable),
+            ),
+            (
+                "not-ready NoSchedule",
+                taint("node.kubernetes.io/not-ready", "NoSchedule"),
+                pod(json!({}), json!({})),
+                Err(Rejection::NotReady),
+            ),
+            ("a user's taint", taint("dedicated", "NoSchedule"), pod(json!({}), json!({})), Err(Rejection::Taint)),
+            ("tolerated", taint("dedicated", "NoSchedule"), tolerating("dedicated"), Ok(())),
+            (
+                "PreferNoSchedule only prefers",
+                taint("dedicated", "PreferNoSchedule"),
+                pod(json!({}), json!({})),
+                Ok(()),
+            ),
+        ];
+        for (name, extra, p, want) in taints {
+            assert_eq!(check(&p, &node("n", "2", "1Gi", "3", extra), used(0, 0, 0), now()), want, "{name}");
+        }
         let beat =
             |t: &str| json!({"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": t}]}});
         let fresh = node("n", "2", "1Gi", "3", beat("2026-01-01T00:00:30Z"));

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
+use runlet_api::vocab::{ConditionStatus, PodConditionType, PodPhase};
 use runlet_codec::{Node, Pod};
 use serde_json::json;
 
@@ -30,13 +31,13 @@ fn needs_scheduling(p: &Pod) -> bool {
     let unbound = spec.and_then(|s| s.node_name.as_deref()).unwrap_or("").is_empty();
     let ours = spec.and_then(|s| s.scheduler_name.as_deref()).is_none_or(|n| n == SCHEDULER_NAME);
     let gated = spec.and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty());
-    let terminal = matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+    let terminal = PodPhase::of(p.status.as_ref()).is_some_and(PodPhase::is_terminal);
     unbound && ours && !gated && !terminal && p.metadata.deletion_timestamp.is_none()
 }
 
 fn is_active_on_node(p: &Pod) -> Option<&str> {
     let node = p.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())?;
-    let terminal = matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+    let terminal = PodPhase::of(p.status.as_ref()).is_some_and(PodPhase::is_terminal);
     (!terminal).then_some(node)
 }
 
@@ -119,7 +120,8 @@ impl Scheduler {
         }
         let now = runlet_codec::Time(jiff::Timestamp::now());
         let status = json!({"status": {"conditions": [
-            {"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}]}});
+            {"type": PodConditionType::PodScheduled.as_str(), "status": ConditionStatus::True.as_str(),
+             "lastProbeTime": null, "lastTransitionTime": now}]}});
         let _ = api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(&status)).await;
         true
     }
@@ -128,7 +130,7 @@ impl Scheduler {
     async fn mark_unschedulable(&self, pod: &Pod, reason: &str) -> bool {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
         let now = runlet_codec::Time(jiff::Timestamp::now());
-        let status = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False",
+        let status = json!({"status": {"conditions": [{"type": PodConditionType::PodScheduled.as_str(), "status": ConditionStatus::False.as_str(),
             "reason": "Unschedulable", "message": reason, "lastProbeTime": null, "lastTransitionTime": now}]}});
         match api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(&status)).await {
             Ok(_) => true,

@@ -1,5 +1,6 @@
 //! What a Job's status says about it, for `runlet run`'s progress lines and exit status: pure.
 
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 use runlet_codec::Job;
 
 /// Where a Job stands.
@@ -24,10 +25,10 @@ pub struct Progress {
 pub fn of(job: &Job) -> Progress {
     let status = job.status.clone().unwrap_or_default();
     let conds = status.conditions.unwrap_or_default();
-    let true_cond = |t: &str| conds.iter().find(|c| c.type_ == t && c.status == "True");
-    let state = if true_cond("Complete").is_some() {
+    let true_cond = |t: JobConditionType| conds.iter().find(|c| c.type_ == t && c.status == ConditionStatus::True);
+    let state = if true_cond(JobConditionType::Complete).is_some() {
         State::Complete
-    } else if let Some(c) = true_cond("Failed") {
+    } else if let Some(c) = true_cond(JobConditionType::Failed) {
         State::Failed { reason: c.reason.clone().unwrap_or_default(), message: c.message.clone().unwrap_or_default() }
     } else {
         State::Running

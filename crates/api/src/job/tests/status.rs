@@ -237,6 +237,19 @@ fn status_rules() {
             vec![r#"status.failedIndexes: Invalid value: "2": failedIndexes and completedIndexes overlap at index: 2"#],
         ),
         (
+            // Two billion completed indexes: the overlap check walks intervals, so this answers at once.
+            "failedIndexes next to two billion completedIndexes",
+            pi_with(json!({"spec": {"completionMode": "Indexed", "completions": 2147483647, "parallelism": 2,
+                                     "backoffLimitPerIndex": 1}})),
+            running(),
+            JobStatus {
+                completed_indexes: Some("0-2147483645".into()),
+                failed_indexes: Some("2147483646".into()),
+                ..running()
+            },
+            vec![],
+        ),
+        (
             "failedIndexes without backoffLimitPerIndex",
             pi_with(json!({})),
             running(),

@@ -106,6 +106,6 @@ fn active_list_helpers() {
     assert!(is_controlled_by(&j, &cj));
     assert!(names_as_controller(&j, "hello"));
     assert!(!names_as_controller(&j, "other"));
-    assert_eq!(finished_condition(&job("f", "f", "failed", None)), Some("Failed"));
+    assert_eq!(finished_condition(&job("f", "f", "failed", None)), Some(runlet_api::vocab::JobConditionType::Failed));
     assert_eq!(finished_condition(&j), None);
 }

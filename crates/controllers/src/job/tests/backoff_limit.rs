@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::job::conditions::{COMPLETE, FAILED, FAILURE_TARGET, SUCCESS_CRITERIA_MET};
+use runlet_api::vocab::JobConditionType;
 
 const BLE: &str = "BackoffLimitExceeded";
 
@@ -22,8 +22,8 @@ fn table_9_5() {
         counts: (i32, i32, i32, i32, i32),
         conditions: Vec<(String, String)>,
     }
-    let ft = || vec![cond(FAILURE_TARGET, BLE)];
-    let failed = || vec![cond(FAILURE_TARGET, BLE), cond(FAILED, BLE)];
+    let ft = || vec![cond(JobConditionType::FailureTarget, BLE)];
+    let failed = || vec![cond(JobConditionType::FailureTarget, BLE), cond(JobConditionType::Failed, BLE)];
     let on_failure = |p, c, bl| job(p, Some(c)).on_failure().backoff_limit(bl);
     let never = |p, c, bl| job(p, Some(c)).backoff_limit(bl);
     let cases = vec![
@@ -143,7 +143,10 @@ fn on_failure_restarts_of_init_containers_count_and_finished_pods_do_not() {
     let init = runlet_codec::ContainerStatus { name: "init".into(), restart_count: 1, ..Default::default() };
     with_init.status.as_mut().unwrap().init_container_statuses = Some(vec![init]);
     let one = job(1, Some(1)).on_failure().backoff_limit(2).build();
-    assert_eq!(conditions(&settle(&run(&one, std::slice::from_ref(&with_init)))), vec![cond(FAILURE_TARGET, BLE)]);
+    assert_eq!(
+        conditions(&settle(&run(&one, std::slice::from_ref(&with_init)))),
+        vec![cond(JobConditionType::FailureTarget, BLE)]
+    );
     // Restarts of a succeeded pod are not counted.
     let done = pod("b").succeeded().restarts(5).build();
     let job = job(1, Some(2)).on_failure().backoff_limit(2).build();
@@ -173,7 +176,10 @@ fn row_58_always_failing_job_fails_after_two_pods() {
     sim.finish_pods(|_| Some(("Failed", 1)));
     sim.sync();
     let status = sim.status();
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, BLE), cond(FAILED, BLE)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, BLE), cond(JobConditionType::Failed, BLE)]
+    );
     assert_eq!(counts(&status), (0, 0, 0, 0, 2));
     assert_eq!(sim.pods.len(), 2);
     assert_eq!(sim.pods_in_phase("Failed"), 2);
@@ -196,7 +202,10 @@ fn row_59_on_failure_pods_that_restart_then_succeed_complete_the_job() {
     let status = sim.status();
     assert_eq!(
         conditions(&status),
-        vec![cond(SUCCESS_CRITERIA_MET, "CompletionsReached"), cond(COMPLETE, "CompletionsReached")]
+        vec![
+            cond(JobConditionType::SuccessCriteriaMet, "CompletionsReached"),
+            cond(JobConditionType::Complete, "CompletionsReached")
+        ]
     );
     assert_eq!(counts(&status), (0, 0, 0, 4, 0));
 }
@@ -218,7 +227,10 @@ fn row_60_never_pods_failing_once_are_replaced_and_complete() {
     let status = sim.status();
     assert_eq!(
         conditions(&status),
-        vec![cond(SUCCESS_CRITERIA_MET, "CompletionsReached"), cond(COMPLETE, "CompletionsReached")]
+        vec![
+            cond(JobConditionType::SuccessCriteriaMet, "CompletionsReached"),
+            cond(JobConditionType::Complete, "CompletionsReached")
+        ]
     );
     assert_eq!(counts(&status), (0, 0, 0, 4, 4));
 }
@@ -229,5 +241,9 @@ fn deleted_pods_count_as_failed_under_terminating_or_failed() {
     let job = job(1, Some(1)).backoff_limit(0).build();
     let status = settle(&run(&job, &[pod("d").running().deleting().build()]));
     assert_eq!(counts(&status).4, 1);
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, BLE)], "Failed waits for the pod to terminate");
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, BLE)],
+        "Failed waits for the pod to terminate"
+    );
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::job::conditions::{FAILED, FAILURE_TARGET, SUSPENDED};
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 
 const DE: &str = "DeadlineExceeded";
 
@@ -24,7 +24,7 @@ fn table_9_4() {
             pods: pods("r", 1, "Running"),
             deleted: 1,
             counts: (0, 0, 1, 0, 1),
-            conditions: vec![cond(FAILURE_TARGET, DE)],
+            conditions: vec![cond(JobConditionType::FailureTarget, DE)],
         },
         Case {
             row: 42,
@@ -32,7 +32,7 @@ fn table_9_4() {
             pods: [pods("r", 1, "Running"), pods("s", 1, "Succeeded")].concat(),
             deleted: 1,
             counts: (0, 0, 1, 1, 1),
-            conditions: vec![cond(FAILURE_TARGET, DE)],
+            conditions: vec![cond(JobConditionType::FailureTarget, DE)],
         },
         Case {
             row: 43,
@@ -40,7 +40,7 @@ fn table_9_4() {
             pods: vec![],
             deleted: 0,
             counts: (0, 0, 0, 0, 0),
-            conditions: vec![cond(FAILURE_TARGET, DE), cond(FAILED, DE)],
+            conditions: vec![cond(JobConditionType::FailureTarget, DE), cond(JobConditionType::Failed, DE)],
         },
         Case {
             row: 44,
@@ -48,7 +48,10 @@ fn table_9_4() {
             pods: pods("f", 1, "Failed"),
             deleted: 0,
             counts: (0, 0, 0, 0, 1),
-            conditions: vec![cond(FAILURE_TARGET, "BackoffLimitExceeded"), cond(FAILED, "BackoffLimitExceeded")],
+            conditions: vec![
+                cond(JobConditionType::FailureTarget, "BackoffLimitExceeded"),
+                cond(JobConditionType::Failed, "BackoffLimitExceeded"),
+            ],
         },
         Case {
             row: 45,
@@ -56,7 +59,7 @@ fn table_9_4() {
             pods: vec![],
             deleted: 0,
             counts: (0, 0, 0, 0, 0),
-            conditions: vec![cond(SUSPENDED, "JobSuspended")],
+            conditions: vec![cond(JobConditionType::Suspended, "JobSuspended")],
         },
     ];
     for c in cases {
@@ -73,7 +76,7 @@ fn table_9_4() {
 #[test]
 fn deadline_message_is_exact() {
     let status = settle(&run(&job(1, Some(1)).deadline(10).started(10).build(), &[]));
-    let c = find_condition(&status, FAILED).unwrap();
+    let c = find_condition(&status, JobConditionType::Failed).unwrap();
     assert_eq!(c.message.as_deref(), Some("Job was active longer than specified deadline"));
 }
 
@@ -89,7 +92,10 @@ fn requeues_for_the_remaining_deadline() {
 #[test]
 fn zero_deadline_fails_at_once() {
     let status = settle(&run(&job(1, Some(1)).deadline(0).build(), &[]));
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, DE), cond(FAILED, DE)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, DE), cond(JobConditionType::Failed, DE)]
+    );
 }
 
 #[test]
@@ -106,13 +112,16 @@ fn row_46_deadline_fails_running_job() {
     sim.start_pods();
     sim.advance(2);
     sim.sync();
-    assert_eq!(conditions(&sim.status()), vec![cond(FAILURE_TARGET, DE)]);
+    assert_eq!(conditions(&sim.status()), vec![cond(JobConditionType::FailureTarget, DE)]);
     assert_eq!(counts(&sim.status()), (0, 0, 2, 0, 2));
     sim.stop_deleted_pods();
     sim.advance(1);
     sim.sync();
     let status = sim.status();
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, DE), cond(FAILED, DE)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, DE), cond(JobConditionType::Failed, DE)]
+    );
     assert_eq!(counts(&status), (0, 0, 0, 0, 2));
     let last = sim.events.last().unwrap();
     assert_eq!((last.reason.as_str(), last.message.as_str()), (DE, "Job was active longer than specified deadline"));
@@ -133,9 +142,19 @@ fn resume_restarts_the_deadline_clock() {
 fn resume_checks_the_deadline_against_the_old_start_time_first() {
     // Upstream evaluates the deadline before the resume resets startTime: a Job that started, was
     // suspended, and is resumed after its deadline passed fails on the resume sync.
-    let job =
-        job(1, Some(1)).deadline(10).started(100).condition(SUSPENDED, "True", "JobSuspended", "Job suspended").build();
+    let job = job(1, Some(1))
+        .deadline(10)
+        .started(100)
+        .condition(JobConditionType::Suspended, ConditionStatus::True, "JobSuspended", "Job suspended")
+        .build();
     let status = settle(&run(&job, &[]));
     // The Suspended condition is left as it was: manageJob does not run for a finishing Job.
-    assert_eq!(conditions(&status), vec![cond(SUSPENDED, "JobSuspended"), cond(FAILURE_TARGET, DE), cond(FAILED, DE)]);
+    assert_eq!(
+        conditions(&status),
+        vec![
+            cond(JobConditionType::Suspended, "JobSuspended"),
+            cond(JobConditionType::FailureTarget, DE),
+            cond(JobConditionType::Failed, DE)
+        ]
+    );
 }

@@ -3,9 +3,9 @@
 use runlet_codec::{PodFailurePolicy, PodFailurePolicyRule};
 
 use super::*;
-use crate::job::conditions::{COMPLETE, FAILED, FAILURE_TARGET, SUCCESS_CRITERIA_MET};
 use crate::job::failure_policy::{Action, evaluate};
 use crate::job::pods::JobPod;
+use runlet_api::vocab::JobConditionType;
 
 const PFP: &str = "PodFailurePolicy";
 const BLE: &str = "BackoffLimitExceeded";
@@ -31,7 +31,7 @@ fn table_9_6() {
         conditions: Vec<(String, String)>,
         message: Option<&'static str>,
     }
-    let fail_job = || vec![cond(FAILURE_TARGET, PFP), cond(FAILED, PFP)];
+    let fail_job = || vec![cond(JobConditionType::FailureTarget, PFP), cond(JobConditionType::Failed, PFP)];
     let cases = vec![
         Case {
             row: 61,
@@ -52,7 +52,7 @@ fn table_9_6() {
             created: 0,
             deleted: 1,
             counts: (0, 0, 1, 0, 2),
-            conditions: vec![cond(FAILURE_TARGET, PFP)],
+            conditions: vec![cond(JobConditionType::FailureTarget, PFP)],
             message: Some(
                 "Container main-container for pod default/mypod-1 failed with exit code 5 matching FailJob rule at index 1",
             ),
@@ -118,7 +118,7 @@ fn table_9_6() {
             created: 0,
             deleted: 0,
             counts: (0, 0, 0, 0, 1),
-            conditions: vec![cond(FAILURE_TARGET, BLE), cond(FAILED, BLE)],
+            conditions: vec![cond(JobConditionType::FailureTarget, BLE), cond(JobConditionType::Failed, BLE)],
             message: Some("Job has reached the specified backoff limit"),
         },
         Case {
@@ -168,7 +168,7 @@ fn table_9_6() {
         let status = settle(&plan);
         assert_eq!(counts(&status), c.counts, "row {}: counts", c.row);
         assert_eq!(conditions(&status), c.conditions, "row {}: conditions", c.row);
-        let message = find_condition(&status, FAILURE_TARGET).and_then(|c| c.message.as_deref());
+        let message = find_condition(&status, JobConditionType::FailureTarget).and_then(|c| c.message.as_deref());
         assert_eq!(message, c.message, "row {}: message", c.row);
     }
 }
@@ -177,7 +177,7 @@ fn table_9_6() {
 fn pod_condition_message_is_exact() {
     let job = job(1, Some(1)).failure_policy(vec![condition_rule("FailJob", "DisruptionTarget")]).build();
     let status = settle(&run(&job, &[failed_pod("mypod-0").pod_condition("DisruptionTarget", "True", 10).build()]));
-    let c = find_condition(&status, FAILED).unwrap();
+    let c = find_condition(&status, JobConditionType::Failed).unwrap();
     assert_eq!(
         c.message.as_deref(),
         Some("Pod default/mypod-0 has condition DisruptionTarget matching FailJob rule at index 0")
@@ -285,12 +285,15 @@ fn row_72_fail_job_rule_fails_the_job() {
     sim.finish_pods(|p| (p.metadata.name.as_deref() == Some("foobar-0")).then_some(("Failed", 1)));
     sim.advance(1);
     sim.sync();
-    assert_eq!(conditions(&sim.status()), vec![cond(FAILURE_TARGET, PFP)]);
+    assert_eq!(conditions(&sim.status()), vec![cond(JobConditionType::FailureTarget, PFP)]);
     sim.stop_deleted_pods();
     sim.advance(1);
     sim.sync();
     let status = sim.status();
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, PFP), cond(FAILED, PFP)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, PFP), cond(JobConditionType::Failed, PFP)]
+    );
     assert_eq!(counts(&status), (0, 0, 0, 0, 2));
     let last = sim.events.last().unwrap();
     assert_eq!(last.reason, PFP);
@@ -316,7 +319,10 @@ fn row_73_ignored_exit_codes_are_retried_until_complete() {
     let status = sim.status();
     assert_eq!(
         conditions(&status),
-        vec![cond(SUCCESS_CRITERIA_MET, "CompletionsReached"), cond(COMPLETE, "CompletionsReached")]
+        vec![
+            cond(JobConditionType::SuccessCriteriaMet, "CompletionsReached"),
+            cond(JobConditionType::Complete, "CompletionsReached")
+        ]
     );
     assert_eq!(counts(&status), (0, 0, 0, 3, 0));
     assert_eq!(status.completed_indexes.as_deref(), Some("0-2"));
@@ -347,7 +353,10 @@ fn row_74_evictions_are_ignored() {
     let status = sim.status();
     assert_eq!(
         conditions(&status),
-        vec![cond(SUCCESS_CRITERIA_MET, "CompletionsReached"), cond(COMPLETE, "CompletionsReached")]
+        vec![
+            cond(JobConditionType::SuccessCriteriaMet, "CompletionsReached"),
+            cond(JobConditionType::Complete, "CompletionsReached")
+        ]
     );
     assert_eq!(counts(&status), (0, 0, 0, 3, 0));
 }

@@ -3,7 +3,7 @@
 use runlet_codec::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 
 use super::*;
-use crate::job::conditions::{COMPLETE, FAILURE_TARGET, SUCCESS_CRITERIA_MET};
+use runlet_api::vocab::JobConditionType;
 
 /// A pod of index `ix` in `phase` (`"S"`, `"F"`, `"R"`, `"P"`), named `<ix>-<n>`.
 fn ipod(ix: i32, phase: &str, n: usize) -> Pod {
@@ -60,7 +60,10 @@ fn table_9_2() {
             deleted: vec![],
             counts: (0, 0, 0, 3, 1),
             completed: Some("0-2"),
-            conditions: vec![cond(SUCCESS_CRITERIA_MET, "CompletionsReached"), cond(COMPLETE, "CompletionsReached")],
+            conditions: vec![
+                cond(JobConditionType::SuccessCriteriaMet, "CompletionsReached"),
+                cond(JobConditionType::Complete, "CompletionsReached"),
+            ],
         },
         Case {
             row: 28,
@@ -70,7 +73,7 @@ fn table_9_2() {
             deleted: vec!["2-2"],
             counts: (0, 0, 1, 1, 2),
             completed: Some("0"),
-            conditions: vec![cond(FAILURE_TARGET, "BackoffLimitExceeded")],
+            conditions: vec![cond(JobConditionType::FailureTarget, "BackoffLimitExceeded")],
         },
         Case {
             row: 29,

@@ -31,6 +31,7 @@ use runlet_codec::{
 
 use super::conditions::new_condition;
 use super::{BackoffRecord, Plan, SyncInput, controller_ref, finish_tracking, sync};
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 
 pub(super) const JOB_UID: &str = "job-uid";
 /// "Now" of single-sync tests; fixture pods are created at `at(0)`, long enough ago for any backoff.
@@ -181,7 +182,7 @@ impl JobBuilder {
         self.status(|s| s.start_time = Some(Time(at(NOW - secs_ago))))
     }
 
-    pub fn condition(self, type_: &str, status: &str, reason: &str, message: &str) -> Self {
+    pub fn condition(self, type_: JobConditionType, status: ConditionStatus, reason: &str, message: &str) -> Self {
         let c = new_condition(type_, status, reason, message, at(NOW - 100));
         self.status(|s| s.conditions.get_or_insert_with(Vec::new).push(c))
     }
@@ -209,7 +210,7 @@ pub(super) fn condition_rule(action: &str, type_: &str) -> PodFailurePolicyRule 
         on_exit_codes: None,
         on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
             type_: type_.into(),
-            status: "True".into(),
+            status: ConditionStatus::True.into(),
         }]),
     }
 }
@@ -420,16 +421,16 @@ pub(super) fn conditions(status: &JobStatus) -> Vec<(String, String)> {
         .conditions
         .iter()
         .flatten()
-        .filter(|c| c.status == "True")
+        .filter(|c| c.status == ConditionStatus::True)
         .map(|c| (c.type_.clone(), c.reason.clone().unwrap_or_default()))
         .collect()
 }
 
-pub(super) fn cond(type_: &str, reason: &str) -> (String, String) {
-    (type_.to_string(), reason.to_string())
+pub(super) fn cond(type_: JobConditionType, reason: &str) -> (String, String) {
+    (type_.into(), reason.to_string())
 }
 
-pub(super) fn find_condition<'s>(status: &'s JobStatus, type_: &str) -> Option<&'s JobCondition> {
+pub(super) fn find_condition(status: &JobStatus, type_: JobConditionType) -> Option<&JobCondition> {
     status.conditions.iter().flatten().find(|c| c.type_ == type_)
 }
 

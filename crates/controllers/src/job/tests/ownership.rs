@@ -3,8 +3,8 @@
 use runlet_codec::{LabelSelectorRequirement, OwnerReference};
 
 use super::*;
-use crate::job::conditions::{COMPLETE, FAILED};
 use crate::job::{BackoffUpdate, JobEvent, PodRef, Skip, SyncError};
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 
 #[test]
 fn managed_by_another_controller_gets_an_empty_plan() {
@@ -27,15 +27,15 @@ fn managed_by_the_job_controller_is_synced() {
 
 #[test]
 fn finished_jobs_are_left_alone_and_forget_their_backoff() {
-    for terminal in [COMPLETE, FAILED] {
-        let job = job(2, Some(2)).condition(terminal, "True", "x", "y").build();
+    for terminal in [JobConditionType::Complete, JobConditionType::Failed] {
+        let job = job(2, Some(2)).condition(terminal, ConditionStatus::True, "x", "y").build();
         let plan = run(&job, &pods("r", 1, "Running"));
         assert_eq!(plan.skip, Some(Skip::Finished), "{terminal}");
         assert_eq!(plan.backoff, BackoffUpdate::Forget);
         assert!(plan.deletions.is_empty() && !plan.tracking.write_status);
     }
     // A False terminal condition does not count.
-    let job = job(1, Some(1)).condition(COMPLETE, "False", "x", "y").build();
+    let job = job(1, Some(1)).condition(JobConditionType::Complete, ConditionStatus::False, "x", "y").build();
     assert_eq!(run(&job, &[]).skip, None);
 }
 
@@ -161,7 +161,7 @@ fn pods_with_a_finalizer_removal_in_flight_are_not_counted_again() {
 #[test]
 fn orphan_worker_strips_finalizers_only_of_pods_without_a_live_job() {
     let live = job(1, Some(1)).build();
-    let finished = job(1, Some(1)).condition(COMPLETE, "True", "x", "y").build();
+    let finished = job(1, Some(1)).condition(JobConditionType::Complete, ConditionStatus::True, "x", "y").build();
     let external = job(1, Some(1)).managed_by("example.com/other").build();
     let mut recreated = job(1, Some(1)).build();
     recreated.metadata.uid = Some("new-uid".into());

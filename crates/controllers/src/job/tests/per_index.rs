@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::job::conditions::{FAILED, FAILURE_TARGET};
+use runlet_api::vocab::JobConditionType;
 
 const FI: &str = "FailedIndexes";
 
@@ -30,8 +30,14 @@ fn row_82_odd_indexes_fail_after_their_retry() {
     let mut sim = sim::Sim::new(job(2, Some(4)).indexed().per_index(1).build());
     run_rounds(&mut sim, |p| if index_of(p).is_some_and(|ix| ix % 2 == 1) { ("Failed", 1) } else { ("Succeeded", 0) });
     let status = sim.status();
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, FI), cond(FAILED, FI)]);
-    assert_eq!(find_condition(&status, FAILED).unwrap().message.as_deref(), Some("Job has failed indexes"));
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, FI), cond(JobConditionType::Failed, FI)]
+    );
+    assert_eq!(
+        find_condition(&status, JobConditionType::Failed).unwrap().message.as_deref(),
+        Some("Job has failed indexes")
+    );
     assert_eq!(status.failed_indexes.as_deref(), Some("1,3"));
     assert_eq!(status.completed_indexes.as_deref(), Some("0,2"));
     assert_eq!(counts(&status), (0, 0, 0, 2, 4));
@@ -44,9 +50,12 @@ fn row_83_max_failed_indexes_exceeded() {
     run_rounds(&mut sim, |_| ("Failed", 1));
     let status = sim.status();
     let reason = "MaxFailedIndexesExceeded";
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, reason), cond(FAILED, reason)]);
     assert_eq!(
-        find_condition(&status, FAILED).unwrap().message.as_deref(),
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, reason), cond(JobConditionType::Failed, reason)]
+    );
+    assert_eq!(
+        find_condition(&status, JobConditionType::Failed).unwrap().message.as_deref(),
         Some("Job has exceeded the specified maximal number of failed indexes")
     );
     assert_eq!(status.failed_indexes.as_deref(), Some("0"));
@@ -59,7 +68,10 @@ fn row_84_failure_counts_are_carried_to_replacements() {
     let mut sim = sim::Sim::new(job(2, Some(2)).indexed().per_index(1).build());
     run_rounds(&mut sim, |_| ("Failed", 1));
     let status = sim.status();
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, FI), cond(FAILED, FI)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, FI), cond(JobConditionType::Failed, FI)]
+    );
     assert_eq!(status.failed_indexes.as_deref(), Some("0,1"));
     assert_eq!(status.completed_indexes, None);
     assert_eq!(counts(&status), (0, 0, 0, 0, 4));
@@ -81,7 +93,10 @@ fn row_85_fail_index_rule_fails_the_index_at_once() {
     let mut sim = sim::Sim::new(job);
     run_rounds(&mut sim, |p| if index_of(p) == Some(1) { ("Failed", 1) } else { ("Succeeded", 0) });
     let status = sim.status();
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, FI), cond(FAILED, FI)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, FI), cond(JobConditionType::Failed, FI)]
+    );
     assert_eq!(status.failed_indexes.as_deref(), Some("1"));
     assert_eq!(status.completed_indexes.as_deref(), Some("0"));
     assert_eq!(counts(&status), (0, 0, 0, 1, 1));

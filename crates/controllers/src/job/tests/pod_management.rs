@@ -5,10 +5,10 @@ use std::time::Duration;
 use runlet_codec::{Job, Pod, Time, UncountedTerminatedPods};
 
 use super::*;
-use crate::job::conditions::{COMPLETE, FAILED, FAILURE_TARGET, SUCCESS_CRITERIA_MET};
 use crate::job::{
     DeletionStep, FailedDeletion, PodIoOutcome, SyncInput, finish_tracking, slow_start_batches, tracking_after_pod_io,
 };
+use runlet_api::vocab::JobConditionType;
 
 const BLE: &str = "BackoffLimitExceeded";
 const CR: &str = "CompletionsReached";
@@ -51,8 +51,8 @@ impl Case {
         self.counts = counts;
         self
     }
-    fn conditions(mut self, conditions: &[(&str, &str)]) -> Self {
-        self.conditions = conditions.iter().map(|(t, r)| cond(t, r)).collect();
+    fn conditions(mut self, conditions: &[(JobConditionType, &str)]) -> Self {
+        self.conditions = conditions.iter().map(|&(t, r)| cond(t, r)).collect();
         self
     }
     fn backoff(mut self, record: BackoffRecord) -> Self {
@@ -104,17 +104,17 @@ fn table_9_1() {
         .counts((2, 0, 0, 1, 1)),
         case(14, job(2, Some(5)), mixed(0, 5, 0))
             .counts((0, 0, 0, 5, 0))
-            .conditions(&[(SUCCESS_CRITERIA_MET, CR), (COMPLETE, CR)]),
+            .conditions(&[(JobConditionType::SuccessCriteriaMet, CR), (JobConditionType::Complete, CR)]),
         case(15, job(2, None), mixed(1, 1, 0)).counts((1, 0, 0, 1, 0)),
         case(16, job(2, None), mixed(0, 2, 0))
             .counts((0, 0, 0, 2, 0))
-            .conditions(&[(SUCCESS_CRITERIA_MET, CR), (COMPLETE, CR)]),
+            .conditions(&[(JobConditionType::SuccessCriteriaMet, CR), (JobConditionType::Complete, CR)]),
         case(17, job(2, None), mixed(0, 1, 1))
             .counts((0, 0, 0, 1, 1))
-            .conditions(&[(SUCCESS_CRITERIA_MET, CR), (COMPLETE, CR)]),
+            .conditions(&[(JobConditionType::SuccessCriteriaMet, CR), (JobConditionType::Complete, CR)]),
         case(18, job(2, Some(5)).backoff_limit(0), mixed(0, 0, 1))
             .counts((0, 0, 0, 0, 1))
-            .conditions(&[(FAILURE_TARGET, BLE), (FAILED, BLE)]),
+            .conditions(&[(JobConditionType::FailureTarget, BLE), (JobConditionType::Failed, BLE)]),
         case(
             19,
             job(2, Some(3)).backoff_limit(0),
@@ -122,7 +122,7 @@ fn table_9_1() {
         )
         .deletes(2)
         .counts((0, 0, 2, 0, 3))
-        .conditions(&[(FAILURE_TARGET, BLE)]),
+        .conditions(&[(JobConditionType::FailureTarget, BLE)]),
         case(20, job(1, Some(1)).status(|s| s.failed = Some(1)), mixed(1, 0, 0)).counts((1, 0, 0, 0, 1)),
         case(
             22,
@@ -342,14 +342,17 @@ fn row_19_failed_condition_follows_once_pods_are_gone() {
     let plan = sim.sync();
     assert_eq!(deleted(&plan), vec!["foobar-1"]);
     assert!(!plan.deletions[0].remove_finalizer_first, "pods of a failing Job are counted");
-    assert_eq!(conditions(&sim.status()), vec![cond(FAILURE_TARGET, BLE)]);
+    assert_eq!(conditions(&sim.status()), vec![cond(JobConditionType::FailureTarget, BLE)]);
     assert_eq!(counts(&sim.status()), (0, 0, 1, 0, 2));
     sim.advance(1);
     sim.sync();
-    assert_eq!(conditions(&sim.status()), vec![cond(FAILURE_TARGET, BLE)], "still terminating");
+    assert_eq!(conditions(&sim.status()), vec![cond(JobConditionType::FailureTarget, BLE)], "still terminating");
     sim.stop_deleted_pods();
     sim.sync();
-    assert_eq!(conditions(&sim.status()), vec![cond(FAILURE_TARGET, BLE), cond(FAILED, BLE)]);
+    assert_eq!(
+        conditions(&sim.status()),
+        vec![cond(JobConditionType::FailureTarget, BLE), cond(JobConditionType::Failed, BLE)]
+    );
     assert_eq!(counts(&sim.status()), (0, 0, 0, 0, 2));
     assert_eq!(sim.status().completion_time, None, "failed Jobs get no completionTime");
     let last = sim.events.last().unwrap();
@@ -365,11 +368,15 @@ fn row_14_complete_sets_completion_time_and_events() {
         tracking.status.uncounted_terminated_pods.as_ref().and_then(|u| u.succeeded.as_ref()).map(Vec::len),
         Some(5)
     );
-    assert_eq!(conditions(&tracking.status), vec![cond(SUCCESS_CRITERIA_MET, CR)], "interim condition first");
+    assert_eq!(
+        conditions(&tracking.status),
+        vec![cond(JobConditionType::SuccessCriteriaMet, CR)],
+        "interim condition first"
+    );
     let removed: Vec<String> = tracking.remove_finalizers.iter().map(|p| p.uid.clone()).collect();
     let finish = finish_tracking(tracking, &tracking.status, &removed, &[]);
     assert!(finish.finished && finish.write_status);
-    let complete = find_condition(&finish.status, COMPLETE).unwrap();
+    let complete = find_condition(&finish.status, JobConditionType::Complete).unwrap();
     assert_eq!(complete.message.as_deref(), Some("Reached expected number of succeeded pods"));
     assert_eq!(complete.last_transition_time, Some(Time(at(NOW))));
     assert_eq!(finish.status.completion_time, complete.last_transition_time);
@@ -402,7 +409,10 @@ fn parallelism_zero_pauses_without_counting_or_suspending() {
 #[test]
 fn zero_completions_complete_without_pods() {
     let status = settle(&run(&job(1, Some(0)).build(), &[]));
-    assert_eq!(conditions(&status), vec![cond(SUCCESS_CRITERIA_MET, CR), cond(COMPLETE, CR)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::SuccessCriteriaMet, CR), cond(JobConditionType::Complete, CR)]
+    );
 }
 
 #[test]

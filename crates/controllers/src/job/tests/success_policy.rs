@@ -1,7 +1,7 @@
 //! §9.7 success policy (rows 75–81, §4.2).
 
 use super::*;
-use crate::job::conditions::{COMPLETE, FAILED, FAILURE_TARGET, SUCCESS_CRITERIA_MET};
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 
 const SP: &str = "SuccessPolicy";
 const PFP: &str = "PodFailurePolicy";
@@ -22,8 +22,11 @@ fn row_75_succeeded_count_rule() {
     sim.finish_pods(|_| Some(("Succeeded", 0)));
     sim.sync();
     let status = sim.status();
-    assert_eq!(conditions(&status), vec![cond(SUCCESS_CRITERIA_MET, SP), cond(COMPLETE, SP)]);
-    let complete = find_condition(&status, COMPLETE).unwrap();
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::SuccessCriteriaMet, SP), cond(JobConditionType::Complete, SP)]
+    );
+    let complete = find_condition(&status, JobConditionType::Complete).unwrap();
     assert_eq!(complete.message.as_deref(), Some("Matched rules at index 0"));
     assert_eq!(counts(&status), (0, 0, 0, 2, 0));
 }
@@ -37,11 +40,18 @@ fn row_76_succeeded_indexes_rule_deletes_remaining_pods_without_counting_them() 
     let plan = sim.sync();
     assert_eq!(plan.deletions.len(), 1, "index 1 is stopped");
     assert!(!plan.deletions[0].remove_finalizer_first);
-    assert_eq!(conditions(&sim.status()), vec![cond(SUCCESS_CRITERIA_MET, SP)], "Complete waits for the pod");
+    assert_eq!(
+        conditions(&sim.status()),
+        vec![cond(JobConditionType::SuccessCriteriaMet, SP)],
+        "Complete waits for the pod"
+    );
     sim.stop_deleted_pods();
     sim.sync();
     let status = sim.status();
-    assert_eq!(conditions(&status), vec![cond(SUCCESS_CRITERIA_MET, SP), cond(COMPLETE, SP)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::SuccessCriteriaMet, SP), cond(JobConditionType::Complete, SP)]
+    );
     assert_eq!(status.completed_indexes.as_deref(), Some("0"));
     assert_eq!(counts(&status), (0, 0, 0, 1, 0));
     assert!(status.completion_time.is_some());
@@ -57,7 +67,10 @@ fn row_77_succeeded_count_one_with_odd_indexes_failing() {
     sim.finish_pods(|p| Some(if index_of(p).is_some_and(|ix| ix % 2 == 1) { ("Failed", 1) } else { ("Succeeded", 0) }));
     sim.sync();
     let status = sim.status();
-    assert_eq!(conditions(&status), vec![cond(SUCCESS_CRITERIA_MET, SP), cond(COMPLETE, SP)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::SuccessCriteriaMet, SP), cond(JobConditionType::Complete, SP)]
+    );
     assert_eq!(status.completed_indexes.as_deref(), Some("0"));
     assert_eq!(counts(&status), (0, 0, 0, 1, 1));
 }
@@ -84,8 +97,8 @@ fn row_78_failure_wins_over_success_in_the_same_sync() {
     let plan = run(&disruption_job().build(), &pods);
     assert_eq!(deleted(&plan), vec!["mypod-1"]);
     let status = settle(&plan);
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, PFP)]);
-    let target = find_condition(&status, FAILURE_TARGET).unwrap();
+    assert_eq!(conditions(&status), vec![cond(JobConditionType::FailureTarget, PFP)]);
+    let target = find_condition(&status, JobConditionType::FailureTarget).unwrap();
     assert_eq!(
         target.message.as_deref(),
         Some("Pod default/mypod-0 has condition DisruptionTarget matching FailJob rule at index 0")
@@ -95,22 +108,33 @@ fn row_78_failure_wins_over_success_in_the_same_sync() {
 
 #[test]
 fn row_79_success_criteria_met_is_final() {
-    let job = disruption_job().condition(SUCCESS_CRITERIA_MET, "True", SP, "Matched rules at index 0").build();
+    let job = disruption_job()
+        .condition(JobConditionType::SuccessCriteriaMet, ConditionStatus::True, SP, "Matched rules at index 0")
+        .build();
     let pods = vec![disrupted("mypod-0", 0), pod("mypod-1").index(1).succeeded().build()];
     let status = settle(&run(&job, &pods));
-    assert_eq!(conditions(&status), vec![cond(SUCCESS_CRITERIA_MET, SP), cond(COMPLETE, SP)]);
-    assert_eq!(find_condition(&status, COMPLETE).unwrap().message.as_deref(), Some("Matched rules at index 0"));
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::SuccessCriteriaMet, SP), cond(JobConditionType::Complete, SP)]
+    );
+    assert_eq!(
+        find_condition(&status, JobConditionType::Complete).unwrap().message.as_deref(),
+        Some("Matched rules at index 0")
+    );
     assert_eq!(counts(&status), (0, 0, 0, 1, 1));
 }
 
 #[test]
 fn row_80_failure_target_is_final() {
     let message = "Pod default/mypod-0 has condition DisruptionTarget matching FailJob rule at index 0";
-    let job = disruption_job().condition(FAILURE_TARGET, "True", PFP, message).build();
+    let job = disruption_job().condition(JobConditionType::FailureTarget, ConditionStatus::True, PFP, message).build();
     let pods = vec![disrupted("mypod-0", 0), pod("mypod-1").index(1).succeeded().build()];
     let status = settle(&run(&job, &pods));
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, PFP), cond(FAILED, PFP)]);
-    assert_eq!(find_condition(&status, FAILED).unwrap().message.as_deref(), Some(message));
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, PFP), cond(JobConditionType::Failed, PFP)]
+    );
+    assert_eq!(find_condition(&status, JobConditionType::Failed).unwrap().message.as_deref(), Some(message));
     assert_eq!(status.completion_time, None);
 }
 
@@ -125,7 +149,10 @@ fn row_81_backoff_limit_is_checked_before_the_success_policy() {
     ];
     let status = settle(&run(&job, &pods));
     let ble = "BackoffLimitExceeded";
-    assert_eq!(conditions(&status), vec![cond(FAILURE_TARGET, ble), cond(FAILED, ble)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::FailureTarget, ble), cond(JobConditionType::Failed, ble)]
+    );
 }
 
 #[test]
@@ -133,5 +160,8 @@ fn nothing_matches_before_an_index_succeeds() {
     let job = job(2, Some(2)).indexed().success_policy(vec![success_rule(None, Some(0))]).build();
     assert_eq!(conditions(&settle(&run(&job, &[]))), vec![]);
     let status = settle(&run(&job, &[pod("a").index(1).succeeded().build()]));
-    assert_eq!(conditions(&status), vec![cond(SUCCESS_CRITERIA_MET, SP), cond(COMPLETE, SP)]);
+    assert_eq!(
+        conditions(&status),
+        vec![cond(JobConditionType::SuccessCriteriaMet, SP), cond(JobConditionType::Complete, SP)]
+    );
 }

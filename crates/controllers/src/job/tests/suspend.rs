@@ -4,7 +4,7 @@ use runlet_codec::Time;
 
 use super::*;
 use crate::job::JobEvent;
-use crate::job::conditions::{COMPLETE, SUCCESS_CRITERIA_MET, SUSPENDED};
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 
 #[test]
 fn row_34_suspending_deletes_active_pods_without_counting_them() {
@@ -15,7 +15,7 @@ fn row_34_suspending_deletes_active_pods_without_counting_them() {
     assert_eq!(plan.tracking.events, vec![JobEvent::normal("Suspended", "Job suspended")]);
     let status = settle(&plan);
     assert_eq!(counts(&status), (0, 0, 2, 0, 0));
-    let c = find_condition(&status, SUSPENDED).unwrap();
+    let c = find_condition(&status, JobConditionType::Suspended).unwrap();
     assert_eq!(
         (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()),
         ("True", Some("JobSuspended"), Some("Job suspended"))
@@ -25,12 +25,15 @@ fn row_34_suspending_deletes_active_pods_without_counting_them() {
 
 #[test]
 fn row_35_resuming_recreates_pods_and_resets_start_time() {
-    let job = job(2, Some(4)).started(300).condition(SUSPENDED, "True", "JobSuspended", "Job suspended").build();
+    let job = job(2, Some(4))
+        .started(300)
+        .condition(JobConditionType::Suspended, ConditionStatus::True, "JobSuspended", "Job suspended")
+        .build();
     let plan = run(&job, &[]);
     assert_eq!(plan.creation_count(), 2);
     assert_eq!(plan.tracking.events, vec![JobEvent::normal("Resumed", "Job resumed")]);
     let status = settle(&plan);
-    let c = find_condition(&status, SUSPENDED).unwrap();
+    let c = find_condition(&status, JobConditionType::Suspended).unwrap();
     assert_eq!(
         (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()),
         ("False", Some("JobResumed"), Some("Job resumed"))
@@ -45,7 +48,7 @@ fn row_36_no_suspend_bookkeeping_while_expectations_are_pending() {
     let plan = run_with(&job, &pods("p", 3, "Running"), &BackoffRecord::default(), false);
     assert!(plan.deletions.is_empty());
     assert!(plan.tracking.events.is_empty());
-    assert_eq!(find_condition(&settle(&plan), SUSPENDED), None);
+    assert_eq!(find_condition(&settle(&plan), JobConditionType::Suspended), None);
 }
 
 #[test]
@@ -53,7 +56,7 @@ fn row_37_deleted_job_is_not_suspended() {
     let job = job(2, Some(4)).suspend(true).started(30).deleting().build();
     let plan = run(&job, &pods("p", 2, "Running"));
     assert!(plan.deletions.is_empty());
-    assert_eq!(find_condition(&settle(&plan), SUSPENDED), None);
+    assert_eq!(find_condition(&settle(&plan), JobConditionType::Suspended), None);
 }
 
 #[test]
@@ -62,7 +65,7 @@ fn row_38_created_suspended_then_resumed_completes() {
     sim.sync();
     assert!(sim.pods.is_empty());
     assert_eq!(sim.status().start_time, None, "never started");
-    assert_eq!(conditions(&sim.status()), vec![cond(SUSPENDED, "JobSuspended")]);
+    assert_eq!(conditions(&sim.status()), vec![cond(JobConditionType::Suspended, "JobSuspended")]);
     sim.job.spec.as_mut().unwrap().suspend = Some(false);
     sim.advance(5);
     for _ in 0..3 {
@@ -75,9 +78,12 @@ fn row_38_created_suspended_then_resumed_completes() {
     let status = sim.status();
     assert_eq!(
         conditions(&status),
-        vec![cond(SUCCESS_CRITERIA_MET, "CompletionsReached"), cond(COMPLETE, "CompletionsReached")]
+        vec![
+            cond(JobConditionType::SuccessCriteriaMet, "CompletionsReached"),
+            cond(JobConditionType::Complete, "CompletionsReached")
+        ]
     );
-    let suspended = find_condition(&status, SUSPENDED).unwrap();
+    let suspended = find_condition(&status, JobConditionType::Suspended).unwrap();
     assert_eq!(suspended.status, "False");
     assert_eq!(status.start_time, Some(Time(at(5))));
     assert_eq!(counts(&status), (0, 0, 0, 4, 0));
@@ -109,9 +115,12 @@ fn row_40_completion_wins_over_suspension() {
     let status = settle(&run(&job, &pods("s", 4, "Succeeded")));
     assert_eq!(
         conditions(&status),
-        vec![cond(SUCCESS_CRITERIA_MET, "CompletionsReached"), cond(COMPLETE, "CompletionsReached")]
+        vec![
+            cond(JobConditionType::SuccessCriteriaMet, "CompletionsReached"),
+            cond(JobConditionType::Complete, "CompletionsReached")
+        ]
     );
-    assert_eq!(find_condition(&status, SUSPENDED), None);
+    assert_eq!(find_condition(&status, JobConditionType::Suspended), None);
 }
 
 #[test]

@@ -4,8 +4,8 @@ use runlet_codec::UncountedTerminatedPods;
 use serde_json::json;
 
 use super::*;
-use crate::job::conditions::{COMPLETE, FAILED, FAILURE_TARGET, SUCCESS_CRITERIA_MET};
 use crate::job::{MAX_UNCOUNTED_PODS, finish_tracking};
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 
 fn uncounted(succeeded: &[&str], failed: &[&str]) -> UncountedTerminatedPods {
     let list = |uids: &[&str]| Some(uids.iter().map(|u| u.to_string()).collect::<Vec<_>>()).filter(|l| !l.is_empty());
@@ -46,9 +46,9 @@ fn interim_condition_is_written_before_finalizers_and_terminal_after() {
     let job = job(1, Some(1)).backoff_limit(0).build();
     let plan = run(&job, &[pod("f").failed().build()]);
     let tracking = &plan.tracking;
-    assert_eq!(conditions(&tracking.status), vec![cond(FAILURE_TARGET, "BackoffLimitExceeded")]);
+    assert_eq!(conditions(&tracking.status), vec![cond(JobConditionType::FailureTarget, "BackoffLimitExceeded")]);
     assert_eq!(tracking.status.uncounted_terminated_pods, Some(uncounted(&[], &["f-uid"])));
-    assert_eq!(tracking.finishing.as_ref().map(|c| c.type_.as_str()), Some(FAILED));
+    assert_eq!(tracking.finishing.as_ref().map(|c| c.type_.as_str()), Some(JobConditionType::Failed.as_str()));
     // While the finalizer removal fails, the Job does not finish.
     let stuck = finish_tracking(tracking, &tracking.status, &[], &["f-uid".to_string()]);
     assert!(!stuck.finished && !stuck.write_status && stuck.events.is_empty());
@@ -92,15 +92,23 @@ fn at_most_500_pods_enter_the_uncounted_lists_per_sync() {
 fn complete_waits_for_terminating_pods() {
     let met = || {
         job(1, Some(1))
-            .condition(SUCCESS_CRITERIA_MET, "True", "CompletionsReached", "Reached expected number of succeeded pods")
+            .condition(
+                JobConditionType::SuccessCriteriaMet,
+                ConditionStatus::True,
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            )
             .build()
     };
     let status = settle(&run(&met(), &[pod("t").running().deleting().no_finalizer().build()]));
-    assert_eq!(conditions(&status), vec![cond(SUCCESS_CRITERIA_MET, "CompletionsReached")]);
+    assert_eq!(conditions(&status), vec![cond(JobConditionType::SuccessCriteriaMet, "CompletionsReached")]);
     let status = settle(&run(&met(), &[]));
     assert_eq!(
         conditions(&status),
-        vec![cond(SUCCESS_CRITERIA_MET, "CompletionsReached"), cond(COMPLETE, "CompletionsReached")]
+        vec![
+            cond(JobConditionType::SuccessCriteriaMet, "CompletionsReached"),
+            cond(JobConditionType::Complete, "CompletionsReached")
+        ]
     );
 }
 

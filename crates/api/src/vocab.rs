@@ -1,0 +1,198 @@
+//! Kubernetes' vocabulary as types: condition statuses, Job and Pod condition types, pod phases and event
+//! types. The wire form is a string; everything else in runlet names these values through the enums here, so a
+//! typo is a compile error instead of a silent mismatch. Each type converts to its wire string (`as_str`,
+//! `Display`, `Into<String>`), parses one back (`parse`, `None` for anything else), and compares equal to a
+//! string holding its wire form, so `condition.status == ConditionStatus::True` reads as it means.
+
+/// Defines a closed set of wire strings as an enum with the conversions every vocabulary type shares.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The wire form.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)+
+                }
+            }
+
+            /// The value whose wire form is exactly `s` (case matters, as in Kubernetes).
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($wire => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.as_str().to_string()
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// The status of any condition (`core/v1` `ConditionStatus`).
+    pub enum ConditionStatus {
+        True => "True",
+        False => "False",
+        Unknown => "Unknown",
+    }
+}
+
+impl ConditionStatus {
+    /// `True` when `holds`, `False` otherwise.
+    pub fn from_bool(holds: bool) -> ConditionStatus {
+        if holds { ConditionStatus::True } else { ConditionStatus::False }
+    }
+}
+
+wire_enum! {
+    /// The condition types a Job's status carries (`batch/v1` `JobConditionType`).
+    pub enum JobConditionType {
+        Suspended => "Suspended",
+        FailureTarget => "FailureTarget",
+        SuccessCriteriaMet => "SuccessCriteriaMet",
+        Failed => "Failed",
+        Complete => "Complete",
+    }
+}
+
+wire_enum! {
+    /// The condition types of a pod's status that runlet sets or reads (`core/v1` `PodConditionType`).
+    pub enum PodConditionType {
+        PodScheduled => "PodScheduled",
+        PodReadyToStartContainers => "PodReadyToStartContainers",
+        Initialized => "Initialized",
+        ContainersReady => "ContainersReady",
+        Ready => "Ready",
+        /// Set before a pod is evicted or preempted; a pod failure policy can match on it.
+        DisruptionTarget => "DisruptionTarget",
+    }
+}
+
+wire_enum! {
+    /// A pod's lifecycle phase (`core/v1` `PodPhase`).
+    pub enum PodPhase {
+        Pending => "Pending",
+        Running => "Running",
+        Succeeded => "Succeeded",
+        Failed => "Failed",
+        Unknown => "Unknown",
+    }
+}
+
+impl PodPhase {
+    /// `Succeeded` or `Failed`: nothing runs any more and nothing will.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
+    }
+
+    /// The phase a pod's status reports, if it reports one this version knows.
+    pub fn of(status: Option<&runlet_codec::PodStatus>) -> Option<PodPhase> {
+        status.and_then(|s| s.phase.as_deref()).and_then(PodPhase::parse)
+    }
+}
+
+wire_enum! {
+    /// The condition types of a Node's status that runlet sets.
+    pub enum NodeConditionType {
+        Ready => "Ready",
+    }
+}
+
+wire_enum! {
+    /// An event's type (`core/v1` `EventTypeNormal`, `EventTypeWarning`).
+    pub enum EventType {
+        Normal => "Normal",
+        Warning => "Warning",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_forms_round_trip_and_compare_with_strings() {
+        for &s in ConditionStatus::ALL {
+            assert_eq!(ConditionStatus::parse(s.as_str()), Some(s));
+            let owned: String = s.into();
+            assert!(s.as_str() == s && owned == s, "{owned}");
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        for &t in JobConditionType::ALL {
+            assert_eq!(JobConditionType::parse(t.as_str()), Some(t));
+        }
+        for &t in PodConditionType::ALL {
+            assert_eq!(PodConditionType::parse(t.as_str()), Some(t));
+        }
+        for &p in PodPhase::ALL {
+            assert_eq!(PodPhase::parse(p.as_str()), Some(p));
+        }
+        for &e in EventType::ALL {
+            assert_eq!(EventType::parse(e.as_str()), Some(e));
+        }
+    }
+
+    #[test]
+    fn anything_else_is_not_a_value() {
+        let cases: [(&str, bool); 5] =
+            [("true", false), ("TRUE", false), ("", false), (" True", false), ("True", true)];
+        for (wire, known) in cases {
+            assert_eq!(ConditionStatus::parse(wire).is_some(), known, "{wire:?}");
+        }
+        assert_eq!(EventType::parse("warning"), None, "a typo is not silently Normal");
+        assert!("Complete" != JobConditionType::Failed);
+        let stored: String = "Complete".into();
+        assert!(stored == JobConditionType::Complete);
+    }
+
+    #[test]
+    fn terminal_phases_and_phase_of_a_status() {
+        let terminal: Vec<PodPhase> = PodPhase::ALL.iter().copied().filter(|p| p.is_terminal()).collect();
+        assert_eq!(terminal, [PodPhase::Succeeded, PodPhase::Failed]);
+        let status =
+            |phase: Option<&str>| runlet_codec::PodStatus { phase: phase.map(Into::into), ..Default::default() };
+        assert_eq!(PodPhase::of(Some(&status(Some("Running")))), Some(PodPhase::Running));
+        assert_eq!(PodPhase::of(Some(&status(Some("Done")))), None);
+        assert_eq!(PodPhase::of(Some(&status(None))), None);
+        assert_eq!(PodPhase::of(None), None);
+        assert_eq!(ConditionStatus::from_bool(true), ConditionStatus::True);
+        assert_eq!(ConditionStatus::from_bool(false), ConditionStatus::False);
+    }
+}
