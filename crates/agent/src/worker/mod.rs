@@ -108,7 +108,11 @@ impl PodWorker {
         let (status_tx, status_rx) = watch::channel(pod.status.clone().unwrap_or_default());
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
-        let task = tokio::spawn(run(runtime, pod, options, status_tx, events_tx, commands_rx));
+        let running = crate::metrics::RunningPod::new(&runtime.config().node_name);
+        let task = tokio::spawn(async move {
+            let _running = running;
+            run(runtime, pod, options, status_tx, events_tx, commands_rx).await
+        });
         PodWorker { status: status_rx, commands: commands_tx, events: Some(events_rx), task }
     }
 
@@ -378,8 +382,10 @@ impl Worker {
                 Some(id),
             );
         }
+        let asked = std::time::Instant::now();
         match self.runtime.start(&self.uid, &container.name, attempt, prepared).await {
             Ok(Launch::Started(running)) => {
+                crate::metrics::container_started(&self.runtime.config().node_name, asked.elapsed());
                 self.event(EventType::Normal, "Created", format!("Created container: {}", container.name), Some(id));
                 self.event(EventType::Normal, "Started", format!("Started container {}", container.name), Some(id));
                 self.model.on_started(id, running.start.started_at, &running.container_id);
