@@ -32,7 +32,7 @@ enum Command {
     /// Exits 0 when all complete, 1 when any fails, 2 on bad input.
     Run(run::RunArgs),
     /// Run the API server (HTTPS, bearer token) with its store in the data dir.
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Run a node agent for a runlet server on another machine.
     Agent {
         /// Kubeconfig of the server (from `runlet kubeconfig` there)
@@ -99,7 +99,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Run(args) => return run::run(args),
         Command::Client(verb) => return runlet_cli::run(verb, Cli::command),
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(*args),
         Command::Ui(args) => ui::run(args),
         Command::Image(args) => image::run(args),
         Command::Kubeconfig { data_dir } => server::print_kubeconfig_path(data_dir),
