@@ -25,7 +25,8 @@ use runlet_client::{Informer, WorkQueue};
 
 use crate::job::driver::{self, Created, Effects, Failure};
 use crate::job::{
-    self, BackoffRecord, DeletionStep, JobEvent, PodDeletion, PodRef, SyncInput, controller_of, has_tracking_finalizer,
+    self, BackoffRecord, DeletionStep, FailurePolicyAction, JobEvent, PodDeletion, PodRef, SyncInput, controller_of,
+    has_tracking_finalizer,
 };
 use crate::pod_index::{Filed, PodIndex};
 
@@ -412,6 +413,10 @@ impl Effects for ApiEffects<'_> {
 
     fn keep_backoff(&mut self, record: BackoffRecord) {
         self.ctl.memory(self.key, |m| m.backoff = record);
+    }
+
+    fn failures_handled(&mut self, actions: &[FailurePolicyAction]) {
+        crate::job_metrics::record_failures_handled(actions);
     }
 }
 

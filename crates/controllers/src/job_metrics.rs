@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use runlet_codec::{Job, JobStatus};
-use runlet_metrics::{FinishedLabels, PodsFinishedLabels, SyncLabels};
+use runlet_metrics::{FailurePolicyLabels, FinishedLabels, PodsFinishedLabels, SyncLabels};
+
+use crate::job::FailurePolicyAction;
 
 fn completion_mode(job: &Job) -> &'static str {
     match job.spec.as_ref().and_then(|s| s.completion_mode.as_deref()) {
@@ -53,5 +55,30 @@ pub fn record_status_change(base: &Job, written: &JobStatus) {
         && let Some((result, reason)) = finished(Some(written))
     {
         metrics.finished.get_or_create(&FinishedLabels { completion_mode: mode, result, reason }).inc();
+    }
+}
+
+/// Failed pods handled by a `podFailurePolicy` rule, one action each, counted as they are accounted for.
+pub fn record_failures_handled(actions: &[FailurePolicyAction]) {
+    let family = &runlet_metrics::global().job_controller.failure_policy;
+    for action in actions {
+        family.get_or_create(&FailurePolicyLabels { action: action.as_str() }).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_handled_count_under_the_rules_action() {
+        let family = &runlet_metrics::global().job_controller.failure_policy;
+        let count = |action| family.get_or_create(&FailurePolicyLabels { action }).get();
+        let (ignore, fail_index) = (count("Ignore"), count("FailIndex"));
+        record_failures_handled(&[FailurePolicyAction::Ignore, FailurePolicyAction::Ignore]);
+        record_failures_handled(&[FailurePolicyAction::FailIndex]);
+        // Other tests of this process may count too, but never backwards.
+        assert!(count("Ignore") >= ignore + 2, "Ignore moved by less than 2");
+        assert!(count("FailIndex") > fail_index, "FailIndex did not move");
     }
 }

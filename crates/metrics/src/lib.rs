@@ -221,7 +221,7 @@ pub struct PodsFinishedLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailurePolicyLabels {
-    /// `FailJob`, `Ignore` or `Count`.
+    /// `FailJob`, `FailIndex`, `Ignore` or `Count`.
     pub action: &'static str,
 }
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 use runlet_codec::{Job, JobStatus, OwnerReference, Pod};
 
 use super::{
-    BackoffRecord, BackoffUpdate, DeletionStep, FailedDeletion, JobEvent, Plan, PodDeletion, PodIoOutcome, PodRef,
-    Skip, SyncError, SyncInput, controller_of, controller_ref, finish_tracking, has_tracking_finalizer, plan,
+    BackoffRecord, BackoffUpdate, DeletionStep, FailedDeletion, FailurePolicyAction, JobEvent, Plan, PodDeletion,
+    PodIoOutcome, PodRef, Skip, SyncError, SyncInput, controller_of, controller_ref, finish_tracking,
+    has_tracking_finalizer, plan,
 };
 
 /// What happened to one pod creation.
@@ -48,6 +49,9 @@ pub trait Effects {
     fn record(&mut self, event: &JobEvent);
     /// Keeps the Job's back-off record for the next sync.
     fn keep_backoff(&mut self, record: BackoffRecord);
+    /// Failed pods a `podFailurePolicy` rule matched were accounted for (their finalizer is gone), one action
+    /// each: every such pod is reported exactly once.
+    fn failures_handled(&mut self, actions: &[FailurePolicyAction]);
 }
 
 /// Why a sync did not finish cleanly.
@@ -129,6 +133,16 @@ pub async fn drive<E: Effects>(input: &SyncInput<'_>, fx: &mut E) -> Result<Sync
     let (mut removed, mut failed) = (Vec::new(), Vec::new());
     for (p, ok) in tracking.remove_finalizers.iter().zip(results) {
         if ok { removed.push(p.uid.clone()) } else { failed.push(p.uid.clone()) }
+    }
+    // Once its finalizer is gone a pod is never looked at again, so each is reported once.
+    let handled: Vec<FailurePolicyAction> = tracking
+        .handled_by_failure_policy
+        .iter()
+        .filter(|(uid, _)| removed.contains(uid))
+        .map(|(_, action)| *action)
+        .collect();
+    if !handled.is_empty() {
+        fx.failures_handled(&handled);
     }
 
     let finish = finish_tracking(&tracking, &written, &removed, &failed);

@@ -6,12 +6,25 @@ use runlet_codec::{ContainerStatus, PodFailurePolicy, PodFailurePolicyOnExitCode
 
 use super::pods::JobPod;
 
+/// The action of the `podFailurePolicy` rule that matched a failed pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Action {
+pub enum Action {
     FailJob,
     FailIndex,
     Ignore,
     Count,
+}
+
+impl Action {
+    /// The action as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::FailJob => "FailJob",
+            Action::FailIndex => "FailIndex",
+            Action::Ignore => "Ignore",
+            Action::Count => "Count",
+        }
+    }
 }
 
 /// What the policy says about one failed pod.

@@ -45,6 +45,7 @@ use runlet_codec::{Job, JobCondition, JobStatus, Pod};
 
 pub use backoff::{BackoffRecord, MAX_POD_FAILURE_BACKOFF, POD_FAILURE_BACKOFF};
 pub use claim::{controller_of, controller_ref, orphan_finalizer_removable};
+pub use failure_policy::Action as FailurePolicyAction;
 pub use manage::{MAX_POD_CREATE_DELETE_PER_SYNC, slow_start_batches};
 pub use pods::has_tracking_finalizer;
 pub use tracking::MAX_UNCOUNTED_PODS;
@@ -184,6 +185,9 @@ pub struct Tracking {
     pub finishing: Option<JobCondition>,
     /// The uncounted lists filled up ([`MAX_UNCOUNTED_PODS`]); the Job cannot finish this round.
     pub reached_max_uncounted: bool,
+    /// Failed pods among [`Tracking::remove_finalizers`] that a `podFailurePolicy` rule matched, by uid, with the
+    /// rule's action (upstream counts these in `job_controller_pod_failures_handled_by_failure_policy_total`).
+    pub handled_by_failure_policy: Vec<(String, FailurePolicyAction)>,
     with_finalizer: std::collections::BTreeSet<String>,
     completions: Option<i32>,
     now: Timestamp,
@@ -350,6 +354,7 @@ fn skip_plan(input: &SyncInput<'_>) -> Option<Plan> {
             events,
             finishing: None,
             reached_max_uncounted: false,
+            handled_by_failure_policy: Vec::new(),
             with_finalizer: Default::default(),
             completions: None,
             now: input.now,

@@ -41,6 +41,7 @@ pub(crate) fn track(
         .as_ref()
         .is_some_and(|c| c.type_ == JobConditionType::SuccessCriteriaMet && c.status == ConditionStatus::True);
     let mut remove = Vec::new();
+    let mut handled = Vec::new();
     let mut new_indexes: Vec<i32> = Vec::new();
     let mut reached_max = false;
     let uncounted = status.uncounted_terminated_pods.get_or_insert_with(UncountedTerminatedPods::default);
@@ -70,12 +71,15 @@ pub(crate) fn track(
         } else if considered_failed || (finished.is_some() && !is_success) {
             // A failing Job counts every pod it stops as failed.
             let index_ok = !job.indexed() || job.index_in_range(pod.index);
-            if !d.uncounted_failed.contains(pod.uid)
-                && index_ok
-                && failure_policy::evaluate(job.pod_failure_policy, pod).counts
-            {
-                uncounted.failed.get_or_insert_with(Vec::new).push(pod.uid.to_string());
-                needs_flush = true;
+            if !d.uncounted_failed.contains(pod.uid) && index_ok {
+                let verdict = failure_policy::evaluate(job.pod_failure_policy, pod);
+                if let Some(action) = verdict.action {
+                    handled.push((pod.uid.to_string(), action));
+                }
+                if verdict.counts {
+                    uncounted.failed.get_or_insert_with(Vec::new).push(pod.uid.to_string());
+                    needs_flush = true;
+                }
             }
         }
         let entries = new_indexes.len()
@@ -134,6 +138,7 @@ pub(crate) fn track(
         events,
         finishing,
         reached_max_uncounted: reached_max,
+        handled_by_failure_policy: handled,
         with_finalizer,
         completions: job.completions,
         now: d.now,

@@ -5,7 +5,7 @@ use runlet_codec::{Job, JobStatus, OwnerReference, Pod};
 use super::sim::now_or_never;
 use super::{job, pod, pods};
 use crate::job::driver::{Created, Effects, drive};
-use crate::job::{BackoffRecord, DeletionStep, JobEvent, PodDeletion, PodRef, SyncInput};
+use crate::job::{BackoffRecord, DeletionStep, FailurePolicyAction, JobEvent, PodDeletion, PodRef, SyncInput};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
@@ -51,6 +51,7 @@ impl Effects for Log {
     }
     fn record(&mut self, _event: &JobEvent) {}
     fn keep_backoff(&mut self, _record: BackoffRecord) {}
+    fn failures_handled(&mut self, _actions: &[FailurePolicyAction]) {}
 }
 
 fn calls(job: &Job, pods: &[Pod], expectations_satisfied: bool) -> Vec<Call> {

@@ -295,6 +295,7 @@ fn row_72_fail_job_rule_fails_the_job() {
         vec![cond(JobConditionType::FailureTarget, PFP), cond(JobConditionType::Failed, PFP)]
     );
     assert_eq!(counts(&status), (0, 0, 0, 0, 2));
+    assert_eq!(sim.failures_handled, vec![Action::FailJob], "only foobar-0 matched the rule");
     let last = sim.events.last().unwrap();
     assert_eq!(last.reason, PFP);
     assert_eq!(
@@ -326,6 +327,8 @@ fn row_73_ignored_exit_codes_are_retried_until_complete() {
     );
     assert_eq!(counts(&status), (0, 0, 0, 3, 0));
     assert_eq!(status.completed_indexes.as_deref(), Some("0-2"));
+    // Each ignored pod is reported once, though the Job synced four times after.
+    assert_eq!(sim.failures_handled, vec![Action::Ignore; 3]);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use runlet_codec::{Job, JobStatus, OwnerReference, Pod, PodStatus, Time};
 
 use super::{PodBuilder, at};
 use crate::job::driver::{Created, Effects, drive};
-use crate::job::{BackoffRecord, DeletionStep, JobEvent, Plan, PodDeletion, PodRef, SyncInput};
+use crate::job::{BackoffRecord, DeletionStep, FailurePolicyAction, JobEvent, Plan, PodDeletion, PodRef, SyncInput};
 
 pub(crate) struct Sim {
     pub job: Job,
@@ -14,12 +14,22 @@ pub(crate) struct Sim {
     pub backoff: BackoffRecord,
     pub now: i64,
     pub events: Vec<JobEvent>,
+    /// What [`Effects::failures_handled`] reported, in order.
+    pub failures_handled: Vec<FailurePolicyAction>,
     next_id: usize,
 }
 
 impl Sim {
     pub fn new(job: Job) -> Sim {
-        Sim { job, pods: Vec::new(), backoff: BackoffRecord::default(), now: 0, events: Vec::new(), next_id: 0 }
+        Sim {
+            job,
+            pods: Vec::new(),
+            backoff: BackoffRecord::default(),
+            now: 0,
+            events: Vec::new(),
+            failures_handled: Vec::new(),
+            next_id: 0,
+        }
     }
 
     fn ts(&self) -> Timestamp {
@@ -217,6 +227,10 @@ impl Effects for Sim {
 
     fn keep_backoff(&mut self, record: BackoffRecord) {
         self.backoff = record;
+    }
+
+    fn failures_handled(&mut self, actions: &[FailurePolicyAction]) {
+        self.failures_handled.extend_from_slice(actions);
     }
 }
 
