@@ -33,8 +33,19 @@ async fn tail_timestamps_limit_and_since() {
     let rt = runtime(dir.path());
     let pod = pod("logs", "Never", vec![sh("c", "echo one; echo two; echo three; sleep 0.3; printf four")]);
     let _cleanup = cleanup(&rt, &pod);
+    let log_bytes = || {
+        let node = runlet_metrics::NodeLabels { node: "node-1".to_string() };
+        runlet_metrics::global().agent.container_log_bytes.get_or_create(&node).get()
+    };
+    let bytes_before = log_bytes();
     let status = run_pod(&rt, pod.clone(), Duration::from_secs(5)).await;
     let pod = with_status(pod, status);
+    // The run's log file counts in `runlet_agent_container_log_bytes_total` once it ended (other tests of this
+    // process run containers on the same node, so the counter can only have moved further).
+    let file = rt.pod_paths(pod.metadata.uid.as_deref().unwrap()).log_file("c", 0);
+    let file_bytes = std::fs::metadata(&file).unwrap().len();
+    assert!(file_bytes > 0);
+    assert!(log_bytes() >= bytes_before + file_bytes, "the log bytes metric did not count {file_bytes} bytes");
     let far_future: Timestamp = "2999-01-01T00:00:00Z".parse().unwrap();
     let cases = [
         (LogOptions::default(), "one\ntwo\nthree\nfour"),

@@ -257,6 +257,9 @@ pub struct AgentMetrics {
     pub container_starts: Family<NodeLabels, Counter>,
     /// `kubelet_container_start_duration_seconds`: from the start request to the process running.
     pub container_start_duration: HistogramFamily<NodeLabels>,
+    /// `runlet_agent_container_log_bytes_total`: the log bytes of container runs that ended (their files as kept
+    /// on disk: the CRI log lines, rotated files deleted by then not included).
+    pub container_log_bytes: Family<NodeLabels, Counter>,
 }
 
 impl Metrics {
@@ -347,6 +350,7 @@ impl Metrics {
             running_pods: Family::default(),
             container_starts: Family::default(),
             container_start_duration: Family::new_with_constructor(start_histogram as fn() -> Histogram),
+            container_log_bytes: Family::default(),
         };
         registry.register(
             "kubelet_running_pods",
@@ -362,6 +366,11 @@ impl Metrics {
             "kubelet_container_start_duration_seconds",
             "Duration in seconds from a container's start request to its process running",
             agent.container_start_duration.clone(),
+        );
+        registry.register(
+            "runlet_agent_container_log_bytes",
+            "Bytes in the log files of container runs that ended, as kept on disk (CRI format)",
+            agent.container_log_bytes.clone(),
         );
 
         Metrics { registry, apiserver, store, job_controller, agent }

@@ -188,6 +188,7 @@ fn prometheus_scrapes_runlet_and_the_mixin_job_alerts_fire_as_on_kubernetes() {
         ("kubelet_running_pods", "gauge"),
         ("kubelet_started_containers", "counter"),
         ("kubelet_container_start_duration_seconds", "histogram"),
+        ("runlet_agent_container_log_bytes", "counter"),
     ];
     let metadata = prometheus.api("metadata").unwrap_or_default();
     let mut wrong = Vec::new();

@@ -568,6 +568,10 @@ impl Worker {
 
     fn exited(&mut self, id: SlotId, termination: Termination) {
         self.handles.remove(&id);
+        // The run that ended is the latest one started (`runs` already counts it).
+        let slot = self.model.slot(id);
+        let log = self.runtime.pod_paths(&self.uid).log_file(&slot.name, slot.runs.saturating_sub(1));
+        crate::metrics::container_run_logged(&self.runtime.config().node_name, &log);
         self.model.on_exited(id, termination, Timestamp::now());
         if let SlotState::BackingOff { delay, .. } = self.model.slot(id).state
             && !delay.is_zero()
