@@ -127,6 +127,12 @@ fn prometheus_scrapes_runlet_and_the_mixin_job_alerts_fire_as_on_kubernetes() {
     let api = Api::new(&server);
     api.post(JOBS, &job("fails", "exit 3")).expect(201);
     api.post(JOBS, &job("completes", "exit 0")).expect(201);
+    // Its pods' failures are ignored by its podFailurePolicy, so it retries until its deadline.
+    let mut ignored = job("ignored", "exit 3");
+    ignored["spec"]["activeDeadlineSeconds"] = json!(60);
+    ignored["spec"]["podFailurePolicy"] =
+        json!({"rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [3]}}]});
+    api.post(JOBS, &ignored).expect(201);
     let finished = eventually(Duration::from_secs(60), || {
         let fails = api.get(&format!("{JOBS}/fails")).json();
         let completes = api.get(&format!("{JOBS}/completes")).json();
@@ -207,6 +213,10 @@ fn prometheus_scrapes_runlet_and_the_mixin_job_alerts_fire_as_on_kubernetes() {
     ] {
         assert!(!prometheus.query(series).is_empty(), "no {series}");
     }
+    // The ignored Job's failed pod, counted by the Job controller once accounted for (a scrape a second).
+    let handled = r#"job_controller_pod_failures_handled_by_failure_policy_total{action="Ignore"} >= 1"#;
+    let counted = eventually(Duration::from_secs(60), || (!prometheus.query(handled).is_empty()).then_some(()));
+    assert!(counted.is_some(), "no {handled}");
 }
 
 #[test]
