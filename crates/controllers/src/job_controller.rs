@@ -66,6 +66,8 @@ pub struct JobController {
     /// Pods whose tracking finalizer may be nobody's to remove any more (upstream's orphan queue).
     orphans: WorkQueue<PodRef>,
     recorder: Recorder,
+    /// For `job_controller_terminated_pods_tracking_finalizer_total`.
+    finished_with_finalizer: Mutex<crate::job_metrics::FinishedWithFinalizer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +91,7 @@ impl JobController {
             queue: WorkQueue::new(Duration::from_millis(50), Duration::from_secs(60)),
             memory: Mutex::new(HashMap::new()),
             orphans: WorkQueue::new(Duration::from_millis(50), Duration::from_secs(60)),
+            finished_with_finalizer: Mutex::default(),
         })
     }
 
@@ -153,6 +156,7 @@ impl JobController {
     fn resync_pods(&self) {
         let pods = self.pods.store.state();
         self.index().rebuild(pods.iter().map(|p| p.as_ref()));
+        self.finished_with_finalizer.lock().unwrap_or_else(|e| e.into_inner()).resync(pods.iter().map(|p| p.as_ref()));
         for p in pods.iter().filter(|p| self.is_orphan_in_cache(p)) {
             self.orphans.add(PodRef::of(p));
         }
@@ -163,6 +167,7 @@ impl JobController {
     /// adopt it), and the Job that controlled it before if that changed; a pod whose tracking finalizer nobody
     /// will remove any more goes to the orphan worker. `before` is where the index had it filed.
     fn pod_changed(&self, pod: &Pod, before: Option<Filed>, exists: bool) {
+        self.finished_with_finalizer.lock().unwrap_or_else(|e| e.into_inner()).observe(pod, exists);
         let ns = pod.namespace().unwrap_or_default();
         let controller = controller_of(pod);
         match controller {

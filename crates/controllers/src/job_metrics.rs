@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use runlet_codec::{Job, JobStatus};
-use runlet_metrics::{FailurePolicyLabels, FinishedLabels, PodsFinishedLabels, SyncLabels};
+use std::collections::HashSet;
 
-use crate::job::FailurePolicyAction;
+use runlet_codec::{Job, JobStatus, Pod};
+use runlet_metrics::{EventLabels, FailurePolicyLabels, FinishedLabels, PodsFinishedLabels, SyncLabels};
+
+use crate::job::{FailurePolicyAction, has_tracking_finalizer};
 
 fn completion_mode(job: &Job) -> &'static str {
     match job.spec.as_ref().and_then(|s| s.completion_mode.as_deref()) {
@@ -66,6 +68,47 @@ pub fn record_failures_handled(actions: &[FailurePolicyAction]) {
     }
 }
 
+/// The pods seen finished (`Succeeded` or `Failed`) that still have the tracking finalizer, by uid, for
+/// `job_controller_terminated_pods_tracking_finalizer_total`: `add` when a pod becomes one, `delete` when it
+/// stops being one (its finalizer removed, or it is gone), as upstream counts from its pod informer.
+#[derive(Default)]
+pub struct FinishedWithFinalizer(HashSet<String>);
+
+impl FinishedWithFinalizer {
+    /// `pod` changed (`exists`) or was deleted; returns the event counted, if any.
+    pub fn observe(&mut self, pod: &Pod, exists: bool) -> Option<&'static str> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        let is = exists && matches!(phase, Some("Succeeded" | "Failed")) && has_tracking_finalizer(pod);
+        let was = if is { !self.0.insert(uid) } else { self.0.remove(&uid) };
+        let event = match (was, is) {
+            (false, true) => "add",
+            (true, false) => "delete",
+            _ => return None,
+        };
+        count_event(event);
+        Some(event)
+    }
+
+    /// After a relist: `pods` is everything there is; what vanished meanwhile counts as `delete`.
+    pub fn resync<'p>(&mut self, pods: impl IntoIterator<Item = &'p Pod>) {
+        let mut present = HashSet::new();
+        for pod in pods {
+            self.observe(pod, true);
+            present.insert(pod.metadata.uid.clone().unwrap_or_default());
+        }
+        let before = self.0.len();
+        self.0.retain(|uid| present.contains(uid));
+        for _ in self.0.len()..before {
+            count_event("delete");
+        }
+    }
+}
+
+fn count_event(event: &'static str) {
+    runlet_metrics::global().job_controller.tracking_finalizer.get_or_create(&EventLabels { event }).inc();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +123,35 @@ mod tests {
         // Other tests of this process may count too, but never backwards.
         assert!(count("Ignore") >= ignore + 2, "Ignore moved by less than 2");
         assert!(count("FailIndex") > fail_index, "FailIndex did not move");
+    }
+
+    #[test]
+    fn finished_pods_with_the_finalizer_are_added_and_deleted_once() {
+        let pod = |phase: &str, finalizer: bool| {
+            let mut pod = Pod::default();
+            pod.metadata.uid = Some("u1".into());
+            if finalizer {
+                pod.metadata.finalizers = Some(vec![runlet_api::labels::JOB_TRACKING_FINALIZER.to_string()]);
+            }
+            pod.status = Some(runlet_codec::PodStatus { phase: Some(phase.into()), ..Default::default() });
+            pod
+        };
+        let mut seen = FinishedWithFinalizer::default();
+        let steps = [
+            (pod("Running", true), true, None),
+            (pod("Failed", true), true, Some("add")),
+            (pod("Failed", true), true, None),
+            (pod("Failed", false), true, Some("delete")),
+            (pod("Succeeded", true), true, Some("add")),
+            (pod("Succeeded", true), false, Some("delete")),
+            (pod("Succeeded", true), false, None),
+        ];
+        for (i, (pod, exists, want)) in steps.into_iter().enumerate() {
+            assert_eq!(seen.observe(&pod, exists), want, "step {i}");
+        }
+        // A relist that no longer has the pod forgets it (its deletion was missed).
+        seen.observe(&pod("Failed", true), true);
+        seen.resync([]);
+        assert_eq!(seen.observe(&pod("Failed", true), true), Some("add"), "forgotten by the relist");
     }
 }

@@ -210,6 +210,9 @@ fn prometheus_scrapes_runlet_and_the_mixin_job_alerts_fire_as_on_kubernetes() {
         r#"apiserver_request_total{resource="jobs",verb="POST",code="201"}"#,
         r#"kube_pod_status_phase{phase="Failed"} == 1"#,
         r#"job_controller_job_finished_total{result="failed"}"#,
+        // The finished Jobs' pods had their tracking finalizer until counted.
+        r#"job_controller_terminated_pods_tracking_finalizer_total{event="add"}"#,
+        r#"job_controller_terminated_pods_tracking_finalizer_total{event="delete"}"#,
     ] {
         assert!(!prometheus.query(series).is_empty(), "no {series}");
     }
