@@ -14,6 +14,7 @@
 //! needs `command`, or `args` alone).
 
 pub mod logs;
+pub mod metrics;
 pub mod node;
 pub mod runtime;
 pub mod worker;

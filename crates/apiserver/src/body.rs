@@ -87,6 +87,31 @@ mod tests {
     }
 
     #[test]
+    fn deep_or_expanding_documents_are_refused_not_fatal() {
+        // Nesting far past any object's depth, and aliases that would expand to billions of nodes: each is a 400,
+        // never a stack overflow or an allocation without end.
+        let deep_json = "[".repeat(100_000);
+        // (Invalid JSON, so it is read as YAML too: flow sequences 100000 deep.) Block style, 2000 deep (2 MB):
+        let deep_yaml = "a:\n".to_string() + &(1..2_000).map(|d| format!("{}- \n", " ".repeat(d))).collect::<String>();
+        let mut laughs =
+            String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        for (name, previous) in
+            ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+        {
+            laughs += &format!(
+                "{name}: &{name} [*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous}]\n"
+            );
+        }
+        for (what, body) in [("deep JSON", deep_json), ("deep YAML", deep_yaml), ("billion laughs", laughs)] {
+            let started = std::time::Instant::now();
+            let got = json_or_yaml(body.as_bytes());
+            assert_eq!(got.map_err(|e| e.code).err(), Some(400), "{what}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "{what} took {:?}", started.elapsed());
+            eprintln!("{what}: refused in {:?}", started.elapsed());
+        }
+    }
+
+    #[test]
     fn json_or_yaml_cases() {
         // (body, parsed or the HTTP code)
         let cases: Vec<(&[u8], Result<Value, u16>)> = vec![

@@ -18,6 +18,7 @@ pub mod logs;
 pub mod meta;
 pub mod namespaces;
 pub mod negotiate;
+pub mod observe;
 pub mod openapi;
 pub mod ops;
 mod patching;

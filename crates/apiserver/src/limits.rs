@@ -1,6 +1,7 @@
 //! Request limits of the network listener, as kube-apiserver's `--max-requests-inflight` (400) and
 //! `--max-mutating-requests-inflight` (200): past them a request is answered at once with 429 and
-//! `Retry-After: 1` instead of queueing work the server cannot keep up with.
+//! `Retry-After: 1` instead of queueing work the server cannot keep up with. A counted request taking longer
+//! than the request timeout (60 s) is answered 504, as upstream's non-long-running timeout does.
 //!
 //! Long-running requests (watches, pod logs) are not counted, as upstream's long-running check leaves them out:
 //! they last as long as the client wants, and would otherwise starve every short request. What bounds them is
@@ -23,6 +24,8 @@ use crate::error::ApiError;
 pub const DEFAULT_MAX_REQUESTS_INFLIGHT: usize = 400;
 /// Upstream's default `--max-mutating-requests-inflight`.
 pub const DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT: usize = 200;
+/// Upstream's default `--request-timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// What a refused client is told to wait, in seconds (upstream's `Retry-After` for this filter).
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 
@@ -33,6 +36,9 @@ pub struct InflightLimits {
     pub read_only: usize,
     /// Writes (`POST`, `PUT`, `PATCH`, `DELETE`).
     pub mutating: usize,
+    /// How long a request that is not long-running may take (upstream's `--request-timeout`, 60 s); past it
+    /// the client gets 504 and the permit is returned. The work may still complete, as upstream warns.
+    pub request_timeout: std::time::Duration,
 }
 
 /// A pool of `limit` permits (0: as many as a semaphore holds, which no server reaches).
@@ -42,7 +48,11 @@ fn pool(limit: usize) -> Arc<Semaphore> {
 
 impl Default for InflightLimits {
     fn default() -> Self {
-        InflightLimits { read_only: DEFAULT_MAX_REQUESTS_INFLIGHT, mutating: DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT }
+        InflightLimits {
+            read_only: DEFAULT_MAX_REQUESTS_INFLIGHT,
+            mutating: DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
     }
 }
 
@@ -76,11 +86,16 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> RequestClas
 struct Pools {
     read_only: Arc<Semaphore>,
     mutating: Arc<Semaphore>,
+    request_timeout: std::time::Duration,
 }
 
 /// Puts `router` behind the in-flight limits.
 pub fn limit_inflight(router: axum::Router, limits: InflightLimits) -> axum::Router {
-    let pools = Pools { read_only: pool(limits.read_only), mutating: pool(limits.mutating) };
+    let pools = Pools {
+        read_only: pool(limits.read_only),
+        mutating: pool(limits.mutating),
+        request_timeout: limits.request_timeout,
+    };
     router.layer(middleware::from_fn_with_state(pools, admit))
 }
 
@@ -94,7 +109,15 @@ async fn admit(State(pools): State<Pools>, req: Request, next: Next) -> Response
     let Ok(_permit) = pool.clone().try_acquire_owned() else {
         return too_many_requests();
     };
-    next.run(req).await
+    match tokio::time::timeout(pools.request_timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            504,
+            "Timeout",
+            "Timeout: request did not complete within requested timeout - context deadline exceeded",
+        )
+        .into_response(),
+    }
 }
 
 /// Upstream's answer past the limit: 429, `Retry-After`, and its message, as a `Status`.
@@ -168,7 +191,11 @@ mod tests {
     #[tokio::test]
     async fn a_full_pool_answers_429_and_the_other_pool_is_untouched() {
         let (entered, release) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
-        let app = held_router(entered.clone(), release.clone(), InflightLimits { read_only: 1, mutating: 1 });
+        let app = held_router(
+            entered.clone(),
+            release.clone(),
+            InflightLimits { read_only: 1, mutating: 1, request_timeout: std::time::Duration::from_secs(600) },
+        );
         // One read and one write hold their pools.
         let read = tokio::spawn(app.clone().oneshot(request(Method::GET, "/api/v1/pods")));
         let write = tokio::spawn(app.clone().oneshot(request(Method::POST, "/api/v1/pods")));
@@ -198,5 +225,34 @@ mod tests {
         until("no permit after the release", || entered.load(Ordering::SeqCst) == 4).await;
         release.notify_waiters();
         assert_eq!(again.await.expect("task").expect("response").status(), http::StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_timeout_gets_504_and_frees_its_permit() {
+        let (entered, release) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+        let limits =
+            InflightLimits { read_only: 1, mutating: 1, request_timeout: std::time::Duration::from_millis(100) };
+        let app = held_router(entered.clone(), release.clone(), limits);
+        let response = app.clone().oneshot(request(Method::POST, "/api/v1/pods")).await.expect("response");
+        assert_eq!(response.status(), http::StatusCode::GATEWAY_TIMEOUT);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        let status: serde_json::Value = serde_json::from_slice(&body).expect("Status");
+        assert_eq!(status["reason"], "Timeout");
+        assert_eq!(
+            status["message"],
+            "Timeout: request did not complete within requested timeout - context deadline exceeded"
+        );
+        // The permit came back: the next write is served (and held) rather than refused.
+        let next = tokio::spawn(app.clone().oneshot(request(Method::POST, "/api/v1/pods")));
+        until("the next write was not let in", || entered.load(Ordering::SeqCst) == 2).await;
+        release.notify_waiters();
+        let _ = next.await;
+        // Long-running requests have no such timeout.
+        let watch = tokio::spawn(app.clone().oneshot(request(Method::GET, "/api/v1/pods?watch=true")));
+        until("the watch was not let in", || entered.load(Ordering::SeqCst) == 3).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!watch.is_finished(), "a watch was cut at the request timeout");
+        release.notify_waiters();
+        assert_eq!(watch.await.expect("task").expect("response").status(), http::StatusCode::OK);
     }
 }

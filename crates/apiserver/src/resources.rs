@@ -233,7 +233,7 @@ pub fn by_kind(kind: Kind) -> &'static Resource {
     RESOURCES.iter().find(|r| r.kind == kind).unwrap_or(&RESOURCES[0])
 }
 
-fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
+pub(crate) fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
     RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 

@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::discovery;
 use crate::error::ApiError;
 use crate::limits::{InflightLimits, limit_inflight};
+use crate::observe::{self, audit::User, health};
 use crate::openapi;
 use crate::pki::Pki;
 use crate::rest::{self, json_response};
@@ -35,10 +36,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/apis/{*rest}", any(rest::groups))
         .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &openapi::root(), &[]) }))
         .route("/openapi/v3/{*path}", get(openapi_doc))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }))
+        .route("/metrics", get(observe::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/healthz/{check}", get(health::healthz_one))
+        .route("/livez", get(health::livez))
+        .route("/livez/{check}", get(health::livez_one))
+        .route("/readyz", get(health::readyz))
+        .route("/readyz/{check}", get(health::readyz_one))
         .fallback(|| async { ApiError::path_not_found() })
+        .layer(middleware::from_fn_with_state(state.clone(), observe::instrument))
         .with_state(state)
 }
 
@@ -53,10 +59,13 @@ async fn openapi_doc(axum::extract::Path(path): axum::extract::Path<String>) -> 
 #[derive(Clone)]
 struct Token(Arc<str>);
 
-async fn require_token(State(token): State<Token>, req: Request, next: Next) -> Response {
+async fn require_token(State(token): State<Token>, mut req: Request, next: Next) -> Response {
     let presented = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     match presented {
-        Some(t) if constant_time_eq(t.as_bytes(), token.0.as_bytes()) => next.run(req).await,
+        Some(t) if constant_time_eq(t.as_bytes(), token.0.as_bytes()) => {
+            req.extensions_mut().insert(User::token_holder());
+            next.run(req).await
+        }
         _ => ApiError::unauthorized().into_response(),
     }
 }
@@ -227,7 +236,7 @@ where
 {
     let activity = Arc::new(Activity::default());
     let service =
-        hyper_util::service::TowerToHyperService::new(CountRequests { inner: app, activity: activity.clone() });
+        hyper_util::service::TowerToHyperService::new(CountRequests { inner: app, activity: activity.clone(), peer });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -326,6 +335,8 @@ impl Activity {
 struct CountRequests {
     inner: Router,
     activity: Arc<Activity>,
+    /// The peer's address, put on each request for the audit log's `sourceIPs`.
+    peer: SocketAddr,
 }
 
 impl tower::Service<Request<hyper::body::Incoming>> for CountRequests {
@@ -337,8 +348,9 @@ impl tower::Service<Request<hyper::body::Incoming>> for CountRequests {
         std::task::Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
         use tower::ServiceExt;
+        req.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
         let guard = InFlight::new(self.activity.clone());
         let app = self.inner.clone();
         Box::pin(async move {

@@ -104,7 +104,7 @@ impl JobController {
             let me = self.clone();
             tokio::spawn(async move {
                 let queue = me.queue.clone();
-                queue.run_worker("job sync", |key| me.sync(key)).await
+                queue.run_worker("job sync", |key| me.timed_sync(key)).await
             });
         }
         for _ in 0..ORPHAN_WORKERS {
@@ -237,6 +237,15 @@ impl JobController {
             }
             false
         })
+    }
+
+    /// A sync, measured for `job_controller_job_syncs_total` and `job_controller_job_sync_duration_seconds`.
+    async fn timed_sync(&self, key: JobKey) -> Result<Option<Duration>, SyncFailure> {
+        let started = std::time::Instant::now();
+        let job = self.jobs.store.get(&ObjectRef::new(&key.1).within(&key.0));
+        let result = self.sync(key).await;
+        crate::job_metrics::record_sync(job.as_deref(), result.is_ok(), started.elapsed());
+        result
     }
 
     async fn sync(&self, key: JobKey) -> Result<Option<Duration>, SyncFailure> {
@@ -384,7 +393,9 @@ impl Effects for ApiEffects<'_> {
         next.status = Some(status);
         next.metadata.managed_fields = None;
         let api: Api<Job> = Api::namespaced(self.ctl.client.clone(), &base.namespace().unwrap_or_default());
-        api.replace_status(&base.name_any(), &PostParams::default(), &next).await
+        let stored = api.replace_status(&base.name_any(), &PostParams::default(), &next).await?;
+        crate::job_metrics::record_status_change(base, stored.status.as_ref().unwrap_or(&JobStatus::default()));
+        Ok(stored)
     }
 
     async fn remove_finalizers(&mut self, pods: &[PodRef]) -> Vec<bool> {

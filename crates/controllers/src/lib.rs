@@ -9,6 +9,7 @@ pub mod cronjob_controller;
 pub mod gc;
 pub mod job;
 pub mod job_controller;
+pub mod job_metrics;
 pub mod manager;
 pub mod node_lifecycle_controller;
 pub mod nodelifecycle;

@@ -44,22 +44,63 @@ fn normalize_slice_order(
         }
         (deletions, items) = items.into_iter().partition(is_delete_directive);
     }
+    // Each item's position is looked up once, not at every comparison: a sort makes O(n log² n) of them,
+    // and a linear search each made a few thousand elements cost minutes.
+    let positions = Positions::new(order, key, kind);
+    let mut placed: Vec<(Option<usize>, Value)> = items.into_iter().map(|v| (positions.of(&v), v)).collect();
     // Upstream's comparator answers `true` whenever either item is missing from `order`.
-    gosort::slice_stable(&mut items, &|a: &Value, b: &Value| match (
-        index(order, a, key, kind),
-        index(order, b, key, kind),
-    ) {
+    gosort::slice_stable(&mut placed, &|a: &(Option<usize>, Value), b: &(Option<usize>, Value)| match (a.0, b.0) {
         (Some(ia), Some(ib)) => ia < ib,
         _ => true,
     });
+    let mut items: Vec<Value> = placed.into_iter().map(|(_, v)| v).collect();
     items.extend(deletions);
     Ok(items)
+}
+
+/// [`index`] answered from a table built once: the first position of each merge-key value (maps) or value
+/// (scalars) in a list.
+struct Positions<'a> {
+    items: &'a [Value],
+    key: &'a str,
+    kind: GoType,
+    first: std::collections::HashMap<String, usize>,
+}
+
+impl<'a> Positions<'a> {
+    fn new(items: &'a [Value], key: &'a str, kind: GoType) -> Self {
+        let mut first = std::collections::HashMap::new();
+        for (at, item) in items.iter().enumerate() {
+            if let Some(text) = Self::text(item, key, kind) {
+                first.entry(text).or_insert(at);
+            }
+        }
+        Positions { items, key, kind, first }
+    }
+
+    /// The text a value is found by (a missing key is nil, as in [`key_value`]); None for values whose text may
+    /// not follow equality, which are searched for linearly.
+    fn text(value: &Value, key: &str, kind: GoType) -> Option<String> {
+        let v = if kind == GoType::Map { key_value(value, key) } else { Some(value) };
+        match v {
+            None => Some(String::new()),
+            Some(v) => crate::list::lookup_text(v),
+        }
+    }
+
+    fn of(&self, value: &Value) -> Option<usize> {
+        match Self::text(value, self.key, self.kind) {
+            Some(text) => self.first.get(&text).copied(),
+            None => index(self.items, value, self.key, self.kind),
+        }
+    }
 }
 
 /// `mergeSortedSlice`, the interleave of spec §1.5: a server-only item goes first only when both heads
 /// occur in `server_order` and it occurs earlier.
 fn interleave(left: Vec<Value>, right: Vec<Value>, server_order: &[Value], key: &str, kind: GoType) -> Vec<Value> {
     let mut out = Vec::with_capacity(left.len() + right.len());
+    let positions = Positions::new(server_order, key, kind);
     let mut left = left.into_iter().peekable();
     let mut right = right.into_iter().peekable();
     loop {
@@ -67,10 +108,7 @@ fn interleave(left: Vec<Value>, right: Vec<Value>, server_order: &[Value], key: 
             (None, None) => break,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(l), Some(r)) => matches!(
-                (index(server_order, l, key, kind), index(server_order, r, key, kind)),
-                (Some(li), Some(ri)) if li < ri
-            ),
+            (Some(l), Some(r)) => matches!((positions.of(l), positions.of(r)), (Some(li), Some(ri)) if li < ri),
         };
         let next = if take_left { left.next() } else { right.next() };
         out.extend(next);

@@ -6,10 +6,13 @@
 //! controllers spawned at once (the runtime is shut down), without the controllers knowing about
 //! elections.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use runlet_apiserver::observe::health::Check;
 use runlet_apiserver::{ApiState, events_ttl, namespaces};
 use runlet_client::leader::LeaderElection;
+use runlet_controllers::manager::InformersSynced;
 use runlet_controllers::manager::ManagerConfig;
 use tokio::sync::oneshot;
 
@@ -24,8 +27,61 @@ struct Term {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// What this server's controllers are doing, as the `controllers` and `informer-sync` health checks see it.
+#[derive(Clone, Debug, Default)]
+enum Phase {
+    #[default]
+    Starting,
+    /// Another server leads; nothing runs here, and nothing has to.
+    Standby,
+    Running(InformersSynced),
+    Failed(String),
+    Stopped,
+}
+
+#[derive(Clone, Default)]
+struct Health(Arc<Mutex<Phase>>);
+
+impl Health {
+    fn set(&self, phase: Phase) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = phase;
+    }
+
+    fn phase(&self) -> Phase {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Adds `controllers` and `informer-sync` to the API server's readiness checks.
+    fn register(&self, state: &ApiState) {
+        let health = self.clone();
+        state.health.register(Check::new("controllers", false, move || {
+            let phase = health.phase();
+            async move {
+                match phase {
+                    Phase::Running(_) | Phase::Standby => Ok(()),
+                    Phase::Starting => Err("the controllers are starting".into()),
+                    Phase::Failed(why) => Err(format!("the controllers failed: {why}")),
+                    Phase::Stopped => Err("the controllers were stopped".into()),
+                }
+            }
+        }));
+        let health = self.clone();
+        state.health.register(Check::new("informer-sync", false, move || {
+            let phase = health.phase();
+            async move {
+                match phase {
+                    Phase::Running(synced) if synced.is_synced() => Ok(()),
+                    Phase::Running(_) => Err("the controllers' informers have not listed yet".into()),
+                    Phase::Standby => Ok(()),
+                    _ => Err("no controllers run here".into()),
+                }
+            }
+        }));
+    }
+}
+
 impl Term {
-    fn start(client: &kube::Client, state: &ApiState, config: ManagerConfig) -> Term {
+    fn start(client: &kube::Client, state: &ApiState, config: ManagerConfig, health: &Health) -> Term {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKER_THREADS)
             .thread_name("runlet-controllers")
@@ -35,12 +91,13 @@ impl Term {
             Ok(runtime) => runtime,
             Err(error) => {
                 tracing::error!(%error, "cannot start a runtime for the controllers; they do not run");
+                health.set(Phase::Failed(format!("no runtime: {error}")));
                 return Term { runtime: None };
             }
         };
         {
             let _inside = runtime.enter();
-            runlet_controllers::manager::spawn_all_with(client.clone(), config);
+            health.set(Phase::Running(runlet_controllers::manager::spawn_all_with(client.clone(), config)));
             tokio::spawn(namespaces::run_finalizer(state.clone()));
             tokio::spawn(events_ttl::run(state.clone(), events_ttl::EVENT_TTL));
         }
@@ -78,21 +135,27 @@ pub fn spawn(
             std::future::pending::<()>().await;
         }
     };
+    let health = Health::default();
+    health.register(&state);
     let task = tokio::spawn(async move {
         let Some(election) = election else {
-            let _term = Term::start(&client, &state, config);
+            let _term = Term::start(&client, &state, config, &health);
             stopped.await;
+            health.set(Phase::Stopped);
             return;
         };
         let identity = election.identity().to_owned();
+        health.set(Phase::Standby);
         let (mut leadership, campaign) = election.spawn(stopped);
         while leadership.acquired().await {
             tracing::info!(%identity, "leading: starting the controllers");
-            let term = Term::start(&client, &state, config);
+            let term = Term::start(&client, &state, config, &health);
             leadership.lost().await;
             drop(term);
+            health.set(Phase::Standby);
             tracing::warn!(%identity, "no longer leading: stopped the controllers");
         }
+        health.set(Phase::Stopped);
         let _ = campaign.await;
     });
     Controllers { stop: Some(stop), task }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod controllers;
+mod image;
 mod logs;
 mod node;
 mod run;
@@ -61,6 +62,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// The images of this machine's node: ls, import FILE (docker save archives, OCI layouts), rm NAME.
+    Image(image::ImageArgs),
     /// Open the web UI in a browser, signed in by a one-time link (--print-url prints the link instead).
     Ui(ui::UiArgs),
     /// Print the path of the kubeconfig the server wrote (point kubectl at it with KUBECONFIG=...).
@@ -98,6 +101,7 @@ fn main() -> std::process::ExitCode {
         Command::Client(verb) => return runlet_cli::run(verb, Cli::command),
         Command::Server(args) => server::run(args),
         Command::Ui(args) => ui::run(args),
+        Command::Image(args) => image::run(args),
         Command::Kubeconfig { data_dir } => server::print_kubeconfig_path(data_dir),
         Command::Agent { kubeconfig, node_name, dir, max_pods, listen, address, pods } => {
             match dir.map(Ok).unwrap_or_else(|| server::data_dir(None).map(|d| d.with_file_name("runlet-agent"))) {

@@ -47,6 +47,13 @@ pub struct PodFlags {
     /// syncFrequency), e.g. `1m`, `10s`
     #[arg(long, default_value = "1m", value_parser = parse_period)]
     pub sync_frequency: std::time::Duration,
+    /// The runtime handler of pods that name no RuntimeClass: `process` (the command runs on the host) or
+    /// `oci` (the image is pulled and run)
+    #[arg(long, default_value = "process", value_parser = ["process", "oci"])]
+    pub default_runtime_handler: String,
+    /// A registry (`host:port`) to pull from over plain HTTP; loopback registries always are (repeatable)
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
 }
 
 /// A positive duration such as `1m`, `90s` or `1m30s`.
@@ -66,6 +73,8 @@ impl Default for PodFlags {
             container_log_max_size: limits.max_size,
             container_log_max_files: limits.max_files,
             sync_frequency: runlet_agent::worker::DEFAULT_SYNC_PERIOD,
+            default_runtime_handler: "process".to_string(),
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -92,6 +101,8 @@ pub fn agent_config(
             max_files: flags.container_log_max_files,
         },
         sync_period: flags.sync_frequency,
+        default_handler: flags.default_runtime_handler.clone(),
+        insecure_registries: flags.insecure_registries.clone(),
     })
 }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use runlet_apiserver::limits::InflightLimits;
-use runlet_apiserver::{ApiState, namespaces, pki, server, shared_pki};
+use runlet_apiserver::observe::audit::{AuditLog, Policy, Rotation};
+use runlet_apiserver::observe::health::Check;
+use runlet_apiserver::{ApiState, namespaces, pki, resources, server, shared_pki};
 use runlet_client::leader::{ElectionConfig, LeaderElection};
 use runlet_store::{EtcdBackend, EtcdOptions, EtcdTls, KeySpace, Store, StoreOptions};
 
@@ -46,7 +48,46 @@ pub struct ServerArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
+    pub audit: AuditArgs,
+    #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// The audit log (kube-apiserver's flag names); off unless `--audit-log-path` is given.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct AuditArgs {
+    /// Write an audit.k8s.io/v1 Event per request to this file, as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log_path: Option<PathBuf>,
+    /// An audit.k8s.io/v1 Policy (YAML or JSON) giving each request its level: None, Metadata or Request
+    /// [default: Metadata for every request]
+    #[arg(long, value_name = "FILE", requires = "audit_log_path")]
+    pub audit_policy_file: Option<PathBuf>,
+    /// Size in megabytes at which the log is rotated.
+    #[arg(long, default_value_t = 100, value_name = "MB")]
+    pub audit_log_maxsize: u64,
+    /// Rotated files kept (FILE.1 is the newest).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub audit_log_maxbackup: usize,
+}
+
+impl AuditArgs {
+    /// The audit log the flags ask for, opened now.
+    fn open(&self) -> anyhow::Result<Option<std::sync::Arc<AuditLog>>> {
+        let Some(path) = &self.audit_log_path else { return Ok(None) };
+        let policy = match &self.audit_policy_file {
+            Some(file) => {
+                let text = fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                Policy::parse(&text).with_context(|| format!("--audit-policy-file {}", file.display()))?
+            }
+            None => Policy::metadata_for_all(),
+        };
+        let rotation = Rotation {
+            max_bytes: self.audit_log_maxsize.saturating_mul(1024 * 1024),
+            max_backups: self.audit_log_maxbackup,
+        };
+        Ok(Some(AuditLog::open(path, policy, rotation)?))
+    }
 }
 
 /// Request limits of the API listener (kube-apiserver's flags and defaults).
@@ -64,7 +105,11 @@ pub struct LimitArgs {
 
 impl LimitArgs {
     fn inflight(&self) -> InflightLimits {
-        InflightLimits { read_only: self.max_requests_inflight, mutating: self.max_mutating_requests_inflight }
+        InflightLimits {
+            read_only: self.max_requests_inflight,
+            mutating: self.max_mutating_requests_inflight,
+            ..InflightLimits::default()
+        }
     }
 }
 
@@ -351,7 +396,46 @@ pub async fn start_with(
     cluster: &ClusterArgs,
     inflight: InflightLimits,
 ) -> anyhow::Result<Running> {
+    start_audited(dir, listen, agent, cluster, inflight, &AuditArgs::default()).await
+}
+
+/// How long the local agent's Lease may go unrenewed before the `local-agent` check fails (upstream's
+/// node-monitor grace period; the agent renews every 10 s).
+const AGENT_GRACE: Duration = Duration::from_secs(40);
+
+/// The `local-agent` readiness check: the node's Lease was renewed within [`AGENT_GRACE`].
+fn agent_check(state: &ApiState, node: &str) -> Check {
+    let store = state.store.clone();
+    let key = resources::RESOURCES
+        .iter()
+        .find(|r| r.plural == "leases")
+        .map(|r| r.key(Some(runlet_agent::node::register::LEASE_NAMESPACE), node));
+    Check::new("local-agent", false, move || {
+        let lease = key.as_deref().and_then(|k| store.get(k));
+        async move {
+            let lease = lease.ok_or("the local node has no Lease yet")?;
+            let renewed = lease.value.pointer("/spec/renewTime").and_then(|t| t.as_str()).unwrap_or("");
+            let renewed: jiff::Timestamp = renewed.parse().map_err(|_| "the local node's Lease has no renewTime")?;
+            let age = jiff::Timestamp::now().duration_since(renewed);
+            if age.as_secs_f64() > AGENT_GRACE.as_secs_f64() {
+                return Err(format!("the local agent last heartbeat {}s ago", age.as_secs()));
+            }
+            Ok(())
+        }
+    })
+}
+
+/// Starts a server of the cluster `cluster` describes, auditing requests as `audit` says.
+pub async fn start_audited(
+    dir: &Path,
+    listen: SocketAddr,
+    agent: Option<LocalAgent>,
+    cluster: &ClusterArgs,
+    inflight: InflightLimits,
+    audit: &AuditArgs,
+) -> anyhow::Result<Running> {
     let election = cluster.election()?;
+    let audit = audit.open().context("opening the audit log")?;
     let controller_config = cluster.controllers()?;
     let admission = cluster.admission()?;
     let (store, pki) = if cluster.etcd_servers.is_empty() {
@@ -366,6 +450,9 @@ pub async fn start_with(
         (store, pki)
     };
     let mut state = ApiState::new(store);
+    if let Some(audit) = audit {
+        state = state.with_audit(audit);
+    }
     state.admission = admission;
     namespaces::ensure_system_namespaces(&state).await.context("creating the system namespaces")?;
     runlet_apiserver::runtime_classes::ensure_builtin_runtime_classes(&state)
@@ -392,6 +479,7 @@ pub async fn start_with(
         let hidden = vec![std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())];
         let config =
             crate::node::agent_config(a.node_name, dir.join("agent"), a.max_pods, a.allow_host_path, &a.pods, hidden)?;
+        state.health.register(agent_check(&state, &config.node_name));
         let node =
             runlet_agent::node::NodeAgent::start(client.clone(), config).await.context("starting the node agent")?;
         local = Some(node);
@@ -428,7 +516,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             allow_host_path: args.allow_host_path,
             pods: args.pods.clone(),
         });
-        let running = start_with(&dir, args.listen, agent, &args.cluster, args.limits.inflight()).await?;
+        let running =
+            start_audited(&dir, args.listen, agent, &args.cluster, args.limits.inflight(), &args.audit).await?;
         tracing::info!(addr = %running.addr, "runlet API server listening");
         eprintln!("runlet server listening on https://{}", running.addr);
         if let Some(identity) = &running.identity {

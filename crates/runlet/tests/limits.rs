@@ -200,23 +200,46 @@ fn mutating_requests_past_the_inflight_limit_get_429() {
         &["--no-agent", "--max-mutating-requests-inflight", "1", "--max-requests-inflight", "1"],
     );
     let api = Api::new(&server);
-    // A create whose body is still being sent holds the only mutating permit: curl uploads stdin as it comes.
-    let mut held = Command::new("curl")
-        .args(["-sS", "--http1.1", "--max-time", "60", "--cacert"])
-        .arg(&api.ca)
-        .args(["-X", "POST", "-T", "-", "-H", "Content-Type: application/json", "-H", "Expect:", "-o", "/dev/null"])
-        .args(["-w", "%{http_code}", "-H"])
-        .arg(format!("Authorization: Bearer {}", api.token.as_deref().unwrap_or_default()))
-        .arg(format!("{}{JOBS}", api.base))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("curl");
-    let refused = support::eventually(Duration::from_secs(20), || {
+    // A create whose body is still being sent holds the only mutating permit: curl uploads stdin as it comes,
+    // and its trace shows when the request head is on its way.
+    let trace = tmp.path().join("held.trace");
+    let hold = || {
+        let _ = std::fs::remove_file(&trace);
+        let child = Command::new("curl")
+            .args(["-sS", "--http1.1", "--max-time", "60", "--cacert"])
+            .arg(&api.ca)
+            .args(["-X", "POST", "-T", "-", "-H", "Content-Type: application/json", "-H", "Expect:", "-o", "/dev/null"])
+            .arg("--trace-ascii")
+            .arg(&trace)
+            .args(["-w", "%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {}", api.token.as_deref().unwrap_or_default()))
+            .arg(format!("{}{JOBS}", api.base))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("curl");
+        support::eventually(Duration::from_secs(20), || {
+            std::fs::read_to_string(&trace).is_ok_and(|t| t.contains("=> Send header")).then_some(())
+        })
+        .expect("the held create sent its head");
+        child
+    };
+    // A probe made once the held create is in: refused. Should the held one ever lose the race for the permit
+    // (it then waits, refused, for its body to end), it is replaced.
+    let mut codes = Vec::new();
+    let mut held = hold();
+    let refused = support::eventually(Duration::from_secs(30), || {
         let r = api.post(JOBS, &job("second"));
-        (r.code == 429).then_some(r)
+        codes.push(r.code);
+        if r.code == 429 {
+            return Some(r);
+        }
+        let _ = held.kill();
+        let _ = held.wait();
+        held = hold();
+        None
     })
-    .expect("a second create is refused while the first holds the permit");
+    .unwrap_or_else(|| panic!("a second create is never refused while the first holds the permit: {codes:?}"));
     let s = refused.json();
     assert_eq!((s["kind"].as_str(), s["reason"].as_str()), (Some("Status"), Some("TooManyRequests")), "{s}");
     assert_eq!(s["message"], "Too many requests, please try again later.");

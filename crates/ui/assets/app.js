@@ -361,7 +361,7 @@ function jobPage(ns, name) {
     job = [...jobs.values()][0] || null;
     if (!job) {
       head.replaceChildren(h('h1', {}, name), statusBadge('Deleted'));
-      actions.replaceChildren();
+      actions.hidden = true;
       return;
     }
     const s = jobStatus(job);
@@ -397,42 +397,51 @@ function jobPage(ns, name) {
       });
   }
 
+  // The controls are made once; a change of the Job only updates them, so a choice being made survives it.
+  const patch = async (body, what) => {
+    try {
+      await api(jobPath, { method: 'PATCH', json: body, contentType: 'application/merge-patch+json' });
+      message.replaceChildren(h('p', { class: 'note' }, what));
+    } catch (e) { message.replaceChildren(errorBox(e)); }
+  };
+  const parallelism = h('input', { type: 'number', min: 0, id: 'parallelism' });
+  const cascade = h('select', { id: 'cascade' },
+    h('option', { value: 'Background' }, 'and its pods (background)'),
+    h('option', { value: 'Foreground' }, 'after its pods (foreground)'),
+    h('option', { value: 'Orphan' }, 'but keep its pods (orphan)'));
+  const suspendButton = h('button', { onclick: async () => {
+    const suspend = !job.spec.suspend;
+    const question = suspend ? `Suspend Job ${ns}/${name}? Its running pods are stopped.` : `Resume Job ${ns}/${name}?`;
+    if (await confirmAction(question, suspend ? 'Suspend' : 'Resume')) {
+      patch({ spec: { suspend } }, suspend ? 'Suspended.' : 'Resumed.');
+    }
+  } });
+  const scaleButton = h('button', { id: 'scale', onclick: async () => {
+    const n = Number(parallelism.value);
+    if (!Number.isInteger(n) || n < 0) { message.replaceChildren(errorBox('Parallelism is a whole number, 0 or more.')); return; }
+    if (await confirmAction(`Set the parallelism of ${ns}/${name} to ${n}?`, 'Scale')) patch({ spec: { parallelism: n } }, `Parallelism set to ${n}.`);
+  } }, 'Scale');
+  const deleteButton = h('button', { id: 'delete', class: 'danger', onclick: async () => {
+    if (!await confirmAction(`Delete Job ${ns}/${name} ${cascade.selectedOptions[0].textContent}?`, 'Delete')) return;
+    try {
+      await api(jobPath, { method: 'DELETE', json: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: cascade.value } });
+      location.hash = '#/jobs';
+    } catch (e) { message.replaceChildren(errorBox(e)); }
+  } }, 'Delete');
+  actions.append(suspendButton,
+    h('span', { class: 'group' }, h('label', { for: 'parallelism' }, 'Parallelism'), parallelism, scaleButton),
+    h('span', { class: 'group' }, deleteButton, cascade));
+  actions.hidden = true;
+
   function renderActions(j) {
     const suspended = !!j.spec.suspend;
     const finished = ['Complete', 'Failed'].includes(jobStatus(j));
-    const patch = async (body, what) => {
-      try {
-        await api(jobPath, { method: 'PATCH', json: body, contentType: 'application/merge-patch+json' });
-        message.replaceChildren(h('p', { class: 'note' }, what));
-      } catch (e) { message.replaceChildren(errorBox(e)); }
-    };
-    const parallelism = h('input', { type: 'number', min: 0, id: 'parallelism', value: j.spec.parallelism ?? 1 });
-    const cascade = h('select', { id: 'cascade' },
-      h('option', { value: 'Background' }, 'and its pods (background)'),
-      h('option', { value: 'Foreground' }, 'after its pods (foreground)'),
-      h('option', { value: 'Orphan' }, 'but keep its pods (orphan)'));
-    // Keep what the user is typing while the Job changes underneath.
-    if (actions.contains(document.activeElement)) return;
-    actions.replaceChildren(
-      h('button', { id: suspended ? 'resume' : 'suspend', disabled: finished, onclick: async () => {
-        if (await confirmAction(`${suspended ? 'Resume' : 'Suspend'} Job ${ns}/${name}?${suspended ? '' : ' Its running pods are stopped.'}`,
-          suspended ? 'Resume' : 'Suspend')) {
-          patch({ spec: { suspend: !suspended } }, suspended ? 'Resumed.' : 'Suspended.');
-        }
-      } }, suspended ? 'Resume' : 'Suspend'),
-      h('span', { class: 'group' }, h('label', { for: 'parallelism' }, 'Parallelism'), parallelism,
-        h('button', { id: 'scale', disabled: finished, onclick: async () => {
-          const n = Number(parallelism.value);
-          if (!Number.isInteger(n) || n < 0) { message.replaceChildren(errorBox('Parallelism is a whole number, 0 or more.')); return; }
-          if (await confirmAction(`Set the parallelism of ${ns}/${name} to ${n}?`, 'Scale')) patch({ spec: { parallelism: n } }, `Parallelism set to ${n}.`);
-        } }, 'Scale')),
-      h('span', { class: 'group' }, h('button', { id: 'delete', class: 'danger', onclick: async () => {
-        if (!await confirmAction(`Delete Job ${ns}/${name} ${cascade.selectedOptions[0].textContent}?`, 'Delete')) return;
-        try {
-          await api(jobPath, { method: 'DELETE', json: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: cascade.value } });
-          location.hash = '#/jobs';
-        } catch (e) { message.replaceChildren(errorBox(e)); }
-      } }, 'Delete'), cascade));
+    actions.hidden = false;
+    suspendButton.id = suspended ? 'resume' : 'suspend';
+    suspendButton.textContent = suspended ? 'Resume' : 'Suspend';
+    suspendButton.disabled = finished;
+    scaleButton.disabled = finished;
+    if (document.activeElement !== parallelism) parallelism.value = j.spec.parallelism ?? 1;
   }
 
   informer(`/apis/batch/v1/namespaces/${encodeURIComponent(ns)}/jobs`, `fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`, renderJob);

@@ -205,6 +205,7 @@ function niceStep(raw) {
 }
 
 function label(ms) {
+  if (ms === 0) return '0s';
   if (ms < 1000) return `${Math.round(ms)}ms`;
   const s = ms / 1000;
   if (s < 60) return `${Number.isInteger(s) ? s : s.toFixed(1)}s`;

@@ -20,6 +20,9 @@ use crate::timeline;
 /// cross-site script cannot send it without a CORS preflight the server never grants.
 const UI_HEADER: &str = "x-runlet-ui";
 
+/// Where the API is forwarded for a signed-in browser.
+const API_PREFIX: &str = "/ui/api/k8s";
+
 #[derive(Clone)]
 struct Ui {
     /// The API routes without authentication (the in-process router), reached once a session is checked.
@@ -198,7 +201,7 @@ async fn ticket(State(ui): State<Ui>, headers: HeaderMap) -> Response {
 
 /// `/ui/api/k8s/<path>` → the API's `/<path>`, for a signed-in browser. Reads pass; anything else must carry
 /// the UI's header (see [`UI_HEADER`]).
-async fn forward(State(ui): State<Ui>, Path(rest): Path<String>, request: Request) -> Response {
+async fn forward(State(ui): State<Ui>, request: Request) -> Response {
     if !ui.signed_in(request.headers()) {
         return ApiError::unauthorized().into_response();
     }
@@ -208,9 +211,11 @@ async fn forward(State(ui): State<Ui>, Path(rest): Path<String>, request: Reques
             .into_response();
     }
     let (mut parts, body) = request.into_parts();
+    // The path as sent (still percent-encoded), so the API parses it exactly as it would from kubectl.
+    let rest = parts.uri.path().strip_prefix(API_PREFIX).unwrap_or("/");
     let target = match parts.uri.query() {
-        Some(q) => format!("/{rest}?{q}"),
-        None => format!("/{rest}"),
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
     };
     parts.uri = match target.parse() {
         Ok(uri) => uri,
@@ -280,4 +285,153 @@ async fn build_timeline(ui: &Ui, namespace: &str, name: &str) -> Result<timeline
         events.push(runlet_codec::decode_event(&item).map_err(|e| bad(e.to_string()))?.object);
     }
     Ok(timeline::build(&job, &pods, &events, jiff::Timestamp::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "the-token";
+
+    /// Stands in for the API: answers with what reached it (method, path and query, whether a cookie came).
+    fn fake_api() -> Router {
+        Router::new().fallback(|request: Request| async move {
+            let cookie = request.headers().contains_key(header::COOKIE);
+            format!("{} {} cookie={cookie}", request.method(), request.uri())
+        })
+    }
+
+    async fn send(app: &Router, method: Method, uri: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request.body(Body::from(body.to_string())).unwrap();
+        app.clone().oneshot(request).await.unwrap()
+    }
+
+    fn location(r: &Response) -> &str {
+        r.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    async fn text(r: Response) -> String {
+        String::from_utf8_lossy(&axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap()).into_owned()
+    }
+
+    /// Signs in with the form and returns the `Cookie` header that carries the session.
+    async fn sign_in(app: &Router) -> String {
+        let form = [("content-type", "application/x-www-form-urlencoded")];
+        let r = send(app, Method::POST, "/ui/login", &form, &format!("token={TOKEN}")).await;
+        assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/ui/"));
+        let set = r.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
+        assert!(set.contains("HttpOnly") && set.contains("Secure") && set.contains("SameSite=Strict"), "{set}");
+        assert!(!set.contains(TOKEN), "the token never goes into a cookie: {set}");
+        set.split(';').next().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn nothing_without_a_session() {
+        let app = router(fake_api(), TOKEN);
+        let bearer = format!("Bearer {TOKEN}");
+        // (method, path, headers, status, location)
+        type Case<'a> = (Method, &'a str, Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+        let cases: Vec<Case> = vec![
+            (Method::GET, "/ui", vec![], StatusCode::SEE_OTHER, "/ui/"),
+            (Method::GET, "/ui/", vec![], StatusCode::SEE_OTHER, "/ui/login"),
+            (Method::GET, "/ui/login", vec![], StatusCode::OK, ""),
+            (Method::GET, "/ui/login.css", vec![], StatusCode::OK, ""),
+            (Method::GET, "/ui/assets/app.js", vec![], StatusCode::UNAUTHORIZED, ""),
+            (Method::GET, "/ui/api/k8s/api/v1/pods", vec![], StatusCode::UNAUTHORIZED, ""),
+            // The UI's routes want the UI's session, not the API's bearer token.
+            (
+                Method::GET,
+                "/ui/api/k8s/api/v1/pods",
+                vec![("authorization", bearer.as_str())],
+                StatusCode::UNAUTHORIZED,
+                "",
+            ),
+            (Method::GET, "/ui/api/timeline/default/j", vec![], StatusCode::UNAUTHORIZED, ""),
+            (Method::GET, "/ui/", vec![("cookie", "runlet-ui-session=made-up")], StatusCode::SEE_OTHER, "/ui/login"),
+            (Method::POST, "/ui/tickets", vec![], StatusCode::UNAUTHORIZED, ""),
+            (Method::POST, "/ui/tickets", vec![("authorization", "Bearer wrong")], StatusCode::UNAUTHORIZED, ""),
+            (Method::GET, "/ui/signin?ticket=made-up", vec![], StatusCode::SEE_OTHER, "/ui/login?expired"),
+        ];
+        for (method, path, headers, status, want_location) in cases {
+            let r = send(&app, method.clone(), path, &headers, "").await;
+            assert_eq!((r.status(), location(&r)), (status, want_location), "{method} {path} {headers:?}");
+        }
+        let form = [("content-type", "application/x-www-form-urlencoded")];
+        let r = send(&app, Method::POST, "/ui/login", &form, "token=wrong").await;
+        assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/ui/login?failed"));
+        assert!(r.headers().get(header::SET_COOKIE).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_session_reaches_the_api_and_changes_need_the_ui_header() {
+        let app = router(fake_api(), TOKEN);
+        let cookie = sign_in(&app).await;
+        let r = send(&app, Method::GET, "/ui/", &[("cookie", &cookie)], "").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        // (method, path, with the UI header, status, what the API saw)
+        let cases = [
+            (
+                Method::GET,
+                "/ui/api/k8s/api/v1/pods?watch=true&labelSelector=a%3Db",
+                false,
+                200,
+                "GET /api/v1/pods?watch=true&labelSelector=a%3Db cookie=false",
+            ),
+            (Method::PATCH, "/ui/api/k8s/apis/batch/v1/namespaces/d/jobs/j", false, 403, ""),
+            (Method::DELETE, "/ui/api/k8s/apis/batch/v1/namespaces/d/jobs/j", false, 403, ""),
+            (
+                Method::GET,
+                "/ui/api/k8s/api/v1/namespaces/d/pods/a%2Fb",
+                false,
+                200,
+                "GET /api/v1/namespaces/d/pods/a%2Fb cookie=false",
+            ),
+            (
+                Method::PATCH,
+                "/ui/api/k8s/apis/batch/v1/namespaces/d/jobs/j",
+                true,
+                200,
+                "PATCH /apis/batch/v1/namespaces/d/jobs/j cookie=false",
+            ),
+        ];
+        for (method, path, ui_header, status, seen) in cases {
+            let mut headers = vec![("cookie", cookie.as_str())];
+            if ui_header {
+                headers.push((UI_HEADER, "1"));
+            }
+            let r = send(&app, method.clone(), path, &headers, "").await;
+            assert_eq!(r.status().as_u16(), status, "{method} {path}");
+            if status == 200 {
+                assert_eq!(text(r).await, seen, "{method} {path}");
+            }
+        }
+        // Signing out ends the session.
+        let r = send(&app, Method::POST, "/ui/logout", &[("cookie", &cookie)], "").await;
+        assert_eq!(location(&r), "/ui/login");
+        let r = send(&app, Method::GET, "/ui/api/k8s/api/v1/pods", &[("cookie", &cookie)], "").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_link_works_once() {
+        let app = router(fake_api(), TOKEN);
+        let bearer = format!("Bearer {TOKEN}");
+        let r = send(&app, Method::POST, "/ui/tickets", &[("authorization", &bearer)], "").await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let answer: serde_json::Value = serde_json::from_str(&text(r).await).unwrap();
+        let path = answer["path"].as_str().unwrap().to_string();
+        assert!(path.starts_with("/ui/signin?ticket=") && !path.contains(TOKEN), "{path}");
+        let first = send(&app, Method::GET, &path, &[], "").await;
+        assert_eq!(location(&first), "/ui/");
+        let cookie = first.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        assert_eq!(send(&app, Method::GET, "/ui/", &[("cookie", &cookie)], "").await.status(), StatusCode::OK);
+        let again = send(&app, Method::GET, &path, &[], "").await;
+        assert_eq!(location(&again), "/ui/login?expired");
+    }
 }

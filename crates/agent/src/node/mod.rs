@@ -2,6 +2,7 @@
 //! it through the process runtime. The same code serves the agent inside `runlet server` (over an in-process
 //! client) and `runlet agent` on another machine (over HTTPS).
 
+pub mod claim;
 mod decide;
 pub mod pods;
 pub mod register;
@@ -34,6 +35,10 @@ pub struct AgentConfig {
     pub log_limits: crate::runtime::logfile::LogLimits,
     /// How often volumes from ConfigMaps and Secrets are refreshed (the kubelet's `syncFrequency`).
     pub sync_period: std::time::Duration,
+    /// The runtime handler of pods without a RuntimeClass (`process` or `oci`).
+    pub default_handler: String,
+    /// Registries (`host:port`) pulled from over plain HTTP, besides loopback ones.
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +47,10 @@ pub enum AgentError {
     Runtime(#[from] RuntimeError),
     #[error("registering the node: {0}")]
     Register(#[from] kube::Error),
+    #[error("reading or writing the agent's id in its directory: {0}")]
+    Id(std::io::Error),
+    #[error(transparent)]
+    NodeInUse(#[from] claim::NodeInUse),
 }
 
 /// A running agent; its runtime serves pod logs.
@@ -58,17 +67,35 @@ impl NodeAgent {
         rc.sandbox = config.sandbox;
         rc.hidden = config.hidden.clone();
         rc.log_limits = config.log_limits;
+        rc.default_handler = config.default_handler.clone();
+        rc.images = match runlet_image::ImageStore::open(config.root.join("images")) {
+            Ok(store) => {
+                let options = runlet_image::PullOptions { insecure_registries: config.insecure_registries.clone() };
+                Some(crate::runtime::oci::ImageService::new(store, options))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no image store: pods of the oci runtime handler cannot start");
+                None
+            }
+        };
         // What the Node says it has is what unset limits resolve to.
         rc.allocatable.cpu_millis = i128::from(config.capacity.cpu_cores) * 1000;
         rc.allocatable.memory_bytes = i128::from(config.capacity.memory_bytes);
         let runtime = ProcessRuntime::new(rc)?;
+        if let Some(images) = runtime.images() {
+            tokio::spawn(crate::runtime::oci::gc::run(images.clone(), config.root.clone()));
+        }
         let facts = register::NodeFacts {
             capacity: config.capacity.clone(),
             endpoint: config.log_endpoint.clone(),
             sandbox_missing: runtime.sandbox_missing().map(str::to_string),
         };
+        let agent_id = claim::agent_id(&config.root).map_err(AgentError::Id)?;
+        let leases: kube::Api<runlet_codec::Lease> = kube::Api::namespaced(client.clone(), register::LEASE_NAMESPACE);
+        let lease = leases.get_opt(&config.node_name).await?;
+        claim::may_run(&config.node_name, lease.as_ref(), &agent_id, jiff::Timestamp::now())?;
         register::register(&client, &config.node_name, &facts).await?;
-        tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone(), facts));
+        tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone(), agent_id, facts));
         let options = WorkerOptions {
             objects: Some(std::sync::Arc::new(pods::ApiObjects { client: client.clone() })),
             sync_period: Some(config.sync_period),

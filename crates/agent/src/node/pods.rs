@@ -60,6 +60,15 @@ impl crate::worker::ObjectSource for ApiObjects {
     ) -> futures::future::BoxFuture<'static, Result<Option<runlet_codec::Secret>, String>> {
         Box::pin(get_opt(self.client.clone(), namespace.to_string(), name.to_string()))
     }
+
+    fn runtime_class(
+        &self,
+        name: &str,
+    ) -> futures::future::BoxFuture<'static, Result<Option<runlet_codec::RuntimeClass>, String>> {
+        let api: Api<runlet_codec::RuntimeClass> = Api::all(self.client.clone());
+        let name = name.to_string();
+        Box::pin(async move { api.get_opt(&name).await.map_err(|e| format!("reading RuntimeClass {name:?}: {e}")) })
+    }
 }
 
 struct Running {

@@ -12,6 +12,8 @@ use runlet_codec::k8s_openapi::api::core::v1::{DaemonEndpoint, NodeAddress, Node
 use runlet_codec::{Lease, LeaseSpec, MicroTime, Node, NodeCondition, NodeStatus, ObjectMeta, Quantity, Time};
 use serde_json::json;
 
+use super::claim::{AGENT_ID_ANNOTATION, may_run};
+
 /// Kubernetes' namespace for node leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 const LEASE_SECONDS: i32 = 40;
@@ -161,6 +163,19 @@ pub fn node_object(name: &str, facts: &NodeFacts, now: jiff::Timestamp) -> Node 
                 ..Default::default()
             }),
             daemon_endpoints,
+            // The handlers every runlet node has (each named by a RuntimeClass of the same name).
+            runtime_handlers: Some(
+                runlet_api::runtime_class::HANDLERS
+                    .iter()
+                    .map(|h| runlet_codec::k8s_openapi::api::core::v1::NodeRuntimeHandler {
+                        name: Some((*h).to_string()),
+                        features: Some(runlet_codec::k8s_openapi::api::core::v1::NodeRuntimeHandlerFeatures {
+                            recursive_read_only_mounts: Some(false),
+                            user_namespaces: Some(false),
+                        }),
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         }),
     }
@@ -188,7 +203,7 @@ pub async fn register(client: &Client, name: &str, facts: &NodeFacts) -> Result<
 }
 
 /// Renews the node's Lease and Ready heartbeat forever; registers the Node again if someone deleted it.
-pub async fn heartbeat(client: Client, name: String, facts: NodeFacts) {
+pub async fn heartbeat(client: Client, name: String, agent_id: String, facts: NodeFacts) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     let nodes: Api<Node> = Api::all(client);
     let mut tick = tokio::time::interval(RENEW_EVERY);
@@ -199,6 +214,7 @@ pub async fn heartbeat(client: Client, name: String, facts: NodeFacts) {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
                 namespace: Some(LEASE_NAMESPACE.into()),
+                annotations: Some(BTreeMap::from([(AGENT_ID_ANNOTATION.to_string(), agent_id.clone())])),
                 ..Default::default()
             },
             spec: Some(LeaseSpec {
@@ -210,8 +226,16 @@ pub async fn heartbeat(client: Client, name: String, facts: NodeFacts) {
         };
         let renewed = match leases.get_opt(&name).await {
             Ok(None) => leases.create(&PostParams::default(), &lease).await.map(|_| ()),
+            Ok(Some(held)) if let Err(taken) = may_run(&name, Some(&held), &agent_id, now) => {
+                // Another agent took the node while this one was away: leave it its Lease.
+                tracing::error!(error = %taken, "not renewing the node's Lease");
+                Ok(())
+            }
             Ok(Some(_)) => {
-                let patch = json!({"spec": {"renewTime": MicroTime(now), "holderIdentity": name}});
+                let patch = json!({
+                    "metadata": {"annotations": {AGENT_ID_ANNOTATION: agent_id}},
+                    "spec": {"renewTime": MicroTime(now), "holderIdentity": name}
+                });
                 leases.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
             }
             Err(e) => Err(e),

@@ -8,6 +8,7 @@ use runlet_codec::{Container, Pod};
 use super::cgroup::Limits;
 use super::env::{NodeFacts, container_env, expand_command};
 use super::logfile::LogLimits;
+use super::oci::{ImageRun, spec as oci_spec};
 use super::sandbox::{Identity, SandboxSpec, capability_set};
 use super::sources::Sources;
 use super::state::{LaunchSpec, PodPaths};
@@ -53,6 +54,8 @@ pub struct LaunchContext<'a> {
     pub log_limits: LogLimits,
     /// The agent's own uid (a container without `runAsUser` runs as it).
     pub agent_uid: u32,
+    /// For the `oci` handler: the container's image (its root file system and configuration).
+    pub image: Option<&'a ImageRun>,
 }
 
 pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Result<Prepared, PrepareError> {
@@ -60,7 +63,28 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
         container_env(pod, container, ctx.node, ctx.sources).map_err(|e| PrepareError::Config(e.to_string()))?;
     // Without an image there is no entrypoint: `command` is required, except that `args` alone run as they
     // would in an image that has no ENTRYPOINT.
-    let argv = expand_command(container, &vars).map_err(|e| PrepareError::Config(e.to_string()))?;
+    let expanded = expand_command(container, &vars).map_err(|e| PrepareError::Config(e.to_string()))?;
+    let argv = match ctx.image {
+        Some(image) => {
+            let n = container.command.as_ref().map_or(0, Vec::len).min(expanded.len());
+            oci_spec::argv(&expanded[..n], &expanded[n..], &image.config)
+        }
+        None => expanded,
+    };
+    if argv.is_empty() && ctx.image.is_some() {
+        return Err(PrepareError::CannotRun(format!(
+            "no command specified for container {:?}: the image has no entrypoint or cmd",
+            container.name
+        )));
+    }
+    if ctx.image.is_some()
+        && let Some(why) = ctx.sandbox_missing
+    {
+        return Err(PrepareError::Config(format!(
+            "container {:?} runs an image (runtime handler oci), which needs a pod sandbox this node cannot provide: {why}",
+            container.name
+        )));
+    }
     if argv.is_empty() {
         return Err(PrepareError::CannotRun(format!(
             "no command specified for container {:?}: the runlet process runtime does not run image entrypoints; \
@@ -80,7 +104,17 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
 
     let hostname =
         pod.spec.as_ref().and_then(|s| s.hostname.clone()).or_else(|| pod.metadata.name.clone()).unwrap_or_default();
-    let mut env: Vec<(String, String)> = ctx.base_env.to_vec();
+    let mut env: Vec<(String, String)> = match ctx.image {
+        // An image brings its own environment; PATH is the usual one if it has none.
+        Some(image) => {
+            let mut env = oci_spec::image_env(&image.config);
+            if !env.iter().any(|(n, _)| n == "PATH") {
+                env.insert(0, ("PATH".to_string(), DEFAULT_PATH.to_string()));
+            }
+            env
+        }
+        None => ctx.base_env.to_vec(),
+    };
     env.push(("HOSTNAME".to_string(), hostname));
     for (name, value) in vars.iter().cloned() {
         match env.iter_mut().find(|(n, _)| *n == name) {
@@ -90,11 +124,14 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
     }
 
     let sandboxed = ctx.sandbox_missing.is_none();
-    let working_dir = match (container.working_dir.as_deref().filter(|w| !w.is_empty()), sandboxed) {
-        (None, false) => ctx.paths.dir.clone(),
-        (Some(dir), false) => ctx.paths.dir.join(dir),
-        (None, true) => PathBuf::from("/"),
-        (Some(dir), true) => PathBuf::from("/").join(dir),
+    let working_dir = match ctx.image {
+        Some(image) => PathBuf::from(oci_spec::working_dir(container.working_dir.as_deref(), &image.config)),
+        None => match (container.working_dir.as_deref().filter(|w| !w.is_empty()), sandboxed) {
+            (None, false) => ctx.paths.dir.clone(),
+            (Some(dir), false) => ctx.paths.dir.join(dir),
+            (None, true) => PathBuf::from("/"),
+            (Some(dir), true) => PathBuf::from("/").join(dir),
+        },
     };
 
     let limits = container_limits(container).map_err(PrepareError::Config)?;
@@ -103,7 +140,8 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
     let run_dir = ctx.paths.run_dir(&container.name, ctx.attempt);
     let sandbox = sandboxed.then(|| SandboxSpec {
         rootfs: run_dir.join("rootfs"),
-        hidden: ctx.hidden.to_vec(),
+        image_root: ctx.image.map(|i| i.rootfs.clone()),
+        hidden: if ctx.image.is_some() { Vec::new() } else { ctx.hidden.to_vec() },
         mounts: mounts.binds.clone(),
         read_only_root: security(pod, container, |c| c.read_only_root_filesystem, |_| None) == Some(true),
         share_pid_namespace: pod.spec.as_ref().and_then(|s| s.share_process_namespace) == Some(true),
@@ -174,7 +212,22 @@ fn pod_name(pod: &Pod) -> String {
 fn identity(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Result<Identity, String> {
     let uid = security(pod, container, |c| c.run_as_user, |p| p.run_as_user).and_then(|u| u32::try_from(u).ok());
     let gid = security(pod, container, |c| c.run_as_group, |p| p.run_as_group).and_then(|g| u32::try_from(g).ok());
-    if security(pod, container, |c| c.run_as_non_root, |p| p.run_as_non_root) == Some(true) {
+    let non_root = security(pod, container, |c| c.run_as_non_root, |p| p.run_as_non_root) == Some(true);
+    // With an image, a user the pod does not set is the image's.
+    let (uid, gid) = match ctx.image {
+        Some(image) => {
+            let (image_uid, image_gid) = image.user.clone()?;
+            if non_root && uid.is_none() {
+                oci_spec::verify_non_root(&image.user_text, image_uid, &pod_name(pod), &container.name)?;
+            }
+            match uid {
+                Some(u) => (Some(u), gid.or_else(|| oci_spec::passwd_gid(&image.passwd, u)).or(Some(0))),
+                None => (Some(image_uid), gid.or(Some(image_gid))),
+            }
+        }
+        None => (uid, gid),
+    };
+    if non_root {
         match uid {
             Some(0) => {
                 return Err(format!(
@@ -296,8 +349,86 @@ mod tests {
             hidden: &[],
             log_limits: LogLimits::default(),
             agent_uid: 0,
+            image: None,
         };
         prepare(pod, container, &ctx)
+    }
+
+    fn run_image(pod: &Pod, container: &Container, image: &ImageRun) -> Result<Prepared, PrepareError> {
+        let (paths, node, base) = ctx_parts();
+        let sources = Sources::default();
+        let ctx = LaunchContext {
+            paths: &paths,
+            node: &node,
+            base_env: &base,
+            allow_host_path: false,
+            attempt: 0,
+            container_id: "id1".into(),
+            sources: &sources,
+            sandbox_missing: None,
+            hidden: &[PathBuf::from("/secret")],
+            log_limits: LogLimits::default(),
+            agent_uid: 0,
+            image: Some(image),
+        };
+        prepare(pod, container, &ctx)
+    }
+
+    #[test]
+    fn image_runs_take_the_image_config() {
+        let image = ImageRun {
+            rootfs: PathBuf::from("/r/images/rootfs/abc"),
+            config: runlet_image::RunConfig {
+                entrypoint: Some(vec!["/bin/sh".into(), "-c".into()]),
+                cmd: Some(vec!["echo $X".into()]),
+                env: Some(vec!["X=1".into(), "KEEP=k".into()]),
+                working_dir: Some("/srv".into()),
+                user: Some("app".into()),
+            },
+            user_text: "app".into(),
+            user: Ok((1000, 1001)),
+            passwd: "app:x:1000:1001::/:/bin/sh\nroot:x:0:0::/:/bin/sh\n".into(),
+            image_id: "sha256:abc".into(),
+        };
+        let plain = Container { name: "c".into(), ..Default::default() };
+        let p = run_image(&pod(), &plain, &image).unwrap();
+        assert_eq!(p.spec.argv, ["/bin/sh", "-c", "echo $X"]);
+        assert_eq!(p.spec.working_dir, Path::new("/srv"));
+        assert_eq!((p.spec.identity.uid, p.spec.identity.gid), (Some(1000), Some(1001)));
+        let sandbox = p.spec.sandbox.as_ref().unwrap();
+        assert_eq!(sandbox.image_root.as_deref(), Some(Path::new("/r/images/rootfs/abc")));
+        assert!(sandbox.hidden.is_empty(), "an image root shows nothing of the host to hide");
+        let env: std::collections::BTreeMap<_, _> = p.spec.env.iter().cloned().collect();
+        assert_eq!(env.get("PATH").map(String::as_str), Some(DEFAULT_PATH));
+        assert_eq!(env.get("KEEP").map(String::as_str), Some("k"));
+
+        let overriding = Container {
+            name: "c".into(),
+            args: Some(vec!["echo args".into()]),
+            env: Some(vec![EnvVar { name: "X".into(), value: Some("2".into()), ..Default::default() }]),
+            security_context: Some(runlet_codec::k8s_openapi::api::core::v1::SecurityContext {
+                run_as_user: Some(0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let p = run_image(&pod(), &overriding, &image).unwrap();
+        assert_eq!(p.spec.argv, ["/bin/sh", "-c", "echo args"]);
+        assert!(p.spec.env.contains(&("X".to_string(), "2".to_string())));
+        assert_eq!((p.spec.identity.uid, p.spec.identity.gid), (Some(0), Some(0)));
+
+        let non_root = Container {
+            name: "c".into(),
+            security_context: Some(runlet_codec::k8s_openapi::api::core::v1::SecurityContext {
+                run_as_non_root: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = run_image(&pod(), &non_root, &image).unwrap_err();
+        assert!(matches!(&err, PrepareError::Config(m) if m.contains("non-numeric user (app)")), "{err:?}");
+        let empty = ImageRun { config: runlet_image::RunConfig::default(), ..image };
+        assert!(matches!(run_image(&pod(), &plain, &empty), Err(PrepareError::CannotRun(_))));
     }
 
     #[test]

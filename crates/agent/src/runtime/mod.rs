@@ -8,6 +8,7 @@ pub mod env;
 mod exec;
 pub mod launch;
 pub mod logfile;
+pub mod oci;
 pub mod probe;
 pub mod procstat;
 mod recover;
@@ -68,6 +69,10 @@ pub struct RuntimeConfig {
     pub log_limits: logfile::LogLimits,
     /// What the node offers containers (limits they leave unset, for the downward API).
     pub allocatable: resources::Allocatable,
+    /// The runtime handler of pods that name no RuntimeClass: `process` or `oci`.
+    pub default_handler: String,
+    /// The node's images (for the `oci` handler); None: pods of that handler cannot start.
+    pub images: Option<oci::ImageService>,
 }
 
 impl RuntimeConfig {
@@ -87,6 +92,8 @@ impl RuntimeConfig {
             sandbox: true,
             hidden: Vec::new(),
             log_limits: logfile::LogLimits::default(),
+            default_handler: oci::HANDLER_PROCESS.to_string(),
+            images: None,
         }
     }
 }
@@ -190,6 +197,11 @@ impl ProcessRuntime {
 
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config
+    }
+
+    /// The node's images, when it has an image store.
+    pub fn images(&self) -> Option<&oci::ImageService> {
+        self.inner.config.images.as_ref()
     }
 
     /// None when containers run in sandboxes; otherwise why they cannot (for the Node's condition).
@@ -303,6 +315,7 @@ impl ProcessRuntime {
         container: &Container,
         attempt: u32,
         sources: &sources::Sources,
+        image: Option<&oci::ImageRun>,
     ) -> Result<Prepared, PrepareError> {
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
         let paths = self.pod_paths(uid);
@@ -320,6 +333,7 @@ impl ProcessRuntime {
             hidden: &config.hidden,
             log_limits: config.log_limits,
             agent_uid: nix::unistd::geteuid().as_raw(),
+            image,
         };
         launch::prepare(pod, container, &ctx)
     }

@@ -83,6 +83,10 @@ pub fn referenced(pod: &Pod) -> (BTreeSet<String>, BTreeSet<String>) {
             }
         }
     }
+    // Credentials for the `oci` handler's pulls.
+    for r in spec.image_pull_secrets.iter().flatten() {
+        secrets.insert(r.name.clone());
+    }
     for v in spec.volumes.iter().flatten() {
         if let Some(cm) = &v.config_map {
             cms.insert(cm.name.clone());

@@ -29,10 +29,10 @@ use tokio::task::JoinHandle;
 
 use crate::runtime::sources::{self, Sources};
 use crate::runtime::state::{PodRecord, PodTerminationCause};
-use crate::runtime::volumes;
 use crate::runtime::{
     ContainerHandle, Launch, PrepareError, ProcessRuntime, RecoveredRun, RunningContainer, RuntimeError,
 };
+use crate::runtime::{oci, volumes};
 use backoff::BackoffConfig;
 use model::{PodModel, SlotId, SlotState, Termination};
 use probe::{Outcome, ProbeKind};
@@ -61,6 +61,10 @@ pub trait ObjectSource: Send + Sync + std::fmt::Debug {
     /// `Ok(None)` when it does not exist; `Err` with a message when it could not be read.
     fn config_map(&self, namespace: &str, name: &str) -> BoxFuture<'static, Result<Option<ConfigMap>, String>>;
     fn secret(&self, namespace: &str, name: &str) -> BoxFuture<'static, Result<Option<Secret>, String>>;
+    /// A RuntimeClass (cluster-scoped); sources without them have none.
+    fn runtime_class(&self, _name: &str) -> BoxFuture<'static, Result<Option<runlet_codec::RuntimeClass>, String>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// An event the kubelet would record on the pod (`kubectl describe pod` shows them).
@@ -104,7 +108,11 @@ impl PodWorker {
         let (status_tx, status_rx) = watch::channel(pod.status.clone().unwrap_or_default());
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::channel(EVENT_BUFFER);
-        let task = tokio::spawn(run(runtime, pod, options, status_tx, events_tx, commands_rx));
+        let running = crate::metrics::RunningPod::new(&runtime.config().node_name);
+        let task = tokio::spawn(async move {
+            let _running = running;
+            run(runtime, pod, options, status_tx, events_tx, commands_rx).await
+        });
         PodWorker { status: status_rx, commands: commands_tx, events: Some(events_rx), task }
     }
 
@@ -334,31 +342,50 @@ impl Worker {
             self.model.on_config_error(id, message, now);
             return;
         }
-        let prepared = match self.runtime.prepare_container(&self.pod, &container, attempt, &sources) {
-            Ok(prepared) => prepared,
-            Err(PrepareError::Config(message)) => {
+        let image_run = match self.handler().await {
+            Err(message) => {
                 self.event(EventType::Warning, "Failed", format!("Error: {message}"), Some(id));
                 self.model.on_config_error(id, message, now);
                 return;
             }
-            Err(PrepareError::CannotRun(message)) => {
-                self.event(EventType::Warning, "Failed", format!("Error: {message}"), Some(id));
-                self.model.on_start_failed(id, cannot_run(message, now), now);
-                return;
+            Ok(handler) if handler == oci::HANDLER_OCI => {
+                match self.ensure_image(id, &container, &sources, now).await {
+                    Some(run) => Some(run),
+                    None => return,
+                }
             }
+            Ok(_) => None,
         };
+        let prepared =
+            match self.runtime.prepare_container(&self.pod, &container, attempt, &sources, image_run.as_ref()) {
+                Ok(prepared) => prepared,
+                Err(PrepareError::Config(message)) => {
+                    self.event(EventType::Warning, "Failed", format!("Error: {message}"), Some(id));
+                    self.model.on_config_error(id, message, now);
+                    return;
+                }
+                Err(PrepareError::CannotRun(message)) => {
+                    self.event(EventType::Warning, "Failed", format!("Error: {message}"), Some(id));
+                    self.model.on_start_failed(id, cannot_run(message, now), now);
+                    return;
+                }
+            };
         for message in &prepared.warnings {
             self.event(EventType::Warning, "InvalidEnvironmentVariableNames", message.clone(), Some(id));
         }
-        let image = container.image.clone().unwrap_or_default();
-        self.event(
-            EventType::Normal,
-            "Pulled",
-            format!("Container image {image:?} already present on machine"),
-            Some(id),
-        );
+        if image_run.is_none() {
+            let image = container.image.clone().unwrap_or_default();
+            self.event(
+                EventType::Normal,
+                "Pulled",
+                format!("Container image {image:?} already present on machine"),
+                Some(id),
+            );
+        }
+        let asked = std::time::Instant::now();
         match self.runtime.start(&self.uid, &container.name, attempt, prepared).await {
             Ok(Launch::Started(running)) => {
+                crate::metrics::container_started(&self.runtime.config().node_name, asked.elapsed());
                 self.event(EventType::Normal, "Created", format!("Created container: {}", container.name), Some(id));
                 self.event(EventType::Normal, "Started", format!("Started container {}", container.name), Some(id));
                 self.model.on_started(id, running.start.started_at, &running.container_id);
@@ -416,6 +443,116 @@ impl Worker {
             sources.secrets.insert(name, secret);
         }
         Ok(sources)
+    }
+
+    /// The runtime handler of the pod: its RuntimeClass's, else the node's default.
+    async fn handler(&self) -> Result<String, String> {
+        let default = self.runtime.config().default_handler.clone();
+        let Some(name) = self.pod.spec.as_ref().and_then(|s| s.runtime_class_name.clone()) else {
+            return Ok(default);
+        };
+        let class = match &self.objects {
+            Some(objects) => objects.runtime_class(&name).await?,
+            None => None,
+        };
+        let handler = match class {
+            Some(class) => class.handler,
+            // The builtin classes are named after their handlers.
+            None if [oci::HANDLER_PROCESS, oci::HANDLER_OCI].contains(&name.as_str()) => name,
+            None => return Err(format!("RuntimeClass {name:?} not found")),
+        };
+        if handler != oci::HANDLER_PROCESS && handler != oci::HANDLER_OCI {
+            return Err(format!("failed to get sandbox runtime: no runtime for {handler:?} is configured"));
+        }
+        Ok(handler)
+    }
+
+    /// Gets the container's image onto the node per its pull policy, with the kubelet's events; None when the
+    /// container cannot start yet (the model then holds the waiting reason and when to look again).
+    async fn ensure_image(
+        &mut self,
+        id: SlotId,
+        container: &runlet_codec::Container,
+        sources: &Sources,
+        now: Timestamp,
+    ) -> Option<oci::ImageRun> {
+        let image = container.image.clone().unwrap_or_default();
+        if let Some(image) = self.model.image_backoff(id, now) {
+            self.event(EventType::Normal, "BackOff", format!("Back-off pulling image {image:?}"), Some(id));
+            self.event(EventType::Warning, "Failed", "Error: ImagePullBackOff".to_string(), Some(id));
+            return None;
+        }
+        let Some(images) = self.runtime.images().cloned() else {
+            let message = "this node has no image store for the oci runtime handler".to_string();
+            self.event(EventType::Warning, "Failed", format!("Error: {message}"), Some(id));
+            self.model.on_config_error(id, message, now);
+            return None;
+        };
+        let policy = oci::PullPolicy::of(container.image_pull_policy.as_deref(), &image);
+        let secrets: Vec<Secret> = self
+            .pod
+            .spec
+            .iter()
+            .flat_map(|s| s.image_pull_secrets.iter().flatten())
+            .filter_map(|r| sources.secrets.get(&r.name).cloned().flatten())
+            .collect();
+        let registry = runlet_image::Reference::parse(&image).map(|r| r.registry).unwrap_or_default();
+        let credentials = oci::pull::credentials(&secrets, &registry);
+        let present = {
+            let store = images.store().clone();
+            let name = image.clone();
+            tokio::task::spawn_blocking(move || store.find(&name).ok().flatten().is_some()).await.unwrap_or(false)
+        };
+        if policy.should_pull(present) {
+            self.event(EventType::Normal, "Pulling", format!("Pulling image {image:?}"), Some(id));
+        }
+        let pulled = match images.ensure(&image, policy, &credentials).await {
+            Ok(pulled) => pulled,
+            Err(failure) => {
+                self.event(EventType::Warning, "Failed", failure.message.clone(), Some(id));
+                self.event(EventType::Warning, "Failed", format!("Error: {}", failure.reason), Some(id));
+                self.model.on_image_pull_failed(id, failure.reason, failure.message, now);
+                return None;
+            }
+        };
+        self.model.on_image_ready(id);
+        match pulled.pulled {
+            Some((took, size)) => {
+                let secs = took.as_secs_f64();
+                self.event(
+                    EventType::Normal,
+                    "Pulled",
+                    format!(
+                        "Successfully pulled image {image:?} in {secs:.3}s ({secs:.3}s including waiting). Image size: {size} bytes."
+                    ),
+                    Some(id),
+                );
+            }
+            None => self.event(
+                EventType::Normal,
+                "Pulled",
+                format!("Container image {image:?} already present on machine"),
+                Some(id),
+            ),
+        }
+        let store = images.store().clone();
+        let record = pulled.image;
+        let loaded = tokio::task::spawn_blocking(move || {
+            let _ = store.touch(&record.id);
+            oci::ImageRun::load(&store, &record)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        match loaded {
+            Ok(run) => Some(run),
+            Err(message) => {
+                let message = format!("preparing the image's root file system: {message}");
+                self.event(EventType::Warning, "Failed", format!("Error: {message}"), Some(id));
+                self.model.on_config_error(id, message, now);
+                None
+            }
+        }
     }
 
     /// Waits for the run in the background; its end comes back through `exits`.

@@ -15,6 +15,9 @@ use crate::runtime::state::{ExitRecord, PodTerminationCause};
 
 /// How long a container whose configuration cannot be satisfied waits before it is tried again.
 pub const CONFIG_RETRY: Duration = Duration::from_secs(2);
+/// The kubelet's image pull back-off: first delay and cap.
+pub const IMAGE_BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+pub const IMAGE_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartPolicy {
@@ -96,6 +99,15 @@ pub enum SlotState {
         message: String,
         retry_at: Timestamp,
     },
+    /// Its image is not on the node (`oci` handler): the waiting `reason` is `ErrImagePull` (or
+    /// `ErrImageNeverPull`, `InvalidImageName`) right after a failed attempt, then `ImagePullBackOff` until
+    /// `backoff_until`. Looked at again at `retry_at`.
+    ImagePull {
+        reason: String,
+        message: String,
+        retry_at: Timestamp,
+        backoff_until: Timestamp,
+    },
     Running {
         started_at: Timestamp,
         container_id: String,
@@ -125,6 +137,8 @@ pub struct Slot {
     /// The run before the latest one (the API's `lastState` while the latest runs or ended for good).
     pub previous: Option<Termination>,
     pub backoff: Option<BackoffEntry>,
+    /// The image back-off's current delay, after a failed pull (reset by a successful one).
+    pub pull_delay: Option<Duration>,
     /// The container's probes, and their state for the latest run.
     pub probe_timings: Vec<(ProbeKind, Timing)>,
     pub probes: Probes,
@@ -146,6 +160,7 @@ impl Slot {
             state: SlotState::NotStarted,
             previous: None,
             backoff: None,
+            pull_delay: None,
             probe_timings: Vec::new(),
             probes: Probes::default(),
             restart_after_kill: false,
@@ -350,8 +365,10 @@ impl PodModel {
             SlotState::BackingOff { restart_at, .. } => {
                 decision.wake_at = Some(decision.wake_at.map_or(*restart_at, |w| w.min(*restart_at)));
             }
-            SlotState::ConfigError { retry_at, .. } if *retry_at <= now => decision.start.push(id),
-            SlotState::ConfigError { retry_at, .. } => {
+            SlotState::ConfigError { retry_at, .. } | SlotState::ImagePull { retry_at, .. } if *retry_at <= now => {
+                decision.start.push(id)
+            }
+            SlotState::ConfigError { retry_at, .. } | SlotState::ImagePull { retry_at, .. } => {
                 decision.wake_at = Some(decision.wake_at.map_or(*retry_at, |w| w.min(*retry_at)));
             }
             _ => {}
@@ -426,6 +443,46 @@ impl PodModel {
     pub fn on_config_error(&mut self, id: SlotId, message: String, now: Timestamp) {
         let retry_at = now.checked_add(SignedDuration::try_from(CONFIG_RETRY).unwrap_or_default()).unwrap_or(now);
         self.slot_mut(id).state = SlotState::ConfigError { message, retry_at };
+    }
+
+    /// Pulling the container's image failed: `reason` now, `ImagePullBackOff` from the next look (a second
+    /// later, as the kubelet's next sync), and a new attempt once the image back-off has passed (10 s,
+    /// doubling up to 5 minutes, as the kubelet's).
+    pub fn on_image_pull_failed(&mut self, id: SlotId, reason: &str, message: String, now: Timestamp) {
+        let slot = self.slot_mut(id);
+        let delay = slot.pull_delay.map_or(IMAGE_BACKOFF_INITIAL, |d| (d * 2).min(IMAGE_BACKOFF_MAX));
+        slot.pull_delay = Some(delay);
+        let at = |d: Duration| now.checked_add(SignedDuration::try_from(d).unwrap_or_default()).unwrap_or(now);
+        slot.state = SlotState::ImagePull {
+            reason: reason.to_string(),
+            message,
+            retry_at: at(Duration::from_secs(1)),
+            backoff_until: at(delay),
+        };
+    }
+
+    /// Whether the container's image is in back-off at `now`; if so the container waits with
+    /// `ImagePullBackOff` until the back-off ends, and this returns the image for the `BackOff` event.
+    pub fn image_backoff(&mut self, id: SlotId, now: Timestamp) -> Option<String> {
+        let slot = self.slot_mut(id);
+        let SlotState::ImagePull { reason, backoff_until, .. } = &slot.state else { return None };
+        if now >= *backoff_until || reason == "ImagePullBackOff" {
+            return None;
+        }
+        let until = *backoff_until;
+        let message = format!("Back-off pulling image {:?}", slot.image);
+        slot.state = SlotState::ImagePull {
+            reason: "ImagePullBackOff".to_string(),
+            message,
+            retry_at: until,
+            backoff_until: until,
+        };
+        Some(slot.image.clone())
+    }
+
+    /// The image is there: its back-off is over.
+    pub fn on_image_ready(&mut self, id: SlotId) {
+        self.slot_mut(id).pull_delay = None;
     }
 
     /// A run ended: it restarts (now or after a back-off) or stays terminated.
@@ -795,5 +852,31 @@ mod tests {
         assert_eq!(m.slot(I0).kill_at, Some(at(15)));
         m.begin_stop(at(14), Duration::ZERO);
         assert_eq!(m.stop_steps(at(14)).kill, [I0]);
+    }
+
+    #[test]
+    fn failed_pulls_show_err_image_pull_then_back_off() {
+        let mut m = PodModel::new(&pod("Never", &[], &["x"], None), at(0), BackoffConfig::default());
+        let reason = |m: &PodModel| match &m.slot(R0).state {
+            SlotState::ImagePull { reason, retry_at, .. } => (reason.clone(), *retry_at),
+            other => panic!("{other:?}"),
+        };
+        m.on_image_pull_failed(R0, "ErrImagePull", "Failed to pull image".into(), at(0));
+        assert_eq!(reason(&m), ("ErrImagePull".to_string(), at(1)));
+        assert!(m.decide(at(0)).start.is_empty());
+        // A second later the worker looks again and finds the back-off: ImagePullBackOff until 10 s.
+        assert_eq!(m.decide(at(1)).start, [R0]);
+        assert!(m.image_backoff(R0, at(1)).is_some());
+        assert_eq!(reason(&m), ("ImagePullBackOff".to_string(), at(10)));
+        assert_eq!(m.decide(at(5)).wake_at, Some(at(10)));
+        // At 10 s the pull is tried again; another failure doubles the back-off.
+        assert_eq!(m.decide(at(10)).start, [R0]);
+        assert!(m.image_backoff(R0, at(10)).is_none());
+        m.on_image_pull_failed(R0, "ErrImagePull", "again".into(), at(10));
+        assert!(m.image_backoff(R0, at(11)).is_some());
+        assert_eq!(reason(&m), ("ImagePullBackOff".to_string(), at(30)));
+        // A pull that works resets it.
+        m.on_image_ready(R0);
+        assert_eq!(m.slot(R0).pull_delay, None);
     }
 }

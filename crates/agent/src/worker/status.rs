@@ -77,6 +77,9 @@ pub fn container_status(slot: &Slot, pod_has_init: bool, pod_name: &str) -> Cont
         SlotState::ConfigError { message, .. } => {
             (waiting_state("CreateContainerConfigError", Some(message.clone())), last(slot.previous.as_ref()), None)
         }
+        SlotState::ImagePull { reason, message, .. } => {
+            (waiting_state(reason, Some(message.clone())), last(slot.previous.as_ref()), None)
+        }
         SlotState::Running { started_at, container_id } => (
             ContainerState {
                 running: Some(ContainerStateRunning { started_at: Some(Time(*started_at)) }),

@@ -89,7 +89,7 @@ pub async fn start(rt: &ProcessRuntime, pod: &Pod, index: usize, attempt: u32) -
     rt.prepare_pod(pod).expect("prepare pod");
     let container = &pod.spec.as_ref().unwrap().containers[index];
     let sources = runlet_agent::runtime::sources::Sources::default();
-    let prepared = rt.prepare_container(pod, container, attempt, &sources).expect("prepare container");
+    let prepared = rt.prepare_container(pod, container, attempt, &sources, None).expect("prepare container");
     rt.start(pod.metadata.uid.as_deref().unwrap(), &container.name, attempt, prepared).await.expect("start")
 }
 

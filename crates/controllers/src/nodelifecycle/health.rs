@@ -6,7 +6,8 @@
 use jiff::{SignedDuration, Timestamp};
 use runlet_codec::{Lease, MicroTime, Node, NodeCondition, Time};
 
-/// The conditions a kubelet posts that turn `Unknown` when it stops posting (upstream's list).
+/// The conditions a kubelet posts that turn `Unknown` when it stops posting (upstream's list; of these, runlet's
+/// agents post only `Ready`, but a user's tools may post the others).
 pub const KUBELET_CONDITIONS: [&str; 4] = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
 
 /// Reason and message upstream gives a condition the kubelet stopped posting.
@@ -95,6 +96,9 @@ pub fn stale_conditions(
                 c.last_transition_time = Some(Time(now));
                 changed = true;
             }
+            // runlet's agents post no pressure conditions: only a missing Ready is added (upstream adds all four,
+            // which its kubelet posts).
+            None if kind != "Ready" => {}
             None => {
                 conditions.push(NodeCondition {
                     type_: kind.into(),
@@ -168,12 +172,7 @@ mod tests {
                 with_pressure.clone(),
                 100,
                 151,
-                Some(vec![
-                    ("Ready", "Unknown", STATUS_UNKNOWN),
-                    ("MemoryPressure", "Unknown", STATUS_UNKNOWN),
-                    ("DiskPressure", "Unknown", NEVER_UPDATED),
-                    ("PIDPressure", "Unknown", NEVER_UPDATED),
-                ]),
+                Some(vec![("Ready", "Unknown", STATUS_UNKNOWN), ("MemoryPressure", "Unknown", STATUS_UNKNOWN)]),
             ),
             (
                 "already unknown: nothing to write",
@@ -191,12 +190,7 @@ mod tests {
                 node(json!([])),
                 0,
                 61,
-                Some(vec![
-                    ("Ready", "Unknown", NEVER_UPDATED),
-                    ("MemoryPressure", "Unknown", NEVER_UPDATED),
-                    ("DiskPressure", "Unknown", NEVER_UPDATED),
-                    ("PIDPressure", "Unknown", NEVER_UPDATED),
-                ]),
+                Some(vec![("Ready", "Unknown", NEVER_UPDATED)]),
             ),
         ];
         for (name, n, probed_at, now, want) in cases {

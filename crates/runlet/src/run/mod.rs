@@ -15,6 +15,7 @@ use anyhow::Context;
 use futures::{AsyncBufReadExt, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 use runlet_client::ApiErrorExt;
 use runlet_codec::{ConfigMap, Job, Pod, Secret};
@@ -176,10 +177,17 @@ async fn run_jobs(args: &RunArgs, manifest: manifest::Manifest) -> anyhow::Resul
         })
     });
     if let Some(logs) = logs.clone() {
+        // Driven by a watch of the pods: a container is followed as soon as its start is reported.
         tokio::spawn(async move {
-            loop {
-                logs.poll().await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut events = watcher::watcher(logs.pods.clone(), watcher::Config::default()).boxed();
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(Event::Apply(pod) | Event::InitApply(pod)) => logs.consider(&pod).await,
+                    Ok(_) => {}
+                    // The watcher lists and watches again when next polled; a pause keeps a broken server
+                    // from being asked in a tight loop.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
             }
         });
     }
@@ -234,14 +242,18 @@ async fn wait_for_jobs(
 ) -> anyhow::Result<BTreeMap<String, progress::Progress>> {
     let names: HashSet<String> = created.iter().map(|j| j.name_any()).collect();
     let mut last: BTreeMap<String, progress::Progress> = BTreeMap::new();
+    // The Jobs seen by the watcher's current list: one missing from it was deleted.
+    let mut listed: HashSet<String> = HashSet::new();
     let mut failures = 0;
-    loop {
-        // A transient error is retried; a server that stays unreachable ends the run.
-        let list = match api.list(&ListParams::default()).await {
-            Ok(l) => {
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => {
                 failures = 0;
-                l
+                event
             }
+            // A transient error is retried (the watcher lists and watches again when next polled); a server
+            // that stays unreachable ends the run.
             Err(e) => {
                 failures += 1;
                 if failures > 50 {
@@ -251,22 +263,45 @@ async fn wait_for_jobs(
                 continue;
             }
         };
-        for j in list.items.iter().filter(|j| names.contains(&j.name_any())) {
-            let p = progress::of(j);
-            if let Some(bar) = bars.get(&j.name_any()) {
-                bar.set_position(p.succeeded.max(0) as u64);
-                bar.set_message(p.summary());
+        let job = match event {
+            Event::Init => {
+                listed.clear();
+                continue;
             }
-            last.insert(j.name_any(), p);
+            Event::InitDone => {
+                if let Some(gone) = names.iter().find(|n| !listed.contains(*n)) {
+                    anyhow::bail!("job {gone} was deleted before it finished");
+                }
+                continue;
+            }
+            Event::Delete(j) if names.contains(&j.name_any()) && !finished(last.get(&j.name_any())) => {
+                anyhow::bail!("job {} was deleted before it finished", j.name_any());
+            }
+            Event::Delete(_) => continue,
+            Event::InitApply(j) => {
+                listed.insert(j.name_any());
+                j
+            }
+            Event::Apply(j) => j,
+        };
+        if !names.contains(&job.name_any()) {
+            continue;
         }
-        if let Some(gone) = names.iter().find(|n| !list.items.iter().any(|j| j.name_any() == **n)) {
-            anyhow::bail!("job {gone} was deleted before it finished");
+        let p = progress::of(&job);
+        if let Some(bar) = bars.get(&job.name_any()) {
+            bar.set_position(p.succeeded.max(0) as u64);
+            bar.set_message(p.summary());
         }
-        if last.values().all(|p| p.state != State::Running) {
+        last.insert(job.name_any(), p);
+        if last.len() == names.len() && last.values().all(|p| p.state != State::Running) {
             return Ok(last);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    anyhow::bail!("the watch of the jobs ended")
+}
+
+fn finished(progress: Option<&progress::Progress>) -> bool {
+    progress.is_some_and(|p| p.state != State::Running)
 }
 
 /// Deletes the Jobs; on an ephemeral server also waits (a bounded time) until their pods are gone, so no
@@ -386,7 +421,7 @@ struct LogFollower {
     job_uids: HashSet<String>,
     printer: Printer,
     /// One follow per (pod, container, restart): a restart is a new log. None once [`LogFollower::finish`]
-    /// took the follows: no poll starts new ones after that.
+    /// took the follows: no pod event starts new ones after that.
     following: Mutex<Option<Follows>>,
 }
 
@@ -394,22 +429,22 @@ struct LogFollower {
 type Follows = HashMap<(String, String, i32), tokio::task::JoinHandle<()>>;
 
 impl LogFollower {
-    /// Starts following every container that has started and is not followed yet.
-    async fn poll(self: &Arc<Self>) {
-        let Ok(list) = self.pods.list(&ListParams::default()).await else { return };
+    /// Starts following every container of the pod that has started and is not followed yet.
+    async fn consider(self: &Arc<Self>, pod: &Pod) {
+        if !owned_by_any(pod, &self.job_uids) {
+            return;
+        }
         let mut guard = self.following.lock().await;
         let Some(following) = guard.as_mut() else { return };
-        for pod in list.items.iter().filter(|p| owned_by_any(p, &self.job_uids)) {
-            for (container, restarts) in started_containers(pod) {
-                let key = (pod.name_any(), container.clone(), restarts);
-                if following.contains_key(&key) {
-                    continue;
-                }
-                let me = self.clone();
-                let name = pod.name_any();
-                let handle = tokio::spawn(async move { me.follow(&name, container).await });
-                following.insert(key, handle);
+        for (container, restarts) in started_containers(pod) {
+            let key = (pod.name_any(), container.clone(), restarts);
+            if following.contains_key(&key) {
+                continue;
             }
+            let me = self.clone();
+            let name = pod.name_any();
+            let handle = tokio::spawn(async move { me.follow(&name, container).await });
+            following.insert(key, handle);
         }
     }
 
@@ -430,9 +465,13 @@ impl LogFollower {
         }
     }
 
-    /// A last look for containers that ended between polls, then waits (bounded) for every follow to drain.
+    /// A last look for containers whose start the watch had not reported yet, then waits (bounded) for every follow to drain.
     async fn finish(self: &Arc<Self>) {
-        self.poll().await;
+        if let Ok(list) = self.pods.list(&ListParams::default()).await {
+            for pod in &list.items {
+                self.consider(pod).await;
+            }
+        }
         let handles: Vec<_> = self.following.lock().await.take().into_iter().flat_map(|m| m.into_values()).collect();
         let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(handles)).await;
     }

@@ -147,7 +147,13 @@ impl Writer {
         let rejected = plan.results.len() - events.len();
         self.shared.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
         if !events.is_empty() {
-            if let Err(e) = schema::commit(&mut self.conn, &plan.rows, plan.revision) {
+            let started = std::time::Instant::now();
+            let committed = schema::commit(&mut self.conn, &plan.rows, plan.revision);
+            let store_metrics = &runlet_metrics::global().store;
+            let backend = runlet_metrics::BackendLabels { backend: "sqlite" };
+            store_metrics.commit_duration.get_or_create(&backend).observe(started.elapsed().as_secs_f64());
+            store_metrics.commit_batch_size.get_or_create(&backend).observe(events.len() as f64);
+            if let Err(e) = committed {
                 // The whole batch rolled back; even the rejections were judged against state
                 // that includes rolled-back writes, so every caller gets the failure.
                 tracing::error!(error = %e, writes = plan.results.len(), "store commit failed");

@@ -31,6 +31,11 @@ use serde::{Deserialize, Serialize};
 pub struct SandboxSpec {
     /// Holds `upper/`, `work/` and `merged/` of the run's root overlay.
     pub rootfs: PathBuf,
+    /// The lower layer of the root overlay: an image's unpacked root file system (the `oci` handler), or
+    /// None for the host's root (the `process` handler). An image root shows nothing of the host: no host
+    /// file systems are bound into it and nothing needs hiding.
+    #[serde(default)]
+    pub image_root: Option<PathBuf>,
     /// Host paths the container must not see (covered by empty read-only mounts).
     pub hidden: Vec<PathBuf>,
     /// Volume mounts, in the order they are made.

@@ -110,8 +110,12 @@ pub fn build(spec: &SandboxSpec, working_dir: &Path) -> Result<(), SetupError> {
         mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>),
     )?;
     let merged = spec.rootfs.join("merged");
+    let lower = match &spec.image_root {
+        Some(image) => overlay_path(image)?,
+        None => "/".to_string(),
+    };
     let options = format!(
-        "lowerdir=/,upperdir={},workdir={}",
+        "lowerdir={lower},upperdir={},workdir={}",
         overlay_path(&spec.rootfs.join("upper"))?,
         overlay_path(&spec.rootfs.join("work"))?
     );
@@ -121,7 +125,8 @@ pub fn build(spec: &SandboxSpec, working_dir: &Path) -> Result<(), SetupError> {
     )?;
 
     // Other host file systems, read-only, so host tools on them keep working and nothing on them changes.
-    for point in host_mounts() {
+    let host_points = if spec.image_root.is_some() { Vec::new() } else { host_mounts() };
+    for point in host_points {
         if spec.hidden.iter().any(|h| point.starts_with(h)) || point.starts_with(&spec.rootfs) {
             continue;
         }
@@ -140,8 +145,10 @@ pub fn build(spec: &SandboxSpec, working_dir: &Path) -> Result<(), SetupError> {
     mount_dev(&merged)?;
     mount_sys(&merged);
 
-    for hidden in &spec.hidden {
-        hide(&merged, hidden)?;
+    if spec.image_root.is_none() {
+        for hidden in &spec.hidden {
+            hide(&merged, hidden)?;
+        }
     }
 
     let root = step(|| "opening the container root".into(), resolve::open_dir(&merged))?;
@@ -239,6 +246,7 @@ fn mount_dev(merged: &Path) -> Result<(), SetupError> {
 
 fn mount_sys(merged: &Path) {
     let sys = merged.join("sys");
+    let _ = std::fs::create_dir_all(&sys);
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
     if mount(Some("sysfs"), &sys, Some("sysfs"), flags, None::<&str>).is_err() {
         let target = sys.to_string_lossy().into_owned();

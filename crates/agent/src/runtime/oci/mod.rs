@@ -1,0 +1,50 @@
+//! The `oci` runtime handler: a container's `image` is pulled (or found in the node's image store) and its
+//! root file system is the lower layer of the container's overlay root, in place of the host's; the image's
+//! configuration and the pod spec decide what runs ([`spec`]). Everything else (namespaces, volumes,
+//! `securityContext`, limits, logs, exit codes, signals, grace periods, restarts) is the pod sandbox's and the
+//! shim's, exactly as for the `process` handler.
+
+pub mod gc;
+pub mod pull;
+pub mod spec;
+
+use std::path::PathBuf;
+
+use runlet_image::{ImageRecord, ImageStore, RunConfig};
+
+pub use pull::{ImageService, PullFailure, PullPolicy, Pulled};
+
+/// The handler of the process runtime (the command runs on the host's root, the image is recorded).
+pub const HANDLER_PROCESS: &str = runlet_api::runtime_class::HANDLER_PROCESS;
+/// The handler that runs images.
+pub const HANDLER_OCI: &str = runlet_api::runtime_class::HANDLER_OCI;
+
+/// What a container of the `oci` handler is started from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRun {
+    /// The image's unpacked root file system (read-only: the lower layer of the overlay).
+    pub rootfs: PathBuf,
+    pub config: RunConfig,
+    /// The image's `User`, as written, and as its `/etc/passwd` and `/etc/group` resolve it.
+    pub user_text: String,
+    pub user: Result<(u32, u32), String>,
+    /// The image's `/etc/passwd` (for the primary group of a `runAsUser` without `runAsGroup`).
+    pub passwd: String,
+    /// `sha256:` id of the image (the container status's `imageID`).
+    pub image_id: String,
+}
+
+impl ImageRun {
+    /// Reads what the run needs from the store: the unpacked root (unpacked now if it is the first use) and
+    /// the image's user files.
+    pub fn load(store: &ImageStore, image: &ImageRecord) -> Result<ImageRun, String> {
+        let config = store.config(image).map_err(|e| e.to_string())?;
+        let rootfs = store.rootfs(image).map_err(|e| e.to_string())?;
+        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+        let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+        let run = config.run();
+        let user_text = run.user.clone().unwrap_or_default();
+        let user = spec::image_user(&user_text, &passwd, &group);
+        Ok(ImageRun { rootfs, config: run, user_text, user, passwd, image_id: image.id.clone() })
+    }
+}

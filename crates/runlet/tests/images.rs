@@ -1,0 +1,362 @@
+//! The `oci` runtime handler through a real server and kubectl: an image built here from the static busybox
+//! binary (an entrypoint, a cmd, an environment, a working directory and a non-root user), imported with
+//! `runlet image import` from a `docker save` archive (no registry), run by pods with
+//! `runtimeClassName: oci` by Kubernetes' entrypoint/cmd rules; images that are not there (ErrImageNeverPull,
+//! ErrImagePull then ImagePullBackOff), a RuntimeClass that does not exist, `kubectl get runtimeclass`,
+//! `runlet image ls` and `rm`.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{Kubectl, Server, eventually, have_kubectl};
+
+const BUSYBOX: &str = "/bin/busybox";
+
+fn possible(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED {test}: the oci runtime handler needs root (pod sandboxes)");
+        return false;
+    }
+    let static_busybox = Command::new("file")
+        .arg(BUSYBOX)
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("statically linked"));
+    if !static_busybox {
+        eprintln!("SKIPPED {test}: no static {BUSYBOX} (scripts/setup installs busybox-static)");
+        return false;
+    }
+    have_kubectl(test)
+}
+
+fn tar(dir: &Path, out: &Path) {
+    let status = Command::new("tar")
+        .args(["--numeric-owner", "-C"])
+        .arg(dir)
+        .arg("-cf")
+        .arg(out)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(status.success(), "tar of {}", dir.display());
+}
+
+/// A `docker save` archive of `docker.io/library/runlet-test:1` whose one layer holds busybox.
+fn build_image(work: &Path) -> std::path::PathBuf {
+    build_image_tagged(work, "runlet-test:1")
+}
+
+fn build_image_tagged(work: &Path, tag: &str) -> std::path::PathBuf {
+    let work = work.join(tag.replace([':', '/'], "_"));
+    let work = work.as_path();
+    let root = work.join("rootfs");
+    for d in ["bin", "etc", "work", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+    for tool in ["sh", "echo", "id", "pwd", "cat", "sleep", "ls"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(tool)).unwrap();
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/work:/bin/sh\n")
+        .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\napp:x:1000:\n").unwrap();
+    let archive = work.join("archive");
+    std::fs::create_dir_all(archive.join("layer")).unwrap();
+    tar(&root, &archive.join("layer/layer.tar"));
+    let config = serde_json::json!({
+        "architecture": if cfg!(target_arch = "x86_64") { "amd64" } else { "arm64" },
+        "os": "linux",
+        "config": {
+            "Entrypoint": ["/bin/sh", "-c"],
+            "Cmd": ["echo from-cmd $GREETING; id -u; pwd"],
+            "Env": ["PATH=/bin", "GREETING=hello"],
+            "User": "app",
+            "WorkingDir": "/work"
+        },
+        "rootfs": {"type": "layers", "diff_ids": [sha256_of(&archive.join("layer/layer.tar"))]}
+    });
+    std::fs::write(archive.join("config.json"), config.to_string()).unwrap();
+    let manifest = serde_json::json!([
+        {"Config": "config.json", "RepoTags": [tag], "Layers": ["layer/layer.tar"]}
+    ]);
+    std::fs::write(archive.join("manifest.json"), manifest.to_string()).unwrap();
+    let out = work.join("runlet-test.tar");
+    tar(&archive, &out);
+    out
+}
+
+fn sha256_of(file: &Path) -> String {
+    let out = Command::new("sha256sum").arg(file).output().expect("run sha256sum");
+    let text = String::from_utf8_lossy(&out.stdout);
+    format!("sha256:{}", text.split_whitespace().next().unwrap_or_default())
+}
+
+/// A `docker-registry` on a free loopback port, with basic auth when `htpasswd` is given; killed on drop.
+struct Registry {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry(dir: &Path, credentials: Option<(&str, &str)>) -> Registry {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    std::fs::create_dir_all(dir).unwrap();
+    let mut config = format!(
+        "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {addr}}}\n",
+        dir.join("data").display()
+    );
+    if let Some((user, password)) = credentials {
+        let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("run htpasswd");
+        assert!(out.status.success());
+        std::fs::write(dir.join("htpasswd"), &out.stdout).unwrap();
+        config.push_str(&format!(
+            "auth: {{htpasswd: {{realm: runlet-test, path: {}}}}}\n",
+            dir.join("htpasswd").display()
+        ));
+    }
+    std::fs::write(dir.join("config.yml"), config).unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    let registry = Registry { child, addr: addr.clone() };
+    let up = eventually(Duration::from_secs(20), || std::net::TcpStream::connect(&addr).ok());
+    assert!(up.is_some(), "docker-registry did not listen on {addr}");
+    registry
+}
+
+fn push(archive: &Path, target: &str, credentials: Option<&str>) {
+    let mut c = Command::new("skopeo");
+    c.args(["copy", "--insecure-policy", "--dest-tls-verify=false"]);
+    if let Some(creds) = credentials {
+        c.args(["--dest-creds", creds]);
+    }
+    let out = c.arg(format!("docker-archive:{}", archive.display())).arg(format!("docker://{target}")).output();
+    let out = out.expect("run skopeo");
+    assert!(out.status.success(), "skopeo copy to {target}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn registry_possible(test: &str) -> bool {
+    for tool in ["docker-registry", "skopeo", "htpasswd"] {
+        if Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().map_or(true, |o| !o.status.success())
+        {
+            eprintln!("SKIPPED {test}: no {tool} (scripts/setup installs it)");
+            return false;
+        }
+    }
+    possible(test)
+}
+
+fn runlet_image(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_runlet"))
+        .arg("image")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("run runlet image");
+    assert!(out.status.success(), "runlet image {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn pod(name: &str, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  runtimeClassName: oci\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: {image}\n{extra}"
+    )
+}
+
+fn finished(k: &Kubectl, pod: &str) -> String {
+    eventually(Duration::from_secs(60), || {
+        let phase = k.ok(&["get", "pod", pod, "-o", "jsonpath={.status.phase}"]);
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
+    .unwrap_or_else(|| panic!("pod {pod} did not finish: {}", k.ok(&["describe", "pod", pod])))
+}
+
+fn waiting_reason(k: &Kubectl, pod: &str) -> String {
+    k.ok(&["get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"])
+}
+
+#[test]
+fn imported_images_run_by_kubernetes_rules() {
+    if !possible("imported_images_run_by_kubernetes_rules") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_with_agent(&data, "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+
+    let classes = k.ok(&["get", "runtimeclass"]);
+    assert!(classes.contains("oci") && classes.contains("process") && classes.contains("HANDLER"), "{classes}");
+    let out = k.run_stdin(&["create", "-f", "-"], &pod("nope", "busybox", "").replace("oci", "gvisor"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Error from server (Forbidden)")
+            && stderr.contains("pod rejected: RuntimeClass \"gvisor\" not found"),
+        "{stderr}"
+    );
+
+    let archive = build_image(tmp.path());
+    let loaded = runlet_image(&data, &["import", archive.to_str().unwrap()]);
+    assert_eq!(loaded, "Loaded image: docker.io/library/runlet-test:1\n");
+    let listed = runlet_image(&data, &["ls"]);
+    assert!(listed.contains("docker.io/library/runlet-test") && listed.contains("IMAGE ID"), "{listed}");
+
+    let cases = [
+        // The image's entrypoint and cmd, env, working directory and user.
+        ("plain", "", "from-cmd hello\n1000\n/work\n"),
+        // args replace the cmd; the entrypoint stays.
+        ("args", "    args: ['echo args-$GREETING-$EXTRA']\n    env: [{name: EXTRA, value: x}]\n", "args-hello-x\n"),
+        // command replaces the entrypoint (and the cmd goes with it); runAsUser overrides the image's user.
+        (
+            "command",
+            "    command: [/bin/sh, -c, 'id -u; pwd']\n    workingDir: /tmp\n    securityContext: {runAsUser: 4242}\n",
+            "4242\n/tmp\n",
+        ),
+    ];
+    for (name, extra, _) in &cases {
+        k.ok_stdin(&["create", "-f", "-"], &pod(name, "runlet-test:1", extra));
+    }
+    for (name, _, want) in &cases {
+        assert_eq!(finished(&k, name), "Succeeded", "{}", k.ok(&["describe", "pod", name]));
+        assert_eq!(k.ok(&["logs", name]), *want, "{name}");
+    }
+    let events = k.ok(&["get", "events", "--field-selector", "involvedObject.name=plain"]);
+    assert!(events.contains("already present on machine"), "{events}");
+
+    // Not on the node, and never to be pulled.
+    k.ok_stdin(&["create", "-f", "-"], &pod("never", "runlet-test:2", "    imagePullPolicy: Never\n"));
+    let reason = eventually(Duration::from_secs(30), || {
+        let r = waiting_reason(&k, "never");
+        (r == "ErrImageNeverPull").then_some(r)
+    });
+    assert!(reason.is_some(), "{}", k.ok(&["describe", "pod", "never"]));
+
+    // A registry that does not answer (nothing listens on port 1): ErrImagePull, then ImagePullBackOff.
+    k.ok_stdin(&["create", "-f", "-"], &pod("unreachable", "127.0.0.1:1/none:1", ""));
+    let mut seen = Vec::new();
+    let backoff = eventually(Duration::from_secs(30), || {
+        let r = waiting_reason(&k, "unreachable");
+        if !r.is_empty() && !seen.contains(&r) {
+            seen.push(r.clone());
+        }
+        (r == "ImagePullBackOff").then_some(r)
+    });
+    assert!(backoff.is_some(), "{seen:?} {}", k.ok(&["describe", "pod", "unreachable"]));
+    let described = k.ok(&["describe", "pod", "unreachable"]);
+    assert!(described.contains("Failed to pull image \"127.0.0.1:1/none:1\""), "{described}");
+    assert!(described.contains("Back-off pulling image"), "{described}");
+
+    k.ok(&["delete", "pod", "plain", "args", "command", "never", "unreachable"]);
+    let removed = runlet_image(&data, &["rm", "runlet-test:1"]);
+    assert!(removed.contains("Untagged: docker.io/library/runlet-test:1") && removed.contains("Deleted: sha256:"));
+    assert!(!runlet_image(&data, &["ls"]).contains("runlet-test"));
+}
+
+#[test]
+fn images_are_pulled_from_loopback_registries_with_pull_secrets() {
+    if !registry_possible("images_are_pulled_from_loopback_registries_with_pull_secrets") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = build_image(tmp.path());
+    let public = start_registry(&tmp.path().join("public"), None);
+    let private = start_registry(&tmp.path().join("private"), Some(("bob", "s3cret")));
+    let public_image = format!("{}/team/tool:1", public.addr);
+    let private_image = format!("{}/team/secret-tool:1", private.addr);
+    push(&archive, &public_image, None);
+    push(&archive, &private_image, Some("bob:s3cret"));
+
+    let data = tmp.path().join("data");
+    let server = Server::start_with_agent(&data, "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+
+    // IfNotPresent (a tag other than latest): pulled once, then found on the node.
+    k.ok_stdin(&["create", "-f", "-"], &pod("first", &public_image, ""));
+    assert_eq!(finished(&k, "first"), "Succeeded", "{}", k.ok(&["describe", "pod", "first"]));
+    assert_eq!(k.ok(&["logs", "first"]), "from-cmd hello\n1000\n/work\n");
+    let first = k.ok(&["describe", "pod", "first"]);
+    assert!(first.contains(&format!("Pulling image \"{public_image}\"")), "{first}");
+    assert!(first.contains(&format!("Successfully pulled image \"{public_image}\"")), "{first}");
+    k.ok_stdin(&["create", "-f", "-"], &pod("second", &public_image, ""));
+    assert_eq!(finished(&k, "second"), "Succeeded");
+    let second = k.ok(&["describe", "pod", "second"]);
+    assert!(second.contains("already present on machine") && !second.contains("Pulling image"), "{second}");
+    // Always pulls again.
+    k.ok_stdin(&["create", "-f", "-"], &pod("always", &public_image, "    imagePullPolicy: Always\n"));
+    assert_eq!(finished(&k, "always"), "Succeeded");
+    let always = k.ok(&["describe", "pod", "always"]);
+    assert!(always.contains("Successfully pulled image"), "{always}");
+    let listed = runlet_image(&data, &["ls"]);
+    assert!(listed.contains(&format!("{}/team/tool", public.addr)), "{listed}");
+
+    // A tag the registry does not have.
+    k.ok_stdin(&["create", "-f", "-"], &pod("missing", &format!("{}/team/tool:nope", public.addr), ""));
+    let failed = eventually(Duration::from_secs(30), || {
+        let r = waiting_reason(&k, "missing");
+        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some(r)
+    });
+    assert!(failed.is_some(), "{}", k.ok(&["describe", "pod", "missing"]));
+
+    // The private registry refuses an anonymous pull, and serves one with the pod's imagePullSecret.
+    k.ok_stdin(&["create", "-f", "-"], &pod("anonymous", &private_image, ""));
+    let refused = eventually(Duration::from_secs(30), || {
+        let r = waiting_reason(&k, "anonymous");
+        (r == "ErrImagePull" || r == "ImagePullBackOff").then_some(r)
+    });
+    assert!(refused.is_some(), "{}", k.ok(&["describe", "pod", "anonymous"]));
+    k.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={}", private.addr),
+        "--docker-username=bob",
+        "--docker-password=s3cret",
+    ]);
+    let with_secret = pod("authorized", &private_image, "")
+        .replace("  restartPolicy: Never\n", "  restartPolicy: Never\n  imagePullSecrets: [{name: regcred}]\n");
+    k.ok_stdin(&["create", "-f", "-"], &with_secret);
+    assert_eq!(finished(&k, "authorized"), "Succeeded", "{}", k.ok(&["describe", "pod", "authorized"]));
+    assert_eq!(k.ok(&["logs", "authorized"]), "from-cmd hello\n1000\n/work\n");
+    // The secret's password appears in no event.
+    assert!(!k.ok(&["get", "events", "-o", "yaml"]).contains("s3cret"));
+}
+
+#[test]
+fn the_image_example_runs_from_an_imported_archive() {
+    if !possible("the_image_example_runs_from_an_imported_archive") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_with_agent(&data, "127.0.0.1:0");
+    let archive = build_image_tagged(tmp.path(), "busybox:1.36");
+    assert_eq!(
+        runlet_image(&data, &["import", archive.to_str().unwrap()]),
+        "Loaded image: docker.io/library/busybox:1.36\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_runlet"))
+        .args(["run", "-f"])
+        .arg(support::repo_root().join("examples/image-hello.yaml"))
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .output()
+        .expect("run runlet run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("hello from busybox:1.36") && stdout.contains("/bin/busybox"), "{stdout}");
+}
