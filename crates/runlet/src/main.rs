@@ -26,8 +26,6 @@ struct Cli {
     command: Command,
 }
 
-// Parsed once at start: its size does not matter, and boxing the server's flags would only obscure them.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the Jobs of a manifest to completion on an ephemeral server (or --kubeconfig's), streaming their logs.
