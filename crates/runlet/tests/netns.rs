@@ -228,7 +228,11 @@ fn an_agent_cut_off_from_the_server_loses_its_pods_to_the_others_and_comes_back(
     in_ns(&server_ns, &["link", "set", "s2", "down"]);
     let met = eventually(Duration::from_secs(120), || {
         let job = api.get(&format!("{JOBS}/spread"));
-        has_condition(&job, "SuccessCriteriaMet").then_some(job)
+        // Counted: the last success may still be in uncountedTerminatedPods when the condition is written.
+        let settled = job["status"]["uncountedTerminatedPods"]
+            .as_object()
+            .is_none_or(|u| u.values().all(|v| v.as_array().is_none_or(Vec::is_empty)));
+        (has_condition(&job, "SuccessCriteriaMet") && settled).then_some(job)
     });
     let job = met.unwrap_or_else(|| {
         panic!("the Job did not recover: {} {:?}", api.get(&format!("{JOBS}/spread")), job_pods(&api))

@@ -159,7 +159,11 @@ fn has_condition(job: &Value, kind: &str) -> bool {
 fn wait_for(api: &Api, name: &str, condition: &str) -> Value {
     let done = eventually(Duration::from_secs(120), || {
         let job = api.get(&format!("{JOBS}/{name}")).expect(200);
-        has_condition(&job, condition).then_some(job)
+        // Counted: the last success may still be in uncountedTerminatedPods when the condition is written.
+        let settled = job["status"]["uncountedTerminatedPods"]
+            .as_object()
+            .is_none_or(|u| u.values().all(|v| v.as_array().is_none_or(Vec::is_empty)));
+        (has_condition(&job, condition) && settled).then_some(job)
     });
     done.unwrap_or_else(|| {
         panic!(

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::{AsyncBufReadExt, StreamExt};
+use runlet_api::vocab::PodPhase;
 use serde_json::Value;
 
 use super::{Ctx, items};
@@ -111,7 +112,8 @@ fn pick_pod(pods: &[Value]) -> Option<&Value> {
     let phase = |p: &Value| p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").to_string();
     let created =
         |p: &Value| p.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string();
-    pods.iter().max_by(|a, b| (phase(a) == "Running").cmp(&(phase(b) == "Running")).then(created(a).cmp(&created(b))))
+    let running = |p: &Value| phase(p) == PodPhase::Running;
+    pods.iter().max_by(|a, b| running(a).cmp(&running(b)).then(created(a).cmp(&created(b))))
 }
 
 /// `a=b,c=d` from a label selector's `matchLabels` (what `logs job/NAME` lists pods by).
@@ -221,7 +223,7 @@ pub async fn run(args: LogsArgs, ui: &mut Ui) -> Result<()> {
 /// Whether every container of the pod has started (or ended): before that there is no log to read.
 fn containers_started(pod: &Value) -> bool {
     let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
-    if phase == "Succeeded" || phase == "Failed" {
+    if PodPhase::parse(phase).is_some_and(PodPhase::is_terminal) {
         return true;
     }
     let want = container_names(pod, "containers").len();

@@ -1,5 +1,6 @@
 //! `describe pod`, and the pod template of `describe job`.
 
+use runlet_api::vocab::PodPhase;
 use serde_json::Value;
 
 use super::{Writer, annotations, controller, i, labels, multiline, rfc1123z, s, sorted_map};
@@ -30,7 +31,7 @@ pub fn describe(w: &mut Writer, pod: &Value) {
     annotations(w, "Annotations", pod, "/metadata/annotations");
     let phase = s(pod, "/status/phase");
     match pod.pointer("/metadata/deletionTimestamp").and_then(Value::as_str) {
-        Some(t) if phase != "Failed" && phase != "Succeeded" => {
+        Some(t) if !PodPhase::parse(phase).is_some_and(PodPhase::is_terminal) => {
             w.write(0, &format!("Status:\tTerminating (lasts {})\n", w.since(Some(t))));
             w.write(0, &format!("Termination Grace Period:\t{}s\n", i(pod, "/metadata/deletionGracePeriodSeconds")));
         }
