@@ -13,12 +13,15 @@ use crate::state::ApiState;
 pub const EVENT_TTL: Duration = Duration::from_secs(3600);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// When an event last happened: `lastTimestamp`, else `eventTime`, else its creation.
+/// When an event was last seen: the latest of its own times and its creation. Upstream counts the hour from the
+/// last write (an etcd lease); `creationTimestamp` is set by this server, so an event posted with old timestamps
+/// (an import, a replay) still lives a full hour after it arrived.
 fn last_seen(ev: &Value) -> Option<jiff::Timestamp> {
-    ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
+    ["/lastTimestamp", "/eventTime", "/series/lastObservedTime", "/metadata/creationTimestamp"]
         .iter()
         .filter_map(|p| ev.pointer(p).and_then(Value::as_str))
-        .find_map(|s| s.parse().ok())
+        .filter_map(|s| s.parse().ok())
+        .max()
 }
 
 /// True when `ev` is older than `ttl` at `now` (an event with no time at all is kept).
@@ -30,7 +33,8 @@ pub fn expired(ev: &Value, now: jiff::Timestamp, ttl: Duration) -> bool {
 /// Forever: deletes expired events.
 pub async fn run(state: ApiState, ttl: Duration) {
     let events = by_kind(Kind::Event);
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    // The first sweep waits a period too: nothing can have expired in a server that just started.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
     loop {
         tick.tick().await;
         let now = jiff::Timestamp::now();
@@ -57,6 +61,14 @@ mod tests {
             (json!({"lastTimestamp": "2026-01-01T01:30:00Z"}), false),
             (json!({"eventTime": "2026-01-01T00:00:00.000000Z"}), true),
             (json!({"metadata": {"creationTimestamp": "2026-01-01T01:59:00Z"}}), false),
+            (
+                json!({"lastTimestamp": "2025-01-01T00:00:00Z", "metadata": {"creationTimestamp": "2026-01-01T01:30:00Z"}}),
+                false,
+            ),
+            (
+                json!({"eventTime": "2026-01-01T00:00:00Z", "series": {"lastObservedTime": "2026-01-01T01:30:00Z"}}),
+                false,
+            ),
             (json!({}), false),
         ];
         for (i, (ev, want)) in cases.into_iter().enumerate() {
