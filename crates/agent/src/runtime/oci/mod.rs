@@ -6,9 +6,12 @@
 
 pub mod gc;
 pub mod pull;
+pub mod runc;
 pub mod spec;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use super::sandbox::BindMount;
 
 use runlet_image::{ImageRecord, ImageStore, RunConfig};
 
@@ -18,6 +21,29 @@ pub use pull::{ImageService, PullFailure, PullPolicy, Pulled};
 pub const HANDLER_PROCESS: &str = runlet_api::runtime_class::HANDLER_PROCESS;
 /// The handler that runs images.
 pub const HANDLER_OCI: &str = runlet_api::runtime_class::HANDLER_OCI;
+
+/// The files of the host's network an image container sees, as every container of a pod on the host's
+/// network does on Kubernetes: `/etc/hosts` and `/etc/resolv.conf`, read-only, unless a volume is mounted there.
+const HOST_NETWORK_FILES: &[&str] = &["/etc/hosts", "/etc/resolv.conf"];
+
+/// Adds the bind mounts of [`HOST_NETWORK_FILES`] that exist on this host to an image run's mounts.
+pub fn add_host_network_files(mounts: &mut Vec<BindMount>) {
+    for file in HOST_NETWORK_FILES {
+        if mounts.iter().any(|m| m.target == *file) || !Path::new(file).is_file() {
+            continue;
+        }
+        mounts.insert(
+            0,
+            BindMount {
+                source: PathBuf::from(file),
+                sub_path: None,
+                target: file.to_string(),
+                read_only: true,
+                name: file.trim_start_matches("/etc/").to_string(),
+            },
+        );
+    }
+}
 
 /// What a container of the `oci` handler is started from.
 #[derive(Debug, Clone, PartialEq, Eq)]
