@@ -234,6 +234,9 @@ fn imported_images_run_by_kubernetes_rules() {
         assert_eq!(finished(&k, name), "Succeeded", "{}", k.ok(&["describe", "pod", name]));
         assert_eq!(k.ok(&["logs", name]), *want, "{name}");
     }
+    // An imported archive has no repository digest: the status names the image by its id.
+    let image_id = k.ok(&["get", "pod", "plain", "-o", "jsonpath={.status.containerStatuses[0].imageID}"]);
+    assert!(image_id.starts_with("docker://sha256:") && image_id.len() == "docker://sha256:".len() + 64, "{image_id}");
     let events = k.ok(&["get", "events", "--field-selector", "involvedObject.name=plain"]);
     assert!(events.contains("already present on machine"), "{events}");
 
@@ -288,6 +291,9 @@ fn images_are_pulled_from_loopback_registries_with_pull_secrets() {
     k.ok_stdin(&["create", "-f", "-"], &pod("first", &public_image, ""));
     assert_eq!(finished(&k, "first"), "Succeeded", "{}", k.ok(&["describe", "pod", "first"]));
     assert_eq!(k.ok(&["logs", "first"]), "from-cmd hello\n1000\n/work\n");
+    let image_id = k.ok(&["get", "pod", "first", "-o", "jsonpath={.status.containerStatuses[0].imageID}"]);
+    let pinned = format!("docker-pullable://{}/team/tool@sha256:", public.addr);
+    assert!(image_id.starts_with(&pinned) && image_id.len() == pinned.len() + 64, "{image_id}");
     let first = k.ok(&["describe", "pod", "first"]);
     assert!(first.contains(&format!("Pulling image \"{public_image}\"")), "{first}");
     assert!(first.contains(&format!("Successfully pulled image \"{public_image}\"")), "{first}");

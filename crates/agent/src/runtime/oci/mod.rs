@@ -45,6 +45,16 @@ pub fn add_host_network_files(mounts: &mut Vec<BindMount>) {
     }
 }
 
+/// A container status's `imageID`, as the kubelet reports it: `docker-pullable://<repository>@sha256:<manifest>`
+/// for an image known by its repository digest (pulled), else `docker://sha256:<image id>` (an image imported
+/// from an archive, which carries no manifest digest). Pure.
+pub fn status_image_id(image: &ImageRecord) -> String {
+    match image.names.iter().find(|n| n.contains("@sha256:")) {
+        Some(pinned) => format!("docker-pullable://{pinned}"),
+        None => format!("docker://{}", image.id),
+    }
+}
+
 /// What a container of the `oci` handler is started from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRun {
@@ -72,5 +82,24 @@ impl ImageRun {
         let user_text = run.user.clone().unwrap_or_default();
         let user = spec::image_user(&user_text, &passwd, &group);
         Ok(ImageRun { rootfs, config: run, user_text, user, passwd, image_id: image.id.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ids_in_container_statuses() {
+        let record = |names: &[&str]| ImageRecord {
+            id: "sha256:c0ffee".into(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            layers: vec![],
+            size: 0,
+            last_used: 0,
+        };
+        let pulled = record(&["127.0.0.1:5000/team/tool:1", "127.0.0.1:5000/team/tool@sha256:abc"]);
+        assert_eq!(status_image_id(&pulled), "docker-pullable://127.0.0.1:5000/team/tool@sha256:abc");
+        assert_eq!(status_image_id(&record(&["docker.io/library/busybox:1.36"])), "docker://sha256:c0ffee");
     }
 }
