@@ -54,6 +54,14 @@ pub struct PodFlags {
     /// A registry (`host:port`) to pull from over plain HTTP; loopback registries always are (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// Disk use (percent of the image store's file system) at which unused images are collected; 100 never
+    /// (the kubelet's imageGCHighThresholdPercent)
+    #[arg(long, default_value_t = runlet_agent::runtime::oci::gc::HIGH_PERCENT)]
+    pub image_gc_high_threshold: u8,
+    /// Disk use (percent) image collection brings the file system down to (the kubelet's
+    /// imageGCLowThresholdPercent)
+    #[arg(long, default_value_t = runlet_agent::runtime::oci::gc::LOW_PERCENT)]
+    pub image_gc_low_threshold: u8,
 }
 
 /// A positive duration such as `1m`, `90s` or `1m30s`.
@@ -75,6 +83,8 @@ impl Default for PodFlags {
             sync_frequency: runlet_agent::worker::DEFAULT_SYNC_PERIOD,
             default_runtime_handler: "process".to_string(),
             insecure_registries: Vec::new(),
+            image_gc_high_threshold: runlet_agent::runtime::oci::gc::HIGH_PERCENT,
+            image_gc_low_threshold: runlet_agent::runtime::oci::gc::LOW_PERCENT,
         }
     }
 }
@@ -103,6 +113,11 @@ pub fn agent_config(
         sync_period: flags.sync_frequency,
         default_handler: flags.default_runtime_handler.clone(),
         insecure_registries: flags.insecure_registries.clone(),
+        image_gc: runlet_agent::runtime::oci::gc::Thresholds::new(
+            flags.image_gc_high_threshold,
+            flags.image_gc_low_threshold,
+        )
+        .map_err(anyhow::Error::msg)?,
     })
 }
 

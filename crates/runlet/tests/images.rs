@@ -159,14 +159,18 @@ fn registry_possible(test: &str) -> bool {
     possible(test)
 }
 
-fn runlet_image(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_runlet"))
+fn runlet_image_output(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_runlet"))
         .arg("image")
         .args(args)
         .arg("--data-dir")
         .arg(data)
         .output()
-        .expect("run runlet image");
+        .expect("run runlet image")
+}
+
+fn runlet_image(data: &Path, args: &[&str]) -> String {
+    let out = runlet_image_output(data, args);
     assert!(out.status.success(), "runlet image {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -263,8 +267,17 @@ fn imported_images_run_by_kubernetes_rules() {
     assert!(described.contains("Failed to pull image \"127.0.0.1:1/none:1\""), "{described}");
     assert!(described.contains("Back-off pulling image"), "{described}");
 
+    // Pods on the node hold the image they ran.
+    let refused = runlet_image_output(&data, &["rm", "runlet-test:1"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("is in use by a container"), "{stderr}");
     k.ok(&["delete", "pod", "plain", "args", "command", "never", "unreachable"]);
-    let removed = runlet_image(&data, &["rm", "runlet-test:1"]);
+    // Once their directories are gone (the agent removes them as the pods go), nothing holds it.
+    let removed = eventually(Duration::from_secs(30), || {
+        let out = runlet_image_output(&data, &["rm", "runlet-test:1"]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+    .expect("runlet image rm once the pods are gone");
     assert!(removed.contains("Untagged: docker.io/library/runlet-test:1") && removed.contains("Deleted: sha256:"));
     assert!(!runlet_image(&data, &["ls"]).contains("runlet-test"));
 }
