@@ -1,8 +1,9 @@
 //! The `oci` runtime handler: a container's `image` is pulled (or found in the node's image store) and its
 //! root file system is the lower layer of the container's overlay root, in place of the host's; the image's
-//! configuration and the pod spec decide what runs ([`spec`]). Everything else (namespaces, volumes,
-//! `securityContext`, limits, logs, exit codes, signals, grace periods, restarts) is the pod sandbox's and the
-//! shim's, exactly as for the `process` handler.
+//! configuration and the pod spec decide what runs ([`spec`]). Where the node has runc, runc runs the
+//! container from an OCI runtime spec built from the same launch ([`runc`]); otherwise runlet's own sandbox init
+//! does. Either way logs, exit codes, OOM kills, grace periods and restarts are the shim's, exactly as for the
+//! `process` handler.
 
 pub mod gc;
 pub mod pull;
