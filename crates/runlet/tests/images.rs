@@ -507,6 +507,32 @@ fn runc_runs_image_containers_as_the_process_runtime_runs_processes() {
     // times have whole seconds.
     assert!(end.duration_since(run).as_secs_f64() >= 3.0, "{times}");
 
+    // An exec probe runs inside the container: it sees the file the container wrote into its own root.
+    let probed = pod(
+        "probed",
+        "runlet-test:1",
+        "    command: [/bin/sh, -c, 'sleep 1; echo yes > /ready; exec /bin/sleep 600']\n    securityContext: {runAsUser: 0}\n    readinessProbe: {exec: {command: [/bin/cat, /ready]}, periodSeconds: 1}\n",
+    );
+    k.ok_stdin(&["create", "-f", "-"], &probed);
+    k.ok(&["wait", "--for=condition=Ready", "pod/probed", "--timeout=60s"]);
+    // shareProcessNamespace: a container sees the other's processes.
+    let shared = pod("shared", "runlet-test:1", "    command: [/bin/sleep, '600']\n")
+        .replace("  restartPolicy: Never\n", "  restartPolicy: Never\n  shareProcessNamespace: true\n")
+        + "  - name: looker\n    image: runlet-test:1\n    command: [/bin/sh, -c, 'for i in 1 2 3 4 5 6 7 8 9 10; do /bin/busybox ps | /bin/busybox grep -q \"/bin/[s]leep 600\" && exit 0; sleep 1; done; exit 1']\n";
+    k.ok_stdin(&["create", "-f", "-"], &shared);
+    let looked = eventually(Duration::from_secs(60), || {
+        let code = k.ok(&[
+            "get",
+            "pod",
+            "shared",
+            "-o",
+            "jsonpath={.status.containerStatuses[?(@.name==\"looker\")].state.terminated.exitCode}",
+        ]);
+        (!code.is_empty()).then_some(code)
+    });
+    assert_eq!(looked.as_deref(), Some("0"), "{}", k.ok(&["describe", "pod", "shared"]));
+    k.ok(&["delete", "pod", "probed", "shared", "--grace-period=1"]);
+
     // Over its memory limit: the kernel kills PID 1 in its cgroup, and the status says OOMKilled.
     if support::memory_cgroups_writable() {
         let hog = pod(
