@@ -548,3 +548,32 @@ fn runc_runs_image_containers_as_the_process_runtime_runs_processes() {
         );
     }
 }
+
+#[test]
+fn a_runc_container_that_ends_while_the_server_is_down_reports_its_real_exit_code() {
+    if !runc_possible("a_runc_container_that_ends_while_the_server_is_down_reports_its_real_exit_code") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_with_agent(&data, "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let archive = build_image(tmp.path());
+    runlet_image(&data, &["import", archive.to_str().unwrap()]);
+    let survivor =
+        pod("survivor", "runlet-test:1", "    command: [/bin/sh, -c, 'echo before; sleep 2; echo after; exit 7']\n");
+    k.ok_stdin(&["create", "-f", "-"], &survivor);
+    k.ok(&["wait", "--for=condition=Ready", "pod/survivor", "--timeout=30s"]);
+    // The server (and its agent) die; the container's shim, and runc's container under it, do not.
+    let (dir, addr) = server.kill9();
+    // The shim records the exit while nothing watches (the pod's only run is attempt 0).
+    let recorded = eventually(Duration::from_secs(30), || {
+        let pods = std::fs::read_dir(dir.join("agent/pods")).ok()?;
+        pods.flatten().any(|p| p.path().join("containers/c/0/exit.json").exists()).then_some(())
+    });
+    assert!(recorded.is_some(), "no exit recorded while the server was down");
+    let server = Server::start_with_agent(&dir, &addr.to_string());
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    assert_eq!(ended(&k, "survivor"), "Failed/Error/7");
+    assert_eq!(k.ok(&["logs", "survivor"]), "before\nafter\n");
+}
