@@ -223,6 +223,37 @@ mod tests {
     use super::parse_period;
     use std::time::Duration;
 
+    /// Agents with different ids claiming one node at the same instant, over an in-process API server: the
+    /// Lease writes are compare-and-swap, so exactly one wins and the others are told the node is in use.
+    #[tokio::test]
+    async fn of_agents_claiming_a_node_at_once_exactly_one_wins() {
+        use runlet_agent::node::register::{ClaimError, LEASE_NAMESPACE, claim_lease};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            runlet_store::Store::open_sqlite(&dir.path().join("store.db"), Default::default()).await.expect("store");
+        let state = runlet_apiserver::ApiState::new(store);
+        runlet_apiserver::namespaces::ensure_system_namespaces(&state).await.expect("namespaces");
+        let client = kube::Client::new(runlet_apiserver::server::router(state), "default");
+        let leases: kube::Api<runlet_codec::Lease> = kube::Api::namespaced(client, LEASE_NAMESPACE);
+        for round in 0..5 {
+            let node = format!("n{round}");
+            let claims = (0..8).map(|agent| {
+                let (leases, node) = (leases.clone(), node.clone());
+                tokio::spawn(async move { claim_lease(&leases, &node, &format!("agent-{agent}")).await })
+            });
+            let results = futures::future::join_all(claims).await;
+            let mut won = 0;
+            for result in results {
+                match result.expect("claim task") {
+                    Ok(()) => won += 1,
+                    Err(ClaimError::InUse(_)) => {}
+                    Err(ClaimError::Api(e)) => panic!("{node}: {e}"),
+                }
+            }
+            assert_eq!(won, 1, "{node}: one agent holds the node");
+        }
+    }
+
     #[test]
     fn sync_frequencies() {
         assert_eq!(parse_period("1m"), Ok(Duration::from_secs(60)));
