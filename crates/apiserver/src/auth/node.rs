@@ -91,6 +91,10 @@ pub fn authorize(node: &str, ask: Ask<'_>, graph: &dyn Graph) -> Decision {
     }
     let verb = info.audit_verb;
     let sub = info.subresource.as_str();
+    let bound_here = || match graph.pod_node(&info.namespace, &info.name) {
+        Some(bound) if bound == node => Decision::Allow,
+        _ => deny(format!("no relationship found between node '{node}' and this object")),
+    };
     let own = |name: &str| if name.is_empty() { ask.body_name.unwrap_or_default() == node } else { name == node };
     match (info.group.as_str(), info.resource.as_str()) {
         ("", "nodes") => match verb {
@@ -125,12 +129,10 @@ pub fn authorize(node: &str, ask: Ask<'_>, graph: &dyn Graph) -> Decision {
             "list" | "watch" => {
                 deny(format!("node '{node}' can only list or watch pods with fieldSelector spec.nodeName={node}"))
             }
-            "get" | "update" | "patch" | "delete" if sub.is_empty() || sub == "status" => {
-                match graph.pod_node(&info.namespace, &info.name) {
-                    Some(bound) if bound == node => Decision::Allow,
-                    _ => deny(format!("no relationship found between node '{node}' and this object")),
-                }
-            }
+            // The pod itself may be read and (once stopped) deleted; only its status may be written, as
+            // NodeRestriction allows a kubelet.
+            "get" | "delete" if sub.is_empty() => bound_here(),
+            "get" | "update" | "patch" if sub == "status" => bound_here(),
             _ => deny(format!("node '{node}' cannot {verb} pods")),
         },
         ("", "events") | ("events.k8s.io", "events") => match verb {
@@ -244,6 +246,8 @@ mod tests {
             (Method::GET, "/api/v1/namespaces/default/pods/mine", None, true),
             (Method::PATCH, "/api/v1/namespaces/default/pods/mine/status", None, true),
             (Method::DELETE, "/api/v1/namespaces/default/pods/mine", None, true),
+            (Method::PATCH, "/api/v1/namespaces/default/pods/mine", None, false),
+            (Method::PUT, "/api/v1/namespaces/default/pods/mine/status", None, true),
             (Method::GET, "/api/v1/namespaces/default/pods/theirs", None, false),
             (Method::PATCH, "/api/v1/namespaces/default/pods/theirs/status", None, false),
             (Method::DELETE, "/api/v1/namespaces/default/pods/theirs", None, false),
