@@ -129,9 +129,30 @@ impl PodPhase {
 }
 
 wire_enum! {
-    /// The condition types of a Node's status that runlet sets.
+    /// The condition types of a Node's status that a kubelet posts (`core/v1` `NodeConditionType`); runlet's
+    /// agents post only `Ready`, the node lifecycle controller turns all of them `Unknown` when a node goes silent.
     pub enum NodeConditionType {
         Ready => "Ready",
+        MemoryPressure => "MemoryPressure",
+        DiskPressure => "DiskPressure",
+        PIDPressure => "PIDPressure",
+    }
+}
+
+wire_enum! {
+    /// What a node taint does to pods that do not tolerate it (`core/v1` `TaintEffect`).
+    pub enum TaintEffect {
+        NoSchedule => "NoSchedule",
+        PreferNoSchedule => "PreferNoSchedule",
+        NoExecute => "NoExecute",
+    }
+}
+
+wire_enum! {
+    /// How a toleration matches a taint's value (`core/v1` `TolerationOperator`); an empty operator means `Equal`.
+    pub enum TolerationOperator {
+        Equal => "Equal",
+        Exists => "Exists",
     }
 }
 
@@ -170,6 +191,15 @@ mod tests {
         }
         for &e in EventType::ALL {
             assert_eq!(EventType::parse(e.as_str()), Some(e));
+        }
+        for &t in NodeConditionType::ALL {
+            assert_eq!(NodeConditionType::parse(t.as_str()), Some(t));
+        }
+        for &e in TaintEffect::ALL {
+            assert_eq!(TaintEffect::parse(e.as_str()), Some(e));
+        }
+        for &o in TolerationOperator::ALL {
+            assert_eq!(TolerationOperator::parse(o.as_str()), Some(o));
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Client, ResourceExt};
-use runlet_api::event::EventType;
+use runlet_api::vocab::{ConditionStatus, EventType};
 use runlet_codec::{Lease, Node, Pod};
 use serde_json::json;
 
@@ -104,16 +104,16 @@ impl NodeLifecycleController {
             let seen = health::observe(observed.get(&name), &node, leases.get(&name).map(Arc::as_ref), now);
             let stale = health::stale_conditions(&node, &seen, self.config.grace, now);
             observed.insert(name.clone(), seen);
-            let mut ready = health::ready_status(&node).map(str::to_owned);
+            let mut ready = health::ready_status(&node);
             if let Some(conditions) = stale {
                 if self.write_conditions(&node, &conditions).await {
-                    ready = Some("Unknown".into());
+                    ready = Some(ConditionStatus::Unknown);
                 } else {
                     continue;
                 }
             }
             let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-            if let Some(wanted) = taints::reconcile(&current, ready.as_deref(), now) {
+            if let Some(wanted) = taints::reconcile(&current, ready, now) {
                 self.write_taints(&node, &wanted).await;
             }
         }

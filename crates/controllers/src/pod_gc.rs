@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Client, ResourceExt};
 use runlet_api::taints::OUT_OF_SERVICE;
+use runlet_api::vocab::ConditionStatus;
 use runlet_codec::{Node, Pod};
 use serde_json::json;
 
@@ -62,7 +63,7 @@ impl PodGarbageCollector {
         for pod in &pods {
             let state = bound(pod).map(|name| match nodes.get(&name) {
                 Some(node) => NodeState::Present {
-                    ready: ready_status(node) == Some("True"),
+                    ready: ready_status(node) == Some(ConditionStatus::True),
                     out_of_service: node
                         .spec
                         .as_ref()
@@ -99,7 +100,7 @@ impl PodGarbageCollector {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
         let name = pod.name_any();
         if let Some((phase, condition)) = podgc::failed_status(pod, why, now) {
-            let mut status = json!({"phase": phase});
+            let mut status = json!({"phase": phase.as_str()});
             if let Some(condition) = condition {
                 status["conditions"] = json!([condition]);
             }

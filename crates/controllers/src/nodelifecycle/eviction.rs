@@ -5,12 +5,11 @@
 //! from a failure of its own.
 
 use jiff::{SignedDuration, Timestamp};
-use runlet_api::taints::{NO_EXECUTE, tolerates};
+use runlet_api::taints::tolerates;
+use runlet_api::vocab::{ConditionStatus, PodConditionType, TaintEffect};
 use runlet_codec::k8s_openapi::api::core::v1::{Taint, Toleration};
 use runlet_codec::{PodCondition, Time};
 
-/// The condition an evicted pod gets (upstream `DisruptionTarget`).
-pub const DISRUPTION_TARGET: &str = "DisruptionTarget";
 pub const BY_TAINT_MANAGER: &str = "DeletionByTaintManager";
 pub const BY_TAINT_MANAGER_MESSAGE: &str = "Taint manager: deleting due to NoExecute taint";
 
@@ -26,7 +25,7 @@ pub enum Eviction {
 /// `timeAdded` of the node's `NoExecute` taints (from `now` for a taint without one), so a new leader computes
 /// the same deadline as the old one.
 pub fn eviction(taints: &[Taint], tolerations: &[Toleration], now: Timestamp) -> Eviction {
-    let no_execute: Vec<&Taint> = taints.iter().filter(|t| t.effect == NO_EXECUTE).collect();
+    let no_execute: Vec<&Taint> = taints.iter().filter(|t| t.effect == TaintEffect::NoExecute).collect();
     if no_execute.is_empty() {
         return Eviction::Never;
     }
@@ -50,8 +49,8 @@ pub fn eviction(taints: &[Taint], tolerations: &[Toleration], now: Timestamp) ->
 /// The condition set on a pod before the taint manager deletes it.
 pub fn disruption_condition(reason: &str, message: &str, now: Timestamp) -> PodCondition {
     PodCondition {
-        type_: DISRUPTION_TARGET.into(),
-        status: "True".into(),
+        type_: PodConditionType::DisruptionTarget.into(),
+        status: ConditionStatus::True.into(),
         reason: Some(reason.into()),
         message: Some(message.into()),
         last_transition_time: Some(Time(now)),
@@ -63,14 +62,17 @@ pub fn disruption_condition(reason: &str, message: &str, now: Timestamp) -> PodC
 #[cfg(test)]
 mod tests {
     use super::*;
-    use runlet_api::taints::{NO_SCHEDULE, NOT_READY, UNREACHABLE};
+    use runlet_api::taints::{NOT_READY, UNREACHABLE};
     use serde_json::json;
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + seconds).unwrap()
     }
 
-    fn taint(key: &str, effect: &str, added: Option<i64>) -> Taint {
+    const NO_EXECUTE: TaintEffect = TaintEffect::NoExecute;
+    const NO_SCHEDULE: TaintEffect = TaintEffect::NoSchedule;
+
+    fn taint(key: &str, effect: TaintEffect, added: Option<i64>) -> Taint {
         Taint { key: key.into(), value: None, effect: effect.into(), time_added: added.map(|s| Time(at(s))) }
     }
 

@@ -6,6 +6,7 @@
 //! counts it as failed and its `podFailurePolicy` can match the condition.
 
 use jiff::{SignedDuration, Timestamp};
+use runlet_api::vocab::PodPhase;
 use runlet_codec::{Pod, PodCondition};
 
 use super::eviction::disruption_condition;
@@ -37,10 +38,6 @@ pub enum Collect {
     UnscheduledTerminating,
 }
 
-fn is_terminal(pod: &Pod) -> bool {
-    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
-}
-
 /// Whether `pod` is collected, given the state of its node (None: the pod is not bound).
 pub fn collect(pod: &Pod, node: Option<NodeState>, now: Timestamp) -> Option<Collect> {
     let terminating = pod.metadata.deletion_timestamp.is_some();
@@ -59,17 +56,18 @@ pub fn collect(pod: &Pod, node: Option<NodeState>, now: Timestamp) -> Option<Col
 
 /// The status written before the forced deletion: `Failed`, with `DisruptionTarget` for an orphan; None for a
 /// pod that already finished (its phase stands).
-pub fn failed_status(pod: &Pod, why: Collect, now: Timestamp) -> Option<(String, Option<PodCondition>)> {
-    if is_terminal(pod) {
+pub fn failed_status(pod: &Pod, why: Collect, now: Timestamp) -> Option<(PodPhase, Option<PodCondition>)> {
+    if PodPhase::of(pod.status.as_ref()).is_some_and(PodPhase::is_terminal) {
         return None;
     }
     let condition = (why == Collect::Orphaned).then(|| disruption_condition(BY_POD_GC, NODE_GONE_MESSAGE, now));
-    Some(("Failed".into(), condition))
+    Some((PodPhase::Failed, condition))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runlet_api::vocab::PodConditionType;
     use serde_json::{Value, json};
 
     fn at(seconds: i64) -> Timestamp {
@@ -113,10 +111,13 @@ mod tests {
     fn the_status_written_before_the_deletion() {
         let running = pod(json!({"name": "a"}), "Running");
         let (phase, condition) = failed_status(&running, Collect::Orphaned, at(1)).expect("marked");
-        assert_eq!(phase, "Failed");
+        assert_eq!(phase, PodPhase::Failed);
         let condition = condition.expect("orphans get DisruptionTarget");
-        assert_eq!((condition.type_.as_str(), condition.reason.as_deref()), ("DisruptionTarget", Some(BY_POD_GC)));
-        assert_eq!(failed_status(&running, Collect::OutOfService, at(1)), Some(("Failed".into(), None)));
+        assert_eq!(
+            (condition.type_.as_str(), condition.reason.as_deref()),
+            (PodConditionType::DisruptionTarget.as_str(), Some(BY_POD_GC))
+        );
+        assert_eq!(failed_status(&running, Collect::OutOfService, at(1)), Some((PodPhase::Failed, None)));
         assert_eq!(failed_status(&pod(json!({}), "Succeeded"), Collect::Orphaned, at(1)), None);
     }
 }
