@@ -5,11 +5,17 @@
 //! finished is first marked `Failed` (orphans also get `DisruptionTarget`, reason `DeletionByPodGC`), so a Job
 //! counts it as failed and its `podFailurePolicy` can match the condition.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
 use jiff::{SignedDuration, Timestamp};
-use runlet_api::vocab::PodPhase;
-use runlet_codec::{Pod, PodCondition};
+use runlet_api::taints::OUT_OF_SERVICE;
+use runlet_api::vocab::{ConditionStatus, PodPhase};
+use runlet_codec::{Node, Pod, PodCondition};
 
 use super::eviction::disruption_condition;
+use super::health::ready_status;
 
 pub const BY_POD_GC: &str = "DeletionByPodGC";
 pub const NODE_GONE_MESSAGE: &str = "PodGC: node no longer exists";
@@ -36,6 +42,54 @@ pub enum Collect {
     Orphaned,
     OutOfService,
     UnscheduledTerminating,
+}
+
+/// How often the collector looks without being woken (upstream's `gcCheckPeriod`).
+pub const CHECK_PERIOD: Duration = Duration::from_secs(20);
+
+/// What one pass of the collector found.
+#[derive(Debug)]
+pub struct Pass {
+    /// The pods to collect, and why.
+    pub collect: Vec<(Arc<Pod>, Collect)>,
+    /// When to look again: the check period, or sooner when a missing node's quarantine ends.
+    pub wake: Duration,
+}
+
+/// One pass over the cached pods and nodes. `missing` remembers since when (this collector's clock) each node
+/// that pods name has been missing from the cache; nodes that came back or that no pod names are forgotten.
+pub fn pass(
+    pods: &[Arc<Pod>],
+    nodes: &HashMap<String, Arc<Node>>,
+    missing: &mut HashMap<String, Timestamp>,
+    now: Timestamp,
+) -> Pass {
+    let bound = |p: &Pod| p.spec.as_ref()?.node_name.clone().filter(|n| !n.is_empty());
+    missing.retain(|name, _| !nodes.contains_key(name) && pods.iter().any(|p| bound(p).as_ref() == Some(name)));
+    let mut out = Pass { collect: Vec::new(), wake: CHECK_PERIOD };
+    for pod in pods {
+        let state = bound(pod).map(|name| match nodes.get(&name) {
+            Some(node) => NodeState::Present {
+                ready: ready_status(node) == Some(ConditionStatus::True),
+                out_of_service: node
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.taints.as_ref())
+                    .is_some_and(|ts| ts.iter().any(|t| t.key == OUT_OF_SERVICE)),
+            },
+            None => NodeState::Missing { since: *missing.entry(name).or_insert(now) },
+        });
+        match collect(pod, state, now) {
+            Some(why) => out.collect.push((pod.clone(), why)),
+            None => {
+                if let Some(NodeState::Missing { since }) = state {
+                    let due = Duration::try_from((since + QUARANTINE).duration_since(now)).unwrap_or_default();
+                    out.wake = out.wake.min(due.max(Duration::from_millis(100)));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Whether `pod` is collected, given the state of its node (None: the pod is not bound).
@@ -105,6 +159,31 @@ mod tests {
         for (name, p, node, want) in cases {
             assert_eq!(collect(p, node, at(100)), want, "{name}");
         }
+    }
+
+    #[test]
+    fn a_pass_remembers_missing_nodes_and_wakes_when_their_quarantine_ends() {
+        let on = |name: &str, node: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"nodeName": node, "containers": []},
+                                          "status": {"phase": "Running"}}))
+            .unwrap()
+        };
+        let nodes: HashMap<String, Arc<Node>> = HashMap::from([(
+            "here".to_string(),
+            Arc::new(serde_json::from_value(json!({"metadata": {"name": "here"}})).unwrap()),
+        )]);
+        let pods = vec![Arc::new(on("a", "gone")), Arc::new(on("b", "here"))];
+        let mut missing = HashMap::from([("forgotten".to_string(), at(0))]);
+        let first = pass(&pods, &nodes, &mut missing, at(100));
+        assert!(first.collect.is_empty(), "the quarantine has just begun");
+        assert_eq!(missing, HashMap::from([("gone".to_string(), at(100))]), "nodes no pod names are forgotten");
+        assert_eq!(first.wake, Duration::from_secs(20), "the check period comes before the quarantine's end");
+        let later = pass(&pods, &nodes, &mut missing, at(125));
+        assert_eq!(later.wake, Duration::from_secs(15), "woken when the quarantine ends");
+        let due = pass(&pods, &nodes, &mut missing, at(140));
+        let collected: Vec<(String, Collect)> =
+            due.collect.iter().map(|(p, why)| (p.metadata.name.clone().unwrap_or_default(), *why)).collect();
+        assert_eq!(collected, [("a".to_string(), Collect::Orphaned)]);
     }
 
     #[test]
