@@ -4,11 +4,15 @@
 //! deletion the pod gets the `DisruptionTarget` condition, so a Job's `podFailurePolicy` can tell an eviction
 //! from a failure of its own.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
 use jiff::{SignedDuration, Timestamp};
 use runlet_api::taints::tolerates;
 use runlet_api::vocab::{ConditionStatus, PodConditionType, TaintEffect};
 use runlet_codec::k8s_openapi::api::core::v1::{Taint, Toleration};
-use runlet_codec::{PodCondition, Time};
+use runlet_codec::{Node, Pod, PodCondition, Time};
 
 pub const BY_TAINT_MANAGER: &str = "DeletionByTaintManager";
 pub const BY_TAINT_MANAGER_MESSAGE: &str = "Taint manager: deleting due to NoExecute taint";
@@ -44,6 +48,44 @@ pub fn eviction(taints: &[Taint], tolerations: &[Toleration], now: Timestamp) ->
         None => Eviction::Never,
         Some(seconds) => Eviction::At(since + SignedDuration::from_secs(seconds.max(0))),
     }
+}
+
+/// What one eviction pass found: the pods whose time is up, and how long until the next one's is.
+#[derive(Debug, Default)]
+pub struct Due {
+    pub pods: Vec<Arc<Pod>>,
+    pub next: Option<Duration>,
+}
+
+/// The pods to evict now, from the caches. `evicted` holds the uids already evicted whose deletion the cache
+/// does not show yet (they are not evicted twice); uids the cache shows deleting or gone are forgotten.
+pub fn due(
+    nodes: &HashMap<String, Arc<Node>>,
+    pods: &[Arc<Pod>],
+    evicted: &mut HashSet<String>,
+    now: Timestamp,
+) -> Due {
+    let uid = |p: &Pod| p.metadata.uid.clone().unwrap_or_default();
+    evicted.retain(|u| pods.iter().any(|p| &uid(p) == u && p.metadata.deletion_timestamp.is_none()));
+    let mut out = Due::default();
+    for pod in pods {
+        if pod.metadata.deletion_timestamp.is_some() || evicted.contains(&uid(pod)) {
+            continue;
+        }
+        let spec = pod.spec.as_ref();
+        let Some(node) = spec.and_then(|s| s.node_name.as_deref()).and_then(|n| nodes.get(n)) else { continue };
+        let node_taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
+        let tolerations = spec.and_then(|s| s.tolerations.as_deref()).unwrap_or_default();
+        match eviction(node_taints, tolerations, now) {
+            Eviction::Never => {}
+            Eviction::At(at) if at <= now => out.pods.push(pod.clone()),
+            Eviction::At(at) => {
+                let wait = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::from_secs(1));
+                out.next = Some(out.next.map_or(wait, |n| n.min(wait)));
+            }
+        }
+    }
+    out
 }
 
 /// The condition set on a pod before the taint manager deletes it.
@@ -125,5 +167,38 @@ mod tests {
             Eviction::At(at(57)),
             "a taint without timeAdded counts from now"
         );
+    }
+
+    #[test]
+    fn a_pass_picks_due_pods_once() {
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1"},
+            "spec": {"taints": [taint(UNREACHABLE, NO_EXECUTE, Some(10))]}}))
+        .unwrap();
+        let nodes = HashMap::from([("n1".to_string(), Arc::new(node))]);
+        let pod = |name: &str, seconds: Option<i64>, deleting: bool| -> Arc<Pod> {
+            let tolerations: Vec<Toleration> = seconds.map(|s| toleration(UNREACHABLE, Some(s))).into_iter().collect();
+            let mut meta = json!({"name": name, "uid": name});
+            if deleting {
+                meta["deletionTimestamp"] = json!(at(0).to_string());
+            }
+            Arc::new(
+                serde_json::from_value(json!({"metadata": meta,
+                    "spec": {"nodeName": "n1", "containers": [], "tolerations": tolerations}}))
+                .unwrap(),
+            )
+        };
+        let pods = [
+            pod("now", None, false),
+            pod("later", Some(300), false),
+            pod("sooner", Some(100), false),
+            pod("going", None, true),
+            pod("done", None, false),
+        ];
+        let mut evicted = HashSet::from(["done".to_string(), "gone".to_string(), "going".to_string()]);
+        let found = due(&nodes, &pods, &mut evicted, at(50));
+        let names: Vec<String> = found.pods.iter().map(|p| p.metadata.name.clone().unwrap_or_default()).collect();
+        assert_eq!(names, ["now"], "pods being deleted or already evicted are not evicted again");
+        assert_eq!(found.next, Some(Duration::from_secs(60)), "sooner's deadline: 10 + 100 s");
+        assert_eq!(evicted, HashSet::from(["done".to_string()]), "deleting or gone: forgotten");
     }
 }
