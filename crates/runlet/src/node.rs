@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use runlet_agent::ShimCommand;
 use runlet_agent::node::{AgentConfig, Capacity, LogEndpoint, NodeAgent};
+use runlet_api::vocab::StatusReason;
 use runlet_apiserver::ApiError;
 use runlet_apiserver::negotiate::Query;
 
@@ -234,7 +235,7 @@ async fn serve_log(
             .get_opt(&name)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
-            .ok_or_else(|| ApiError::new(404, "NotFound", format!("pods \"{name}\" not found")))?;
+            .ok_or_else(|| ApiError::new(404, StatusReason::NotFound, format!("pods \"{name}\" not found")))?;
         let value = runlet_codec::encode_pod(&pod).map_err(|e| ApiError::internal(e.to_string()))?;
         let mut opts = runlet_apiserver::logs::parse_options(&Query::parse(query.as_deref()), &value)?;
         opts.container = container;
