@@ -15,10 +15,36 @@ use runlet_apiserver::negotiate::Query;
 /// The pod limit a node advertises by default.
 pub const DEFAULT_MAX_PODS: u32 = 110;
 
-/// The `runlet` binary re-executed as `runlet shim ...` supervises each container.
+/// The small executable built next to `runlet` that only supervises containers.
+pub const SHIM_EXECUTABLE: &str = "runlet-shim";
+
+/// What supervises each container: `runlet-shim` next to the `runlet` executable when it was built from the same
+/// sources, else the `runlet` binary itself re-executed as `runlet shim ...` (`cargo run --bin runlet` builds only
+/// `runlet`). Both run the same code; `runlet-shim` is a few megabytes instead of the whole server, so one is
+/// started and relocated per container in a fraction of the time (see BENCHMARKS.md).
 pub fn shim_command() -> anyhow::Result<ShimCommand> {
-    let program = std::env::current_exe().context("locating the runlet binary for the container shim")?;
-    Ok(ShimCommand { program, args: vec!["shim".into()] })
+    let runlet = std::env::current_exe().context("locating the runlet binary for the container shim")?;
+    let fallback = ShimCommand { program: runlet.clone(), args: vec!["shim".into()] };
+    let Some(sibling) = runlet.parent().map(|dir| dir.join(SHIM_EXECUTABLE)) else { return Ok(fallback) };
+    if !sibling.is_file() {
+        return Ok(fallback);
+    }
+    let small = ShimCommand { program: sibling, args: Vec::new() };
+    match small.is_this_build() {
+        Ok(true) => Ok(small),
+        Ok(false) => {
+            tracing::warn!(
+                shim = %small.program.display(),
+                "{SHIM_EXECUTABLE} was built from other sources than this runlet; containers are supervised by \
+                 `runlet shim` instead (slower to start; build both with `cargo build --release`)"
+            );
+            Ok(fallback)
+        }
+        Err(e) => {
+            tracing::warn!(shim = %small.program.display(), error = %e, "cannot use {SHIM_EXECUTABLE}; using `runlet shim`");
+            Ok(fallback)
+        }
+    }
 }
 
 /// This machine's host name, the default node name.
