@@ -94,8 +94,11 @@ impl NodeAgent {
         };
         let agent_id = claim::agent_id(&config.root).map_err(AgentError::Id)?;
         let leases: kube::Api<runlet_codec::Lease> = kube::Api::namespaced(client.clone(), register::LEASE_NAMESPACE);
-        let lease = leases.get_opt(&config.node_name).await?;
-        claim::may_run(&config.node_name, lease.as_ref(), &agent_id, jiff::Timestamp::now())?;
+        // The Lease first: a node already run by another live agent is refused before anything of it is touched.
+        register::claim_lease(&leases, &config.node_name, &agent_id).await.map_err(|e| match e {
+            register::ClaimError::InUse(taken) => AgentError::NodeInUse(taken),
+            register::ClaimError::Api(e) => AgentError::Register(e),
+        })?;
         register::register(&client, &config.node_name, &facts).await?;
         tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone(), agent_id, facts));
         let options = WorkerOptions {

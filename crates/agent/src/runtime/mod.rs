@@ -44,6 +44,28 @@ pub struct ShimCommand {
     pub args: Vec<OsString>,
 }
 
+impl ShimCommand {
+    /// Asks this shim which sources it was built from ([`shim::BUILD`]); a shim from before the question
+    /// existed fails, which is an answer too (it is not this build).
+    pub fn build(&self) -> io::Result<String> {
+        let output = std::process::Command::new(&self.program)
+            .args(&self.args)
+            .arg(shim::BUILD_ARG)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()?;
+        if !output.status.success() {
+            return Err(io::Error::other(format!("{} {}: {}", self.program.display(), shim::BUILD_ARG, output.status)));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    /// Whether this shim runs the same code as this process's agent.
+    pub fn is_this_build(&self) -> io::Result<bool> {
+        Ok(self.build()? == shim::BUILD)
+    }
+}
+
 /// Configuration of a [`ProcessRuntime`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
