@@ -14,7 +14,6 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use runlet_api::vocab::StatusReason;
 use runlet_store::Store;
 
 use crate::error::ApiError;
@@ -23,6 +22,7 @@ use crate::observe::audit::User;
 use crate::observe::request_info::{self, RequestInfo};
 use crate::resources::{self, Kind};
 use crate::state::MAX_BODY_BYTES;
+use runlet_api::vocab::StatusReason;
 
 /// The identity of a connection's client certificate, verified against the cluster CA in the TLS handshake;
 /// the listener puts it on every request of that connection.
