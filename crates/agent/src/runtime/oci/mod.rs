@@ -91,6 +91,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn host_network_files_yield_to_volumes() {
+        let volume = BindMount {
+            source: PathBuf::from("/r/volumes/hosts"),
+            sub_path: None,
+            target: "/etc/hosts".into(),
+            read_only: false,
+            name: "hosts".into(),
+        };
+        let mut mounts = vec![volume.clone()];
+        add_host_network_files(&mut mounts);
+        let hosts: Vec<&BindMount> = mounts.iter().filter(|m| m.target == "/etc/hosts").collect();
+        assert_eq!(hosts, [&volume], "a volume at /etc/hosts is kept, not covered");
+        for m in mounts.iter().filter(|m| m.target != "/etc/hosts") {
+            assert!(m.read_only && m.source == Path::new(&m.target), "{m:?}");
+        }
+    }
+
+    #[test]
     fn image_ids_in_container_statuses() {
         let record = |names: &[&str]| ImageRecord {
             id: "sha256:c0ffee".into(),
