@@ -450,6 +450,19 @@ fn runc_runs_image_containers_as_the_process_runtime_runs_processes() {
         assert_eq!(k.ok(&["logs", name]), *want, "{name}");
     }
 
+    // Volumes through a subPath: a ConfigMap's key as a file, a directory of an emptyDir (made by the node;
+    // as root, since the node makes subPath directories 0755).
+    k.ok(&["create", "configmap", "cfg", "--from-literal=greeting=hi"]);
+    let sub_paths = pod(
+        "subpath",
+        "runlet-test:1",
+        "    command: [/bin/sh, -c, 'cat /etc/greeting; echo; : > /out/file && ls /scratch']\n    securityContext: {runAsUser: 0}\n    volumeMounts: [{name: cfg, mountPath: /etc/greeting, subPath: greeting}, {name: scratch, mountPath: /out, subPath: a/b}, {name: scratch, mountPath: /scratch}]\n",
+    )
+    .replace("  containers:\n", "  volumes: [{name: cfg, configMap: {name: cfg}}, {name: scratch, emptyDir: {}}]\n  containers:\n");
+    k.ok_stdin(&["create", "-f", "-"], &sub_paths);
+    assert_eq!(finished(&k, "subpath"), "Succeeded", "{}", k.ok(&["logs", "subpath"]));
+    assert_eq!(k.ok(&["logs", "subpath"]), "hi\na\n");
+
     // Exit codes, and a program that is not in the image.
     k.ok_stdin(
         &["create", "-f", "-"],
