@@ -283,7 +283,7 @@ pub fn delete(spec: &LaunchSpec, runc: &RuncRun) {
     remove_pod_cgroups(spec);
 }
 
-/// On cgroup v1, runc made the container's cgroup path in every hierarchy, and `runc delete` removed only
+/// On cgroup v1 (and the v2 hierarchy of a hybrid host), runc made the container's cgroup path in every hierarchy, and `runc delete` removed only
 /// the leaves: the pod's directory goes too once its last container has ended (`rmdir` fails while others
 /// are in it). The hierarchies the agent itself uses are left to the agent.
 fn remove_pod_cgroups(spec: &LaunchSpec) {
@@ -291,7 +291,7 @@ fn remove_pod_cgroups(spec: &LaunchSpec) {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let Some(path) = cgroups_path(set, &mountinfo) else { return };
     let Some(pod_dir) = Path::new(&path).parent() else { return };
-    for mount in cgroup::parse_mountinfo(&mountinfo).into_iter().filter(|m| m.fstype == "cgroup") {
+    for mount in cgroup::parse_mountinfo(&mountinfo).into_iter().filter(|m| m.fstype.starts_with("cgroup")) {
         let dir = mount.mount_point.join(pod_dir.strip_prefix("/").unwrap_or(pod_dir));
         if !set.dirs.iter().any(|d| d.starts_with(&dir)) {
             let _ = std::fs::remove_dir(&dir);
