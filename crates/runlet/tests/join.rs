@@ -151,6 +151,14 @@ fn an_agent_joins_with_a_bootstrap_token_and_holds_only_its_own_node() {
     assert!(refused.contains("Unauthorized"), "{refused}");
     assert!(!tmp.path().join("a3/kubeconfig").exists());
 
+    // A bootstrap token's holder may ask for a node certificate and read discovery, nothing else.
+    let bootstrapper = api.with_token(Some(&token));
+    bootstrapper.get("/version").expect(200);
+    let refused = bootstrapper.get("/api/v1/namespaces/kube-system/secrets").expect(403);
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("User \"system:bootstrap:{}\"", &token[..6])), "{refused}");
+    bootstrapper.get(NODES).expect(403);
+
     // Joining.
     assert_eq!(join[token_at], token);
     let first = Agent(agent(&[&join[..], &["--node-name", "j1"]].concat(), &agent_dir, Stdio::null()));
