@@ -184,6 +184,7 @@ fn an_agent_joins_with_a_bootstrap_token_and_holds_only_its_own_node() {
         ("GET", format!("{NODES}/j1"), None, 200),
         ("PATCH", format!("{NODES}/j1"), Some(json!({"metadata": {"labels": {"mine": "yes"}}})), 200),
         ("GET", format!("{lease}/j1"), None, 200),
+        ("PATCH", format!("{NODES}/j1"), Some(json!({"spec": {"unschedulable": true}})), 403),
         ("GET", format!("{NODES}/other"), None, 403),
         ("PATCH", format!("{NODES}/other/status"), Some(json!({"status": {}})), 403),
         ("GET", NODES.to_string(), None, 403),
