@@ -67,6 +67,7 @@ pub fn json_or_yaml(bytes: &[u8]) -> Result<Value, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runlet_api::vocab::StatusReason;
     use serde_json::json;
 
     #[tokio::test]
@@ -79,7 +80,7 @@ mod tests {
                 Ok(bytes) => assert!(accepted && bytes.len() == len, "{len} over {limit}"),
                 Err(e) => {
                     assert!(!accepted, "{len} under {limit}: {e}");
-                    assert_eq!((e.code, e.reason), (413, "RequestEntityTooLarge"));
+                    assert_eq!((e.code, e.reason), (413, StatusReason::RequestEntityTooLarge));
                     assert_eq!(e.message, format!("Request entity too large: limit is {limit}"));
                 }
             }

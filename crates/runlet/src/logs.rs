@@ -13,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use kube::api::Api;
 use runlet_agent::logs::{LogError, LogOptions as AgentLogOptions, read_logs};
 use runlet_agent::node::{LOG_CERT_ANNOTATION, NodeAgent};
+use runlet_api::vocab::StatusReason;
 use runlet_apiserver::ApiError;
 use runlet_apiserver::logs::{LogOptions, LogSource, LogStream};
 use runlet_codec::{Node, Pod};
@@ -142,11 +143,12 @@ async fn fetch_remote(
     if status != 200 {
         // The agent answers errors as Status objects; pass their message on.
         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let msg = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-        return Err(ApiError::new(status, if status == 400 { "BadRequest" } else { "" }, msg));
+        let answer = serde_json::from_slice::<Value>(&bytes).ok();
+        let field = |name: &str| answer.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str);
+        let msg = field("message").map_or_else(|| String::from_utf8_lossy(&bytes).into_owned(), str::to_string);
+        // The agent's own reason when it sent a Status with one, else the one upstream gives a bare code.
+        let reason = field("reason").and_then(StatusReason::parse).unwrap_or_else(|| StatusReason::for_code(status));
+        return Err(ApiError::new(status, reason, msg));
     }
     let stream = body.into_data_stream().map(|r| r.map_err(std::io::Error::other));
     Ok(stream.boxed())

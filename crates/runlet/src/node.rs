@@ -8,16 +8,43 @@ use std::sync::Arc;
 use anyhow::Context;
 use runlet_agent::ShimCommand;
 use runlet_agent::node::{AgentConfig, Capacity, LogEndpoint, NodeAgent};
+use runlet_api::vocab::StatusReason;
 use runlet_apiserver::ApiError;
 use runlet_apiserver::negotiate::Query;
 
 /// The pod limit a node advertises by default.
 pub const DEFAULT_MAX_PODS: u32 = 110;
 
-/// The `runlet` binary re-executed as `runlet shim ...` supervises each container.
+/// The small executable built next to `runlet` that only supervises containers.
+pub const SHIM_EXECUTABLE: &str = "runlet-shim";
+
+/// What supervises each container: `runlet-shim` next to the `runlet` executable when it was built from the same
+/// sources, else the `runlet` binary itself re-executed as `runlet shim ...` (`cargo run --bin runlet` builds only
+/// `runlet`). Both run the same code; `runlet-shim` is a few megabytes instead of the whole server, so one is
+/// started and relocated per container in a fraction of the time (see BENCHMARKS.md).
 pub fn shim_command() -> anyhow::Result<ShimCommand> {
-    let program = std::env::current_exe().context("locating the runlet binary for the container shim")?;
-    Ok(ShimCommand { program, args: vec!["shim".into()] })
+    let runlet = std::env::current_exe().context("locating the runlet binary for the container shim")?;
+    let fallback = ShimCommand { program: runlet.clone(), args: vec!["shim".into()] };
+    let Some(sibling) = runlet.parent().map(|dir| dir.join(SHIM_EXECUTABLE)) else { return Ok(fallback) };
+    if !sibling.is_file() {
+        return Ok(fallback);
+    }
+    let small = ShimCommand { program: sibling, args: Vec::new() };
+    match small.is_this_build() {
+        Ok(true) => Ok(small),
+        Ok(false) => {
+            tracing::warn!(
+                shim = %small.program.display(),
+                "{SHIM_EXECUTABLE} was built from other sources than this runlet; containers are supervised by \
+                 `runlet shim` instead (slower to start; build both with `cargo build --release`)"
+            );
+            Ok(fallback)
+        }
+        Err(e) => {
+            tracing::warn!(shim = %small.program.display(), error = %e, "cannot use {SHIM_EXECUTABLE}; using `runlet shim`");
+            Ok(fallback)
+        }
+    }
 }
 
 /// This machine's host name, the default node name.
@@ -53,6 +80,14 @@ pub struct PodFlags {
     /// A registry (`host:port`) to pull from over plain HTTP; loopback registries always are (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// Disk use (percent of the image store's file system) at which unused images are collected; 100 never
+    /// (the kubelet's imageGCHighThresholdPercent)
+    #[arg(long, default_value_t = runlet_agent::runtime::oci::gc::HIGH_PERCENT)]
+    pub image_gc_high_threshold: u8,
+    /// Disk use (percent) image collection brings the file system down to (the kubelet's
+    /// imageGCLowThresholdPercent)
+    #[arg(long, default_value_t = runlet_agent::runtime::oci::gc::LOW_PERCENT)]
+    pub image_gc_low_threshold: u8,
 }
 
 /// A positive duration such as `1m`, `90s` or `1m30s`.
@@ -74,6 +109,8 @@ impl Default for PodFlags {
             sync_frequency: runlet_agent::worker::DEFAULT_SYNC_PERIOD,
             default_runtime_handler: "process".to_string(),
             insecure_registries: Vec::new(),
+            image_gc_high_threshold: runlet_agent::runtime::oci::gc::HIGH_PERCENT,
+            image_gc_low_threshold: runlet_agent::runtime::oci::gc::LOW_PERCENT,
         }
     }
 }
@@ -102,6 +139,11 @@ pub fn agent_config(
         sync_period: flags.sync_frequency,
         default_handler: flags.default_runtime_handler.clone(),
         insecure_registries: flags.insecure_registries.clone(),
+        image_gc: runlet_agent::runtime::oci::gc::Thresholds::new(
+            flags.image_gc_high_threshold,
+            flags.image_gc_low_threshold,
+        )
+        .map_err(anyhow::Error::msg)?,
     })
 }
 
@@ -194,7 +236,7 @@ async fn only_the_api_server(req: axum::extract::Request, next: axum::middleware
     let who = holder.unwrap_or_default();
     ApiError::new(
         403,
-        "Forbidden",
+        StatusReason::Forbidden,
         format!("forbidden: User {who:?} cannot get path {:?}: only the API server reads logs here", req.uri().path()),
     )
     .into_response()
@@ -219,7 +261,7 @@ async fn serve_log(
             .get_opt(&name)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
-            .ok_or_else(|| ApiError::new(404, "NotFound", format!("pods \"{name}\" not found")))?;
+            .ok_or_else(|| ApiError::new(404, StatusReason::NotFound, format!("pods \"{name}\" not found")))?;
         let value = runlet_codec::encode_pod(&pod).map_err(|e| ApiError::internal(e.to_string()))?;
         let mut opts = runlet_apiserver::logs::parse_options(&Query::parse(query.as_deref()), &value)?;
         opts.container = container;

@@ -39,6 +39,8 @@ pub struct AgentConfig {
     pub default_handler: String,
     /// Registries (`host:port`) pulled from over plain HTTP, besides loopback ones.
     pub insecure_registries: Vec<String>,
+    /// When unused images are collected.
+    pub image_gc: crate::runtime::oci::gc::Thresholds,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +85,7 @@ impl NodeAgent {
         rc.allocatable.memory_bytes = i128::from(config.capacity.memory_bytes);
         let runtime = ProcessRuntime::new(rc)?;
         if let Some(images) = runtime.images() {
-            tokio::spawn(crate::runtime::oci::gc::run(images.clone(), config.root.clone()));
+            tokio::spawn(crate::runtime::oci::gc::run(images.clone(), config.root.clone(), config.image_gc));
         }
         let facts = register::NodeFacts {
             capacity: config.capacity.clone(),

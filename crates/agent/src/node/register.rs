@@ -100,9 +100,12 @@ fn ready_condition(now: jiff::Timestamp) -> NodeCondition {
 /// The node's Ready condition is the one this agent posts (and not, say, `Unknown` from the node lifecycle
 /// controller).
 fn posted_by_us(node: &Node) -> bool {
-    let ready =
-        node.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
-    ready.is_some_and(|c| c.status == "True" && c.reason.as_deref() == Some(READY_REASON))
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == NodeConditionType::Ready));
+    ready.is_some_and(|c| c.status == ConditionStatus::True && c.reason.as_deref() == Some(READY_REASON))
 }
 
 fn go_arch() -> &'static str {

@@ -22,6 +22,7 @@ use crate::observe::audit::User;
 use crate::observe::request_info::{self, RequestInfo};
 use crate::resources::{self, Kind};
 use crate::state::MAX_BODY_BYTES;
+use runlet_api::vocab::StatusReason;
 
 /// The identity of a connection's client certificate, verified against the cluster CA in the TLS handshake;
 /// the listener puts it on every request of that connection.
@@ -171,7 +172,7 @@ fn forbidden(user: &User, info: &RequestInfo, path: &str, why: &str) -> ApiError
     if info.resource.is_empty() {
         return ApiError::new(
             403,
-            "Forbidden",
+            StatusReason::Forbidden,
             format!("forbidden: User \"{}\" cannot {} path \"{path}\": {why}", user.username, info.audit_verb),
         );
     }
@@ -194,7 +195,7 @@ fn forbidden(user: &User, info: &RequestInfo, path: &str, why: &str) -> ApiError
     };
     ApiError::new(
         403,
-        "Forbidden",
+        StatusReason::Forbidden,
         format!(
             "{head}: User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\" {scope}: {why}",
             user.username, info.audit_verb, info.group
