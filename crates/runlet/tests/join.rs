@@ -208,6 +208,33 @@ fn an_agent_joins_with_a_bootstrap_token_and_holds_only_its_own_node() {
         }
     }
 
+    // The node may ask for a new certificate of its own (renewal), not for another node's.
+    let csr_for = |node_name: &str| {
+        let (key, csr) = (tmp.path().join(format!("{node_name}.key")), tmp.path().join(format!("{node_name}.csr")));
+        let out = Command::new("openssl")
+            .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj"])
+            .arg(format!("/O=system:nodes/CN=system:node:{node_name}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .expect("openssl req");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"generateName": "renew-"},
+            "spec": {"request": b64(&std::fs::read_to_string(&csr).unwrap()),
+                     "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                     "usages": ["digital signature", "client auth"]}})
+    };
+    let csrs = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+    let (code, renewed) = node.request("POST", csrs, Some(&csr_for("j1")));
+    assert_eq!(code, 201, "{renewed}");
+    assert_eq!(renewed["status"]["conditions"][0]["type"], "Approved", "{renewed}");
+    assert!(renewed["status"]["certificate"].as_str().is_some_and(|c| !c.is_empty()), "{renewed}");
+    let (code, refused) = node.request("POST", csrs, Some(&csr_for("j9")));
+    assert_eq!((code, &refused["reason"]), (403, &json!("Forbidden")), "{refused}");
+
     // A pod on j1 reads the ConfigMap it references, and its log reaches the server's clients.
     let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "greet"},
         "spec": {"template": {"spec": {
