@@ -283,4 +283,10 @@ fn an_agent_joins_with_a_bootstrap_token_and_holds_only_its_own_node() {
     // Another node name with this directory's credential is refused.
     let refused = agent_fails(&["--node-name", "j2"], &agent_dir);
     assert!(refused.contains("is for node \"j1\""), "{refused}");
+
+    // The expired token's Secret is cleaned up (every 10 s), the valid one stays.
+    let secret = |id: &str| api.get(&format!("/api/v1/namespaces/kube-system/secrets/bootstrap-token-{id}")).code;
+    let cleaned = eventually(Duration::from_secs(60), || (secret("old123") == 404).then_some(()));
+    assert!(cleaned.is_some(), "the expired token's Secret is still there");
+    assert_eq!(secret(&token[..6]), 200);
 }

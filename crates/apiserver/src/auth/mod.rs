@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod certs;
 pub mod csr;
 pub mod node;
+pub mod token_cleaner;
 
 use std::sync::Arc;
 
