@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Kubectl, Server, eventually, have_kubectl, repo_root};
+use support::{Kubectl, Server, eventually, have_kubectl, memory_cgroups_writable, repo_root};
 
 #[test]
 fn kubectl_runs_the_seed_job_for_real() {
@@ -209,30 +209,6 @@ fn runlet_run_on_a_server_deletes_its_jobs_on_ctrl_c() {
     assert!(gone.contains("not found"), "{gone}");
 }
 
-/// True when this process may create memory cgroups (v1 `memory` hierarchy or v2 unified), as the agent does.
-fn memory_cgroups_writable() -> bool {
-    let probe = |dir: &std::path::Path| {
-        let p = dir.join(format!("runlet-test-probe-{}", std::process::id()));
-        let ok = std::fs::create_dir(&p).is_ok();
-        let _ = std::fs::remove_dir(&p);
-        ok
-    };
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    own.lines().any(|l| {
-        let parts: Vec<&str> = l.splitn(3, ':').collect();
-        match parts.as_slice() {
-            [_, ctrls, path] if ctrls.split(',').any(|c| c == "memory") => {
-                probe(&std::path::Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/')))
-            }
-            ["0", "", path] => {
-                let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-                dir.join("memory.max").exists() && probe(&dir)
-            }
-            _ => false,
-        }
-    })
-}
-
 #[test]
 fn a_pod_over_its_memory_limit_is_oom_killed() {
     if !have_kubectl("a_pod_over_its_memory_limit_is_oom_killed") {
@@ -254,4 +230,43 @@ fn a_pod_over_its_memory_limit_is_oom_killed() {
     assert_eq!(ended.as_deref(), Some("Failed/OOMKilled/137"));
     let table = k.ok(&["get", "pod", "hog"]);
     assert!(table.contains("OOMKilled"), "{table}");
+}
+
+/// `runlet-shim` (what supervises containers when it sits next to `runlet`) and `runlet shim` are the same code:
+/// both answer the agent's build question alike, which is what lets the agent use the small one.
+#[test]
+fn the_small_shim_and_runlet_shim_are_the_same_build() {
+    let ask = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(program).args(args).arg("--build").output().unwrap();
+        assert!(out.status.success(), "{program} {args:?} --build: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let small = ask(env!("CARGO_BIN_EXE_runlet-shim"), &[]);
+    let big = ask(env!("CARGO_BIN_EXE_runlet"), &["shim"]);
+    assert!(!small.is_empty() && small.chars().all(|c| c.is_ascii_hexdigit()), "{small:?}");
+    assert_eq!(small, big);
+}
+
+/// The server's agent starts each container under `runlet-shim`, not under a second copy of the whole server:
+/// the container's parent (the shim, or the sandbox's init that the shim forked) shows it in its command line.
+#[test]
+fn containers_run_under_the_small_shim() {
+    if !have_kubectl("containers_run_under_the_small_shim") {
+        return;
+    }
+    let env = support::AgentEnv::start();
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "parent"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox",
+            "command": ["sh", "-c", "tr '\\0' ' ' < /proc/$PPID/cmdline"]}]}
+    });
+    env.k.ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    let phase = eventually(Duration::from_secs(90), || {
+        let phase = env.k.ok(&["get", "pod", "parent", "-o", "jsonpath={.status.phase}"]);
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    });
+    assert_eq!(phase.as_deref(), Some("Succeeded"), "{}", env.k.ok(&["describe", "pod", "parent"]));
+    let parent = env.k.ok(&["logs", "parent"]);
+    let program = parent.split_whitespace().next().unwrap_or_default();
+    assert!(program.ends_with("/runlet-shim"), "the container's parent is {parent:?}");
 }

@@ -44,6 +44,28 @@ pub struct ShimCommand {
     pub args: Vec<OsString>,
 }
 
+impl ShimCommand {
+    /// Asks this shim which sources it was built from ([`shim::BUILD`]); a shim from before the question
+    /// existed fails, which is an answer too (it is not this build).
+    pub fn build(&self) -> io::Result<String> {
+        let output = std::process::Command::new(&self.program)
+            .args(&self.args)
+            .arg(shim::BUILD_ARG)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()?;
+        if !output.status.success() {
+            return Err(io::Error::other(format!("{} {}: {}", self.program.display(), shim::BUILD_ARG, output.status)));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    /// Whether this shim runs the same code as this process's agent.
+    pub fn is_this_build(&self) -> io::Result<bool> {
+        Ok(self.build()? == shim::BUILD)
+    }
+}
+
 /// Configuration of a [`ProcessRuntime`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -73,6 +95,8 @@ pub struct RuntimeConfig {
     pub default_handler: String,
     /// The node's images (for the `oci` handler); None: pods of that handler cannot start.
     pub images: Option<oci::ImageService>,
+    /// The runc binary that runs `oci` containers; None: runlet's own sandbox init runs them.
+    pub runc: Option<PathBuf>,
 }
 
 impl RuntimeConfig {
@@ -94,6 +118,7 @@ impl RuntimeConfig {
             log_limits: logfile::LogLimits::default(),
             default_handler: oci::HANDLER_PROCESS.to_string(),
             images: None,
+            runc: oci::runc::find_binary(),
         }
     }
 }
@@ -370,6 +395,18 @@ impl ProcessRuntime {
                 Err(message) => return Ok(failed(message)),
             }
         }
+        if let Some(sandbox) = spec.sandbox.as_mut()
+            && sandbox.image_root.is_some()
+        {
+            oci::add_host_network_files(&mut sandbox.mounts);
+            if let Some(binary) = &self.inner.config.runc {
+                spec.runc = Some(oci::runc::RuncRun {
+                    binary: binary.clone(),
+                    memory_bytes: limits.memory_bytes,
+                    cpu_millis: limits.cpu_millis,
+                });
+            }
+        }
         if let Some(sandbox) = &spec.sandbox {
             for layer in ["upper", "work", "merged"] {
                 let dir = sandbox.rootfs.join(layer);
@@ -422,7 +459,12 @@ impl ProcessRuntime {
             // A shim that says nothing for this long is broken; the timeout keeps the worker from hanging.
             let _ = tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line)).await;
         }
-        let handle = ContainerHandle { run_dir: spec.run_dir.clone(), pid: 0, cgroup: spec.cgroup.clone() };
+        let handle = ContainerHandle {
+            run_dir: spec.run_dir.clone(),
+            pid: 0,
+            cgroup: spec.cgroup.clone(),
+            main_only: spec.runc.is_some(),
+        };
         match line.trim_end() {
             shim::STARTED_LINE => {
                 let start = container::read_start(&spec.run_dir)

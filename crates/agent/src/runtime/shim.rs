@@ -31,6 +31,11 @@ use super::sandbox::init::{self, Report, parse_report};
 use super::state::{self, CgroupSet, ExitRecord, LaunchSpec, StartRecord};
 
 pub const STARTED_LINE: &str = "started";
+/// The only argument that makes the shim print [`BUILD`] and exit.
+pub const BUILD_ARG: &str = "--build";
+/// Which sources this shim was built from (a hash of the agent crate's sources, see the crate's build script):
+/// the agent uses a separate shim executable only when it answers [`BUILD_ARG`] with the agent's own `BUILD`.
+pub const BUILD: &str = env!("RUNLET_SHIM_BUILD");
 pub const EXITED_LINE: &str = "exited";
 
 /// How long output is still collected after the main process exited and the rest of its group was killed.
@@ -66,6 +71,10 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
     let first = args.next().ok_or(ShimError::Usage)?;
     if first == super::sandbox::pid_holder::PID_HOLDER_ARG {
         super::sandbox::pid_holder::holder_main();
+    }
+    if first == BUILD_ARG {
+        println!("{BUILD}");
+        std::process::exit(0);
     }
     if first == EXEC_ARG {
         let run_dir = PathBuf::from(args.next().ok_or(ShimError::Usage)?);
@@ -128,6 +137,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
         reason: None,
         message: None,
     };
+    if let Some(runc) = &spec.runc {
+        super::oci::runc::delete(&spec, runc);
+    }
     finish(&spec, &record)
 }
 
@@ -194,6 +206,12 @@ fn spawn(spec: &LaunchSpec) -> Result<Main, String> {
     let Some(sandbox) = &spec.sandbox else {
         return spawn_plain(spec, &procs_fds).map_err(|e| exec_error_message(program, &e));
     };
+    if let Some(runc) = &spec.runc {
+        // runc puts the container into its cgroup itself.
+        drop(procs);
+        let started = super::oci::runc::start(spec, sandbox, runc)?;
+        return Ok(Main { pid: started.pid, stdout: Some(started.stdout), stderr: Some(started.stderr), report: None });
+    }
     let cmd = init::Command {
         argv: &spec.argv,
         env: &spec.env,
