@@ -236,7 +236,7 @@ async fn only_the_api_server(req: axum::extract::Request, next: axum::middleware
     let who = holder.unwrap_or_default();
     ApiError::new(
         403,
-        "Forbidden",
+        StatusReason::Forbidden,
         format!("forbidden: User {who:?} cannot get path {:?}: only the API server reads logs here", req.uri().path()),
     )
     .into_response()

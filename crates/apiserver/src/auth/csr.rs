@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use http::StatusCode;
+use runlet_api::vocab::StatusReason;
 use serde_json::{Value, json};
 
 use super::certs::{self, NODE_CERT_DAYS, Subject};
@@ -93,7 +94,11 @@ pub async fn create(State(state): State<ApiState>, req: Request) -> Response {
 }
 
 fn forbidden(message: String) -> ApiError {
-    ApiError::new(403, "Forbidden", format!("certificatesigningrequests.certificates.k8s.io is forbidden: {message}"))
+    ApiError::new(
+        403,
+        StatusReason::Forbidden,
+        format!("certificatesigningrequests.certificates.k8s.io is forbidden: {message}"),
+    )
 }
 
 async fn answer(state: &ApiState, req: Request) -> Result<Value, ApiError> {
@@ -101,15 +106,17 @@ async fn answer(state: &ApiState, req: Request) -> Result<Value, ApiError> {
     let signer: Arc<certs::Signer> = state
         .signer
         .clone()
-        .ok_or_else(|| ApiError::new(503, "ServiceUnavailable", "this server signs no certificates"))?;
+        .ok_or_else(|| ApiError::new(503, StatusReason::ServiceUnavailable, "this server signs no certificates"))?;
     let body =
         axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|_| ApiError::too_large(MAX_BODY_BYTES))?;
     let mut csr: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let (subject, request) = check(&csr, user.as_ref()).map_err(|r| match r {
-        Refusal::Invalid(m) => {
-            ApiError::new(422, "Invalid", format!("CertificateSigningRequest.certificates.k8s.io is invalid: {m}"))
-        }
+        Refusal::Invalid(m) => ApiError::new(
+            422,
+            StatusReason::Invalid,
+            format!("CertificateSigningRequest.certificates.k8s.io is invalid: {m}"),
+        ),
         Refusal::Forbidden(m) => forbidden(m),
     })?;
     let certificate = signer.sign(&request, &subject, NODE_CERT_DAYS).map_err(|e| ApiError::internal(e.to_string()))?;

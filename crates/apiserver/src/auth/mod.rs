@@ -14,6 +14,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use runlet_api::vocab::StatusReason;
 use runlet_store::Store;
 
 use crate::error::ApiError;
@@ -159,7 +160,7 @@ fn forbidden(user: &User, info: &RequestInfo, path: &str, why: &str) -> ApiError
     if info.resource.is_empty() {
         return ApiError::new(
             403,
-            "Forbidden",
+            StatusReason::Forbidden,
             format!("forbidden: User \"{}\" cannot {} path \"{path}\": {why}", user.username, info.audit_verb),
         );
     }
@@ -182,7 +183,7 @@ fn forbidden(user: &User, info: &RequestInfo, path: &str, why: &str) -> ApiError
     };
     ApiError::new(
         403,
-        "Forbidden",
+        StatusReason::Forbidden,
         format!(
             "{head}: User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\" {scope}: {why}",
             user.username, info.audit_verb, info.group
