@@ -397,7 +397,7 @@ pub fn mark_deleting(kind: Kind, marked: &mut Value) {
     if kind == Kind::Namespace {
         let status = marked.as_object_mut().map(|o| o.entry("status").or_insert_with(|| serde_json::json!({})));
         if let Some(Value::Object(st)) = status {
-            st.insert("phase".into(), serde_json::json!("Terminating"));
+            st.insert("phase".into(), serde_json::json!(runlet_api::vocab::NamespacePhase::Terminating.as_str()));
         }
     }
 }
