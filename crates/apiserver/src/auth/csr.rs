@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::observe::audit::User;
 use crate::rest::json_response;
 use crate::state::{ApiState, MAX_BODY_BYTES};
+use runlet_api::vocab::StatusReason;
 
 pub const PATH: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 /// The signer of nodes' client certificates.

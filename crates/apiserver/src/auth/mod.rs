@@ -23,6 +23,7 @@ use crate::observe::audit::User;
 use crate::observe::request_info::{self, RequestInfo};
 use crate::resources::{self, Kind};
 use crate::state::MAX_BODY_BYTES;
+use runlet_api::vocab::StatusReason;
 
 /// The identity of a connection's client certificate, verified against the cluster CA in the TLS handshake;
 /// the listener puts it on every request of that connection.
