@@ -12,7 +12,6 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use http::StatusCode;
-use runlet_api::vocab::StatusReason;
 use serde_json::{Value, json};
 
 use super::certs::{self, NODE_CERT_DAYS, Subject};

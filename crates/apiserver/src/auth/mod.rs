@@ -14,7 +14,6 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use runlet_api::vocab::StatusReason;
 use runlet_store::Store;
 
 use crate::error::ApiError;
