@@ -20,6 +20,7 @@
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as exact numbers.
 //! - [`vocab`]: Kubernetes' vocabulary as types (condition statuses and types, pod phases, event types).
 //! - [`taints`]: node taints, pod tolerations and the tolerations every new pod gets by default.
+//! - [`yaml`]: YAML read as Kubernetes reads it (YAML 1.1 octal numbers).
 
 pub mod config;
 pub mod cron;
@@ -41,5 +42,6 @@ pub mod selector;
 pub mod table;
 pub mod taints;
 pub mod vocab;
+pub mod yaml;
 
 pub use runlet_codec as codec;

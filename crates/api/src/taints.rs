@@ -4,15 +4,14 @@
 
 use runlet_codec::k8s_openapi::api::core::v1::{PodSpec, Taint, Toleration};
 
+use crate::vocab::{TaintEffect, TolerationOperator};
+
 /// Set while a node's `Ready` condition is `False`.
 pub const NOT_READY: &str = "node.kubernetes.io/not-ready";
 /// Set while a node's `Ready` condition is `Unknown` (its agent stopped posting).
 pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 /// Set by an administrator on a node that is shut down for good: its terminating pods may go at once.
 pub const OUT_OF_SERVICE: &str = "node.kubernetes.io/out-of-service";
-
-pub const NO_EXECUTE: &str = "NoExecute";
-pub const NO_SCHEDULE: &str = "NoSchedule";
 
 /// The `DefaultTolerationSeconds` plugin's two values (kube-apiserver's
 /// `--default-not-ready-toleration-seconds` and `--default-unreachable-toleration-seconds`).
@@ -40,10 +39,12 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
     if !key.is_empty() && key != taint.key {
         return false;
     }
-    match toleration.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => true,
-        "Equal" | "" => toleration.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default(),
-        _ => false,
+    match toleration.operator.as_deref().filter(|o| !o.is_empty()).map(TolerationOperator::parse) {
+        Some(Some(TolerationOperator::Exists)) => true,
+        None | Some(Some(TolerationOperator::Equal)) => {
+            toleration.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default()
+        }
+        Some(None) => false,
     }
 }
 
@@ -53,7 +54,7 @@ pub fn add_default_tolerations(spec: &mut PodSpec, seconds: DefaultTolerationSec
     let covers = |t: &Toleration, key: &str| {
         let k = t.key.as_deref().unwrap_or_default();
         let effect = t.effect.as_deref().unwrap_or_default();
-        (k.is_empty() || k == key) && (effect.is_empty() || effect == NO_EXECUTE)
+        (k.is_empty() || k == key) && (effect.is_empty() || effect == TaintEffect::NoExecute)
     };
     let existing = spec.tolerations.as_deref().unwrap_or_default();
     let missing: Vec<Toleration> = [(NOT_READY, seconds.not_ready), (UNREACHABLE, seconds.unreachable)]
@@ -61,8 +62,8 @@ pub fn add_default_tolerations(spec: &mut PodSpec, seconds: DefaultTolerationSec
         .filter(|(key, _)| !existing.iter().any(|t| covers(t, key)))
         .map(|(key, seconds)| Toleration {
             key: Some(key.into()),
-            operator: Some("Exists".into()),
-            effect: Some(NO_EXECUTE.into()),
+            operator: Some(TolerationOperator::Exists.into()),
+            effect: Some(TaintEffect::NoExecute.into()),
             toleration_seconds: Some(seconds),
             value: None,
         })
@@ -92,8 +93,8 @@ mod tests {
 
     #[test]
     fn toleration_matching() {
-        let unreachable = taint(UNREACHABLE, "", NO_EXECUTE);
-        let dedicated = taint("dedicated", "gpu", NO_SCHEDULE);
+        let unreachable = taint(UNREACHABLE, "", TaintEffect::NoExecute.as_str());
+        let dedicated = taint("dedicated", "gpu", TaintEffect::NoSchedule.as_str());
         let cases = [
             (
                 "exists on the key",

@@ -129,9 +129,82 @@ impl PodPhase {
 }
 
 wire_enum! {
-    /// The condition types of a Node's status that runlet sets.
+    /// The condition types of a Node's status that a kubelet posts (`core/v1` `NodeConditionType`); runlet's
+    /// agents post only `Ready`, the node lifecycle controller turns all of them `Unknown` when a node goes silent.
     pub enum NodeConditionType {
         Ready => "Ready",
+        MemoryPressure => "MemoryPressure",
+        DiskPressure => "DiskPressure",
+        PIDPressure => "PIDPressure",
+    }
+}
+
+wire_enum! {
+    /// What a node taint does to pods that do not tolerate it (`core/v1` `TaintEffect`).
+    pub enum TaintEffect {
+        NoSchedule => "NoSchedule",
+        PreferNoSchedule => "PreferNoSchedule",
+        NoExecute => "NoExecute",
+    }
+}
+
+wire_enum! {
+    /// How a toleration matches a taint's value (`core/v1` `TolerationOperator`); an empty operator means `Equal`.
+    pub enum TolerationOperator {
+        Equal => "Equal",
+        Exists => "Exists",
+    }
+}
+
+wire_enum! {
+    /// Why an API request failed: the `reason` of a failure `Status` (`meta/v1` `StatusReason`). Clients decide
+    /// what an error means from it (and from `details.causes`), never from the HTTP code or the message.
+    pub enum StatusReason {
+        /// No reason (upstream `StatusReasonUnknown`): plain internal errors; the `Status` then has no `reason`.
+        Unknown => "",
+        Unauthorized => "Unauthorized",
+        Forbidden => "Forbidden",
+        NotFound => "NotFound",
+        AlreadyExists => "AlreadyExists",
+        Conflict => "Conflict",
+        Gone => "Gone",
+        Invalid => "Invalid",
+        ServerTimeout => "ServerTimeout",
+        Timeout => "Timeout",
+        TooManyRequests => "TooManyRequests",
+        BadRequest => "BadRequest",
+        MethodNotAllowed => "MethodNotAllowed",
+        NotAcceptable => "NotAcceptable",
+        RequestEntityTooLarge => "RequestEntityTooLarge",
+        UnsupportedMediaType => "UnsupportedMediaType",
+        InternalError => "InternalError",
+        Expired => "Expired",
+        ServiceUnavailable => "ServiceUnavailable",
+    }
+}
+
+impl StatusReason {
+    /// The reason for an answer that carried an HTTP code but no `Status` reason (upstream
+    /// `NewGenericServerResponse`): what a proxied peer's bare error means.
+    pub fn for_code(code: u16) -> StatusReason {
+        match code {
+            400 => StatusReason::BadRequest,
+            401 => StatusReason::Unauthorized,
+            403 => StatusReason::Forbidden,
+            404 => StatusReason::NotFound,
+            405 => StatusReason::MethodNotAllowed,
+            406 => StatusReason::NotAcceptable,
+            409 => StatusReason::Conflict,
+            410 => StatusReason::Gone,
+            413 => StatusReason::RequestEntityTooLarge,
+            415 => StatusReason::UnsupportedMediaType,
+            422 => StatusReason::Invalid,
+            429 => StatusReason::TooManyRequests,
+            500 => StatusReason::InternalError,
+            503 => StatusReason::ServiceUnavailable,
+            504 => StatusReason::Timeout,
+            _ => StatusReason::Unknown,
+        }
     }
 }
 
@@ -171,6 +244,18 @@ mod tests {
         for &e in EventType::ALL {
             assert_eq!(EventType::parse(e.as_str()), Some(e));
         }
+        for &t in NodeConditionType::ALL {
+            assert_eq!(NodeConditionType::parse(t.as_str()), Some(t));
+        }
+        for &e in TaintEffect::ALL {
+            assert_eq!(TaintEffect::parse(e.as_str()), Some(e));
+        }
+        for &o in TolerationOperator::ALL {
+            assert_eq!(TolerationOperator::parse(o.as_str()), Some(o));
+        }
+        for &r in StatusReason::ALL {
+            assert_eq!(StatusReason::parse(r.as_str()), Some(r));
+        }
     }
 
     #[test]
@@ -198,5 +283,23 @@ mod tests {
         assert_eq!(PodPhase::of(None), None);
         assert_eq!(ConditionStatus::from_bool(true), ConditionStatus::True);
         assert_eq!(ConditionStatus::from_bool(false), ConditionStatus::False);
+    }
+
+    #[test]
+    fn a_bare_code_gets_upstreams_reason() {
+        let cases = [
+            (400, StatusReason::BadRequest),
+            (404, StatusReason::NotFound),
+            (409, StatusReason::Conflict),
+            (422, StatusReason::Invalid),
+            (500, StatusReason::InternalError),
+            (504, StatusReason::Timeout),
+            (418, StatusReason::Unknown),
+            (200, StatusReason::Unknown),
+        ];
+        for (code, want) in cases {
+            assert_eq!(StatusReason::for_code(code), want, "{code}");
+        }
+        assert_eq!(StatusReason::Unknown.as_str(), "", "a Status without a reason");
     }
 }

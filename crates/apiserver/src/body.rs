@@ -60,13 +60,14 @@ pub fn json_or_yaml(bytes: &[u8]) -> Result<Value, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
     match serde_json::from_str(text) {
         Ok(v) => Ok(v),
-        Err(_) => serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(e.to_string())),
+        Err(_) => runlet_api::yaml::document(text).map_err(|e| ApiError::bad_request(e.to_string())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runlet_api::vocab::StatusReason;
     use serde_json::json;
 
     #[tokio::test]
@@ -79,7 +80,7 @@ mod tests {
                 Ok(bytes) => assert!(accepted && bytes.len() == len, "{len} over {limit}"),
                 Err(e) => {
                     assert!(!accepted, "{len} under {limit}: {e}");
-                    assert_eq!((e.code, e.reason), (413, "RequestEntityTooLarge"));
+                    assert_eq!((e.code, e.reason), (413, StatusReason::RequestEntityTooLarge));
                     assert_eq!(e.message, format!("Request entity too large: limit is {limit}"));
                 }
             }
@@ -118,6 +119,8 @@ mod tests {
             (br#"{"a":[1,2]}"#, Ok(json!({"a": [1, 2]}))),
             (b"a:\n  - 1\n  - 2\n", Ok(json!({"a": [1, 2]}))),
             (b"kind: Job\nmetadata:\n  name: pi\n", Ok(json!({"kind": "Job", "metadata": {"name": "pi"}}))),
+            // YAML 1.1, as kube-apiserver reads it: a leading zero is octal.
+            (b"defaultMode: 0400\n", Ok(json!({"defaultMode": 256}))),
             (b"\xff\xfe", Err(400)),
             (b"a: [1\n", Err(400)),
         ];

@@ -3,17 +3,17 @@
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use runlet_api::field::FieldError;
-use runlet_api::vocab::NAMESPACE_TERMINATING_CAUSE;
+use runlet_api::vocab::{NAMESPACE_TERMINATING_CAUSE, StatusReason};
 use serde_json::{Value, json};
 
 use crate::resources::Resource;
 
-/// An error the API answers with: HTTP code, `reason` (empty for a reasonless 500) and message.
+/// An error the API answers with: HTTP code, `reason` (`Unknown` for a reasonless 500) and message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
     pub code: u16,
-    pub reason: &'static str,
+    pub reason: StatusReason,
     pub message: String,
     pub details: Option<Value>,
     /// `metadata.continue` of the Status: where an expired chunked list can go on.
@@ -21,7 +21,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: u16, reason: StatusReason, message: impl Into<String>) -> Self {
         ApiError { code, reason, message: message.into(), details: None, list_continue: None }
     }
 
@@ -37,17 +37,18 @@ impl ApiError {
 
     /// The generic 404 for paths nothing is served at.
     pub fn path_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))
+        Self::new(404, StatusReason::NotFound, "the server could not find the requested resource")
+            .with_details(json!({}))
     }
 
     pub fn not_found(resource: &Resource, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", resource.qualified()))
+        Self::new(404, StatusReason::NotFound, format!("{} \"{name}\" not found", resource.qualified()))
             .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
     }
 
     /// `namespaces "x" not found`, when creating into a namespace that does not exist.
     pub fn namespace_not_found(namespace: &str) -> Self {
-        Self::new(404, "NotFound", format!("namespaces \"{namespace}\" not found"))
+        Self::new(404, StatusReason::NotFound, format!("namespaces \"{namespace}\" not found"))
             .with_details(json!({"name": namespace, "kind": "namespaces"}))
     }
 
@@ -61,21 +62,21 @@ impl ApiError {
         });
         Self::new(
             403,
-            "Forbidden",
+            StatusReason::Forbidden,
             format!("unable to create new content in namespace {namespace} because it is being terminated"),
         )
         .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural, "causes": [cause]}))
     }
 
     pub fn already_exists(resource: &Resource, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", resource.qualified()))
+        Self::new(409, StatusReason::AlreadyExists, format!("{} \"{name}\" already exists", resource.qualified()))
             .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
     }
 
     pub fn conflict(resource: &Resource, name: &str) -> Self {
         Self::new(
             409,
-            "Conflict",
+            StatusReason::Conflict,
             format!(
                 "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
                 resource.qualified()
@@ -93,7 +94,7 @@ impl ApiError {
     pub fn conflict_because(resource: &Resource, name: &str, why: &str) -> Self {
         Self::new(
             409,
-            "Conflict",
+            StatusReason::Conflict,
             format!("Operation cannot be fulfilled on {} \"{name}\": {why}", resource.qualified()),
         )
         .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
@@ -105,30 +106,34 @@ impl ApiError {
             .iter()
             .map(|e| json!({"reason": e.kind.cause_reason(), "message": e.cause_message(), "field": e.path}))
             .collect();
-        Self::new(422, "Invalid", runlet_api::field::invalid_message(&resource.qualified_kind(), name, errors))
-            .with_details(json!({"name": name, "group": resource.group, "kind": resource.kind_name, "causes": causes}))
+        Self::new(
+            422,
+            StatusReason::Invalid,
+            runlet_api::field::invalid_message(&resource.qualified_kind(), name, errors),
+        )
+        .with_details(json!({"name": name, "group": resource.group, "kind": resource.kind_name, "causes": causes}))
     }
 
     /// 422 for options or patches that are not about one object (`PatchOptions.meta.k8s.io "" is invalid: ...`).
     pub fn invalid_plain(message: impl Into<String>, causes: Value) -> Self {
-        Self::new(422, "Invalid", message).with_details(json!({"causes": causes}))
+        Self::new(422, StatusReason::Invalid, message).with_details(json!({"causes": causes}))
     }
 
     /// 403 `<resource> "<name>" is forbidden: <why>`, as admission refusals read.
     pub fn forbidden(resource: &Resource, name: &str, why: &str) -> Self {
-        Self::new(403, "Forbidden", format!("{} \"{name}\" is forbidden: {why}", resource.qualified()))
+        Self::new(403, StatusReason::Forbidden, format!("{} \"{name}\" is forbidden: {why}", resource.qualified()))
             .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "BadRequest", message)
+        Self::new(400, StatusReason::BadRequest, message)
     }
 
     /// 415 for a PATCH body that is not one of the patch formats.
     pub fn unsupported_media_type() -> Self {
         Self::new(
             415,
-            "UnsupportedMediaType",
+            StatusReason::UnsupportedMediaType,
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json",
         )
     }
@@ -137,51 +142,51 @@ impl ApiError {
     pub fn unsupported_body_type() -> Self {
         Self::new(
             415,
-            "UnsupportedMediaType",
+            StatusReason::UnsupportedMediaType,
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
         )
     }
 
     pub fn too_large(limit: usize) -> Self {
-        Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
+        Self::new(413, StatusReason::RequestEntityTooLarge, format!("Request entity too large: limit is {limit}"))
     }
 
     /// 429 past the in-flight limits, with upstream's message; the `Retry-After` header goes with it.
     pub fn too_many_requests(retry_after_seconds: u64) -> Self {
-        Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
+        Self::new(429, StatusReason::TooManyRequests, "Too many requests, please try again later.")
             .with_details(json!({"retryAfterSeconds": retry_after_seconds}))
     }
 
     pub fn method_not_allowed(method: &str) -> Self {
         Self::new(
             405,
-            "MethodNotAllowed",
+            StatusReason::MethodNotAllowed,
             format!("the server does not allow this method on the requested resource ({method})"),
         )
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(401, "Unauthorized", "Unauthorized")
+        Self::new(401, StatusReason::Unauthorized, "Unauthorized")
     }
 
     /// 410 for a watch or list from a resourceVersion that is no longer retained.
     pub fn expired(message: impl Into<String>) -> Self {
-        Self::new(410, "Expired", message)
+        Self::new(410, StatusReason::Expired, message)
     }
 
     /// A 500 with no reason: how upstream answers plain internal errors (kubectl prints only the message).
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "", message)
+        Self::new(500, StatusReason::Unknown, message)
     }
 
     /// `NotFound` (the object, or its namespace).
     pub fn is_not_found(&self) -> bool {
-        self.reason == "NotFound"
+        self.reason == StatusReason::NotFound
     }
 
     /// `AlreadyExists`: a create whose name is taken.
     pub fn is_already_exists(&self) -> bool {
-        self.reason == "AlreadyExists"
+        self.reason == StatusReason::AlreadyExists
     }
 
     /// The `Status` object for this error.
@@ -194,8 +199,8 @@ impl ApiError {
             "message": self.message,
             "code": self.code,
         });
-        if !self.reason.is_empty() {
-            v["reason"] = json!(self.reason);
+        if self.reason != StatusReason::Unknown {
+            v["reason"] = json!(self.reason.as_str());
         }
         if let Some(d) = &self.details {
             v["details"] = d.clone();
@@ -214,7 +219,7 @@ impl From<runlet_store::StoreError> for ApiError {
             E::Expired { requested, .. } => ApiError::expired(format!("too old resource version: {requested}")),
             E::TooLarge { size, limit, .. } => ApiError::new(
                 413,
-                "RequestEntityTooLarge",
+                StatusReason::RequestEntityTooLarge,
                 format!("Request entity too large: the object is {size} bytes, the limit is {limit}"),
             ),
             other => ApiError::internal(other.to_string()),

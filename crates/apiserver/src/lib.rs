@@ -7,6 +7,7 @@
 //! Layout: [`server`] (routes, auth, TLS) → [`rest`] (request parsing and dispatch) → [`ops`] (what a create,
 //! update or delete means) → [`strategy`] (per-kind defaulting and validation, via `runlet-api`) → the store.
 
+pub mod auth;
 pub mod body;
 mod chunk;
 pub mod discovery;

@@ -18,6 +18,8 @@ use axum::response::{IntoResponse, Response};
 use http::Method;
 use tokio::sync::Semaphore;
 
+use runlet_api::vocab::StatusReason;
+
 use crate::error::ApiError;
 
 /// Upstream's default `--max-requests-inflight`.
@@ -113,7 +115,7 @@ async fn admit(State(pools): State<Pools>, req: Request, next: Next) -> Response
         Ok(response) => response,
         Err(_) => ApiError::new(
             504,
-            "Timeout",
+            StatusReason::Timeout,
             "Timeout: request did not complete within requested timeout - context deadline exceeded",
         )
         .into_response(),

@@ -2,6 +2,7 @@
 
 use axum::body::Body;
 use http::HeaderMap;
+use runlet_api::vocab::StatusReason;
 use runlet_patch::PatchError;
 use serde_json::{Value, json};
 
@@ -23,7 +24,7 @@ pub fn patch_error(e: PatchError) -> ApiError {
         PatchError::Unprocessable { cause } => {
             ApiError::invalid_plain(runlet_patch::GENERIC_UNPROCESSABLE, json!([{ "message": cause }]))
         }
-        PatchError::TooLarge(m) => ApiError::new(413, "RequestEntityTooLarge", m),
+        PatchError::TooLarge(m) => ApiError::new(413, StatusReason::RequestEntityTooLarge, m),
     }
 }
 

@@ -25,7 +25,7 @@ pub async fn ensure_builtin_runtime_classes(state: &ApiState) -> Result<(), ApiE
         let opts = WriteOptions::new(false, FieldValidation::Strict, Origin::Body);
         match ops::create(state, res, None, body, opts).await {
             Ok(_) => {}
-            Err(e) if e.code == 409 => {}
+            Err(e) if e.is_already_exists() => {}
             Err(e) => return Err(e),
         }
     }
@@ -73,6 +73,7 @@ pub fn admit_pod_create(state: &ApiState, pod: Value) -> Result<Value, ApiError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runlet_api::vocab::StatusReason;
     use runlet_store::{Store, StoreOptions};
 
     fn pod(class: &str) -> Value {
@@ -95,7 +96,7 @@ mod tests {
         let opts = || WriteOptions::new(false, FieldValidation::Strict, Origin::Body);
         let pods = by_kind(Kind::Pod);
         let err = ops::create(&state, pods, Some("default"), pod("gvisor"), opts()).await.expect_err("refused");
-        assert_eq!((err.code, err.reason), (403, "Forbidden"));
+        assert_eq!((err.code, err.reason), (403, StatusReason::Forbidden));
         assert_eq!(err.message, "pods \"p\" is forbidden: pod rejected: RuntimeClass \"gvisor\" not found");
         assert!(ops::create(&state, pods, Some("default"), pod("oci"), opts()).await.is_ok());
     }

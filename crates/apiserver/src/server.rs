@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::Request;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::StatusCode;
@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::discovery;
 use crate::error::ApiError;
 use crate::limits::{InflightLimits, limit_inflight};
-use crate::observe::{self, audit::User, health};
+use crate::observe::{self, health};
 use crate::openapi;
 use crate::pki::Pki;
 use crate::rest::{self, json_response};
@@ -32,6 +32,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/version", get(|| async { json_response(StatusCode::OK, &discovery::version(), &[]) }))
         .route("/api", get(|| async { json_response(StatusCode::OK, &discovery::core_versions(), &[]) }))
         .route("/apis", get(|| async { json_response(StatusCode::OK, &discovery::group_list(), &[]) }))
+        .route(crate::auth::csr::PATH, axum::routing::post(crate::auth::csr::create))
         .route("/api/{*rest}", any(rest::core))
         .route("/apis/{*rest}", any(rest::groups))
         .route("/openapi/v3", get(|| async { json_response(StatusCode::OK, &openapi::root(), &[]) }))
@@ -55,49 +56,17 @@ async fn openapi_doc(axum::extract::Path(path): axum::extract::Path<String>) -> 
     }
 }
 
-/// The token every request from outside must carry as `Authorization: Bearer <token>`.
-#[derive(Clone)]
-struct Token(Arc<str>);
-
-async fn require_token(State(token): State<Token>, mut req: Request, next: Next) -> Response {
-    let presented = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
-    match presented {
-        Some(t) if constant_time_eq(t.as_bytes(), token.0.as_bytes()) => {
-            req.extensions_mut().insert(User::token_holder());
-            next.run(req).await
-        }
-        _ => ApiError::unauthorized().into_response(),
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` header, read as upstream's bearer-token authenticator does:
-/// the scheme is case-insensitive, the token is the second space-separated word and must not be empty.
-fn bearer_token(header: &str) -> Option<&str> {
-    let mut parts = header.trim().splitn(3, ' ');
-    let scheme = parts.next()?;
-    let token = parts.next()?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The routes behind bearer-token authentication and the default in-flight limits: what the network listener
-/// serves.
+/// The routes behind authentication and authorization (see [`crate::auth`]) and the default in-flight limits:
+/// what the network listener serves. `token` is the admin token.
 pub fn authenticated_router(state: ApiState, token: &str) -> Router {
     authenticated_router_with(state, token, InflightLimits::default())
 }
 
-/// The routes behind bearer-token authentication, then `inflight` (a request is authenticated before it is
-/// counted, as upstream orders its filters).
+/// The routes behind authentication and authorization, then `inflight` (a request is authenticated before it
+/// is counted, as upstream orders its filters).
 pub fn authenticated_router_with(state: ApiState, token: &str, inflight: InflightLimits) -> Router {
-    require_bearer_token(limit_inflight(router(state), inflight), token)
-}
-
-/// Puts any router behind the bearer token (the node agent's log endpoint uses it too).
-pub fn require_bearer_token(router: Router, token: &str) -> Router {
-    router.layer(middleware::from_fn_with_state(Token(Arc::from(token)), require_token))
+    let store = state.store.clone();
+    crate::auth::protect(limit_inflight(router(state), inflight), store, token)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,21 +77,63 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// Whose client certificates a listener verifies.
+pub enum ClientCerts<'a> {
+    /// None asked for.
+    None,
+    /// Certificates chaining to this CA (PEM) are verified and their holders known; clients without one may
+    /// still use a token (the API).
+    Optional(&'a str),
+    /// A certificate chaining to this CA (PEM) is required (an agent's log endpoint).
+    Required(&'a str),
+}
+
 /// A rustls server configuration for the PEM material, offering HTTP/2 and HTTP/1.1.
 pub fn tls_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, ServeError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
+    tls_config_with(pki, ClientCerts::None)
+}
+
+/// A rustls server configuration for the PEM material and `clients`, offering HTTP/2 and HTTP/1.1.
+pub fn tls_config_with(pki: &Pki, clients: ClientCerts<'_>) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    let mut certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| ServeError::Tls(e.to_string()))?;
+    // The CA goes with the chain: an agent joining with `--ca-cert-hash` finds it there and pins it by its key.
+    if pki.ca_pem != pki.cert_pem {
+        for ca in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+            certs.push(ca.map_err(|e| ServeError::Tls(e.to_string()))?);
+        }
+    }
     let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).map_err(|e| ServeError::Tls(e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = client_verifier(&clients, &provider)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ServeError::Tls(e.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
         .map_err(|e| ServeError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+fn client_verifier(
+    clients: &ClientCerts<'_>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ServeError> {
+    let (ca_pem, required) = match clients {
+        ClientCerts::None => return Ok(rustls::server::WebPkiClientVerifier::no_client_auth()),
+        ClientCerts::Optional(ca) => (ca, false),
+        ClientCerts::Required(ca) => (ca, true),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| ServeError::Tls(format!("client CA: {e}")))?;
+        roots.add(cert).map_err(|e| ServeError::Tls(format!("client CA: {e}")))?;
+    }
+    let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let builder = if required { builder } else { builder.allow_unauthenticated() };
+    builder.build().map_err(|e| ServeError::Tls(format!("client CA: {e}")))
 }
 
 /// Limits of one listener, as kube-apiserver's secure serving sets them, plus a cap on connections. Each bounds
@@ -224,19 +235,37 @@ pub async fn serve_tls_with(
                     return;
                 }
             };
-            serve_connection(stream, app, limits, peer).await;
+            // The handshake verified the chain (when the listener asks for certificates): what it names holds for
+            // every request of the connection.
+            let identity = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|cert| crate::auth::certs::identity(cert.as_ref()))
+                .map(crate::auth::PeerCertificate);
+            serve_connection(stream, app, limits, peer, identity).await;
         });
     }
 }
 
 /// Serves one connection until it ends, the peer goes idle, or it never sends a first request.
-async fn serve_connection<S>(stream: S, app: Router, limits: ListenerLimits, peer: SocketAddr)
-where
+async fn serve_connection<S>(
+    stream: S,
+    app: Router,
+    limits: ListenerLimits,
+    peer: SocketAddr,
+    identity: Option<crate::auth::PeerCertificate>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::default());
-    let service =
-        hyper_util::service::TowerToHyperService::new(CountRequests { inner: app, activity: activity.clone(), peer });
+    let service = hyper_util::service::TowerToHyperService::new(CountRequests {
+        inner: app,
+        activity: activity.clone(),
+        peer,
+        identity,
+    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -337,6 +366,8 @@ struct CountRequests {
     activity: Arc<Activity>,
     /// The peer's address, put on each request for the audit log's `sourceIPs`.
     peer: SocketAddr,
+    /// The verified client certificate's holder, put on each request for authentication.
+    identity: Option<crate::auth::PeerCertificate>,
 }
 
 impl tower::Service<Request<hyper::body::Incoming>> for CountRequests {
@@ -351,6 +382,9 @@ impl tower::Service<Request<hyper::body::Incoming>> for CountRequests {
     fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
         use tower::ServiceExt;
         req.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
+        if let Some(identity) = &self.identity {
+            req.extensions_mut().insert(identity.clone());
+        }
         let guard = InFlight::new(self.activity.clone());
         let app = self.inner.clone();
         Box::pin(async move {
@@ -540,6 +574,7 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_read_like_upstream() {
+        use crate::auth::{bearer_token, constant_time_eq};
         let cases: &[(&str, Option<&str>)] = &[
             ("Bearer abc", Some("abc")),
             ("bearer abc", Some("abc")),

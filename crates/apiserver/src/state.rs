@@ -23,12 +23,20 @@ pub struct ApiState {
     pub audit: Option<Arc<AuditLog>>,
     /// What admission adds to new objects (the default tolerations of pods).
     pub admission: crate::strategy::Admission,
+    /// The cluster CA, which signs nodes' client certificates; None answers certificate requests with 503.
+    pub signer: Option<Arc<crate::auth::certs::Signer>>,
 }
 
 impl ApiState {
     pub fn new(store: Store) -> Self {
-        let state =
-            ApiState { store, logs: None, admission: Default::default(), health: Checks::default(), audit: None };
+        let state = ApiState {
+            store,
+            logs: None,
+            admission: Default::default(),
+            health: Checks::default(),
+            audit: None,
+            signer: None,
+        };
         health::register_builtin(&state);
         state
     }

@@ -10,6 +10,8 @@ use futures::StreamExt;
 use runlet_store::{Event, EventType, StoreError};
 use serde_json::{Value, json};
 
+use runlet_api::vocab::StatusReason;
+
 use crate::error::ApiError;
 use crate::filter::Filter;
 use crate::negotiate::Output;
@@ -79,8 +81,12 @@ pub fn respond(
         // A revision this server never handed out (a restored store, a client of another store): answering with
         // a stream would silently skip everything up to it.
         let current = state.store.revision();
-        return ApiError::new(504, "Timeout", format!("Too large resource version: {r}, current: {current}"))
-            .into_response();
+        return ApiError::new(
+            504,
+            StatusReason::Timeout,
+            format!("Too large resource version: {r}, current: {current}"),
+        )
+        .into_response();
     }
     let stream = match state.store.watch(&prefix, from) {
         Ok(w) => w,

@@ -30,9 +30,7 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Object>> {
             .collect::<Result<_, _>>()
             .map_err(|e| CliError::other(format!("error parsing {source}: {e}")))?
     } else {
-        serde_saphyr::from_multiple(text).map_err(|e| {
-            CliError::other(format!("error parsing {source}: {}", e.to_string().lines().next().unwrap_or("")))
-        })?
+        runlet_api::yaml::documents(text).map_err(|e| CliError::other(format!("error parsing {source}: {e}")))?
     };
     let mut out = Vec::new();
     for doc in docs.into_iter().filter(|d| !d.is_null()) {
@@ -115,6 +113,13 @@ mod tests {
 {"apiVersion":"v1","kind":"Pod","metadata":{"name":"y"}}"#;
         let got = parse("f.json", json).unwrap();
         assert_eq!(got.iter().map(|o| o.str_at("/metadata/name")).collect::<Vec<_>>(), ["x", "y"]);
+    }
+
+    #[test]
+    fn file_modes_are_octal_as_kubectl_reads_them() {
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes:\n  - name: s\n    secret: {secretName: s, defaultMode: 0400}\n";
+        let got = parse("f.yaml", yaml).unwrap();
+        assert_eq!(got[0].value["spec"]["volumes"][0]["secret"]["defaultMode"], 256);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use std::collections::HashSet;
 
+use runlet_api::vocab::{ConditionStatus, JobConditionType, PodPhase};
 use runlet_codec::{Job, JobStatus, Pod};
 use runlet_metrics::{EventLabels, FailurePolicyLabels, FinishedLabels, PodsFinishedLabels, SyncLabels};
 
@@ -32,10 +33,12 @@ pub fn record_sync(job: Option<&Job>, ok: bool, elapsed: Duration) {
 /// The condition (`Complete` or `Failed`, True) that finishes a Job, with its reason.
 fn finished(status: Option<&JobStatus>) -> Option<(&'static str, String)> {
     let conditions = status?.conditions.as_ref()?;
-    conditions.iter().filter(|c| c.status == "True").find_map(|c| match c.type_.as_str() {
-        "Complete" => Some(("succeeded", c.reason.clone().unwrap_or_default())),
-        "Failed" => Some(("failed", c.reason.clone().unwrap_or_default())),
-        _ => None,
+    conditions.iter().filter(|c| c.status == ConditionStatus::True).find_map(|c| {
+        match JobConditionType::parse(&c.type_)? {
+            JobConditionType::Complete => Some(("succeeded", c.reason.clone().unwrap_or_default())),
+            JobConditionType::Failed => Some(("failed", c.reason.clone().unwrap_or_default())),
+            _ => None,
+        }
     })
 }
 
@@ -78,8 +81,8 @@ impl FinishedWithFinalizer {
     /// `pod` changed (`exists`) or was deleted; returns the event counted, if any.
     pub fn observe(&mut self, pod: &Pod, exists: bool) -> Option<&'static str> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        let is = exists && matches!(phase, Some("Succeeded" | "Failed")) && has_tracking_finalizer(pod);
+        let finished = PodPhase::of(pod.status.as_ref()).is_some_and(PodPhase::is_terminal);
+        let is = exists && finished && has_tracking_finalizer(pod);
         let was = if is { !self.0.insert(uid) } else { self.0.remove(&uid) };
         let event = match (was, is) {
             (false, true) => "add",

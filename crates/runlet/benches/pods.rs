@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, PostParams};
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 use runlet_codec::Job;
 use serde_json::json;
 
@@ -33,12 +34,10 @@ async fn run_job(api: &Api<Job>, j: &Job) -> Duration {
     }
     loop {
         if let Ok(j) = api.get(&name).await {
-            let done = j
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True");
+            let done = j.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| {
+                (c.type_ == JobConditionType::Complete || c.type_ == JobConditionType::Failed)
+                    && c.status == ConditionStatus::True
+            });
             if done {
                 return start.elapsed();
             }

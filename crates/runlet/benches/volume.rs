@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+use runlet_api::vocab::{ConditionStatus, JobConditionType};
 use runlet_codec::Job;
 use serde_json::{Value, json};
 
@@ -182,10 +183,12 @@ fn job(name: &str, completions: usize, parallelism: usize, indexed: bool, comman
 
 fn finished(job: &Job) -> Option<bool> {
     let conditions = job.status.as_ref()?.conditions.as_ref()?;
-    conditions.iter().filter(|c| c.status == "True").find_map(|c| match c.type_.as_str() {
-        "Complete" => Some(true),
-        "Failed" => Some(false),
-        _ => None,
+    conditions.iter().filter(|c| c.status == ConditionStatus::True).find_map(|c| {
+        match JobConditionType::parse(&c.type_)? {
+            JobConditionType::Complete => Some(true),
+            JobConditionType::Failed => Some(false),
+            _ => None,
+        }
     })
 }
 

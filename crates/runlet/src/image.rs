@@ -1,7 +1,6 @@
 //! `runlet image ls | import FILE | rm NAME`: the images of this machine's node (the store the `oci` runtime
 //! handler pulls into), for looking at them and for machines without registry access.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -124,9 +123,11 @@ pub fn run(args: ImageArgs) -> anyhow::Result<()> {
             }
         }
         ImageCommand::Rm { names } => {
+            // The runs of pods still on the node hold their images, as containers hold theirs for `docker rmi`.
+            let in_use = dir.parent().map(runlet_agent::runtime::oci::gc::images_in_use).unwrap_or_default();
             for name in names {
                 let before = store.find(&name)?;
-                let deleted = store.remove(&name, &HashSet::new())?;
+                let deleted = store.remove(&name, &in_use)?;
                 if deleted.is_empty() {
                     println!("Untagged: {name}");
                 } else {

@@ -1,6 +1,7 @@
 //! Pod logs across nodes. The API server reads logs of its local node's pods from disk; for a pod on another
 //! node it asks that node's agent over HTTPS, pinning the agent's self-signed certificate by the fingerprint the
-//! agent published on its Node (an authenticated write), and authenticating with the server's own token.
+//! agent published on its Node (an authenticated write), and authenticating with the server's own client
+//! certificate from the cluster CA (never the admin token: an agent holds nothing it could reuse against the API).
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use kube::api::Api;
 use runlet_agent::logs::{LogError, LogOptions as AgentLogOptions, read_logs};
 use runlet_agent::node::{LOG_CERT_ANNOTATION, NodeAgent};
+use runlet_api::vocab::StatusReason;
 use runlet_apiserver::ApiError;
 use runlet_apiserver::logs::{LogOptions, LogSource, LogStream};
 use runlet_codec::{Node, Pod};
@@ -79,15 +81,21 @@ pub struct ClusterLogs {
     pub local: Option<Arc<NodeAgent>>,
     /// An in-process client, to read Node objects.
     pub client: kube::Client,
-    /// The server's token, which agents accept.
-    pub token: String,
+    /// The server's client certificate and key (PEM) for the agents' log endpoints.
+    pub client_cert: Arc<ClientCert>,
+}
+
+/// A client certificate and its key, PEM.
+pub struct ClientCert {
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 impl LogSource for ClusterLogs {
     fn logs(&self, pod: &Value, opts: LogOptions) -> BoxFuture<'static, Result<LogStream, ApiError>> {
         let local = self.local.clone();
         let client = self.client.clone();
-        let token = self.token.clone();
+        let cert = self.client_cert.clone();
         let pod = runlet_codec::decode_pod(pod).map(|d| d.object);
         Box::pin(async move {
             let pod = pod.map_err(|e| ApiError::internal(e.to_string()))?;
@@ -95,14 +103,14 @@ impl LogSource for ClusterLogs {
             if let Some(agent) = local.filter(|a| a.node_name == node) {
                 return read_local(&agent, &pod, &opts).await;
             }
-            fetch_remote(&client, &token, &node, &pod, &opts).await
+            fetch_remote(&client, &cert, &node, &pod, &opts).await
         })
     }
 }
 
 async fn fetch_remote(
     client: &kube::Client,
-    token: &str,
+    cert: &ClientCert,
     node_name: &str,
     pod: &Pod,
     opts: &LogOptions,
@@ -127,7 +135,7 @@ async fn fetch_remote(
         log_path(&ns, &pod.metadata.name.clone().unwrap_or_default(), &opts.container),
         query_of(opts)
     );
-    let fetch = https_get(&address, port, &pin, token, &path);
+    let fetch = https_get(&address, port, &pin, cert, &path);
     let (status, body) = tokio::time::timeout(CONNECT_TIMEOUT, fetch)
         .await
         .map_err(|_| unreachable(format!("no answer from {address}:{port} within {CONNECT_TIMEOUT:?}")))?
@@ -135,11 +143,12 @@ async fn fetch_remote(
     if status != 200 {
         // The agent answers errors as Status objects; pass their message on.
         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let msg = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-        return Err(ApiError::new(status, if status == 400 { "BadRequest" } else { "" }, msg));
+        let answer = serde_json::from_slice::<Value>(&bytes).ok();
+        let field = |name: &str| answer.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str);
+        let msg = field("message").map_or_else(|| String::from_utf8_lossy(&bytes).into_owned(), str::to_string);
+        // The agent's own reason when it sent a Status with one, else the one upstream gives a bare code.
+        let reason = field("reason").and_then(StatusReason::parse).unwrap_or_else(|| StatusReason::for_code(status));
+        return Err(ApiError::new(status, reason, msg));
     }
     let stream = body.into_data_stream().map(|r| r.map_err(std::io::Error::other));
     Ok(stream.boxed())
@@ -153,16 +162,21 @@ async fn https_get(
     address: &str,
     port: u16,
     pin: &str,
-    token: &str,
+    cert: &ClientCert,
     path: &str,
 ) -> anyhow::Result<(u16, hyper::body::Incoming)> {
+    use rustls::pki_types::pem::PemObject;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .context("client certificate")?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).context("client key")?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(PinnedCert { sha256_hex: pin.to_ascii_lowercase(), provider: provider.clone() });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_client_auth_cert(chain, key)?;
     let tcp = tokio::net::TcpStream::connect((address, port)).await.context("connecting")?;
     let name = ServerName::try_from(address.to_string()).context("node address")?;
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.context("TLS")?;
@@ -172,7 +186,6 @@ async fn https_get(
     });
     let req = http::Request::get(path)
         .header(http::header::HOST, address)
-        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
         .body(http_body_util::Empty::<bytes::Bytes>::new())?;
     let resp = sender.send_request(req).await?;
     Ok((resp.status().as_u16(), resp.into_body()))

@@ -6,10 +6,12 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod controllers;
 mod image;
+mod join;
 mod logs;
 mod node;
 mod run;
 mod server;
+mod token;
 mod ui;
 
 #[derive(Parser)]
@@ -35,9 +37,21 @@ enum Command {
     Server(Box<server::ServerArgs>),
     /// Run a node agent for a runlet server on another machine.
     Agent {
-        /// Kubeconfig of the server (from `runlet kubeconfig` there)
+        /// Join the server at this URL (e.g. https://10.0.0.1:6443) with --token, pinning its CA by
+        /// --ca-cert-hash; the agent then holds a certificate of its own node in its --dir
+        #[arg(long, value_name = "URL", requires_all = ["token", "ca_cert_hash"], conflicts_with = "kubeconfig")]
+        join: Option<String>,
+        /// A bootstrap token (`runlet token create` on the server prints one)
+        #[arg(long, requires = "join")]
+        token: Option<String>,
+        /// The SHA-256 of the cluster CA's public key, `sha256:<hex>` (`runlet token create
+        /// --print-join-command` prints it)
+        #[arg(long, value_name = "HASH", requires = "join")]
+        ca_cert_hash: Option<String>,
+        /// A kubeconfig: a bootstrap kubeconfig (its token a bootstrap token), or the credential to run with.
+        /// Not needed once the agent has joined: its own credential is in its --dir
         #[arg(long)]
-        kubeconfig: PathBuf,
+        kubeconfig: Option<PathBuf>,
         /// Name of this node [default: the host name]
         #[arg(long)]
         node_name: Option<String>,
@@ -47,7 +61,7 @@ enum Command {
         /// Most pods this node runs at once.
         #[arg(long, default_value_t = node::DEFAULT_MAX_PODS)]
         max_pods: u32,
-        /// Where to serve container logs to the API server (HTTPS, the server's token)
+        /// Where to serve container logs to the API server (HTTPS; only the API server's client certificate)
         #[arg(long, default_value = "127.0.0.1:10250")]
         listen: std::net::SocketAddr,
         /// The address the API server reaches this agent at [default: the listen address]
@@ -66,6 +80,8 @@ enum Command {
     Image(image::ImageArgs),
     /// Open the web UI in a browser, signed in by a one-time link (--print-url prints the link instead).
     Ui(ui::UiArgs),
+    /// Bootstrap tokens, with which agents join: `runlet token create [--ttl 24h] [--print-join-command]`.
+    Token(token::TokenArgs),
     /// Print the path of the kubeconfig the server wrote (point kubectl at it with KUBECONFIG=...).
     Kubeconfig {
         /// Data directory of the server [env: RUNLET_DATA_DIR] [default: the user's data dir]/runlet
@@ -103,10 +119,20 @@ fn main() -> std::process::ExitCode {
         Command::Ui(args) => ui::run(args),
         Command::Image(args) => image::run(args),
         Command::Kubeconfig { data_dir } => server::print_kubeconfig_path(data_dir),
-        Command::Agent { kubeconfig, node_name, dir, max_pods, listen, address, pods } => {
+        Command::Token(args) => token::run(args),
+        Command::Agent { join, token, ca_cert_hash, kubeconfig, node_name, dir, max_pods, listen, address, pods } => {
+            let joining = match (join, kubeconfig) {
+                (Some(server), _) => join::Joining::Token {
+                    server,
+                    token: token.unwrap_or_default(),
+                    ca_cert_hash: ca_cert_hash.unwrap_or_default(),
+                },
+                (None, Some(path)) => join::Joining::Kubeconfig(path),
+                (None, None) => join::Joining::Joined,
+            };
             match dir.map(Ok).unwrap_or_else(|| server::data_dir(None).map(|d| d.with_file_name("runlet-agent"))) {
                 Ok(dir) => {
-                    node::run_agent(node::AgentArgs { kubeconfig, node_name, dir, max_pods, listen, address, pods })
+                    node::run_agent(node::AgentArgs { joining, node_name, dir, max_pods, listen, address, pods })
                 }
                 Err(e) => Err(e),
             }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use runlet_agent::ShimCommand;
 use runlet_agent::node::{AgentConfig, Capacity, LogEndpoint, NodeAgent};
+use runlet_api::vocab::StatusReason;
 use runlet_apiserver::ApiError;
 use runlet_apiserver::negotiate::Query;
-use serde_json::Value;
 
 /// The pod limit a node advertises by default.
 pub const DEFAULT_MAX_PODS: u32 = 110;
@@ -80,6 +80,14 @@ pub struct PodFlags {
     /// A registry (`host:port`) to pull from over plain HTTP; loopback registries always are (repeatable)
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// Disk use (percent of the image store's file system) at which unused images are collected; 100 never
+    /// (the kubelet's imageGCHighThresholdPercent)
+    #[arg(long, default_value_t = runlet_agent::runtime::oci::gc::HIGH_PERCENT)]
+    pub image_gc_high_threshold: u8,
+    /// Disk use (percent) image collection brings the file system down to (the kubelet's
+    /// imageGCLowThresholdPercent)
+    #[arg(long, default_value_t = runlet_agent::runtime::oci::gc::LOW_PERCENT)]
+    pub image_gc_low_threshold: u8,
 }
 
 /// A positive duration such as `1m`, `90s` or `1m30s`.
@@ -101,6 +109,8 @@ impl Default for PodFlags {
             sync_frequency: runlet_agent::worker::DEFAULT_SYNC_PERIOD,
             default_runtime_handler: "process".to_string(),
             insecure_registries: Vec::new(),
+            image_gc_high_threshold: runlet_agent::runtime::oci::gc::HIGH_PERCENT,
+            image_gc_low_threshold: runlet_agent::runtime::oci::gc::LOW_PERCENT,
         }
     }
 }
@@ -129,12 +139,17 @@ pub fn agent_config(
         sync_period: flags.sync_frequency,
         default_handler: flags.default_runtime_handler.clone(),
         insecure_registries: flags.insecure_registries.clone(),
+        image_gc: runlet_agent::runtime::oci::gc::Thresholds::new(
+            flags.image_gc_high_threshold,
+            flags.image_gc_low_threshold,
+        )
+        .map_err(anyhow::Error::msg)?,
     })
 }
 
 /// Options of `runlet agent`.
 pub struct AgentArgs {
-    pub kubeconfig: PathBuf,
+    pub joining: crate::join::Joining,
     pub node_name: Option<String>,
     pub dir: PathBuf,
     pub max_pods: u32,
@@ -145,27 +160,20 @@ pub struct AgentArgs {
     pub pods: PodFlags,
 }
 
-/// The bearer token of a kubeconfig's first user (the agent accepts the server's own token for log requests).
-fn kubeconfig_token(text: &str) -> anyhow::Result<String> {
-    let v: Value = serde_saphyr::from_str(text).context("parsing the kubeconfig")?;
-    v.pointer("/users/0/user/token")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .context("the kubeconfig has no user token")
-}
-
-/// `runlet agent`: a node agent on this machine for the server named by the kubeconfig.
+/// `runlet agent`: a node agent on this machine for the server it joins (or the kubeconfig's).
 pub fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let text = std::fs::read_to_string(&args.kubeconfig)
-            .with_context(|| format!("reading {}", args.kubeconfig.display()))?;
-        let token = kubeconfig_token(&text)?;
-        let kc = kube::config::Kubeconfig::from_yaml(&text).context("parsing the kubeconfig")?;
+        let credential = crate::join::credential(&args.dir, &args.joining, args.node_name.as_deref()).await?;
+        let parts = crate::join::kubeconfig_parts(&credential.kubeconfig)?;
+        let ca_pem = parts.ca_pem.context(
+            "the kubeconfig has no certificate-authority-data: the agent needs the cluster CA to recognise the server's log requests",
+        )?;
+        let kc = kube::config::Kubeconfig::from_yaml(&credential.kubeconfig).context("parsing the kubeconfig")?;
         let config =
             kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.context("using the kubeconfig")?;
         let client = kube::Client::try_from(config).context("building the API client")?;
-        let name = args.node_name.clone().unwrap_or_else(host_name);
+        let name = credential.node.clone().or_else(|| args.node_name.clone()).unwrap_or_else(host_name);
 
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -186,28 +194,52 @@ pub fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             ca_pem: cert.cert.pem(),
             cert_pem: cert.cert.pem(),
             key_pem: cert.signing_key.serialize_pem(),
-            token: token.clone(),
+            token: String::new(),
         };
         let endpoint = LogEndpoint {
             address: address.clone(),
             port: bound.port(),
             cert_sha256: crate::logs::sha256_hex(cert.cert.der()),
         };
-        // The kubeconfig holds the server's token: no pod may read it.
-        let hidden = vec![std::fs::canonicalize(&args.kubeconfig).unwrap_or_else(|_| args.kubeconfig.clone())];
+        // The agent's credential (and a kubeconfig given) stay out of every pod's view.
+        let mut hidden = vec![std::fs::canonicalize(&credential.path).unwrap_or_else(|_| credential.path.clone())];
+        if let crate::join::Joining::Kubeconfig(given) = &args.joining {
+            hidden.push(std::fs::canonicalize(given).unwrap_or_else(|_| given.clone()));
+        }
         let mut config = agent_config(name, args.dir.clone(), args.max_pods, false, &args.pods, hidden)?;
         config.log_endpoint = Some(endpoint);
         let agent = NodeAgent::start(client.clone(), config).await?;
         let router = axum::Router::new()
             .route("/containerLogs/{ns}/{pod}/{container}", axum::routing::get(serve_log))
-            .with_state(LogState { client, agent: agent.clone() });
-        let router = runlet_apiserver::server::require_bearer_token(router, &token);
-        let tls = runlet_apiserver::server::tls_config(&pki)?;
+            .with_state(LogState { client, agent: agent.clone() })
+            .layer(axum::middleware::from_fn(only_the_api_server));
+        // Only clients with a certificate from the cluster CA get past the handshake; the layer above then
+        // admits the API server's alone (nodes hold certificates from the same CA).
+        let tls = runlet_apiserver::server::tls_config_with(
+            &pki,
+            runlet_apiserver::server::ClientCerts::Required(&ca_pem),
+        )?;
         tokio::spawn(runlet_apiserver::server::serve_tls(listener, tls, router));
         eprintln!("runlet agent running node {} (logs served on {address}:{})", agent.node_name, bound.port());
         crate::server::shutdown_signal().await;
         anyhow::Ok(())
     })
+}
+
+/// Admits only the API server's client certificate (verified against the cluster CA in the handshake).
+async fn only_the_api_server(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let holder = req.extensions().get::<runlet_apiserver::auth::PeerCertificate>().map(|p| p.0.username.clone());
+    if holder.as_deref() == Some(runlet_apiserver::auth::certs::APISERVER_LOG_CLIENT) {
+        return next.run(req).await;
+    }
+    let who = holder.unwrap_or_default();
+    ApiError::new(
+        403,
+        StatusReason::Forbidden,
+        format!("forbidden: User {who:?} cannot get path {:?}: only the API server reads logs here", req.uri().path()),
+    )
+    .into_response()
 }
 
 #[derive(Clone)]
@@ -229,7 +261,7 @@ async fn serve_log(
             .get_opt(&name)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
-            .ok_or_else(|| ApiError::new(404, "NotFound", format!("pods \"{name}\" not found")))?;
+            .ok_or_else(|| ApiError::new(404, StatusReason::NotFound, format!("pods \"{name}\" not found")))?;
         let value = runlet_codec::encode_pod(&pod).map_err(|e| ApiError::internal(e.to_string()))?;
         let mut opts = runlet_apiserver::logs::parse_options(&Query::parse(query.as_deref()), &value)?;
         opts.container = container;
@@ -248,6 +280,37 @@ async fn serve_log(
 mod tests {
     use super::parse_period;
     use std::time::Duration;
+
+    /// Agents with different ids claiming one node at the same instant, over an in-process API server: the
+    /// Lease writes are compare-and-swap, so exactly one wins and the others are told the node is in use.
+    #[tokio::test]
+    async fn of_agents_claiming_a_node_at_once_exactly_one_wins() {
+        use runlet_agent::node::register::{ClaimError, LEASE_NAMESPACE, claim_lease};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            runlet_store::Store::open_sqlite(&dir.path().join("store.db"), Default::default()).await.expect("store");
+        let state = runlet_apiserver::ApiState::new(store);
+        runlet_apiserver::namespaces::ensure_system_namespaces(&state).await.expect("namespaces");
+        let client = kube::Client::new(runlet_apiserver::server::router(state), "default");
+        let leases: kube::Api<runlet_codec::Lease> = kube::Api::namespaced(client, LEASE_NAMESPACE);
+        for round in 0..5 {
+            let node = format!("n{round}");
+            let claims = (0..8).map(|agent| {
+                let (leases, node) = (leases.clone(), node.clone());
+                tokio::spawn(async move { claim_lease(&leases, &node, &format!("agent-{agent}")).await })
+            });
+            let results = futures::future::join_all(claims).await;
+            let mut won = 0;
+            for result in results {
+                match result.expect("claim task") {
+                    Ok(()) => won += 1,
+                    Err(ClaimError::InUse(_)) => {}
+                    Err(ClaimError::Api(e)) => panic!("{node}: {e}"),
+                }
+            }
+            assert_eq!(won, 1, "{node}: one agent holds the node");
+        }
+    }
 
     #[test]
     fn sync_frequencies() {

@@ -258,7 +258,7 @@ impl ClusterArgs {
 }
 
 /// A Go-style duration as the Kubernetes components take them: `15s`, `5m`, `1m30s`, `0`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text == "0" {
         return Ok(Duration::ZERO);
     }
@@ -356,6 +356,9 @@ pub struct Running {
 
 const STORE_OPTIONS: StoreOptions = StoreOptions { history: 20_000 };
 
+/// The server's client certificate for agents is issued afresh at each start; a year is far more than it needs.
+const LOG_CLIENT_CERT_DAYS: i64 = 365;
+
 /// How long a starting server waits for etcd to answer.
 const ETCD_WAIT: Duration = Duration::from_secs(60);
 
@@ -450,6 +453,16 @@ pub async fn start_audited(
         (store, pki)
     };
     let mut state = ApiState::new(store);
+    // The cluster CA signs nodes' client certificates and this server's own, for the agents' log endpoints.
+    let signer = runlet_apiserver::auth::certs::Signer::load(&dir.join("pki")).context("loading the cluster CA")?;
+    let log_client = runlet_apiserver::auth::certs::Subject {
+        common_name: runlet_apiserver::auth::certs::APISERVER_LOG_CLIENT.into(),
+        organizations: Vec::new(),
+    };
+    let (cert_pem, key_pem) =
+        signer.issue(&log_client, LOG_CLIENT_CERT_DAYS).context("issuing the server's client certificate")?;
+    let log_client = std::sync::Arc::new(crate::logs::ClientCert { cert_pem, key_pem });
+    state.signer = Some(std::sync::Arc::new(signer));
     if let Some(audit) = audit {
         state = state.with_audit(audit);
     }
@@ -484,9 +497,10 @@ pub async fn start_audited(
             runlet_agent::node::NodeAgent::start(client.clone(), config).await.context("starting the node agent")?;
         local = Some(node);
     }
-    let logs = crate::logs::ClusterLogs { local, client: client.clone(), token: pki.token.clone() };
+    let logs = crate::logs::ClusterLogs { local, client: client.clone(), client_cert: log_client };
     state = state.with_logs(std::sync::Arc::new(logs));
-    let tls = server::tls_config(&pki)?;
+    // Client certificates from the cluster CA (the agents') are verified; token holders need none.
+    let tls = server::tls_config_with(&pki, server::ClientCerts::Optional(&pki.ca_pem))?;
     // The web UI shares the port and TLS; it checks its own sign-in before forwarding to the API routes.
     let app = runlet_ui::router(server::router(state.clone()), &pki.token).merge(server::authenticated_router_with(
         state.clone(),

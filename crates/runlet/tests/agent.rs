@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Kubectl, Server, eventually, have_kubectl, repo_root};
+use support::{Kubectl, Server, eventually, have_kubectl, memory_cgroups_writable, repo_root};
 
 #[test]
 fn kubectl_runs_the_seed_job_for_real() {
@@ -207,30 +207,6 @@ fn runlet_run_on_a_server_deletes_its_jobs_on_ctrl_c() {
     assert!(out.contains("] started"), "{out}");
     let gone = k.fails(&["get", "job", "long"]);
     assert!(gone.contains("not found"), "{gone}");
-}
-
-/// True when this process may create memory cgroups (v1 `memory` hierarchy or v2 unified), as the agent does.
-fn memory_cgroups_writable() -> bool {
-    let probe = |dir: &std::path::Path| {
-        let p = dir.join(format!("runlet-test-probe-{}", std::process::id()));
-        let ok = std::fs::create_dir(&p).is_ok();
-        let _ = std::fs::remove_dir(&p);
-        ok
-    };
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    own.lines().any(|l| {
-        let parts: Vec<&str> = l.splitn(3, ':').collect();
-        match parts.as_slice() {
-            [_, ctrls, path] if ctrls.split(',').any(|c| c == "memory") => {
-                probe(&std::path::Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/')))
-            }
-            ["0", "", path] => {
-                let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-                dir.join("memory.max").exists() && probe(&dir)
-            }
-            _ => false,
-        }
-    })
 }
 
 #[test]

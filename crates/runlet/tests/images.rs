@@ -159,14 +159,18 @@ fn registry_possible(test: &str) -> bool {
     possible(test)
 }
 
-fn runlet_image(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_runlet"))
+fn runlet_image_output(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_runlet"))
         .arg("image")
         .args(args)
         .arg("--data-dir")
         .arg(data)
         .output()
-        .expect("run runlet image");
+        .expect("run runlet image")
+}
+
+fn runlet_image(data: &Path, args: &[&str]) -> String {
+    let out = runlet_image_output(data, args);
     assert!(out.status.success(), "runlet image {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -234,6 +238,9 @@ fn imported_images_run_by_kubernetes_rules() {
         assert_eq!(finished(&k, name), "Succeeded", "{}", k.ok(&["describe", "pod", name]));
         assert_eq!(k.ok(&["logs", name]), *want, "{name}");
     }
+    // An imported archive has no repository digest: the status names the image by its id.
+    let image_id = k.ok(&["get", "pod", "plain", "-o", "jsonpath={.status.containerStatuses[0].imageID}"]);
+    assert!(image_id.starts_with("docker://sha256:") && image_id.len() == "docker://sha256:".len() + 64, "{image_id}");
     let events = k.ok(&["get", "events", "--field-selector", "involvedObject.name=plain"]);
     assert!(events.contains("already present on machine"), "{events}");
 
@@ -260,8 +267,17 @@ fn imported_images_run_by_kubernetes_rules() {
     assert!(described.contains("Failed to pull image \"127.0.0.1:1/none:1\""), "{described}");
     assert!(described.contains("Back-off pulling image"), "{described}");
 
+    // Pods on the node hold the image they ran.
+    let refused = runlet_image_output(&data, &["rm", "runlet-test:1"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("is in use by a container"), "{stderr}");
     k.ok(&["delete", "pod", "plain", "args", "command", "never", "unreachable"]);
-    let removed = runlet_image(&data, &["rm", "runlet-test:1"]);
+    // Once their directories are gone (the agent removes them as the pods go), nothing holds it.
+    let removed = eventually(Duration::from_secs(30), || {
+        let out = runlet_image_output(&data, &["rm", "runlet-test:1"]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+    .expect("runlet image rm once the pods are gone");
     assert!(removed.contains("Untagged: docker.io/library/runlet-test:1") && removed.contains("Deleted: sha256:"));
     assert!(!runlet_image(&data, &["ls"]).contains("runlet-test"));
 }
@@ -288,6 +304,9 @@ fn images_are_pulled_from_loopback_registries_with_pull_secrets() {
     k.ok_stdin(&["create", "-f", "-"], &pod("first", &public_image, ""));
     assert_eq!(finished(&k, "first"), "Succeeded", "{}", k.ok(&["describe", "pod", "first"]));
     assert_eq!(k.ok(&["logs", "first"]), "from-cmd hello\n1000\n/work\n");
+    let image_id = k.ok(&["get", "pod", "first", "-o", "jsonpath={.status.containerStatuses[0].imageID}"]);
+    let pinned = format!("docker-pullable://{}/team/tool@sha256:", public.addr);
+    assert!(image_id.starts_with(&pinned) && image_id.len() == pinned.len() + 64, "{image_id}");
     let first = k.ok(&["describe", "pod", "first"]);
     assert!(first.contains(&format!("Pulling image \"{public_image}\"")), "{first}");
     assert!(first.contains(&format!("Successfully pulled image \"{public_image}\"")), "{first}");
@@ -359,4 +378,173 @@ fn the_image_example_runs_from_an_imported_archive() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("hello from busybox:1.36") && stdout.contains("/bin/busybox"), "{stdout}");
+}
+
+fn runc_possible(test: &str) -> bool {
+    if !Command::new("runc").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED {test}: no runc (scripts/setup installs it)");
+        return false;
+    }
+    possible(test)
+}
+
+/// `{.status.phase}/{reason}/{exitCode}` of the pod's (first) container once the pod has finished and the
+/// container has terminated (a pod past its deadline is `Failed` before its container has stopped).
+fn ended(k: &Kubectl, pod: &str) -> String {
+    finished(k, pod);
+    eventually(Duration::from_secs(60), || {
+        let out = k.ok(&[
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.status.phase}/{.status.containerStatuses[0].state.terminated.reason}/{.status.containerStatuses[0].state.terminated.exitCode}",
+        ]);
+        (!out.ends_with('/')).then_some(out)
+    })
+    .unwrap_or_else(|| panic!("the container of {pod} did not terminate: {}", k.ok(&["describe", "pod", pod])))
+}
+
+#[test]
+fn runc_runs_image_containers_as_the_process_runtime_runs_processes() {
+    if !runc_possible("runc_runs_image_containers_as_the_process_runtime_runs_processes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_with_agent(&data, "127.0.0.1:0");
+    let k = Kubectl::new(server.kubeconfig(), tmp.path());
+    let archive = build_image(tmp.path());
+    runlet_image(&data, &["import", archive.to_str().unwrap()]);
+
+    let sc = |sc: &str, script: &str| format!("    command: [/bin/sh, -c, '{script}']\n    securityContext: {sc}\n");
+    let cases = [
+        // runc's container: the program is PID 1 of its namespace; the host's resolver files are there; the
+        // pod's user, group and allowPrivilegeEscalation: false (no_new_privs).
+        (
+            "identity",
+            sc(
+                "{runAsUser: 1000, runAsGroup: 3000, allowPrivilegeEscalation: false}",
+                "echo pid=$$$$; test -s /etc/resolv.conf && echo resolv; id -u; id -g; /bin/busybox grep NoNewPrivs /proc/self/status",
+            ),
+            "pid=1\nresolv\n1000\n3000\nNoNewPrivs:\t1\n",
+        ),
+        // readOnlyRootFilesystem, as root.
+        (
+            "readonly",
+            sc("{runAsUser: 0, readOnlyRootFilesystem: true}", "(echo x > /work/x) 2>/dev/null || echo read-only"),
+            "read-only\n",
+        ),
+        // Capabilities: dropping all leaves root with none.
+        (
+            "nocaps",
+            sc("{runAsUser: 0, capabilities: {drop: [ALL]}}", "/bin/busybox grep CapEff /proc/self/status"),
+            "CapEff:\t0000000000000000\n",
+        ),
+    ];
+    for (name, extra, _) in &cases {
+        k.ok_stdin(&["create", "-f", "-"], &pod(name, "runlet-test:1", extra));
+    }
+    for (name, _, want) in &cases {
+        assert_eq!(finished(&k, name), "Succeeded", "{}", k.ok(&["describe", "pod", name]));
+        assert_eq!(k.ok(&["logs", name]), *want, "{name}");
+    }
+
+    // Exit codes, and a program that is not in the image.
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        &pod("exit", "runlet-test:1", "    command: [/bin/sh, -c, 'echo bye; exit 3']\n"),
+    );
+    k.ok_stdin(&["create", "-f", "-"], &pod("missing", "runlet-test:1", "    command: [/bin/nope]\n"));
+    assert_eq!(ended(&k, "exit"), "Failed/Error/3", "{}", k.ok(&["describe", "pod", "exit"]));
+    assert_eq!(k.ok(&["logs", "exit"]), "bye\n");
+    assert_eq!(ended(&k, "missing"), "Failed/ContainerCannotRun/128");
+    let message =
+        k.ok(&["get", "pod", "missing", "-o", "jsonpath={.status.containerStatuses[0].state.terminated.message}"]);
+    assert!(message.contains("/bin/nope") && message.contains("no such file or directory"), "{message}");
+
+    // Restarts: the first run fails, the second (the same emptyDir) succeeds; both logs kept.
+    let restarting = pod(
+        "restart",
+        "runlet-test:1",
+        "    command: [/bin/sh, -c, 'if [ -f /data/seen ]; then echo second; exit 0; fi; : > /data/seen; echo first; exit 1']\n    volumeMounts: [{name: data, mountPath: /data}]\n",
+    )
+    .replace("restartPolicy: Never", "restartPolicy: OnFailure")
+    .replace("  containers:\n", "  volumes: [{name: data, emptyDir: {}}]\n  containers:\n");
+    k.ok_stdin(&["create", "-f", "-"], &restarting);
+    assert_eq!(finished(&k, "restart"), "Succeeded", "{}", k.ok(&["describe", "pod", "restart"]));
+    assert_eq!(k.ok(&["get", "pod", "restart", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]), "1");
+    assert_eq!(k.ok(&["logs", "restart"]), "second\n");
+    assert_eq!(k.ok(&["logs", "restart", "--previous"]), "first\n");
+
+    // Termination: SIGTERM goes to PID 1. A shell that traps it ends with its own code at once; `sleep` as
+    // PID 1 has no handler, so the kernel ignores SIGTERM and SIGKILL ends it after the grace period.
+    let deadline = |name: &str, script: &str| {
+        pod(name, "runlet-test:1", &format!("    command: [/bin/sh, -c, '{script}']\n")).replace(
+            "restartPolicy: Never\n",
+            "restartPolicy: Never\n  activeDeadlineSeconds: 3\n  terminationGracePeriodSeconds: 2\n",
+        )
+    };
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        &deadline("trap", "trap \"echo got TERM; exit 4\" TERM; echo started; while true; do sleep 0.1; done"),
+    );
+    k.ok_stdin(&["create", "-f", "-"], &deadline("stubborn", "exec /bin/sleep 600"));
+    assert_eq!(ended(&k, "trap"), "Failed/Error/4", "{}", k.ok(&["describe", "pod", "trap"]));
+    assert_eq!(k.ok(&["logs", "trap"]), "started\ngot TERM\n");
+    assert_eq!(ended(&k, "stubborn"), "Failed/Error/137", "{}", k.ok(&["describe", "pod", "stubborn"]));
+    let times = k.ok(&[
+        "get",
+        "pod",
+        "stubborn",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].state.terminated.startedAt} {.status.containerStatuses[0].state.terminated.finishedAt}",
+    ]);
+    let (started, finished_at) = times.split_once(' ').unwrap_or_else(|| panic!("{times}"));
+    let run: jiff::Timestamp = started.parse().unwrap();
+    let end: jiff::Timestamp = finished_at.parse().unwrap();
+    // The deadline (3 s from the pod's start) and the whole grace period (2 s) passed before the kill; the
+    // times have whole seconds.
+    assert!(end.duration_since(run).as_secs_f64() >= 3.0, "{times}");
+
+    // An exec probe runs inside the container: it sees the file the container wrote into its own root.
+    let probed = pod(
+        "probed",
+        "runlet-test:1",
+        "    command: [/bin/sh, -c, 'sleep 1; echo yes > /ready; exec /bin/sleep 600']\n    securityContext: {runAsUser: 0}\n    readinessProbe: {exec: {command: [/bin/cat, /ready]}, periodSeconds: 1}\n",
+    );
+    k.ok_stdin(&["create", "-f", "-"], &probed);
+    k.ok(&["wait", "--for=condition=Ready", "pod/probed", "--timeout=60s"]);
+    // shareProcessNamespace: a container sees the other's processes.
+    let shared = pod("shared", "runlet-test:1", "    command: [/bin/sleep, '600']\n")
+        .replace("  restartPolicy: Never\n", "  restartPolicy: Never\n  shareProcessNamespace: true\n")
+        + "  - name: looker\n    image: runlet-test:1\n    command: [/bin/sh, -c, 'for i in 1 2 3 4 5 6 7 8 9 10; do /bin/busybox ps | /bin/busybox grep -q \"/bin/[s]leep 600\" && exit 0; sleep 1; done; exit 1']\n";
+    k.ok_stdin(&["create", "-f", "-"], &shared);
+    let looked = eventually(Duration::from_secs(60), || {
+        let code = k.ok(&[
+            "get",
+            "pod",
+            "shared",
+            "-o",
+            "jsonpath={.status.containerStatuses[?(@.name==\"looker\")].state.terminated.exitCode}",
+        ]);
+        (!code.is_empty()).then_some(code)
+    });
+    assert_eq!(looked.as_deref(), Some("0"), "{}", k.ok(&["describe", "pod", "shared"]));
+    k.ok(&["delete", "pod", "probed", "shared", "--grace-period=1"]);
+
+    // Over its memory limit: the kernel kills PID 1 in its cgroup, and the status says OOMKilled.
+    if support::memory_cgroups_writable() {
+        let hog = pod(
+            "hog",
+            "runlet-test:1",
+            "    command: [/bin/sh, -c, 'x=$(/bin/busybox head -c 300000000 /dev/zero | /bin/busybox tr \"\\\\0\" a); echo ${#x}']\n    resources: {limits: {memory: 32Mi}}\n",
+        );
+        k.ok_stdin(&["create", "-f", "-"], &hog);
+        assert_eq!(ended(&k, "hog"), "Failed/OOMKilled/137", "{}", k.ok(&["describe", "pod", "hog"]));
+    } else {
+        eprintln!(
+            "runc_runs_image_containers_as_the_process_runtime_runs_processes: memory cgroups are not writable here, OOM case skipped"
+        );
+    }
 }

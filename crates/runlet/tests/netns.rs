@@ -2,7 +2,8 @@
 //! namespaces only): one server and three agents, each in its own namespace, the agents linked to the server's
 //! namespace by a veth pair each. Cutting one agent's link loses its node: its pod is evicted and replaced on
 //! another, and the Job gets its exact counts; restoring the link brings the node back, its stale container is
-//! stopped, and the Job completes. Needs root (skipped with a SKIPPED line otherwise).
+//! stopped, and the Job completes. The agents join with a bootstrap token, as on separate machines. Needs root
+//! (skipped with a SKIPPED line otherwise).
 
 mod support;
 
@@ -185,10 +186,22 @@ fn an_agent_cut_off_from_the_server_loses_its_pods_to_the_others_and_comes_back(
         ca: data.join("pki/ca.crt"),
         token: std::fs::read_to_string(data.join("pki/token")).expect("token").trim().to_string(),
     };
+    // The agents join as on real machines: a bootstrap token made on the server's side, the CA pinned by hash,
+    // and each agent's own node certificate from then on.
+    let out = runlet_in(&server_ns)
+        .args(["token", "create", "--print-join-command", "--kubeconfig"])
+        .arg(data.join("kubeconfig"))
+        .output()
+        .expect("runlet token create");
+    let join = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{join}{}", String::from_utf8_lossy(&out.stderr));
+    let join: Vec<&str> = join.split_whitespace().skip(2).collect();
+    assert_eq!(join.first(), Some(&"--join"), "{join:?}");
     for (i, agent) in AGENTS.iter().enumerate() {
         let child = runlet_in(&format!("{prefix}-{agent}"))
-            .args(["agent", "--node-name", agent, "--listen", &format!("10.77.{}.2:10250", i + 1), "--kubeconfig"])
-            .arg(data.join("kubeconfig"))
+            .arg("agent")
+            .args(&join)
+            .args(["--node-name", agent, "--listen", &format!("10.77.{}.2:10250", i + 1)])
             .arg("--dir")
             .arg(tmp.path().join(agent))
             .stderr(Stdio::null())

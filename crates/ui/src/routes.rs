@@ -9,6 +9,7 @@ use axum::extract::{Form, Path, Query, RawQuery, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use runlet_api::vocab::StatusReason;
 use runlet_apiserver::ApiError;
 use serde::Deserialize;
 use tower::ServiceExt;
@@ -72,7 +73,7 @@ fn asset(name: &str) -> Response {
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             with_page_headers(response)
         }
-        None => ApiError::new(404, "NotFound", "no such file").into_response(),
+        None => ApiError::new(404, StatusReason::NotFound, "no such file").into_response(),
     }
 }
 
@@ -207,8 +208,12 @@ async fn forward(State(ui): State<Ui>, request: Request) -> Response {
     }
     let safe = matches!(*request.method(), Method::GET | Method::HEAD);
     if !safe && !request.headers().contains_key(UI_HEADER) {
-        return ApiError::new(403, "Forbidden", format!("requests from the UI carry the {UI_HEADER} header"))
-            .into_response();
+        return ApiError::new(
+            403,
+            StatusReason::Forbidden,
+            format!("requests from the UI carry the {UI_HEADER} header"),
+        )
+        .into_response();
     }
     let (mut parts, body) = request.into_parts();
     // The path as sent (still percent-encoded), so the API parses it exactly as it would from kubectl.

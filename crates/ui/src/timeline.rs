@@ -8,6 +8,7 @@
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
+use runlet_api::vocab::{ConditionStatus, JobConditionType, PodPhase};
 use serde::Serialize;
 use serde::ser::SerializeTuple;
 
@@ -177,11 +178,11 @@ fn bar_of(pod: &Pod, rel: &impl Fn(&Timestamp) -> i64) -> Bar {
             last.started_at.as_ref().map(|t| rel(&t.0))
         }))
         .min();
-    let outcome = match status.and_then(|s| s.phase.as_deref()) {
-        Some("Succeeded") => Outcome::Succeeded,
-        Some("Failed") => Outcome::Failed,
-        Some("Running") => Outcome::Running,
-        _ => Outcome::Pending,
+    let outcome = match status.and_then(|s| s.phase.as_deref()).and_then(PodPhase::parse) {
+        Some(PodPhase::Succeeded) => Outcome::Succeeded,
+        Some(PodPhase::Failed) => Outcome::Failed,
+        Some(PodPhase::Running) => Outcome::Running,
+        Some(PodPhase::Pending | PodPhase::Unknown) | None => Outcome::Pending,
     };
     let finished = matches!(outcome, Outcome::Succeeded | Outcome::Failed);
     let terminated: Vec<_> =
@@ -228,10 +229,10 @@ fn suspended_periods(job: &Job, events: &[Event], rel: &impl Fn(&Timestamp) -> i
         })
         .collect();
     let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref());
-    if let Some(c) = conditions.into_iter().flatten().find(|c| c.type_ == "Suspended")
+    if let Some(c) = conditions.into_iter().flatten().find(|c| c.type_ == JobConditionType::Suspended)
         && let Some(at) = &c.last_transition_time
     {
-        changes.push((rel(&at.0), c.status == "True"));
+        changes.push((rel(&at.0), c.status == ConditionStatus::True));
     }
     changes.sort();
     let mut periods: Vec<(i64, Option<i64>)> = Vec::new();

@@ -43,6 +43,37 @@ pub fn may_run(node: &str, lease: Option<&Lease>, me: &str, now: Timestamp) -> R
     Err(NodeInUse { node: node.into(), holder: holder.clone(), ago: ago.as_secs().max(0), duration: duration.into() })
 }
 
+/// The Lease this agent writes to hold `node` now: `held` renewed (its `resourceVersion` kept, so the write is
+/// compare-and-swap and, of two agents claiming at the same instant, only one succeeds), or a new one to create
+/// when there is none. Refused while another live agent holds it.
+pub fn next_lease(
+    node: &str,
+    held: Option<&Lease>,
+    me: &str,
+    now: Timestamp,
+    duration_seconds: i32,
+) -> Result<Lease, NodeInUse> {
+    may_run(node, held, me, now)?;
+    let mut lease = held.cloned().unwrap_or_else(|| Lease {
+        metadata: runlet_codec::ObjectMeta {
+            name: Some(node.into()),
+            namespace: Some(super::register::LEASE_NAMESPACE.into()),
+            ..Default::default()
+        },
+        spec: None,
+    });
+    lease.metadata.annotations.get_or_insert_with(Default::default).insert(AGENT_ID_ANNOTATION.into(), me.into());
+    let spec = lease.spec.get_or_insert_with(Default::default);
+    if spec.holder_identity.as_deref() != Some(node) || held.is_none() {
+        // Kubernetes' node leases name the node; a change of holder is an acquisition.
+        spec.acquire_time = Some(runlet_codec::MicroTime(now));
+    }
+    spec.holder_identity = Some(node.into());
+    spec.lease_duration_seconds = Some(duration_seconds);
+    spec.renew_time = Some(runlet_codec::MicroTime(now));
+    Ok(lease)
+}
+
 /// This agent's id: read from its directory, or made and written there the first time.
 pub fn agent_id(root: &Path) -> std::io::Result<String> {
     let path = root.join(ID_FILE);
@@ -96,6 +127,28 @@ mod tests {
         }
         let refused = may_run("n2", Some(&lease(Some("other"), 95)), "me", at(100)).unwrap_err();
         assert_eq!((refused.holder.as_str(), refused.ago, refused.duration), ("other", 5, 40));
+    }
+
+    #[test]
+    fn the_lease_written_keeps_the_version_read() {
+        let mut held = lease(Some("me"), 95);
+        held.metadata.resource_version = Some("41".into());
+        held.metadata.annotations.get_or_insert_with(Default::default).insert("user".into(), "kept".into());
+        let renewed = next_lease("n2", Some(&held), "me", at(100), 40).unwrap();
+        assert_eq!(renewed.metadata.resource_version.as_deref(), Some("41"), "compare-and-swap on what was read");
+        let annotations = renewed.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(annotations.get("user").map(String::as_str), Some("kept"));
+        assert_eq!(annotations.get(AGENT_ID_ANNOTATION).map(String::as_str), Some("me"));
+        assert_eq!(renewed.spec.as_ref().and_then(|s| s.renew_time.clone()), Some(runlet_codec::MicroTime(at(100))));
+
+        let new = next_lease("n2", None, "me", at(100), 40).unwrap();
+        assert_eq!(new.metadata.resource_version, None, "created, so two creations cannot both succeed");
+        assert_eq!(new.metadata.namespace.as_deref(), Some("kube-node-lease"));
+        let spec = new.spec.unwrap_or_default();
+        assert_eq!((spec.holder_identity.as_deref(), spec.lease_duration_seconds), (Some("n2"), Some(40)));
+
+        let taken = next_lease("n2", Some(&lease(Some("other"), 95)), "me", at(100), 40);
+        assert_eq!(taken.map_err(|e| e.holder), Err("other".to_string()));
     }
 
     #[test]

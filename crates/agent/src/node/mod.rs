@@ -39,6 +39,8 @@ pub struct AgentConfig {
     pub default_handler: String,
     /// Registries (`host:port`) pulled from over plain HTTP, besides loopback ones.
     pub insecure_registries: Vec<String>,
+    /// When unused images are collected.
+    pub image_gc: crate::runtime::oci::gc::Thresholds,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +85,7 @@ impl NodeAgent {
         rc.allocatable.memory_bytes = i128::from(config.capacity.memory_bytes);
         let runtime = ProcessRuntime::new(rc)?;
         if let Some(images) = runtime.images() {
-            tokio::spawn(crate::runtime::oci::gc::run(images.clone(), config.root.clone()));
+            tokio::spawn(crate::runtime::oci::gc::run(images.clone(), config.root.clone(), config.image_gc));
         }
         let facts = register::NodeFacts {
             capacity: config.capacity.clone(),
@@ -92,8 +94,11 @@ impl NodeAgent {
         };
         let agent_id = claim::agent_id(&config.root).map_err(AgentError::Id)?;
         let leases: kube::Api<runlet_codec::Lease> = kube::Api::namespaced(client.clone(), register::LEASE_NAMESPACE);
-        let lease = leases.get_opt(&config.node_name).await?;
-        claim::may_run(&config.node_name, lease.as_ref(), &agent_id, jiff::Timestamp::now())?;
+        // The Lease first: a node already run by another live agent is refused before anything of it is touched.
+        register::claim_lease(&leases, &config.node_name, &agent_id).await.map_err(|e| match e {
+            register::ClaimError::InUse(taken) => AgentError::NodeInUse(taken),
+            register::ClaimError::Api(e) => AgentError::Register(e),
+        })?;
         register::register(&client, &config.node_name, &facts).await?;
         tokio::spawn(register::heartbeat(client.clone(), config.node_name.clone(), agent_id, facts));
         let options = WorkerOptions {

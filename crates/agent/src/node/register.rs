@@ -9,10 +9,10 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use runlet_api::vocab::{ConditionStatus, NodeConditionType};
 use runlet_client::ApiErrorExt;
 use runlet_codec::k8s_openapi::api::core::v1::{DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeSystemInfo};
-use runlet_codec::{Lease, LeaseSpec, MicroTime, Node, NodeCondition, NodeStatus, ObjectMeta, Quantity, Time};
+use runlet_codec::{Lease, Node, NodeCondition, NodeStatus, ObjectMeta, Quantity, Time};
 use serde_json::json;
 
-use super::claim::{AGENT_ID_ANNOTATION, may_run};
+use super::claim::{NodeInUse, next_lease};
 
 /// Kubernetes' namespace for node leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -100,9 +100,12 @@ fn ready_condition(now: jiff::Timestamp) -> NodeCondition {
 /// The node's Ready condition is the one this agent posts (and not, say, `Unknown` from the node lifecycle
 /// controller).
 fn posted_by_us(node: &Node) -> bool {
-    let ready =
-        node.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
-    ready.is_some_and(|c| c.status == "True" && c.reason.as_deref() == Some(READY_REASON))
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == NodeConditionType::Ready));
+    ready.is_some_and(|c| c.status == ConditionStatus::True && c.reason.as_deref() == Some(READY_REASON))
 }
 
 fn go_arch() -> &'static str {
@@ -202,6 +205,38 @@ pub async fn register(client: &Client, name: &str, facts: &NodeFacts) -> Result<
     Ok(())
 }
 
+/// Why the node's Lease could not be taken or renewed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error(transparent)]
+    InUse(#[from] NodeInUse),
+    #[error("writing the node's Lease: {0}")]
+    Api(#[from] kube::Error),
+}
+
+/// Takes or renews the node's Lease for this agent, atomically: the Lease is created (when there is none) or
+/// replaced with the `resourceVersion` it was read at, so of two agents claiming the same node at the same
+/// instant one write fails (AlreadyExists or Conflict); that agent reads the Lease again and finds it held.
+pub async fn claim_lease(leases: &Api<Lease>, name: &str, agent_id: &str) -> Result<(), ClaimError> {
+    // Each lost race means another writer got in between; a handful cannot happen without a live holder.
+    const ATTEMPTS: usize = 5;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let held = leases.get_opt(name).await?;
+        let lease = next_lease(name, held.as_ref(), agent_id, jiff::Timestamp::now(), LEASE_SECONDS)?;
+        let written = match held {
+            None => leases.create(&PostParams::default(), &lease).await,
+            Some(_) => leases.replace(name, &PostParams::default(), &lease).await,
+        };
+        match written {
+            Ok(_) => return Ok(()),
+            Err(e) if (e.is_already_exists() || e.is_conflict()) && attempt < ATTEMPTS => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Renews the node's Lease and Ready heartbeat forever; registers the Node again if someone deleted it.
 pub async fn heartbeat(client: Client, name: String, agent_id: String, facts: NodeFacts) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
@@ -210,35 +245,14 @@ pub async fn heartbeat(client: Client, name: String, agent_id: String, facts: No
     loop {
         tick.tick().await;
         let now = jiff::Timestamp::now();
-        let lease = Lease {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(LEASE_NAMESPACE.into()),
-                annotations: Some(BTreeMap::from([(AGENT_ID_ANNOTATION.to_string(), agent_id.clone())])),
-                ..Default::default()
-            },
-            spec: Some(LeaseSpec {
-                holder_identity: Some(name.clone()),
-                lease_duration_seconds: Some(LEASE_SECONDS),
-                renew_time: Some(MicroTime(now)),
-                ..Default::default()
-            }),
-        };
-        let renewed = match leases.get_opt(&name).await {
-            Ok(None) => leases.create(&PostParams::default(), &lease).await.map(|_| ()),
-            Ok(Some(held)) if let Err(taken) = may_run(&name, Some(&held), &agent_id, now) => {
+        let renewed = match claim_lease(&leases, &name, &agent_id).await {
+            Err(ClaimError::InUse(taken)) => {
                 // Another agent took the node while this one was away: leave it its Lease.
                 tracing::error!(error = %taken, "not renewing the node's Lease");
                 Ok(())
             }
-            Ok(Some(_)) => {
-                let patch = json!({
-                    "metadata": {"annotations": {AGENT_ID_ANNOTATION: agent_id}},
-                    "spec": {"renewTime": MicroTime(now), "holderIdentity": name}
-                });
-                leases.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
-            }
-            Err(e) => Err(e),
+            Err(ClaimError::Api(e)) => Err(e),
+            Ok(()) => Ok(()),
         };
         if let Err(e) = renewed {
             tracing::warn!(error = %e, "could not renew the node lease");

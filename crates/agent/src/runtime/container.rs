@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use super::cgroup;
@@ -21,6 +21,8 @@ pub struct ContainerHandle {
     /// The container's main process, which is also its process-group id.
     pub pid: i32,
     pub(crate) cgroup: Option<CgroupSet>,
+    /// Signals go to the main process alone, not its group: a runc container's PID 1, as `runc kill` does.
+    pub(crate) main_only: bool,
 }
 
 impl ContainerHandle {
@@ -29,12 +31,17 @@ impl ContainerHandle {
         self.run_dir.join(state::EXIT_FILE).exists()
     }
 
-    /// Sends `signal` to the container's whole process group, unless the run is already over (then the
+    /// Sends `signal` to the container's whole process group (or its main process alone), unless the run is already over (then the
     /// group id could belong to someone else).
     pub fn signal(&self, signal: Signal) {
-        if !self.has_exited() {
-            let _ = killpg(Pid::from_raw(self.pid), signal);
+        if self.has_exited() {
+            return;
         }
+        let _ = if self.main_only {
+            kill(Pid::from_raw(self.pid), signal)
+        } else {
+            killpg(Pid::from_raw(self.pid), signal)
+        };
     }
 
     /// SIGKILLs the process group and everything in the container's cgroup.

@@ -159,6 +159,7 @@ pub fn prepare(pod: &Pod, container: &Container, ctx: &LaunchContext<'_>) -> Res
         sandbox,
         identity,
         log_limits: ctx.log_limits,
+        runc: None,
     };
     Ok(Prepared { spec, limits, mounts, warnings })
 }

@@ -95,6 +95,8 @@ pub struct RuntimeConfig {
     pub default_handler: String,
     /// The node's images (for the `oci` handler); None: pods of that handler cannot start.
     pub images: Option<oci::ImageService>,
+    /// The runc binary that runs `oci` containers; None: runlet's own sandbox init runs them.
+    pub runc: Option<PathBuf>,
 }
 
 impl RuntimeConfig {
@@ -116,6 +118,7 @@ impl RuntimeConfig {
             log_limits: logfile::LogLimits::default(),
             default_handler: oci::HANDLER_PROCESS.to_string(),
             images: None,
+            runc: oci::runc::find_binary(),
         }
     }
 }
@@ -392,6 +395,18 @@ impl ProcessRuntime {
                 Err(message) => return Ok(failed(message)),
             }
         }
+        if let Some(sandbox) = spec.sandbox.as_mut()
+            && sandbox.image_root.is_some()
+        {
+            oci::add_host_network_files(&mut sandbox.mounts);
+            if let Some(binary) = &self.inner.config.runc {
+                spec.runc = Some(oci::runc::RuncRun {
+                    binary: binary.clone(),
+                    memory_bytes: limits.memory_bytes,
+                    cpu_millis: limits.cpu_millis,
+                });
+            }
+        }
         if let Some(sandbox) = &spec.sandbox {
             for layer in ["upper", "work", "merged"] {
                 let dir = sandbox.rootfs.join(layer);
@@ -444,7 +459,12 @@ impl ProcessRuntime {
             // A shim that says nothing for this long is broken; the timeout keeps the worker from hanging.
             let _ = tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line)).await;
         }
-        let handle = ContainerHandle { run_dir: spec.run_dir.clone(), pid: 0, cgroup: spec.cgroup.clone() };
+        let handle = ContainerHandle {
+            run_dir: spec.run_dir.clone(),
+            pid: 0,
+            cgroup: spec.cgroup.clone(),
+            main_only: spec.runc.is_some(),
+        };
         match line.trim_end() {
             shim::STARTED_LINE => {
                 let start = container::read_start(&spec.run_dir)

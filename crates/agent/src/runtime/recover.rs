@@ -40,6 +40,7 @@ const STARTING_SHIM_WAIT: Duration = Duration::from_secs(2);
 async fn recover_run(run_dir: &Path) -> io::Result<RecoveredRun> {
     let container_id = container_id_of(run_dir)?;
     let spec: Option<state::LaunchSpec> = state::read_json(&run_dir.join(state::LAUNCH_FILE))?;
+    let main_only = spec.as_ref().is_some_and(|s| s.runc.is_some());
     let cgroup = spec.and_then(|s| s.cgroup);
     let deadline = tokio::time::Instant::now() + STARTING_SHIM_WAIT;
     loop {
@@ -47,7 +48,8 @@ async fn recover_run(run_dir: &Path) -> io::Result<RecoveredRun> {
             return Ok(RecoveredRun::Finished(FinishedRun { container_id, record }));
         }
         if let Some(start) = container::read_start(run_dir)? {
-            let handle = ContainerHandle { run_dir: run_dir.to_path_buf(), pid: start.pid, cgroup: cgroup.clone() };
+            let handle =
+                ContainerHandle { run_dir: run_dir.to_path_buf(), pid: start.pid, cgroup: cgroup.clone(), main_only };
             if procstat::is_alive(start.shim_pid, start.shim_start_ticks) {
                 return Ok(RecoveredRun::Running(RunningContainer::adopted(handle, container_id, start)));
             }
@@ -98,7 +100,7 @@ pub(super) fn kill_pod_processes(paths: &PodPaths) {
                 .flatten()
                 .and_then(|s| s.cgroup);
             if let Ok(Some(start)) = container::read_start(&run_dir) {
-                let handle = ContainerHandle { run_dir: run_dir.clone(), pid: start.pid, cgroup };
+                let handle = ContainerHandle { run_dir: run_dir.clone(), pid: start.pid, cgroup, main_only: false };
                 kill_unsupervised(&handle, start.pid, start.pid_start_ticks);
                 // Let a live shim record the end before the directory goes away under it.
                 for _ in 0..50 {

@@ -137,6 +137,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), ShimError> {
         reason: None,
         message: None,
     };
+    if let Some(runc) = &spec.runc {
+        super::oci::runc::delete(&spec, runc);
+    }
     finish(&spec, &record)
 }
 
@@ -203,6 +206,12 @@ fn spawn(spec: &LaunchSpec) -> Result<Main, String> {
     let Some(sandbox) = &spec.sandbox else {
         return spawn_plain(spec, &procs_fds).map_err(|e| exec_error_message(program, &e));
     };
+    if let Some(runc) = &spec.runc {
+        // runc puts the container into its cgroup itself.
+        drop(procs);
+        let started = super::oci::runc::start(spec, sandbox, runc)?;
+        return Ok(Main { pid: started.pid, stdout: Some(started.stdout), stderr: Some(started.stderr), report: None });
+    }
     let cmd = init::Command {
         argv: &spec.argv,
         env: &spec.env,

@@ -48,6 +48,10 @@ pub struct LaunchSpec {
     pub identity: Identity,
     #[serde(default)]
     pub log_limits: LogLimits,
+    /// Set when runc runs the container (the `oci` handler on a node with runc) instead of runlet's own
+    /// sandbox init.
+    #[serde(default)]
+    pub runc: Option<super::oci::runc::RuncRun>,
 }
 
 /// The directories of one container's cgroup: one per v1 hierarchy, or the single v2 directory.

@@ -515,7 +515,7 @@ impl Worker {
                 return None;
             }
         };
-        self.model.on_image_ready(id);
+        self.model.on_image_ready(id, oci::status_image_id(&pulled.image));
         match pulled.pulled {
             Some((took, size)) => {
                 let secs = took.as_secs_f64();

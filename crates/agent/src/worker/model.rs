@@ -147,6 +147,8 @@ pub struct Slot {
     pub restart_after_kill: bool,
     /// When the running container is to be SIGKILLed (it has had its SIGTERM).
     pub kill_at: Option<Timestamp>,
+    /// The status's `imageID`: the image the latest run was started from (empty for the process handler).
+    pub image_id: String,
 }
 
 impl Slot {
@@ -165,6 +167,7 @@ impl Slot {
             probes: Probes::default(),
             restart_after_kill: false,
             kill_at: None,
+            image_id: String::new(),
         }
     }
 
@@ -481,8 +484,10 @@ impl PodModel {
     }
 
     /// The image is there: its back-off is over.
-    pub fn on_image_ready(&mut self, id: SlotId) {
-        self.slot_mut(id).pull_delay = None;
+    pub fn on_image_ready(&mut self, id: SlotId, image_id: String) {
+        let slot = self.slot_mut(id);
+        slot.pull_delay = None;
+        slot.image_id = image_id;
     }
 
     /// A run ended: it restarts (now or after a back-off) or stays terminated.
@@ -876,7 +881,7 @@ mod tests {
         assert!(m.image_backoff(R0, at(11)).is_some());
         assert_eq!(reason(&m), ("ImagePullBackOff".to_string(), at(30)));
         // A pull that works resets it.
-        m.on_image_ready(R0);
+        m.on_image_ready(R0, "docker://sha256:abc".to_string());
         assert_eq!(m.slot(R0).pull_delay, None);
     }
 }

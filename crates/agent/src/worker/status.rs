@@ -113,7 +113,7 @@ pub fn container_status(slot: &Slot, pod_has_init: bool, pod_name: &str) -> Cont
     ContainerStatus {
         name: slot.name.clone(),
         image: slot.image.clone(),
-        image_id: String::new(),
+        image_id: slot.image_id.clone(),
         container_id,
         ready,
         restart_count: slot.restart_count(),

@@ -12,8 +12,7 @@ use crate::vocab::PodPhase;
 use std::collections::BTreeMap;
 
 use runlet_codec::k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, DownwardAPIVolumeFile, EmptyDirVolumeSource, Probe, ResourceFieldSelector,
-    Toleration, Volume,
+    ConfigMapVolumeSource, Container, DownwardAPIVolumeFile, EmptyDirVolumeSource, Probe, ResourceFieldSelector, Volume,
 };
 use runlet_codec::{Pod, PodSpec, PodStatus, Quantity};
 
@@ -26,10 +25,6 @@ pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 pub const DEFAULT_VOLUME_MODE: i32 = 0o644;
 /// Lifetime of a projected service account token when the pod does not say.
 pub const DEFAULT_TOKEN_EXPIRATION_SECONDS: i64 = 3600;
-/// Seconds a pod tolerates a not-ready or unreachable node (DefaultTolerationSeconds admission).
-pub const DEFAULT_NOT_READY_TOLERATION_SECONDS: i64 = 300;
-pub const TAINT_NODE_NOT_READY: &str = "node.kubernetes.io/not-ready";
-pub const TAINT_NODE_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 
 fn set_if_empty(field: &mut Option<String>, value: &str) {
     if field.as_deref().is_none_or(str::is_empty) {
@@ -257,33 +252,13 @@ pub fn prepare_for_pod_create(pod: &mut Pod) {
     set_if_empty(&mut spec.service_account_name, "default");
     // The deprecated twin field mirrors serviceAccountName.
     spec.service_account = spec.service_account_name.clone();
-    add_default_tolerations(spec);
+    crate::taints::add_default_tolerations(spec, crate::taints::DefaultTolerationSeconds::default());
     let qos = qos_class(spec);
     pod.status = Some(PodStatus {
         phase: Some(PodPhase::Pending.into()),
         qos_class: Some(qos.to_string()),
         ..Default::default()
     });
-}
-
-fn add_default_tolerations(spec: &mut PodSpec) {
-    let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
-    for key in [TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE] {
-        let tolerated = tolerations.iter().any(|t| {
-            let t_key = t.key.as_deref().unwrap_or("");
-            let t_effect = t.effect.as_deref().unwrap_or("");
-            (t_key == key || t_key.is_empty()) && (t_effect == "NoExecute" || t_effect.is_empty())
-        });
-        if !tolerated {
-            tolerations.push(Toleration {
-                key: Some(key.to_string()),
-                operator: Some("Exists".to_string()),
-                effect: Some("NoExecute".to_string()),
-                toleration_seconds: Some(DEFAULT_NOT_READY_TOLERATION_SECONDS),
-                value: None,
-            });
-        }
-    }
 }
 
 /// The pod's QoS class (`Guaranteed`, `Burstable`, `BestEffort`), upstream `ComputePodQOS` without pod-level

@@ -13,6 +13,7 @@ use super::volumes::validate_volumes;
 use crate::field::{FieldError, quote};
 use crate::meta::{self, duplicate};
 use crate::names;
+use crate::vocab::{TaintEffect, TolerationOperator};
 
 fn checked(value: &str, path: &str, check: meta::NameCheck) -> Vec<FieldError> {
     check(value).into_iter().map(|m| FieldError::invalid(path, quote(value), m)).collect()
@@ -38,28 +39,29 @@ pub(crate) fn validate_tolerations(tolerations: &[Toleration], path: &str) -> Ve
         if !key.is_empty() {
             errs.extend(checked(key, &format!("{item}.key"), names::qualified_name));
         }
-        if key.is_empty() && operator != "Exists" {
+        if key.is_empty() && operator != TolerationOperator::Exists {
             errs.push(FieldError::invalid(
                 format!("{item}.operator"),
                 quote(operator),
                 "operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
             ));
         }
-        if t.toleration_seconds.is_some() && effect != "NoExecute" {
+        if t.toleration_seconds.is_some() && effect != TaintEffect::NoExecute {
             errs.push(FieldError::invalid(
                 format!("{item}.effect"),
                 quote(effect),
                 "effect must be 'NoExecute' when `tolerationSeconds` is set",
             ));
         }
-        match operator {
-            "Equal" | "" => {
+        match (operator.is_empty()).then_some(TolerationOperator::Equal).or_else(|| TolerationOperator::parse(operator))
+        {
+            Some(TolerationOperator::Equal) => {
                 let msgs = names::label_value(value);
                 if !msgs.is_empty() {
                     errs.push(FieldError::invalid(format!("{item}.operator"), quote(value), msgs.join(";")));
                 }
             }
-            "Exists" => {
+            Some(TolerationOperator::Exists) => {
                 if !value.is_empty() {
                     errs.push(FieldError::invalid(
                         format!("{item}.operator"),
@@ -68,14 +70,14 @@ pub(crate) fn validate_tolerations(tolerations: &[Toleration], path: &str) -> Ve
                     ));
                 }
             }
-            other => errs.push(FieldError::unsupported(format!("{item}.operator"), other, &["Equal", "Exists"])),
+            None => {
+                let allowed: Vec<&str> = TolerationOperator::ALL.iter().map(|o| o.as_str()).collect();
+                errs.push(FieldError::unsupported(format!("{item}.operator"), operator, &allowed))
+            }
         }
-        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
-            errs.push(FieldError::unsupported(
-                format!("{item}.effect"),
-                effect,
-                &["NoSchedule", "PreferNoSchedule", "NoExecute"],
-            ));
+        if !effect.is_empty() && TaintEffect::parse(effect).is_none() {
+            let allowed: Vec<&str> = TaintEffect::ALL.iter().map(|e| e.as_str()).collect();
+            errs.push(FieldError::unsupported(format!("{item}.effect"), effect, &allowed));
         }
     }
     errs

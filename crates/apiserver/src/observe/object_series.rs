@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
+use runlet_api::vocab::{ConditionStatus, JobConditionType, PodConditionType, PodPhase};
 use runlet_metrics::prometheus_client::metrics::counter::Counter;
 use runlet_metrics::prometheus_client::metrics::family::Family;
 use runlet_metrics::prometheus_client::metrics::gauge::Gauge;
@@ -98,8 +99,11 @@ pub struct Sample {
 }
 
 /// The conditions kube-state-metrics reports for a condition type: one series per status, 1 on the present one.
-const CONDITION_STATUSES: [(&str, &str); 3] = [("true", "True"), ("false", "False"), ("unknown", "Unknown")];
-const POD_PHASES: [&str; 5] = ["Pending", "Succeeded", "Failed", "Unknown", "Running"];
+const CONDITION_STATUSES: [(&str, ConditionStatus); 3] =
+    [("true", ConditionStatus::True), ("false", ConditionStatus::False), ("unknown", ConditionStatus::Unknown)];
+/// In kube-state-metrics' order.
+const POD_PHASES: [PodPhase; 5] =
+    [PodPhase::Pending, PodPhase::Succeeded, PodPhase::Failed, PodPhase::Unknown, PodPhase::Running];
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
@@ -180,7 +184,7 @@ fn condition_reason<'a>(object: &'a Value, type_: &str) -> Option<&'a str> {
     let conditions = object.pointer("/status/conditions").and_then(Value::as_array)?;
     conditions
         .iter()
-        .find(|c| str_at(c, "/type") == type_ && str_at(c, "/status") == "True")
+        .find(|c| str_at(c, "/type") == type_ && str_at(c, "/status") == ConditionStatus::True)
         .map(|c| str_at(c, "/reason"))
 }
 
@@ -200,11 +204,11 @@ pub fn job(job: &Value, samples: &mut Vec<Sample>) {
     let count = |field: &str| number_at(job, &format!("/status/{field}")).unwrap_or(0.0);
     out.push("kube_job_status_succeeded", &[], count("succeeded"));
     // The reason of the Failed condition, when there is one (BackoffLimitExceeded, DeadlineExceeded, ...).
-    let reason = condition_reason(job, "Failed").unwrap_or("");
+    let reason = condition_reason(job, JobConditionType::Failed.as_str()).unwrap_or("");
     out.push("kube_job_status_failed", &[("reason", reason)], count("failed"));
     out.push("kube_job_status_active", &[], count("active"));
-    out.condition("kube_job_complete", job, "Complete");
-    out.condition("kube_job_failed", job, "Failed");
+    out.condition("kube_job_complete", job, JobConditionType::Complete.as_str());
+    out.condition("kube_job_failed", job, JobConditionType::Failed.as_str());
     out.push_some("kube_job_status_start_time", time_at(job, "/status/startTime"));
     out.push_some("kube_job_status_completion_time", time_at(job, "/status/completionTime"));
 }
@@ -271,10 +275,10 @@ pub fn pod(pod: &Value, samples: &mut Vec<Sample>) {
     let phase = str_at(pod, "/status/phase");
     if !phase.is_empty() {
         for p in POD_PHASES {
-            out.push("kube_pod_status_phase", &[("phase", p)], bool_value(phase == p));
+            out.push("kube_pod_status_phase", &[("phase", p.as_str())], bool_value(phase == p));
         }
     }
-    out.condition("kube_pod_status_ready", pod, "Ready");
+    out.condition("kube_pod_status_ready", pod, PodConditionType::Ready.as_str());
     let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array);
     for status in statuses.into_iter().flatten() {
         let container = str_at(status, "/name");

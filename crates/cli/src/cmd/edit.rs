@@ -82,7 +82,7 @@ async fn edit_one(ctx: &Ctx, target: &Target, ui: &mut Ui) -> Result<()> {
         Ok((_, p)) => format!("A copy of your changes has been stored to \"{}\"", p.display()),
         Err(_) => String::new(),
     };
-    let mut object: Value = match serde_saphyr::from_str(&edited) {
+    let mut object: Value = match runlet_api::yaml::document(&edited) {
         Ok(v) => v,
         Err(e) => return Err(CliError::other(format!("the edited file is not valid YAML: {e}\n{}", keep(file)))),
     };

@@ -59,7 +59,7 @@ pub async fn run(args: PatchArgs, ui: &mut Ui) -> Result<()> {
         _ => return Err(CliError::other("must specify exactly one of --patch or --patch-file")),
     };
     let body: Value = serde_json::from_str(&text)
-        .or_else(|_| serde_saphyr::from_str::<Value>(&text))
+        .or_else(|_| runlet_api::yaml::document(&text))
         .map_err(|e| CliError::other(format!("unable to parse \"{text}\": {e}")))?;
     let ctx = Ctx::new(&args.conn).await?;
     for target in named_targets(&ctx, &args.resources, &args.filename)? {

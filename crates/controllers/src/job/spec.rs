@@ -94,7 +94,8 @@ impl<'a> JobFacts<'a> {
     /// Replacement pods wait for terminating pods to reach a terminal phase (upstream
     /// `onlyReplaceFailedPods`): `podReplacementPolicy: Failed`, which a pod failure policy forces.
     pub(crate) fn only_replace_failed(&self) -> bool {
-        self.spec.pod_replacement_policy.as_deref() == Some("Failed") || self.pod_failure_policy.is_some()
+        self.spec.pod_replacement_policy.as_deref() == Some(runlet_api::job::POD_REPLACEMENT_FAILED)
+            || self.pod_failure_policy.is_some()
     }
 }
 

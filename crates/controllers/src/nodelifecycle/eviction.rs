@@ -4,13 +4,16 @@
 //! deletion the pod gets the `DisruptionTarget` condition, so a Job's `podFailurePolicy` can tell an eviction
 //! from a failure of its own.
 
-use jiff::{SignedDuration, Timestamp};
-use runlet_api::taints::{NO_EXECUTE, tolerates};
-use runlet_codec::k8s_openapi::api::core::v1::{Taint, Toleration};
-use runlet_codec::{PodCondition, Time};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The condition an evicted pod gets (upstream `DisruptionTarget`).
-pub const DISRUPTION_TARGET: &str = "DisruptionTarget";
+use jiff::{SignedDuration, Timestamp};
+use runlet_api::taints::tolerates;
+use runlet_api::vocab::{ConditionStatus, PodConditionType, TaintEffect};
+use runlet_codec::k8s_openapi::api::core::v1::{Taint, Toleration};
+use runlet_codec::{Node, Pod, PodCondition, Time};
+
 pub const BY_TAINT_MANAGER: &str = "DeletionByTaintManager";
 pub const BY_TAINT_MANAGER_MESSAGE: &str = "Taint manager: deleting due to NoExecute taint";
 
@@ -26,7 +29,7 @@ pub enum Eviction {
 /// `timeAdded` of the node's `NoExecute` taints (from `now` for a taint without one), so a new leader computes
 /// the same deadline as the old one.
 pub fn eviction(taints: &[Taint], tolerations: &[Toleration], now: Timestamp) -> Eviction {
-    let no_execute: Vec<&Taint> = taints.iter().filter(|t| t.effect == NO_EXECUTE).collect();
+    let no_execute: Vec<&Taint> = taints.iter().filter(|t| t.effect == TaintEffect::NoExecute).collect();
     if no_execute.is_empty() {
         return Eviction::Never;
     }
@@ -47,11 +50,49 @@ pub fn eviction(taints: &[Taint], tolerations: &[Toleration], now: Timestamp) ->
     }
 }
 
+/// What one eviction pass found: the pods whose time is up, and how long until the next one's is.
+#[derive(Debug, Default)]
+pub struct Due {
+    pub pods: Vec<Arc<Pod>>,
+    pub next: Option<Duration>,
+}
+
+/// The pods to evict now, from the caches. `evicted` holds the uids already evicted whose deletion the cache
+/// does not show yet (they are not evicted twice); uids the cache shows deleting or gone are forgotten.
+pub fn due(
+    nodes: &HashMap<String, Arc<Node>>,
+    pods: &[Arc<Pod>],
+    evicted: &mut HashSet<String>,
+    now: Timestamp,
+) -> Due {
+    let uid = |p: &Pod| p.metadata.uid.clone().unwrap_or_default();
+    evicted.retain(|u| pods.iter().any(|p| &uid(p) == u && p.metadata.deletion_timestamp.is_none()));
+    let mut out = Due::default();
+    for pod in pods {
+        if pod.metadata.deletion_timestamp.is_some() || evicted.contains(&uid(pod)) {
+            continue;
+        }
+        let spec = pod.spec.as_ref();
+        let Some(node) = spec.and_then(|s| s.node_name.as_deref()).and_then(|n| nodes.get(n)) else { continue };
+        let node_taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
+        let tolerations = spec.and_then(|s| s.tolerations.as_deref()).unwrap_or_default();
+        match eviction(node_taints, tolerations, now) {
+            Eviction::Never => {}
+            Eviction::At(at) if at <= now => out.pods.push(pod.clone()),
+            Eviction::At(at) => {
+                let wait = Duration::try_from(at.duration_since(now)).unwrap_or(Duration::from_secs(1));
+                out.next = Some(out.next.map_or(wait, |n| n.min(wait)));
+            }
+        }
+    }
+    out
+}
+
 /// The condition set on a pod before the taint manager deletes it.
 pub fn disruption_condition(reason: &str, message: &str, now: Timestamp) -> PodCondition {
     PodCondition {
-        type_: DISRUPTION_TARGET.into(),
-        status: "True".into(),
+        type_: PodConditionType::DisruptionTarget.into(),
+        status: ConditionStatus::True.into(),
         reason: Some(reason.into()),
         message: Some(message.into()),
         last_transition_time: Some(Time(now)),
@@ -63,14 +104,17 @@ pub fn disruption_condition(reason: &str, message: &str, now: Timestamp) -> PodC
 #[cfg(test)]
 mod tests {
     use super::*;
-    use runlet_api::taints::{NO_SCHEDULE, NOT_READY, UNREACHABLE};
+    use runlet_api::taints::{NOT_READY, UNREACHABLE};
     use serde_json::json;
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + seconds).unwrap()
     }
 
-    fn taint(key: &str, effect: &str, added: Option<i64>) -> Taint {
+    const NO_EXECUTE: TaintEffect = TaintEffect::NoExecute;
+    const NO_SCHEDULE: TaintEffect = TaintEffect::NoSchedule;
+
+    fn taint(key: &str, effect: TaintEffect, added: Option<i64>) -> Taint {
         Taint { key: key.into(), value: None, effect: effect.into(), time_added: added.map(|s| Time(at(s))) }
     }
 
@@ -123,5 +167,38 @@ mod tests {
             Eviction::At(at(57)),
             "a taint without timeAdded counts from now"
         );
+    }
+
+    #[test]
+    fn a_pass_picks_due_pods_once() {
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1"},
+            "spec": {"taints": [taint(UNREACHABLE, NO_EXECUTE, Some(10))]}}))
+        .unwrap();
+        let nodes = HashMap::from([("n1".to_string(), Arc::new(node))]);
+        let pod = |name: &str, seconds: Option<i64>, deleting: bool| -> Arc<Pod> {
+            let tolerations: Vec<Toleration> = seconds.map(|s| toleration(UNREACHABLE, Some(s))).into_iter().collect();
+            let mut meta = json!({"name": name, "uid": name});
+            if deleting {
+                meta["deletionTimestamp"] = json!(at(0).to_string());
+            }
+            Arc::new(
+                serde_json::from_value(json!({"metadata": meta,
+                    "spec": {"nodeName": "n1", "containers": [], "tolerations": tolerations}}))
+                .unwrap(),
+            )
+        };
+        let pods = [
+            pod("now", None, false),
+            pod("later", Some(300), false),
+            pod("sooner", Some(100), false),
+            pod("going", None, true),
+            pod("done", None, false),
+        ];
+        let mut evicted = HashSet::from(["done".to_string(), "gone".to_string(), "going".to_string()]);
+        let found = due(&nodes, &pods, &mut evicted, at(50));
+        let names: Vec<String> = found.pods.iter().map(|p| p.metadata.name.clone().unwrap_or_default()).collect();
+        assert_eq!(names, ["now"], "pods being deleted or already evicted are not evicted again");
+        assert_eq!(found.next, Some(Duration::from_secs(60)), "sooner's deadline: 10 + 100 s");
+        assert_eq!(evicted, HashSet::from(["done".to_string()]), "deleting or gone: forgotten");
     }
 }

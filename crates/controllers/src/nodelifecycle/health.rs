@@ -4,11 +4,12 @@
 //! the node monitor grace period gets its `Ready` (and pressure) conditions set to `Unknown`.
 
 use jiff::{SignedDuration, Timestamp};
+use runlet_api::vocab::{ConditionStatus, NodeConditionType};
 use runlet_codec::{Lease, MicroTime, Node, NodeCondition, Time};
 
 /// The conditions a kubelet posts that turn `Unknown` when it stops posting (upstream's list; of these, runlet's
 /// agents post only `Ready`, but a user's tools may post the others).
-pub const KUBELET_CONDITIONS: [&str; 4] = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
+pub const KUBELET_CONDITIONS: &[NodeConditionType] = NodeConditionType::ALL;
 
 /// Reason and message upstream gives a condition the kubelet stopped posting.
 pub const STATUS_UNKNOWN: &str = "NodeStatusUnknown";
@@ -31,12 +32,13 @@ fn ready_heartbeat(node: &Node) -> Option<Time> {
 }
 
 pub fn ready_condition(node: &Node) -> Option<&NodeCondition> {
-    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")
+    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == NodeConditionType::Ready)
 }
 
-/// The `Ready` condition's status: `True`, `False`, `Unknown`, or None when the node has not posted one.
-pub fn ready_status(node: &Node) -> Option<&str> {
-    ready_condition(node).map(|c| c.status.as_str())
+/// The `Ready` condition's status, or None when the node has not posted one (or posted a status this version
+/// does not know).
+pub fn ready_status(node: &Node) -> Option<ConditionStatus> {
+    ready_condition(node).and_then(|c| ConditionStatus::parse(&c.status))
 }
 
 /// Updates what is known of a node's heartbeats. A node seen for the first time is probed now: a new
@@ -86,11 +88,11 @@ pub fn stale_conditions(
     }
     let mut conditions = node.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
     let mut changed = false;
-    for kind in KUBELET_CONDITIONS {
+    for &kind in KUBELET_CONDITIONS {
         match conditions.iter_mut().find(|c| c.type_ == kind) {
-            Some(c) if c.status == "Unknown" => {}
+            Some(c) if c.status == ConditionStatus::Unknown => {}
             Some(c) => {
-                c.status = "Unknown".into();
+                c.status = ConditionStatus::Unknown.into();
                 c.reason = Some(STATUS_UNKNOWN.into());
                 c.message = Some(STATUS_UNKNOWN_MESSAGE.into());
                 c.last_transition_time = Some(Time(now));
@@ -98,11 +100,11 @@ pub fn stale_conditions(
             }
             // runlet's agents post no pressure conditions: only a missing Ready is added (upstream adds all four,
             // which its kubelet posts).
-            None if kind != "Ready" => {}
+            None if kind != NodeConditionType::Ready => {}
             None => {
                 conditions.push(NodeCondition {
                     type_: kind.into(),
-                    status: "Unknown".into(),
+                    status: ConditionStatus::Unknown.into(),
                     reason: Some(NEVER_UPDATED.into()),
                     message: Some(NEVER_UPDATED_MESSAGE.into()),
                     last_heartbeat_time: node.metadata.creation_timestamp.clone(),

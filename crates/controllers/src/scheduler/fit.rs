@@ -118,12 +118,13 @@ impl Rejection {
 /// The first `NoSchedule` or `NoExecute` taint of the node that the pod does not tolerate (the lifecycle taints
 /// in the words of their conditions).
 fn untolerated_taint(pod: &Pod, node: &Node) -> Result<(), Rejection> {
-    use runlet_api::taints::{NO_EXECUTE, NO_SCHEDULE, NOT_READY, UNREACHABLE, tolerates};
+    use runlet_api::taints::{NOT_READY, UNREACHABLE, tolerates};
+    use runlet_api::vocab::TaintEffect;
     let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
     let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or_default();
     let blocking = taints
         .iter()
-        .filter(|t| t.effect == NO_SCHEDULE || t.effect == NO_EXECUTE)
+        .filter(|t| t.effect == TaintEffect::NoSchedule || t.effect == TaintEffect::NoExecute)
         .find(|taint| !tolerations.iter().any(|t| tolerates(t, taint)));
     match blocking.map(|t| t.key.as_str()) {
         None => Ok(()),

@@ -27,12 +27,8 @@ pub struct Manifest {
 /// The Jobs, ConfigMaps and Secrets of a (multi-document) YAML or JSON file. Empty documents are skipped; a
 /// `v1 List` is unpacked. At least one Job is required.
 pub fn read(path: &str, text: &str) -> Result<Manifest, ManifestError> {
-    // As kubectl reads YAML (1.1): `defaultMode: 0400` is octal.
-    let mut options = serde_saphyr::Options::default();
-    options.legacy_octal_numbers = true;
-    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
-        ManifestError::Parse { path: path.into(), message: e.to_string().lines().next().unwrap_or("").into() }
-    })?;
+    let docs =
+        runlet_api::yaml::documents(text).map_err(|e| ManifestError::Parse { path: path.into(), message: e.0 })?;
     let mut out = Manifest::default();
     let mut index = 0;
     for doc in docs.into_iter().filter(|d| !d.is_null()) {

@@ -17,6 +17,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
+use runlet_api::vocab::PodPhase;
 use runlet_client::ApiErrorExt;
 use runlet_codec::{ConfigMap, Job, Pod, Secret};
 use tokio::sync::Mutex;
@@ -501,7 +502,7 @@ async fn explain_failure(client: &Client, ns: &str, job: &str, uid: &str) {
     let Ok(list) = pods.list(&ListParams::default()).await else { return };
     let uids = HashSet::from([uid.to_string()]);
     for pod in list.items.iter().filter(|p| owned_by_any(p, &uids)) {
-        if pod.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Failed") {
+        if PodPhase::of(pod.status.as_ref()) != Some(PodPhase::Failed) {
             continue;
         }
         let container = pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone());

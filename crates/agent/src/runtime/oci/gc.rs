@@ -1,5 +1,6 @@
 //! Image garbage collection on a node, as the kubelet's: every five minutes, when the image file system is at
-//! least 85% full, images no container of the node's pods uses go, least recently used first, until 80%.
+//! least 85% full (`--image-gc-high-threshold`), images no container of the node's pods uses go, least recently
+//! used first, until 80% (`--image-gc-low-threshold`).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -7,10 +8,46 @@ use std::time::Duration;
 
 use super::ImageService;
 
-/// The kubelet's `ImageGCPeriod`, `imageGCHighThresholdPercent` and `imageGCLowThresholdPercent`.
+/// The kubelet's `ImageGCPeriod`, and the defaults of `imageGCHighThresholdPercent` and
+/// `imageGCLowThresholdPercent`.
 pub const PERIOD: Duration = Duration::from_secs(300);
 pub const HIGH_PERCENT: u8 = 85;
 pub const LOW_PERCENT: u8 = 80;
+
+/// When collection starts (disk use at or above `high_percent`) and where it stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub high_percent: u8,
+    pub low_percent: u8,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { high_percent: HIGH_PERCENT, low_percent: LOW_PERCENT }
+    }
+}
+
+impl Thresholds {
+    /// The kubelet's checks of its two flags, in its words. 100 turns collection off.
+    pub fn new(high_percent: u8, low_percent: u8) -> Result<Thresholds, String> {
+        if high_percent > 100 {
+            return Err(format!(
+                "invalid configuration: imageGCHighThresholdPercent (--image-gc-high-threshold) {high_percent} must be between 0 and 100, inclusive"
+            ));
+        }
+        if low_percent > 100 {
+            return Err(format!(
+                "invalid configuration: imageGCLowThresholdPercent (--image-gc-low-threshold) {low_percent} must be between 0 and 100, inclusive"
+            ));
+        }
+        if low_percent >= high_percent {
+            return Err(format!(
+                "invalid configuration: imageGCLowThresholdPercent (--image-gc-low-threshold) {low_percent} must be less than imageGCHighThresholdPercent (--image-gc-high-threshold) {high_percent}"
+            ));
+        }
+        Ok(Thresholds { high_percent, low_percent })
+    }
+}
 
 /// The ids of images some container run of a pod still on the node was started from (running or not: its
 /// pod may restart it), read from the runs' launch files.
@@ -35,14 +72,14 @@ pub fn images_in_use(agent_root: &Path) -> HashSet<String> {
 }
 
 /// Forever: collects the node's unused images when its disk fills up.
-pub async fn run(images: ImageService, agent_root: std::path::PathBuf) {
+pub async fn run(images: ImageService, agent_root: std::path::PathBuf, thresholds: Thresholds) {
     let mut tick = tokio::time::interval(PERIOD);
     loop {
         tick.tick().await;
         let store = images.store().clone();
         let root = agent_root.clone();
         let result = tokio::task::spawn_blocking(move || {
-            store.collect_garbage(HIGH_PERCENT, LOW_PERCENT, &images_in_use(&root))
+            store.collect_garbage(thresholds.high_percent, thresholds.low_percent, &images_in_use(&root))
         })
         .await;
         match result {
@@ -57,6 +94,20 @@ pub async fn run(images: ImageService, agent_root: std::path::PathBuf) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_are_checked_as_the_kubelet_checks_them() {
+        assert_eq!(Thresholds::new(85, 80), Ok(Thresholds::default()));
+        assert!(Thresholds::new(100, 0).is_ok());
+        assert_eq!(
+            Thresholds::new(101, 80).unwrap_err(),
+            "invalid configuration: imageGCHighThresholdPercent (--image-gc-high-threshold) 101 must be between 0 and 100, inclusive"
+        );
+        assert_eq!(
+            Thresholds::new(80, 80).unwrap_err(),
+            "invalid configuration: imageGCLowThresholdPercent (--image-gc-low-threshold) 80 must be less than imageGCHighThresholdPercent (--image-gc-high-threshold) 80"
+        );
+    }
 
     #[test]
     fn runs_of_present_pods_hold_their_images() {

@@ -1,14 +1,18 @@
 //! The `oci` runtime handler: a container's `image` is pulled (or found in the node's image store) and its
 //! root file system is the lower layer of the container's overlay root, in place of the host's; the image's
-//! configuration and the pod spec decide what runs ([`spec`]). Everything else (namespaces, volumes,
-//! `securityContext`, limits, logs, exit codes, signals, grace periods, restarts) is the pod sandbox's and the
-//! shim's, exactly as for the `process` handler.
+//! configuration and the pod spec decide what runs ([`spec`]). Where the node has runc, runc runs the
+//! container from an OCI runtime spec built from the same launch ([`runc`]); otherwise runlet's own sandbox init
+//! does. Either way logs, exit codes, OOM kills, grace periods and restarts are the shim's, exactly as for the
+//! `process` handler.
 
 pub mod gc;
 pub mod pull;
+pub mod runc;
 pub mod spec;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use super::sandbox::BindMount;
 
 use runlet_image::{ImageRecord, ImageStore, RunConfig};
 
@@ -18,6 +22,39 @@ pub use pull::{ImageService, PullFailure, PullPolicy, Pulled};
 pub const HANDLER_PROCESS: &str = runlet_api::runtime_class::HANDLER_PROCESS;
 /// The handler that runs images.
 pub const HANDLER_OCI: &str = runlet_api::runtime_class::HANDLER_OCI;
+
+/// The files of the host's network an image container sees, as every container of a pod on the host's
+/// network does on Kubernetes: `/etc/hosts` and `/etc/resolv.conf`, read-only, unless a volume is mounted there.
+const HOST_NETWORK_FILES: &[&str] = &["/etc/hosts", "/etc/resolv.conf"];
+
+/// Adds the bind mounts of [`HOST_NETWORK_FILES`] that exist on this host to an image run's mounts.
+pub fn add_host_network_files(mounts: &mut Vec<BindMount>) {
+    for file in HOST_NETWORK_FILES {
+        if mounts.iter().any(|m| m.target == *file) || !Path::new(file).is_file() {
+            continue;
+        }
+        mounts.insert(
+            0,
+            BindMount {
+                source: PathBuf::from(file),
+                sub_path: None,
+                target: file.to_string(),
+                read_only: true,
+                name: file.trim_start_matches("/etc/").to_string(),
+            },
+        );
+    }
+}
+
+/// A container status's `imageID`, as the kubelet reports it: `docker-pullable://<repository>@sha256:<manifest>`
+/// for an image known by its repository digest (pulled), else `docker://sha256:<image id>` (an image imported
+/// from an archive, which carries no manifest digest). Pure.
+pub fn status_image_id(image: &ImageRecord) -> String {
+    match image.names.iter().find(|n| n.contains("@sha256:")) {
+        Some(pinned) => format!("docker-pullable://{pinned}"),
+        None => format!("docker://{}", image.id),
+    }
+}
 
 /// What a container of the `oci` handler is started from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,5 +83,24 @@ impl ImageRun {
         let user_text = run.user.clone().unwrap_or_default();
         let user = spec::image_user(&user_text, &passwd, &group);
         Ok(ImageRun { rootfs, config: run, user_text, user, passwd, image_id: image.id.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ids_in_container_statuses() {
+        let record = |names: &[&str]| ImageRecord {
+            id: "sha256:c0ffee".into(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            layers: vec![],
+            size: 0,
+            last_used: 0,
+        };
+        let pulled = record(&["127.0.0.1:5000/team/tool:1", "127.0.0.1:5000/team/tool@sha256:abc"]);
+        assert_eq!(status_image_id(&pulled), "docker-pullable://127.0.0.1:5000/team/tool@sha256:abc");
+        assert_eq!(status_image_id(&record(&["docker.io/library/busybox:1.36"])), "docker://sha256:c0ffee");
     }
 }
