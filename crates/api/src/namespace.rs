@@ -10,6 +10,7 @@ use runlet_codec::Namespace;
 use crate::field::{FieldError, quote};
 use crate::meta::{self, dedupe};
 use crate::names;
+use crate::vocab::NamespacePhase;
 
 /// The label every namespace carries with its own name.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -22,7 +23,7 @@ pub fn default_namespace(namespace: &mut Namespace) {
     }
     let status = namespace.status.get_or_insert_with(Default::default);
     if status.phase.as_deref().is_none_or(str::is_empty) {
-        status.phase = Some("Active".to_string());
+        status.phase = Some(NamespacePhase::Active.into());
     }
 }
 

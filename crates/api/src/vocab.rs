@@ -129,6 +129,24 @@ impl PodPhase {
 }
 
 wire_enum! {
+    /// When a pod's containers are restarted (`core/v1` `RestartPolicy`); an init container's `restartPolicy`
+    /// can only be `Always`, which makes it a sidecar.
+    pub enum RestartPolicy {
+        Always => "Always",
+        OnFailure => "OnFailure",
+        Never => "Never",
+    }
+}
+
+wire_enum! {
+    /// A namespace's lifecycle phase (`core/v1` `NamespacePhase`).
+    pub enum NamespacePhase {
+        Active => "Active",
+        Terminating => "Terminating",
+    }
+}
+
+wire_enum! {
     /// The condition types of a Node's status that a kubelet posts (`core/v1` `NodeConditionType`); runlet's
     /// agents post only `Ready`, the node lifecycle controller turns all of them `Unknown` when a node goes silent.
     pub enum NodeConditionType {
@@ -255,6 +273,12 @@ mod tests {
         }
         for &r in StatusReason::ALL {
             assert_eq!(StatusReason::parse(r.as_str()), Some(r));
+        }
+        for &r in RestartPolicy::ALL {
+            assert_eq!(RestartPolicy::parse(r.as_str()), Some(r));
+        }
+        for &p in NamespacePhase::ALL {
+            assert_eq!(NamespacePhase::parse(p.as_str()), Some(p));
         }
     }
 

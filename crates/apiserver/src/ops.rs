@@ -84,9 +84,7 @@ pub async fn create(
     } else {
         meta::remove_meta(&mut value, "namespace");
     }
-    if resource.kind == Kind::Pod {
-        value = crate::runtime_classes::admit_pod_create(state, value)?;
-    }
+    value = strategy::admit_create(state, resource.kind, value)?;
     let generate = meta::str_at(&value, &["metadata", "generateName"]).unwrap_or("").to_string();
     if meta::name(&value).is_empty() && generate.is_empty() {
         return Err(ApiError::invalid(
@@ -283,7 +281,7 @@ pub async fn update(
         if opts.dry_run {
             return Ok(Written { value: Arc::new(prepared.value), warnings: prepared.warnings, created: false });
         }
-        let outcome = if deletion_complete(state, resource, &prepared.value) {
+        let outcome = if strategy::deletion_complete(state, resource.kind, &prepared.value) {
             cas_delete(state, resource, name, &current).await?
         } else {
             cas_update(state, resource, name, &current, prepared.value).await?
@@ -352,21 +350,6 @@ fn keep_system_metadata(new: &mut Value, current: &Value) {
     m.remove("selfLink");
 }
 
-/// An object marked for deletion goes away once its finalizers are gone (pods also wait for their grace period
-/// to be ended by the node, which deletes them with grace 0).
-fn deletion_complete(state: &ApiState, resource: &Resource, value: &Value) -> bool {
-    if meta::deletion_timestamp(value).is_none() || !meta::finalizers(value).is_empty() {
-        return false;
-    }
-    match resource.kind {
-        Kind::Pod => strategy::pod_may_vanish(value),
-        Kind::Namespace => {
-            strategy::namespace_spec_finalizers(value).is_empty() && namespace_is_empty(state, meta::name(value))
-        }
-        _ => true,
-    }
-}
-
 /// Upstream `ValidateNoNewFinalizers`: an object being deleted may lose finalizers, never gain one.
 fn no_new_finalizers(new: &Value, current: &Value) -> Vec<FieldError> {
     if meta::deletion_timestamp(current).is_none() {
@@ -388,17 +371,6 @@ fn no_new_finalizers(new: &Value, current: &Value) -> Vec<FieldError> {
         ),
     )]
 }
-
-/// A namespace is removed only once nothing is left in it (the namespace finalizer empties it).
-fn namespace_is_empty(state: &ApiState, ns: &str) -> bool {
-    crate::resources::RESOURCES
-        .iter()
-        .filter(|r| r.namespaced)
-        .all(|r| !state.store.has_prefix(&r.namespace_prefix(ns)))
-}
-
-/// Upstream's answer (409) to deleting a namespace that is already being emptied.
-const NAMESPACE_TERMINATING: &str = "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.";
 
 /// `propagationPolicy` of a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -455,19 +427,17 @@ pub async fn delete(
             Propagation::Foreground if !finalizers.iter().any(|f| f == FOREGROUND_DELETION_FINALIZER) => {
                 finalizers.push(FOREGROUND_DELETION_FINALIZER.into())
             }
-            Propagation::Orphan if resource.kind != Kind::Pod && !finalizers.iter().any(|f| f == ORPHAN_FINALIZER) => {
+            Propagation::Orphan
+                if strategy::takes_orphan_finalizer(resource.kind)
+                    && !finalizers.iter().any(|f| f == ORPHAN_FINALIZER) =>
+            {
                 finalizers.push(ORPHAN_FINALIZER.into())
             }
             _ => {}
         }
         let grace = strategy::graceful_period(resource.kind, &current.value, req.grace_period_seconds);
         let already_marked = meta::deletion_timestamp(&current.value).is_some();
-        let namespace_finalizing =
-            resource.kind == Kind::Namespace && !strategy::namespace_spec_finalizers(&current.value).is_empty();
-        if namespace_finalizing && already_marked {
-            return Err(ApiError::conflict_because(resource, name, NAMESPACE_TERMINATING));
-        }
-        let must_wait = namespace_finalizing || (resource.kind == Kind::Namespace && !namespace_is_empty(state, name));
+        let must_wait = strategy::delete_must_wait(state, resource, name, &current.value)?;
         let immediate = finalizers.is_empty() && grace == 0 && !must_wait;
         if immediate {
             if req.dry_run {
@@ -493,17 +463,11 @@ pub async fn delete(
                 meta::set_meta(&mut marked, "deletionGracePeriodSeconds", json!(g));
             }
         }
-        if resource.kind == Kind::Namespace {
-            // Only the phase: the namespace's conditions stay.
-            let status = marked.as_object_mut().map(|o| o.entry("status").or_insert_with(|| json!({})));
-            if let Some(Value::Object(st)) = status {
-                st.insert("phase".into(), json!("Terminating"));
-            }
-        }
+        strategy::mark_deleting(resource.kind, &mut marked);
         if req.dry_run {
             return Ok(Deleted { value: Arc::new(marked), warnings, gone: false });
         }
-        let gone = deletion_complete(state, resource, &marked);
+        let gone = strategy::deletion_complete(state, resource.kind, &marked);
         if !gone && meta::same_ignoring_version(&marked, &current.value) {
             return Ok(Deleted { value: current.value, warnings, gone: false });
         }

@@ -1,6 +1,9 @@
-//! Per-kind rules: on create and update, decode the JSON into the typed object, default it, validate it with the
-//! pure rules of `runlet-api`, and encode it back (unknown fields per `fieldValidation`); on delete, the hooks
-//! `ops` asks of each kind (default propagation, grace period, when a marked object may go).
+//! Per-kind rules: on create, the admission each kind gets ([`admit_create`]: a pod's RuntimeClass); on create
+//! and update, decode the JSON into the typed object, default it, validate it with the pure rules of
+//! `runlet-api`, and encode it back (unknown fields per `fieldValidation`); on delete, the hooks `ops` asks of
+//! each kind (default propagation, which finalizers it takes, grace period, whether it must wait, how it is
+//! marked, when a marked object may go). `ops` carries out writes the same way for every kind and asks here
+//! whenever a kind differs.
 
 use runlet_api::field::FieldError;
 use runlet_api::vocab::PodPhase;
@@ -8,8 +11,10 @@ use runlet_codec as codec;
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::meta;
 use crate::negotiate::FieldValidation;
 use crate::resources::{Kind, Resource};
+use crate::state::ApiState;
 
 /// Which part of the object a write may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,6 +360,69 @@ pub fn default_propagation(kind: Kind) -> (crate::ops::Propagation, Option<&'sta
     }
 }
 
+/// Admission of a new object that needs what is stored (upstream's admission plugins, before defaulting and
+/// validation): a pod's RuntimeClass must exist, and the pod takes its overhead and scheduling constraints.
+pub fn admit_create(state: &ApiState, kind: Kind, value: Value) -> Result<Value, ApiError> {
+    match kind {
+        Kind::Pod => crate::runtime_classes::admit_pod_create(state, value),
+        _ => Ok(value),
+    }
+}
+
+/// Whether an `Orphan` delete adds the orphan finalizer: pods have no dependents to orphan.
+pub fn takes_orphan_finalizer(kind: Kind) -> bool {
+    kind != Kind::Pod
+}
+
+/// Upstream's answer (409) to deleting a namespace that is already being emptied.
+const NAMESPACE_TERMINATING: &str = "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.";
+
+/// Whether a delete must only mark the object even with no finalizers and no grace period: a namespace waits
+/// until its spec finalizers are done and nothing is left in it. A second delete of a namespace being emptied
+/// is refused, as upstream does.
+pub fn delete_must_wait(state: &ApiState, resource: &Resource, name: &str, current: &Value) -> Result<bool, ApiError> {
+    if resource.kind != Kind::Namespace {
+        return Ok(false);
+    }
+    let finalizing = !namespace_spec_finalizers(current).is_empty();
+    if finalizing && meta::deletion_timestamp(current).is_some() {
+        return Err(ApiError::conflict_because(resource, name, NAMESPACE_TERMINATING));
+    }
+    Ok(finalizing || !namespace_is_empty(state, name))
+}
+
+/// What marking an object for deletion changes besides its metadata: a namespace's phase becomes `Terminating`
+/// (its conditions stay).
+pub fn mark_deleting(kind: Kind, marked: &mut Value) {
+    if kind == Kind::Namespace {
+        let status = marked.as_object_mut().map(|o| o.entry("status").or_insert_with(|| serde_json::json!({})));
+        if let Some(Value::Object(st)) = status {
+            st.insert("phase".into(), serde_json::json!(runlet_api::vocab::NamespacePhase::Terminating.as_str()));
+        }
+    }
+}
+
+/// An object marked for deletion goes away once its finalizers are gone; pods also wait for their grace period
+/// to be ended by the node (which deletes them with grace 0), namespaces for their content to be gone.
+pub fn deletion_complete(state: &ApiState, kind: Kind, value: &Value) -> bool {
+    if meta::deletion_timestamp(value).is_none() || !meta::finalizers(value).is_empty() {
+        return false;
+    }
+    match kind {
+        Kind::Pod => pod_may_vanish(value),
+        Kind::Namespace => namespace_spec_finalizers(value).is_empty() && namespace_is_empty(state, meta::name(value)),
+        _ => true,
+    }
+}
+
+/// A namespace is removed only once nothing is left in it (the namespace finalizer empties it).
+fn namespace_is_empty(state: &ApiState, ns: &str) -> bool {
+    crate::resources::RESOURCES
+        .iter()
+        .filter(|r| r.namespaced)
+        .all(|r| !state.store.has_prefix(&r.namespace_prefix(ns)))
+}
+
 /// Seconds a delete waits for the node to stop the object's processes: only running pods wait.
 pub fn graceful_period(kind: Kind, value: &Value, requested: Option<i64>) -> i64 {
     if kind != Kind::Pod || pod_needs_no_grace(value) {
@@ -424,6 +492,37 @@ mod tests {
         assert!(pod_may_vanish(&marked(30, "")), "no node to wait for");
         assert_eq!(default_propagation(Kind::Job), (crate::ops::Propagation::Orphan, Some(JOB_ORPHAN_WARNING)));
         assert_eq!(default_propagation(Kind::Pod), (crate::ops::Propagation::Background, None));
+        assert!(!takes_orphan_finalizer(Kind::Pod) && takes_orphan_finalizer(Kind::Job));
+    }
+
+    #[tokio::test]
+    async fn namespace_delete_hooks() {
+        let store = runlet_store::Store::open_memory(runlet_store::StoreOptions::default()).await.expect("store");
+        let state = ApiState::new(store);
+        let res = by_kind(Kind::Namespace);
+        let ns = |spec_finalizers: Value, deleting: bool| {
+            let mut v = json!({"metadata": {"name": "team"}, "spec": {"finalizers": spec_finalizers}});
+            if deleting {
+                v["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+            }
+            v
+        };
+        assert_eq!(delete_must_wait(&state, res, "team", &ns(json!([]), false)).ok(), Some(false), "empty");
+        assert_eq!(delete_must_wait(&state, res, "team", &ns(json!(["kubernetes"]), false)).ok(), Some(true));
+        let again = delete_must_wait(&state, res, "team", &ns(json!(["kubernetes"]), true)).expect_err("refused");
+        assert_eq!((again.code, again.reason), (409, runlet_api::vocab::StatusReason::Conflict));
+        assert_eq!(delete_must_wait(&state, by_kind(Kind::Job), "team", &ns(json!(["x"]), true)).ok(), Some(false));
+
+        assert!(deletion_complete(&state, Kind::Namespace, &ns(json!([]), true)), "empty and finalized");
+        assert!(!deletion_complete(&state, Kind::Namespace, &ns(json!(["kubernetes"]), true)));
+        assert!(!deletion_complete(&state, Kind::Job, &ns(json!([]), false)), "not marked");
+
+        let mut marked = json!({"status": {"phase": "Active", "conditions": [{"type": "x"}]}});
+        mark_deleting(Kind::Namespace, &mut marked);
+        assert_eq!(marked, json!({"status": {"phase": "Terminating", "conditions": [{"type": "x"}]}}));
+        let mut job = json!({"status": {}});
+        mark_deleting(Kind::Job, &mut job);
+        assert_eq!(job, json!({"status": {}}));
     }
     use crate::resources::by_kind;
 

@@ -291,7 +291,7 @@ mod tests {
         let mut c = Correlator::default();
         let normal = occurrence("a", "R", "m", 0);
         let mut warning = occurrence("a", "R", "m", 1);
-        warning.type_ = Some("Warning".into());
+        warning.type_ = Some(EventType::Warning.into());
         assert!(matches!(c.observe(normal), EventWrite::Create(_)));
         assert!(matches!(c.observe(warning), EventWrite::Create(_)));
         assert_eq!(c.len(), 2);

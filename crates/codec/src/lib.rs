@@ -1,8 +1,10 @@
 //! Serde of the Kubernetes object types runlet stores, behind a few non-generic functions.
 //!
 //! Deserializing `Job` or `Pod` instantiates a great deal of generic serde code. Doing it here, once per
-//! kind, keeps that cost out of the crates that change often (validation, the API server, controllers):
-//! they call `decode_job` and `encode_job` instead of `serde_json::from_value::<Job>`.
+//! kind, keeps that cost out of `api` (validation) and `apiserver`, which change often: they call `decode_job`
+//! and `encode_job` instead of `serde_json::from_value::<Job>`. The API clients (`kube::Api<Job>`, the
+//! informers of `client`, `controllers`, `agent`) do not go through here: kube-rs compiles their serde in
+//! their own crates.
 //!
 //! Decoding also reports every field the type does not know, as a Kubernetes-style path
 //! (`spec.template.spec.containers[0].foo`), which is what `fieldValidation=Strict` needs.

@@ -100,6 +100,7 @@ impl Term {
             health.set(Phase::Running(runlet_controllers::manager::spawn_all_with(client.clone(), config)));
             tokio::spawn(namespaces::run_finalizer(state.clone()));
             tokio::spawn(events_ttl::run(state.clone(), events_ttl::EVENT_TTL));
+            tokio::spawn(runlet_apiserver::auth::token_cleaner::run(state.clone()));
         }
         Term { runtime: Some(runtime) }
     }

@@ -97,6 +97,7 @@ pub async fn credential(dir: &Path, joining: &Joining, node_name: Option<&str>) 
                 own.display()
             );
         }
+        let text = renew_if_due(&own, text, &parts, &node).await;
         return Ok(Credential { kubeconfig: text, path: own, node: Some(node) });
     }
     let (server, ca_pem, token) = match joining {
@@ -141,6 +142,41 @@ pub async fn credential(dir: &Path, joining: &Joining, node_name: Option<&str>) 
         .with_context(|| format!("writing {}", own.display()))?;
     tracing::info!(node = %node, path = %own.display(), "joined: the node's own credential is stored");
     Ok(Credential { kubeconfig: text, path: own, node: Some(node) })
+}
+
+/// The own kubeconfig, with a new certificate if the one it holds is past 80% of its life: the node asks for it
+/// with its current certificate (a node may renew its own). If that fails while the old one is still valid,
+/// the agent goes on with it and tries again at its next start.
+async fn renew_if_due(path: &Path, text: String, parts: &KubeconfigParts, node: &str) -> String {
+    let validity =
+        parts.client_cert_pem.as_deref().and_then(certs::first_certificate).and_then(|c| certs::validity(c.as_ref()));
+    let Some((not_before, not_after)) = validity else { return text };
+    if !certs::due_for_renewal(not_before, not_after, jiff::Timestamp::now().as_second()) {
+        return text;
+    }
+    let renewed = async {
+        let (cert_pem, key_pem) = request_certificate(&text, node).await?;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+        let ca_pem = parts.ca_pem.clone().context("the kubeconfig has no CA")?;
+        let new = kubeconfig_text(
+            &parts.server,
+            &ca_pem,
+            &[("client-certificate-data", b64(&cert_pem)), ("client-key-data", b64(&key_pem))],
+        );
+        runlet_apiserver::pki::write_private(path, new.as_bytes())?;
+        anyhow::Ok(new)
+    }
+    .await;
+    match renewed {
+        Ok(new) => {
+            tracing::info!(node, "renewed the node's client certificate");
+            new
+        }
+        Err(e) => {
+            tracing::warn!(node, error = %format!("{e:#}"), "could not renew the node's client certificate");
+            text
+        }
+    }
 }
 
 async fn client_of(kubeconfig: &str) -> anyhow::Result<kube::Client> {

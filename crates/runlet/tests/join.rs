@@ -151,6 +151,14 @@ fn an_agent_joins_with_a_bootstrap_token_and_holds_only_its_own_node() {
     assert!(refused.contains("Unauthorized"), "{refused}");
     assert!(!tmp.path().join("a3/kubeconfig").exists());
 
+    // A bootstrap token's holder may ask for a node certificate and read discovery, nothing else.
+    let bootstrapper = api.with_token(Some(&token));
+    bootstrapper.get("/version").expect(200);
+    let refused = bootstrapper.get("/api/v1/namespaces/kube-system/secrets").expect(403);
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("User \"system:bootstrap:{}\"", &token[..6])), "{refused}");
+    bootstrapper.get(NODES).expect(403);
+
     // Joining.
     assert_eq!(join[token_at], token);
     let first = Agent(agent(&[&join[..], &["--node-name", "j1"]].concat(), &agent_dir, Stdio::null()));
@@ -176,6 +184,7 @@ fn an_agent_joins_with_a_bootstrap_token_and_holds_only_its_own_node() {
         ("GET", format!("{NODES}/j1"), None, 200),
         ("PATCH", format!("{NODES}/j1"), Some(json!({"metadata": {"labels": {"mine": "yes"}}})), 200),
         ("GET", format!("{lease}/j1"), None, 200),
+        ("PATCH", format!("{NODES}/j1"), Some(json!({"spec": {"unschedulable": true}})), 403),
         ("GET", format!("{NODES}/other"), None, 403),
         ("PATCH", format!("{NODES}/other/status"), Some(json!({"status": {}})), 403),
         ("GET", NODES.to_string(), None, 403),
@@ -198,6 +207,33 @@ fn an_agent_joins_with_a_bootstrap_token_and_holds_only_its_own_node() {
             assert!(message.contains("User \"system:node:j1\" cannot"), "{method} {path}: {message}");
         }
     }
+
+    // The node may ask for a new certificate of its own (renewal), not for another node's.
+    let csr_for = |node_name: &str| {
+        let (key, csr) = (tmp.path().join(format!("{node_name}.key")), tmp.path().join(format!("{node_name}.csr")));
+        let out = Command::new("openssl")
+            .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj"])
+            .arg(format!("/O=system:nodes/CN=system:node:{node_name}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .expect("openssl req");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"generateName": "renew-"},
+            "spec": {"request": b64(&std::fs::read_to_string(&csr).unwrap()),
+                     "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                     "usages": ["digital signature", "client auth"]}})
+    };
+    let csrs = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+    let (code, renewed) = node.request("POST", csrs, Some(&csr_for("j1")));
+    assert_eq!(code, 201, "{renewed}");
+    assert_eq!(renewed["status"]["conditions"][0]["type"], "Approved", "{renewed}");
+    assert!(renewed["status"]["certificate"].as_str().is_some_and(|c| !c.is_empty()), "{renewed}");
+    let (code, refused) = node.request("POST", csrs, Some(&csr_for("j9")));
+    assert_eq!((code, &refused["reason"]), (403, &json!("Forbidden")), "{refused}");
 
     // A pod on j1 reads the ConfigMap it references, and its log reaches the server's clients.
     let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "greet"},
@@ -247,4 +283,10 @@ fn an_agent_joins_with_a_bootstrap_token_and_holds_only_its_own_node() {
     // Another node name with this directory's credential is refused.
     let refused = agent_fails(&["--node-name", "j2"], &agent_dir);
     assert!(refused.contains("is for node \"j1\""), "{refused}");
+
+    // The expired token's Secret is cleaned up (every 10 s), the valid one stays.
+    let secret = |id: &str| api.get(&format!("/api/v1/namespaces/kube-system/secrets/bootstrap-token-{id}")).code;
+    let cleaned = eventually(Duration::from_secs(60), || (secret("old123") == 404).then_some(()));
+    assert!(cleaned.is_some(), "the expired token's Secret is still there");
+    assert_eq!(secret(&token[..6]), 200);
 }

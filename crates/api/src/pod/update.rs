@@ -4,7 +4,7 @@
 //! Deviation: runlet has no `pods/binding` subresource yet, so setting `spec.nodeName` once, from empty to a
 //! node, is allowed through a plain update.
 
-use crate::vocab::PodConditionType;
+use crate::vocab::{PodConditionType, RestartPolicy};
 use std::collections::BTreeMap;
 
 use runlet_codec::k8s_openapi::api::core::v1::{ContainerStatus, Toleration};
@@ -252,13 +252,13 @@ fn validate_state_transitions(
     path: &str,
     restart_policy: &str,
 ) -> Vec<FieldError> {
-    if restart_policy == "Always" {
+    if restart_policy == RestartPolicy::Always {
         return Vec::new();
     }
     let mut errs = Vec::new();
     for (i, old_status) in old.iter().enumerate() {
         let Some(terminated) = old_status.state.as_ref().and_then(|s| s.terminated.as_ref()) else { continue };
-        if terminated.exit_code != 0 && restart_policy == "OnFailure" {
+        if terminated.exit_code != 0 && restart_policy == RestartPolicy::OnFailure {
             continue;
         }
         for new_status in new {

@@ -109,6 +109,16 @@ pub fn authenticate(token: Token<'_>, secret: Option<&Value>, now: Timestamp) ->
     Ok(User { username: format!("{USER_PREFIX}{}", token.id), groups })
 }
 
+/// Whether `secret` is a bootstrap token whose `expiration` has passed at `now` (the tokencleaner deletes it). A
+/// token without an expiration, or with one that does not parse, is left alone, as upstream leaves it.
+pub fn expired(secret: &Value, now: Timestamp) -> bool {
+    if secret.get("type").and_then(Value::as_str) != Some(SECRET_TYPE) {
+        return false;
+    }
+    let at = data(secret, "expiration").and_then(|e| e.parse::<Timestamp>().ok());
+    at.is_some_and(|at| now >= at)
+}
+
 /// A new random token.
 pub fn generate() -> String {
     use rand::Rng;
@@ -152,6 +162,25 @@ mod tests {
     }
 
     const TOKEN: &str = "abc123.0123456789abcdef";
+
+    #[test]
+    fn which_tokens_the_cleaner_deletes() {
+        let token = Token::parse(TOKEN).unwrap();
+        let mut opaque = secret_for(token, Some(at(100)), "x");
+        opaque["type"] = json!("Opaque");
+        let mut garbled = secret_for(token, None, "x");
+        garbled["data"]["expiration"] = json!(base64::engine::general_purpose::STANDARD.encode("soon"));
+        let cases = [
+            ("expired", secret_for(token, Some(at(100)), "x"), true),
+            ("not yet", secret_for(token, Some(at(101)), "x"), false),
+            ("never expires", secret_for(token, None, "x"), false),
+            ("not a bootstrap token", opaque, false),
+            ("an expiration that does not parse", garbled, false),
+        ];
+        for (name, secret, want) in cases {
+            assert_eq!(expired(&secret, at(100)), want, "{name}");
+        }
+    }
 
     #[test]
     fn the_token_form() {

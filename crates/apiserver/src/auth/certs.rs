@@ -53,6 +53,20 @@ pub fn certificate_subject(der: &[u8]) -> Option<Subject> {
     Some(subject_of(cert.subject()))
 }
 
+/// A certificate's validity: (not before, not after), in seconds since the Unix epoch.
+pub fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let v = cert.validity();
+    Some((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
+/// Whether a certificate valid from `not_before` to `not_after` should be renewed at `now` (seconds): once 80%
+/// of its life has passed, as the kubelet rotates its client certificate well before it expires.
+pub fn due_for_renewal(not_before: i64, not_after: i64, now: i64) -> bool {
+    let life = not_after.saturating_sub(not_before).max(0);
+    now >= not_before.saturating_add(life / 5 * 4)
+}
+
 /// Who a verified client certificate names (its chain was checked by the TLS handshake).
 pub fn identity(der: &[u8]) -> Option<User> {
     let subject = certificate_subject(der)?;
@@ -174,6 +188,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn renewal_comes_after_four_fifths_of_a_certificate_s_life() {
+        let cases = [(0, 100, 79, false), (0, 100, 80, true), (0, 100, 150, true), (1000, 1000, 1000, true)];
+        for (from, to, now, due) in cases {
+            assert_eq!(due_for_renewal(from, to, now), due, "{from}..{to} at {now}");
+        }
+    }
+
+    #[test]
     fn a_node_request_signed_by_the_ca_names_the_node() {
         let dir = tempfile::tempdir().unwrap();
         let pki = crate::pki::ensure(dir.path(), None).unwrap();
@@ -185,6 +207,8 @@ mod tests {
         assert!(!request.has_extensions);
         let cert = signer.sign(&request, &wanted, NODE_CERT_DAYS).unwrap();
         let der = first_certificate(&cert).unwrap();
+        let (from, to) = validity(der.as_ref()).unwrap();
+        assert_eq!((to - from) / 86_400, NODE_CERT_DAYS, "a year, from five minutes ago");
         let user = identity(der.as_ref()).unwrap();
         assert_eq!(user.username, "system:node:n2");
         assert_eq!(user.groups, vec!["system:nodes".to_string(), "system:authenticated".to_string()]);

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod certs;
 pub mod csr;
 pub mod node;
+pub mod token_cleaner;
 
 use std::sync::Arc;
 
@@ -94,6 +95,11 @@ impl node::Graph for StoreGraph<'_> {
                 && node::references(&pod.value).iter().any(|(k, n)| *k == kind && n == name)
         })
     }
+
+    fn node_spec(&self, name: &str) -> Option<serde_json::Value> {
+        let node = self.0.get(&resources::by_kind(Kind::Node).key(None, name))?;
+        node.value.get("spec").cloned()
+    }
 }
 
 async fn authenticate(State(auth): State<Authenticator>, req: Request, next: Next) -> Response {
@@ -128,8 +134,17 @@ async fn authorize(auth: &Authenticator, user: &User, info: &RequestInfo, req: R
         let name = name.to_string();
         let query = Query::parse(req.uri().query());
         let selector = query.get("fieldSelector").map(str::to_string);
-        let (req, body_name) = if info.audit_verb == "create" { read_name(req).await } else { (req, None) };
-        let ask = node::Ask { info, field_selector: selector.as_deref(), body_name: body_name.as_deref() };
+        let content_type =
+            req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        // What a create is named, and what a write of a Node changes, is in the body.
+        let writes_node = info.resource == "nodes" && matches!(info.audit_verb, "update" | "patch");
+        let (req, body) = if info.audit_verb == "create" || writes_node { read_body(req).await } else { (req, None) };
+        let ask = node::Ask {
+            info,
+            field_selector: selector.as_deref(),
+            body: body.as_ref(),
+            content_type: content_type.as_deref(),
+        };
         let decision = node::authorize(&name, ask, &StoreGraph(&auth.store));
         return (req, decision);
     }
@@ -139,17 +154,15 @@ async fn authorize(auth: &Authenticator, user: &User, info: &RequestInfo, req: R
     (req, node::Decision::Deny("no rule allows it".into()))
 }
 
-/// The `metadata.name` of a create's body, with the request put back together (a body past the limit is left
-/// for the handler to refuse).
-async fn read_name(req: Request) -> (Request, Option<String>) {
+/// The body as JSON (None when it is not JSON, or past the limit), with the request put back together.
+async fn read_body(req: Request) -> (Request, Option<serde_json::Value>) {
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => {
-            let name = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.pointer("/metadata/name").and_then(|n| n.as_str()).map(str::to_string));
-            (Request::from_parts(parts, axum::body::Body::from(bytes)), name)
+            let value = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
+            (Request::from_parts(parts, axum::body::Body::from(bytes)), value)
         }
+        // Past the limit: the request goes on without a body (no name, no change can be allowed by it).
         Err(_) => (Request::from_parts(parts, axum::body::Body::empty()), None),
     }
 }

@@ -39,6 +39,8 @@ pub trait Graph {
     fn pod_node(&self, namespace: &str, name: &str) -> Option<String>;
     /// Whether some pod bound to `node` references the ConfigMap or Secret `namespace/name`.
     fn referenced_by_pods_of(&self, node: &str, kind: Referenced, namespace: &str, name: &str) -> bool;
+    /// The stored `spec` of a Node (None: no such Node, or no spec).
+    fn node_spec(&self, name: &str) -> Option<Value>;
 }
 
 /// The request as the authorizer needs it: what [`RequestInfo`] says, plus what only the request has.
@@ -47,8 +49,29 @@ pub struct Ask<'a> {
     pub info: &'a RequestInfo,
     /// The `fieldSelector` query parameter.
     pub field_selector: Option<&'a str>,
-    /// For a create: the name in the body.
-    pub body_name: Option<&'a str>,
+    /// The body, for a create (its name) and a write of the node's own Node (what it changes); None when
+    /// it was not read or is not JSON.
+    pub body: Option<&'a Value>,
+    pub content_type: Option<&'a str>,
+}
+
+/// Whether a write of a Node changes its `spec` (taints, `unschedulable`), which only the cluster's
+/// administrators and controllers may do: NodeRestriction refuses a node changing its own taints. A body that
+/// could not be read counts as a change.
+fn changes_spec(ask: &Ask<'_>, stored: Option<Value>) -> bool {
+    let Some(body) = ask.body else { return true };
+    let stored = stored.unwrap_or_else(|| Value::Object(Default::default()));
+    if ask.info.audit_verb == "update" {
+        let wanted = body.get("spec").cloned().unwrap_or_else(|| Value::Object(Default::default()));
+        return wanted != stored;
+    }
+    if ask.content_type.is_some_and(|c| c.starts_with("application/json-patch")) {
+        let touches = |p: &str| p.is_empty() || p == "/spec" || p.starts_with("/spec/");
+        return body.as_array().is_none_or(|ops| {
+            ops.iter().any(|op| ["path", "from"].iter().any(|k| op[*k].as_str().is_some_and(touches)))
+        });
+    }
+    body.get("spec").is_some_and(|spec| *spec != stored)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,9 +118,13 @@ pub fn authorize(node: &str, ask: Ask<'_>, graph: &dyn Graph) -> Decision {
         Some(bound) if bound == node => Decision::Allow,
         _ => deny(format!("no relationship found between node '{node}' and this object")),
     };
-    let own = |name: &str| if name.is_empty() { ask.body_name.unwrap_or_default() == node } else { name == node };
+    let body_name = ask.body.and_then(|b| b.pointer("/metadata/name")).and_then(Value::as_str);
+    let own = |name: &str| if name.is_empty() { body_name.unwrap_or_default() == node } else { name == node };
     match (info.group.as_str(), info.resource.as_str()) {
         ("", "nodes") => match verb {
+            "update" | "patch" if sub.is_empty() && own(&info.name) && changes_spec(&ask, graph.node_spec(node)) => {
+                deny(format!("node '{node}' is not allowed to modify its own spec (taints, unschedulable)"))
+            }
             "get" | "update" | "patch" if sub.is_empty() || sub == "status" => {
                 if own(&info.name) {
                     Decision::Allow
@@ -218,27 +245,40 @@ mod tests {
                 ("n2", Referenced::ConfigMap, "default", "cfg") | ("n2", Referenced::Secret, "default", "token")
             )
         }
+
+        fn node_spec(&self, name: &str) -> Option<Value> {
+            (name == "n2")
+                .then(|| json!({"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]}))
+        }
     }
 
     #[test]
     fn what_node_n2_may_do() {
-        // (method, path with query, name in the body, allowed)
-        let cases: Vec<(Method, &str, Option<&str>, bool)> = vec![
+        let taints = json!({"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]});
+        let named = |name: &str| json!({"metadata": {"name": name}});
+        let labels = json!({"metadata": {"labels": {"a": "b"}}});
+        let untaint = json!({"spec": {"taints": null}});
+        let uncordon = json!([{"op": "replace", "path": "/spec/unschedulable", "value": false}]);
+        let relabel = json!([{"op": "add", "path": "/metadata/labels/a", "value": "b"}]);
+        let same_spec = json!({"metadata": {"name": "n2"}, "spec": taints.clone()});
+        let cleared_spec = json!({"metadata": {"name": "n2"}});
+        // (method, path with query, body, allowed)
+        let cases: Vec<(Method, &str, Option<Value>, bool)> = vec![
             (Method::GET, "/api/v1/nodes/n2", None, true),
             (Method::PATCH, "/api/v1/nodes/n2/status", None, true),
-            (Method::PUT, "/api/v1/nodes/n2", None, true),
-            (Method::POST, "/api/v1/nodes", Some("n2"), true),
+            (Method::PUT, "/api/v1/nodes/n2", Some(json!({"metadata": {"name": "n2"}, "spec": taints.clone()})), true),
+            (Method::POST, "/api/v1/nodes", Some(named("n2")), true),
             (Method::GET, "/api/v1/nodes/n3", None, false),
             (Method::PATCH, "/api/v1/nodes/n3/status", None, false),
-            (Method::POST, "/api/v1/nodes", Some("n3"), false),
+            (Method::POST, "/api/v1/nodes", Some(named("n3")), false),
             (Method::DELETE, "/api/v1/nodes/n2", None, false),
             (Method::GET, "/api/v1/nodes", None, false),
             (Method::GET, "/api/v1/nodes?fieldSelector=metadata.name%3Dn2", None, true),
             (Method::GET, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n2", None, true),
             (Method::PUT, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n2", None, true),
-            (Method::POST, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", Some("n2"), true),
+            (Method::POST, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", Some(named("n2")), true),
             (Method::PUT, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n3", None, false),
-            (Method::POST, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", Some("n3"), false),
+            (Method::POST, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", Some(named("n3")), false),
             (Method::PUT, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/n2", None, false),
             (Method::GET, "/api/v1/pods?watch=true&fieldSelector=spec.nodeName%3Dn2", None, true),
             (Method::GET, "/api/v1/pods?fieldSelector=spec.nodeName%3Dn3", None, false),
@@ -251,9 +291,9 @@ mod tests {
             (Method::GET, "/api/v1/namespaces/default/pods/theirs", None, false),
             (Method::PATCH, "/api/v1/namespaces/default/pods/theirs/status", None, false),
             (Method::DELETE, "/api/v1/namespaces/default/pods/theirs", None, false),
-            (Method::POST, "/api/v1/namespaces/default/pods", Some("mine"), false),
+            (Method::POST, "/api/v1/namespaces/default/pods", Some(named("mine")), false),
             (Method::GET, "/api/v1/namespaces/default/pods/mine/log", None, false),
-            (Method::POST, "/api/v1/namespaces/default/events", Some("e"), true),
+            (Method::POST, "/api/v1/namespaces/default/events", Some(named("e")), true),
             (Method::PATCH, "/api/v1/namespaces/default/events/e", None, true),
             (Method::GET, "/api/v1/namespaces/default/events", None, false),
             (Method::GET, "/api/v1/namespaces/default/configmaps/cfg", None, true),
@@ -270,11 +310,35 @@ mod tests {
             (Method::GET, "/apis/batch/v1", None, true),
             (Method::GET, "/metrics", None, false),
         ];
-        for (method, uri, body_name, allowed) in cases {
+        let extra: Vec<(Method, &str, Option<Value>, bool)> = vec![
+            (Method::PATCH, "/api/v1/nodes/n2", Some(labels), true),
+            (Method::PATCH, "/api/v1/nodes/n2", Some(untaint), false),
+            (Method::PATCH, "/api/v1/nodes/n2", None, false),
+            (Method::PUT, "/api/v1/nodes/n2", Some(same_spec), true),
+            (Method::PUT, "/api/v1/nodes/n2", Some(cleared_spec), false),
+            (Method::PATCH, "/api/v1/nodes/n2/status", Some(json!({"spec": {"unschedulable": false}})), true),
+        ];
+        let json_patches: Vec<(Value, bool)> = vec![(uncordon, false), (relabel, true)];
+        for (body, allowed) in json_patches {
+            let info = classify(&Method::PATCH, "/api/v1/nodes/n2", None, Some("application/json-patch+json"));
+            let ask = Ask {
+                info: &info,
+                field_selector: None,
+                body: Some(&body),
+                content_type: Some("application/json-patch+json"),
+            };
+            assert_eq!(authorize("n2", ask, &Cluster) == Decision::Allow, allowed, "{body}");
+        }
+        for (method, uri, body, allowed) in cases.into_iter().chain(extra) {
             let (path, query) = uri.split_once('?').map_or((uri, None), |(p, q)| (p, Some(q)));
             let info = classify(&method, path, query, None);
             let selector = crate::negotiate::Query::parse(query).get("fieldSelector").map(str::to_string);
-            let ask = Ask { info: &info, field_selector: selector.as_deref(), body_name };
+            let ask = Ask {
+                info: &info,
+                field_selector: selector.as_deref(),
+                body: body.as_ref(),
+                content_type: Some("application/merge-patch+json"),
+            };
             let got = authorize("n2", ask, &Cluster);
             assert_eq!(got == Decision::Allow, allowed, "{method} {uri}: {got:?}");
         }

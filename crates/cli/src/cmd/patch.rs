@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, Target, resource_version};
+use super::{Ctx, Target};
 use crate::Ui;
 use crate::args::{self, ResourceArgs};
 use crate::conn::ConnArgs;
@@ -74,7 +74,7 @@ pub async fn run(args: PatchArgs, ui: &mut Ui) -> Result<()> {
                 .api
                 .patch(&with_query(&path, &[("fieldManager", "runlet-patch")]), args.patch_type, &body)
                 .await?;
-            Ok::<bool, CliError>(resource_version(&before) != resource_version(&after))
+            Ok::<bool, CliError>(changed(&before, &after, args.subresource.as_deref()))
         };
         match outcome.await {
             Ok(_) if args.output.is_some() => ui.line(&target.display()),
@@ -98,6 +98,28 @@ pub struct SuspendArgs {
     pub all: bool,
     #[command(flatten)]
     pub conn: ConnArgs,
+}
+
+/// Whether a patch changed what it addressed: the object apart from its status and bookkeeping (or only the
+/// status, for the `status` subresource). Not the `resourceVersion`: a controller writing the status between
+/// the read and the patch would make an unchanged spec look patched.
+fn changed(before: &Value, after: &Value, subresource: Option<&str>) -> bool {
+    fn addressed(o: &Value, subresource: Option<&str>) -> Value {
+        if subresource == Some("status") {
+            return o.get("status").cloned().unwrap_or(Value::Null);
+        }
+        let mut o = o.clone();
+        if let Some(map) = o.as_object_mut() {
+            map.remove("status");
+        }
+        if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in ["resourceVersion", "managedFields", "generation"] {
+                meta.remove(k);
+            }
+        }
+        o
+    }
+    addressed(before, subresource) != addressed(after, subresource)
 }
 
 /// `suspend pi`, `suspend jobs pi`, `suspend job/pi`, `suspend -l app=x`: bare names are Jobs.
@@ -133,7 +155,7 @@ pub async fn suspend(args: SuspendArgs, suspend: bool, ui: &mut Ui) -> Result<()
             let before = ctx.conn.api.get(&target.path()).await?;
             let after =
                 ctx.conn.api.patch(&target.path(), PatchType::Merge, &json!({"spec": {"suspend": suspend}})).await?;
-            Ok::<bool, CliError>(resource_version(&before) != resource_version(&after))
+            Ok::<bool, CliError>(changed(&before, &after, None))
         };
         match result.await {
             Ok(true) => ui.line(&format!("{} {verb}", target.display())),
@@ -147,6 +169,42 @@ pub async fn suspend(args: SuspendArgs, suspend: bool, ui: &mut Ui) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_write_in_between_is_not_a_change() {
+        let before = json!({"metadata": {"resourceVersion": "5"}, "spec": {"suspend": true}, "status": {"active": 1}});
+        let cases = [
+            // (after, subresource, changed)
+            (
+                json!({"metadata": {"resourceVersion": "7"}, "spec": {"suspend": true}, "status": {"active": 0}}),
+                None,
+                false,
+            ),
+            (
+                json!({"metadata": {"resourceVersion": "7"}, "spec": {"suspend": false}, "status": {"active": 1}}),
+                None,
+                true,
+            ),
+            (
+                json!({"metadata": {"resourceVersion": "6", "labels": {"a": "b"}}, "spec": {"suspend": true}}),
+                None,
+                true,
+            ),
+            (
+                json!({"metadata": {"resourceVersion": "7"}, "spec": {"suspend": true}, "status": {"active": 0}}),
+                Some("status"),
+                true,
+            ),
+            (
+                json!({"metadata": {"resourceVersion": "7"}, "spec": {"suspend": false}, "status": {"active": 1}}),
+                Some("status"),
+                false,
+            ),
+        ];
+        for (i, (after, sub, want)) in cases.iter().enumerate() {
+            assert_eq!(changed(&before, after, *sub), *want, "case {i}");
+        }
+    }
 
     #[test]
     fn bare_names_are_jobs() {

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use jiff::{SignedDuration, Timestamp};
 use runlet_api::labels::JOB_TRACKING_FINALIZER;
 use runlet_api::labels::{JOB_COMPLETION_INDEX, JOB_INDEX_FAILURE_COUNT, JOB_INDEX_IGNORED_FAILURE_COUNT};
-use runlet_api::vocab::{ConditionStatus, PodConditionType, PodPhase};
+use runlet_api::vocab::{ConditionStatus, PodConditionType, PodPhase, RestartPolicy};
 use runlet_codec::{ContainerStatus, Pod, PodCondition};
 
 /// Deletion preference: `Pending < Unknown < Running` (upstream `podPhaseToOrdinal`); a missing or
@@ -159,7 +159,7 @@ impl<'a> JobPod<'a> {
             .and_then(|s| s.init_containers.as_deref())
             .unwrap_or_default()
             .iter()
-            .filter(|c| c.restart_policy.as_deref() == Some("Always"))
+            .filter(|c| c.restart_policy.as_deref() == Some(RestartPolicy::Always.as_str()))
             .map(|c| c.name.as_str())
             .collect();
         let sidecar_statuses = self.init_container_statuses().iter().filter(|s| sidecars.contains(&s.name.as_str()));

@@ -2,6 +2,7 @@
 //! where a stored Job might lack them.
 
 use runlet_api::labels::JOB_CONTROLLER_NAME;
+use runlet_api::vocab::RestartPolicy;
 use runlet_codec::{Job, JobSpec, PodFailurePolicy, SuccessPolicy};
 
 use super::SyncError;
@@ -69,7 +70,8 @@ impl<'a> JobFacts<'a> {
             backoff_limit_per_index: per_index,
             max_failed_indexes: spec.max_failed_indexes,
             suspended: spec.suspend == Some(true),
-            restart_on_failure: pod_spec.and_then(|s| s.restart_policy.as_deref()) == Some("OnFailure"),
+            restart_on_failure: pod_spec.and_then(|s| s.restart_policy.as_deref())
+                == Some(RestartPolicy::OnFailure.as_str()),
             pod_failure_policy: spec.pod_failure_policy.as_ref(),
             success_policy: spec.success_policy.as_ref(),
             active_deadline_seconds: spec.active_deadline_seconds,
