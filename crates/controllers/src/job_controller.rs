@@ -53,6 +53,39 @@ struct Memory {
     expect_since: Option<Instant>,
     /// UIDs whose tracking finalizer was removed but the cache still shows it.
     finalizers_removed: HashSet<String>,
+    written: Option<Written>,
+}
+
+/// The Job as this controller's last status write returned it, and the resourceVersions its writes replaced on
+/// the way there. While the cache still shows one of those, the next sync starts from the returned Job instead
+/// of writing over a stale one and getting a conflict (and a retry after back-off) for every burst of changes.
+#[derive(Debug)]
+struct Written {
+    replaced: Vec<String>,
+    stored: Arc<Job>,
+}
+
+impl Written {
+    /// A status write over `base` returned `stored`.
+    fn record(last: &mut Option<Written>, base: &Job, stored: Arc<Job>) {
+        let Some(base_version) = base.metadata.resource_version.clone() else {
+            *last = None;
+            return;
+        };
+        let mut replaced = match last.take() {
+            // Written over our own last write: the versions before it are still behind it.
+            Some(w) if w.stored.metadata.resource_version.as_ref() == Some(&base_version) => w.replaced,
+            _ => Vec::new(),
+        };
+        replaced.push(base_version);
+        *last = Some(Written { replaced, stored });
+    }
+
+    /// The written Job, if the cache's copy is one this controller has already written over.
+    fn newer_than(&self, cached: &Job) -> Option<Arc<Job>> {
+        let version = cached.metadata.resource_version.as_ref()?;
+        self.replaced.contains(version).then(|| self.stored.clone())
+    }
 }
 
 pub struct JobController {
@@ -222,7 +255,7 @@ impl JobController {
     }
 
     /// Expectations are satisfied once the cache shows every creation and deletion made (or they timed out).
-    fn expectations_satisfied(&self, key: &JobKey, pods: &[Pod]) -> bool {
+    fn expectations_satisfied(&self, key: &JobKey, pods: &[Arc<Pod>]) -> bool {
         self.memory(key, |m| {
             let names: HashSet<&str> = pods.iter().filter_map(|p| p.metadata.name.as_deref()).collect();
             m.expect_created.retain(|n| !names.contains(n.as_str()));
@@ -257,15 +290,22 @@ impl JobController {
     async fn sync(&self, key: JobKey) -> Result<Option<Duration>, SyncFailure> {
         let key = &key;
         let (ns, name) = key;
-        let Some(job) = self.jobs.store.get(&ObjectRef::new(name).within(ns)) else {
+        let Some(cached) = self.jobs.store.get(&ObjectRef::new(name).within(ns)) else {
             self.memory.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
             self.release_pods_of_gone_job(ns, name);
             return Ok(None);
         };
-        let uid = job.metadata.uid.clone().unwrap_or_default();
-        self.memory(key, |m| {
+        let uid = cached.metadata.uid.clone().unwrap_or_default();
+        let job = self.memory(key, |m| {
             if m.job_uid != uid {
                 *m = Memory { job_uid: uid.clone(), ..Memory::default() };
+            }
+            match m.written.as_ref().and_then(|w| w.newer_than(&cached)) {
+                Some(stored) => stored,
+                None => {
+                    m.written = None;
+                    cached.clone()
+                }
             }
         });
         // Candidates: pods this Job controls, and orphans it may adopt. The store may be ahead of the index:
@@ -276,11 +316,10 @@ impl JobController {
             names.extend(index.orphans(ns));
             names
         };
-        let pods: Vec<Pod> = names
+        let pods: Vec<Arc<Pod>> = names
             .iter()
             .filter_map(|n| self.pods.store.get(&ObjectRef::new(n).within(ns)))
             .filter(|p| controller_of(p).is_none_or(|r| r.uid == uid))
-            .map(|p| (*p).clone())
             .collect();
         let satisfied = self.expectations_satisfied(key, &pods);
         let (backoff, removed_before) = self.memory(key, |m| {
@@ -401,6 +440,8 @@ impl Effects for ApiEffects<'_> {
         let api: Api<Job> = Api::namespaced(self.ctl.client.clone(), &base.namespace().unwrap_or_default());
         let stored = api.replace_status(&base.name_any(), &PostParams::default(), &next).await?;
         crate::job_metrics::record_status_change(base, stored.status.as_ref().unwrap_or(&JobStatus::default()));
+        let remembered = Arc::new(stored.clone());
+        self.ctl.memory(self.key, |m| Written::record(&mut m.written, base, remembered));
         Ok(stored)
     }
 
@@ -480,5 +521,37 @@ async fn remove_tracking_finalizer(client: &Client, pod: &PodRef) -> bool {
             tracing::debug!(pod = %pod.name, error = %e, "could not remove the tracking finalizer");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(version: &str) -> Arc<Job> {
+        let mut job = Job::default();
+        job.metadata.resource_version = Some(version.into());
+        Arc::new(job)
+    }
+
+    #[test]
+    fn a_sync_starts_from_its_own_write_until_the_cache_catches_up() {
+        let mut written = None;
+        Written::record(&mut written, &at("5"), at("6"));
+        Written::record(&mut written, &at("6"), at("9"));
+        let w = written.as_ref().unwrap();
+        // (what the cache shows, whether the sync starts from the write)
+        let cases = [("5", true), ("6", true), ("9", false), ("12", false)];
+        for (cached, from_write) in cases {
+            let newest = w.newer_than(&at(cached));
+            assert_eq!(newest.is_some(), from_write, "cache at {cached}");
+            if let Some(job) = newest {
+                assert_eq!(job.metadata.resource_version.as_deref(), Some("9"));
+            }
+        }
+        // A write over someone else's version starts a new chain: the old versions no longer count.
+        Written::record(&mut written, &at("12"), at("13"));
+        assert!(written.as_ref().unwrap().newer_than(&at("5")).is_none());
+        assert!(written.as_ref().unwrap().newer_than(&at("12")).is_some());
     }
 }

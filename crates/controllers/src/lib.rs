@@ -17,3 +17,8 @@ pub mod pod_gc;
 pub mod pod_index;
 pub mod scheduler;
 pub mod ttl;
+
+/// Controllers whose pass looks at every pod (eviction, the pod garbage collector) run it at most once per this
+/// period for pod changes: a Job finishing thousands of pods would otherwise make each pass cost O(pods) per
+/// pod change. Node changes and their own timers still wake them at once.
+pub(crate) const POD_CHANGE_SPACING: std::time::Duration = std::time::Duration::from_secs(1);

@@ -145,9 +145,16 @@ impl NodeLifecycleController {
             }
             let next_eviction = self.evict_due(&mut evicted).await;
             let wake = next_eviction.map_or(next_monitor, |d| next_monitor.min(tokio::time::Instant::now() + d));
+            let pass_started = tokio::time::Instant::now();
             tokio::select! {
                 _ = node_changes.recv() => {}
-                _ = pod_changes.recv() => {}
+                _ = pod_changes.recv() => {
+                    // Every eviction pass looks at every pod: pod changes wake it at most once per spacing.
+                    tokio::select! {
+                        _ = node_changes.recv() => {}
+                        _ = tokio::time::sleep_until(wake.min(pass_started + crate::POD_CHANGE_SPACING)) => {}
+                    }
+                }
                 _ = tokio::time::sleep_until(wake) => {}
             }
             while node_changes.try_recv().is_ok() {}

@@ -89,10 +89,17 @@ impl PodGarbageCollector {
                     }
                 }
             }
+            let wake = tokio::time::Instant::now() + pass.wake;
             tokio::select! {
                 _ = node_changes.recv() => {}
-                _ = pod_changes.recv() => {}
-                _ = tokio::time::sleep(pass.wake) => {}
+                _ = pod_changes.recv() => {
+                    // Every pass looks at every pod: pod changes wake it at most once per spacing.
+                    tokio::select! {
+                        _ = node_changes.recv() => {}
+                        _ = tokio::time::sleep_until(wake.min(tokio::time::Instant::now() + crate::POD_CHANGE_SPACING)) => {}
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {}
             }
             while node_changes.try_recv().is_ok() {}
             while pod_changes.try_recv().is_ok() {}

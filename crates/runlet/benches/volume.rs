@@ -164,7 +164,17 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Stops the server as a user would (SIGTERM: its agent unmounts what its pods had mounted), killing it
+    /// only if it has not ended after 20 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -272,6 +282,7 @@ async fn throughput(sizes: Sizes) -> anyhow::Result<()> {
     let n = sizes.throughput_pods;
     let parallel = gnu_parallel();
     let (mut runlet_s, mut xargs_s, mut parallel_s, mut rss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut small_s, mut per_pod_growth) = (Vec::new(), Vec::new());
     for round in 0..sizes.rounds {
         eprintln!("throughput round {}: {n} pods", round + 1);
         xargs_s.push(timed_shell(&format!("seq {n} | xargs -P 50 -n1 true"))?.as_secs_f64());
@@ -283,6 +294,13 @@ async fn throughput(sizes: Sizes) -> anyhow::Result<()> {
         let (_, took) = run_job(&api, &job("throughput", n, 50, false, json!(["true"]))?).await?;
         runlet_s.push(took.as_secs_f64());
         rss.push(server.peak_rss_mib());
+        // A tenth of the size on a fresh server of the same round: the cost per pod must not grow with the pods.
+        let small_n = (n / 10).max(1);
+        let small = Server::start(&[])?;
+        let api: Api<Job> = Api::namespaced(small.client().await?, "default");
+        let (_, small_took) = run_job(&api, &job("throughput-tenth", small_n, 50, false, json!(["true"]))?).await?;
+        per_pod_growth.push((took.as_secs_f64() / n as f64) / (small_took.as_secs_f64() / small_n as f64));
+        small_s.push(small_took.as_secs_f64());
     }
     table_head(&format!("throughput: {n} pods of `true`, parallelism 50"));
     row("runlet: POST → Complete", "s", &runlet_s);
@@ -301,6 +319,8 @@ async fn throughput(sizes: Sizes) -> anyhow::Result<()> {
         row("runlet / parallel (same round)", "x", &ratio);
     }
     row("server peak RSS", "MiB", &rss);
+    row(&format!("runlet: {} pods, POST → Complete", (n / 10).max(1)), "s", &small_s);
+    row(&format!("time per pod at {n} / at {} (same round)", (n / 10).max(1)), "x", &per_pod_growth);
     Ok(())
 }
 

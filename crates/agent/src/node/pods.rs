@@ -208,9 +208,17 @@ impl PodManager {
         match decide::on_pod_seen(known, decide::Seen::of(&pod), || self.on_disk(&uid)) {
             SeenAction::Nothing => {}
             SeenAction::Stop(grace) => {
-                if let Some(r) = self.running().get_mut(&uid) {
-                    r.stopping = Some(grace);
-                    r.worker.stop(grace);
+                let told = match self.running().get_mut(&uid) {
+                    Some(r) => {
+                        r.stopping = Some(grace);
+                        r.worker.stop(grace);
+                        true
+                    }
+                    None => false,
+                };
+                // The worker ended since `known` was read: its report did not see this deletion.
+                if !told && self.finished().contains(&uid) {
+                    tokio::spawn(async move { self.finalize_deletion(&pod).await });
                 }
             }
             // Nothing runs (any more): let the API server remove the object.
@@ -243,7 +251,7 @@ impl PodManager {
         let name = pod.name_any();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let last = loop {
-            let current = status.borrow_and_update().clone();
+            let current = settled(&mut status).await;
             if !patch_status(&api, &name, &uid, &current, &status).await {
                 return; // the pod is gone; `pod_gone` cleans up
             }
@@ -255,6 +263,9 @@ impl PodManager {
         // Mark finished before leaving `running`, so a pod event in between never starts a second worker.
         self.finished().insert(uid.clone());
         let worker = self.running().remove(&uid);
+        // A deletion seen after this point finds the pod finished and completes itself (`pod_seen`); one seen
+        // before told the worker to stop, and only then is there a deletion to finish here.
+        let deleting = worker.as_ref().is_some_and(|r| r.stopping.is_some());
         if let Some(r) = worker
             && let Err(e) = r.worker.wait().await
             && !is_terminal_status(&last)
@@ -270,7 +281,8 @@ impl PodManager {
             let (_tx, closed) = tokio::sync::watch::channel(failed.clone());
             patch_status(&api, &name, &uid, &failed, &closed).await;
         }
-        if let Ok(Some(latest)) = api.get_opt(&name).await
+        if deleting
+            && let Ok(Some(latest)) = api.get_opt(&name).await
             && latest.uid().as_deref() == Some(uid.as_str())
             && latest.metadata.deletion_timestamp.is_some()
         {
@@ -309,6 +321,25 @@ impl PodManager {
             }
         });
     }
+}
+
+/// How long a status that is not final waits for the next one before it is written: a container that runs for
+/// milliseconds goes from created to finished within it, and its pod gets one status write instead of three
+/// (as the kubelet's status manager batches). A final status is written at once.
+const STATUS_BATCH: Duration = Duration::from_millis(20);
+
+/// The status to write next: the latest one, once it is final or [`STATUS_BATCH`] passed without a newer one.
+async fn settled(status: &mut tokio::sync::watch::Receiver<PodStatus>) -> PodStatus {
+    let mut current = status.borrow_and_update().clone();
+    let deadline = tokio::time::Instant::now() + STATUS_BATCH;
+    while !is_terminal_status(&current) {
+        match tokio::time::timeout_at(deadline, status.changed()).await {
+            Ok(Ok(())) => current = status.borrow_and_update().clone(),
+            // The worker ended (`current` is its last word), or nothing newer came in time.
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    current
 }
 
 /// Records the worker's events on the pod (source component `kubelet`, like upstream). Off the pod's own

@@ -3,6 +3,7 @@
 //! adopted. Pods controlled by anything else are ignored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use runlet_api::selector::LabelSelector;
 use runlet_codec::{OwnerReference, Pod};
@@ -20,7 +21,7 @@ pub(crate) struct Claim<'a> {
     pub release: Vec<PodRef>,
 }
 
-pub(crate) fn claim<'a>(job: &JobFacts<'_>, pods: &'a [Pod]) -> Result<Claim<'a>, SyncError> {
+pub(crate) fn claim<'a>(job: &JobFacts<'_>, pods: &'a [Arc<Pod>]) -> Result<Claim<'a>, SyncError> {
     // Converted before looking at pods, so a bad selector is an error even without pods (upstream).
     // A missing selector matches nothing.
     let selector = match job.spec.selector.as_ref() {

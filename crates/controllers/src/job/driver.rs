@@ -93,7 +93,7 @@ pub async fn drive<E: Effects>(input: &SyncInput<'_>, fx: &mut E) -> Result<Sync
                 .pods
                 .iter()
                 .filter(|p| has_tracking_finalizer(p) && controller_of(p).is_some_and(|r| r.uid == job_uid))
-                .map(PodRef::of)
+                .map(|p| PodRef::of(p))
                 .collect();
             if fx.remove_finalizers(&ours).await.contains(&false) {
                 return Err(Failure::PodIo);

@@ -38,6 +38,7 @@ mod tracking;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -55,8 +56,9 @@ pub use tracking::MAX_UNCOUNTED_PODS;
 pub struct SyncInput<'a> {
     /// The Job as stored (defaulted).
     pub job: &'a Job,
-    /// Pods in the Job's namespace that the Job owns or that match its selector.
-    pub pods: &'a [Pod],
+    /// Pods in the Job's namespace that the Job owns or that match its selector, shared with the informer's
+    /// cache (a sync of a big Job must not copy every pod).
+    pub pods: &'a [Arc<Pod>],
     pub now: Timestamp,
     /// The in-memory backoff record of this Job (§3.5).
     pub backoff: &'a BackoffRecord,

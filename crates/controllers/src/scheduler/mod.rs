@@ -16,6 +16,8 @@ use serde_json::json;
 
 use fit::Resources;
 use runlet_client::Informer;
+use runlet_client::informer::Change;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// Pods naming another scheduler are left alone.
 use runlet_api::pod::defaults::DEFAULT_SCHEDULER_NAME as SCHEDULER_NAME;
@@ -59,55 +61,107 @@ pub struct Memory {
 pub trait Effects {
     type Error: std::fmt::Display;
 
-    /// Binds the pod: sets `spec.nodeName` (allowed once, from empty) and `PodScheduled=True`.
-    async fn bind(&mut self, pod: &Pod, node: &str) -> Result<(), Self::Error>;
+    /// Binds each pod to its node: sets `spec.nodeName` (allowed once, from empty) and `PodScheduled=True`.
+    /// The bindings of one pass are independent writes, made concurrently (upstream's binding cycle runs apart
+    /// from the scheduling cycle for the same reason: a durable write per pod must not serialize the pass).
+    async fn bind(&mut self, binds: &[(&Pod, &str)]) -> Vec<Result<(), Self::Error>>;
     /// Posts `PodScheduled=False`, reason `Unschedulable`, with why no node fits.
     async fn mark_unschedulable(&mut self, pod: &Pod, why: &str) -> Result<(), Self::Error>;
 }
 
-/// One scheduling pass over the cached pods and nodes, oldest pending pod first, as a FIFO queue would. Each
-/// pod bound counts against its node for the pods after it; a pod whose binding fails takes nothing and is
-/// tried again next pass.
+/// The pods a scheduling pass looks at, kept up to date from the pod informer's changes: those waiting for a
+/// node and those holding room on one. Finished pods are in neither, so a pass costs nothing for the pods kept
+/// after they ran (a Job's thousands of completed pods).
+#[derive(Debug, Default)]
+pub struct Waiting {
+    pending: HashMap<String, Arc<Pod>>,
+    /// Active pods bound to a node: the node and what they take of it.
+    active: HashMap<String, (String, Resources)>,
+}
+
+impl Waiting {
+    /// The view of `pods` (a cache's whole content).
+    pub fn of(pods: &[Arc<Pod>]) -> Waiting {
+        let mut view = Waiting::default();
+        for p in pods {
+            view.apply(p);
+        }
+        view
+    }
+
+    /// A pod was added or changed.
+    pub fn apply(&mut self, pod: &Arc<Pod>) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        if needs_scheduling(pod) {
+            self.active.remove(&uid);
+            self.pending.insert(uid, pod.clone());
+        } else {
+            self.pending.remove(&uid);
+            match is_active_on_node(pod) {
+                Some(node) => {
+                    self.active.insert(uid, (node.to_string(), fit::pod_requests(pod)));
+                }
+                None => {
+                    self.active.remove(&uid);
+                }
+            }
+        }
+    }
+
+    /// A pod was deleted.
+    pub fn remove(&mut self, pod: &Pod) {
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        self.pending.remove(uid);
+        self.active.remove(uid);
+    }
+}
+
+/// One scheduling pass over the waiting pods and the nodes, oldest pending pod first, as a FIFO queue would.
+/// Each pod bound counts against its node for the pods after it; a pod whose binding fails takes nothing and
+/// is tried again next pass.
 pub async fn schedule_pending<E: Effects>(
     fx: &mut E,
-    pods: &[Arc<Pod>],
+    pods: &Waiting,
     nodes: &[Node],
     memory: &mut Memory,
     now: jiff::Timestamp,
 ) {
-    let pending_uid = |uid: &str| pods.iter().any(|p| p.uid().as_deref() == Some(uid) && needs_scheduling(p));
     // Forget assumptions the cache has caught up with (or whose pod is gone).
-    memory.assumed.retain(|uid, _| pending_uid(uid));
-    let mut pending: Vec<&Arc<Pod>> = pods
-        .iter()
-        .filter(|p| needs_scheduling(p) && !p.uid().is_some_and(|u| memory.assumed.contains_key(&u)))
-        .collect();
+    memory.assumed.retain(|uid, _| pods.pending.contains_key(uid));
+    let mut pending: Vec<&Arc<Pod>> =
+        pods.pending.iter().filter(|(uid, _)| !memory.assumed.contains_key(*uid)).map(|(_, p)| p).collect();
     if pending.is_empty() {
+        memory.posted.clear();
         return;
     }
-    pending.sort_by(|a, b| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp));
+    // Oldest first; the name breaks ties so that a pass does not depend on the map's order.
+    pending.sort_by(|a, b| {
+        (&a.metadata.creation_timestamp, &a.metadata.name).cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
+    });
     let mut used: BTreeMap<String, Resources> = BTreeMap::new();
-    for p in pods {
-        let node = is_active_on_node(p).or_else(|| p.uid().and_then(|u| memory.assumed.get(&u).map(|n| n.as_str())));
-        if let Some(node) = node {
-            let e = used.entry(node.to_string()).or_default();
+    for (node, requests) in pods.active.values() {
+        let e = used.entry(node.clone()).or_default();
+        *e = *e + *requests;
+    }
+    for (uid, node) in &memory.assumed {
+        if let Some(p) = pods.pending.get(uid) {
+            let e = used.entry(node.clone()).or_default();
             *e = *e + fit::pod_requests(p);
         }
     }
+    // Pods are placed one after the other (each takes room from the ones after it) and assumed bound; the
+    // bindings are written together afterwards, and a failed one gives its room back for the next pass.
+    let mut binds: Vec<(&Pod, String)> = Vec::new();
     for pod in pending {
         let uid = pod.uid().unwrap_or_default();
         match fit::pick(pod, nodes, &used, now) {
             Ok(node) => {
                 let node_name = node.name_any();
-                match fx.bind(pod, &node_name).await {
-                    Ok(()) => {
-                        let e = used.entry(node_name.clone()).or_default();
-                        *e = *e + fit::pod_requests(pod);
-                        memory.posted.remove(&uid);
-                        memory.assumed.insert(uid, node_name);
-                    }
-                    Err(error) => tracing::debug!(pod = %pod.name_any(), %error, "binding failed"),
-                }
+                let e = used.entry(node_name.clone()).or_default();
+                *e = *e + fit::pod_requests(pod);
+                memory.posted.remove(&uid);
+                memory.assumed.insert(uid, node_name.clone());
+                binds.push((pod, node_name));
             }
             Err(reason) => {
                 if memory.posted.get(&uid) == Some(&reason) {
@@ -124,7 +178,15 @@ pub async fn schedule_pending<E: Effects>(
             }
         }
     }
-    memory.posted.retain(|uid, _| pending_uid(uid));
+    let requests: Vec<(&Pod, &str)> = binds.iter().map(|(p, n)| (*p, n.as_str())).collect();
+    let results = fx.bind(&requests).await;
+    for ((pod, _), result) in binds.iter().zip(results) {
+        if let Err(error) = result {
+            tracing::debug!(pod = %pod.name_any(), %error, "binding failed");
+            memory.assumed.remove(pod.metadata.uid.as_deref().unwrap_or_default());
+        }
+    }
+    memory.posted.retain(|uid, _| pods.pending.contains_key(uid));
 }
 
 impl Scheduler {
@@ -139,17 +201,34 @@ impl Scheduler {
         self.nodes.ready().await;
         let mut memory = Memory::default();
         let mut fx = ApiEffects { client: self.client.clone() };
+        // Built after subscribing: changes queued meanwhile only repeat what the store already shows.
+        let mut waiting = Waiting::of(&self.pods.store.state());
         loop {
             let nodes: Vec<Node> = self.nodes.store.state().iter().map(|n| (**n).clone()).collect();
-            let pods = self.pods.store.state();
-            schedule_pending(&mut fx, &pods, &nodes, &mut memory, jiff::Timestamp::now()).await;
+            schedule_pending(&mut fx, &waiting, &nodes, &mut memory, jiff::Timestamp::now()).await;
+            let mut relist = false;
+            let mut note = |change: Result<Change<Pod>, RecvError>, waiting: &mut Waiting| match change {
+                Ok(Change::Applied(p)) => waiting.apply(&p),
+                Ok(Change::Deleted(p)) => waiting.remove(&p),
+                Ok(Change::Relisted) | Err(RecvError::Lagged(_)) => relist = true,
+                Err(RecvError::Closed) => {}
+            };
             tokio::select! {
-                _ = pod_changes.recv() => {}
+                c = pod_changes.recv() => note(c, &mut waiting),
                 _ = node_changes.recv() => {}
                 _ = tokio::time::sleep(RESYNC) => {}
             }
-            while pod_changes.try_recv().is_ok() {}
+            loop {
+                match pod_changes.try_recv() {
+                    Ok(c) => note(Ok(c), &mut waiting),
+                    Err(TryRecvError::Lagged(n)) => note(Err(RecvError::Lagged(n)), &mut waiting),
+                    Err(_) => break,
+                }
+            }
             while node_changes.try_recv().is_ok() {}
+            if relist {
+                waiting = Waiting::of(&self.pods.store.state());
+            }
         }
     }
 }
@@ -162,20 +241,8 @@ struct ApiEffects {
 impl Effects for ApiEffects {
     type Error = kube::Error;
 
-    async fn bind(&mut self, pod: &Pod, node: &str) -> Result<(), kube::Error> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-        let patch = json!({"metadata": {"uid": pod.uid()}, "spec": {"nodeName": node}});
-        api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
-        let now = runlet_codec::Time(jiff::Timestamp::now());
-        let status = json!({"status": {"conditions": [
-            {"type": PodConditionType::PodScheduled.as_str(), "status": ConditionStatus::True.as_str(),
-             "lastProbeTime": null, "lastTransitionTime": now}]}});
-        // The binding is what counts; the condition is informational (the agent's status writes follow).
-        if let Err(error) = api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(&status)).await
-        {
-            tracing::debug!(pod = %pod.name_any(), %error, "could not set PodScheduled");
-        }
-        Ok(())
+    async fn bind(&mut self, binds: &[(&Pod, &str)]) -> Vec<Result<(), kube::Error>> {
+        futures::future::join_all(binds.iter().map(|(pod, node)| bind(&self.client, pod, node))).await
     }
 
     async fn mark_unschedulable(&mut self, pod: &Pod, why: &str) -> Result<(), kube::Error> {
@@ -186,6 +253,21 @@ impl Effects for ApiEffects {
             "lastProbeTime": null, "lastTransitionTime": now}]}});
         api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(&status)).await.map(|_| ())
     }
+}
+
+/// One binding: `spec.nodeName`, then `PodScheduled=True` (informational: the agent's status writes follow).
+async fn bind(client: &Client, pod: &Pod, node: &str) -> Result<(), kube::Error> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+    let patch = json!({"metadata": {"uid": pod.uid()}, "spec": {"nodeName": node}});
+    api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    let now = runlet_codec::Time(jiff::Timestamp::now());
+    let status = json!({"status": {"conditions": [
+        {"type": PodConditionType::PodScheduled.as_str(), "status": ConditionStatus::True.as_str(),
+         "lastProbeTime": null, "lastTransitionTime": now}]}});
+    if let Err(error) = api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(&status)).await {
+        tracing::debug!(pod = %pod.name_any(), %error, "could not set PodScheduled");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -227,10 +309,14 @@ mod tests {
     impl Effects for Log {
         type Error = String;
 
-        async fn bind(&mut self, pod: &Pod, node: &str) -> Result<(), String> {
-            let name = pod.name_any();
-            self.calls.push(format!("bind {name} {node}"));
-            if self.refuse.contains(&name.as_str()) { Err("conflict".into()) } else { Ok(()) }
+        async fn bind(&mut self, binds: &[(&Pod, &str)]) -> Vec<Result<(), String>> {
+            let mut results = Vec::new();
+            for (pod, node) in binds {
+                let name = pod.name_any();
+                self.calls.push(format!("bind {name} {node}"));
+                results.push(if self.refuse.contains(&name.as_str()) { Err("conflict".into()) } else { Ok(()) });
+            }
+            results
         }
 
         async fn mark_unschedulable(&mut self, pod: &Pod, why: &str) -> Result<(), String> {
@@ -248,32 +334,78 @@ mod tests {
         ];
         let mut fx = Log::default();
         let mut memory = Memory::default();
-        schedule_pending(&mut fx, &pods, &nodes, &mut memory, now()).await;
-        assert_eq!(fx.calls, ["bind old n1", "unschedulable young: 0/1 nodes are available: 1 Insufficient cpu."]);
+        schedule_pending(&mut fx, &Waiting::of(&pods), &nodes, &mut memory, now()).await;
+        assert_eq!(fx.calls, ["unschedulable young: 0/1 nodes are available: 1 Insufficient cpu.", "bind old n1"]);
         assert_eq!(memory.assumed.get("old").map(String::as_str), Some("n1"));
 
         // The cache has not caught up: the assumed pod still takes its room, and the reason is not posted again.
         fx.calls.clear();
-        schedule_pending(&mut fx, &pods, &nodes, &mut memory, now()).await;
+        schedule_pending(&mut fx, &Waiting::of(&pods), &nodes, &mut memory, now()).await;
         assert!(fx.calls.is_empty(), "{:?}", fx.calls);
 
         // The cache shows it bound: the assumption is forgotten, the room stays taken.
         let bound = pod("old", "2026-01-01T00:00:01Z", "600m", json!({"nodeName": "n1"}));
         let caught_up = [pods[0].clone(), bound];
-        schedule_pending(&mut fx, &caught_up, &nodes, &mut memory, now()).await;
+        schedule_pending(&mut fx, &Waiting::of(&caught_up), &nodes, &mut memory, now()).await;
         assert!(fx.calls.is_empty(), "{:?}", fx.calls);
         assert!(memory.assumed.is_empty());
     }
 
     #[tokio::test]
-    async fn a_failed_binding_takes_no_room() {
+    async fn a_failed_binding_gives_its_room_back_for_the_next_pass() {
         let nodes = [node("n1", "1")];
         let pods =
             [pod("a", "2026-01-01T00:00:01Z", "600m", json!({})), pod("b", "2026-01-01T00:00:02Z", "600m", json!({}))];
         let mut fx = Log { refuse: vec!["a"], ..Log::default() };
         let mut memory = Memory::default();
-        schedule_pending(&mut fx, &pods, &nodes, &mut memory, now()).await;
-        assert_eq!(fx.calls, ["bind a n1", "bind b n1"]);
+        schedule_pending(&mut fx, &Waiting::of(&pods), &nodes, &mut memory, now()).await;
+        assert_eq!(fx.calls, ["unschedulable b: 0/1 nodes are available: 1 Insufficient cpu.", "bind a n1"]);
+        assert!(memory.assumed.is_empty(), "{:?}", memory.assumed);
+
+        // a is gone meanwhile: b gets the room a never took.
+        fx.calls.clear();
+        schedule_pending(&mut fx, &Waiting::of(&pods[1..]), &nodes, &mut memory, now()).await;
+        assert_eq!(fx.calls, ["bind b n1"]);
         assert_eq!(memory.assumed.keys().collect::<Vec<_>>(), ["b"]);
+    }
+
+    #[tokio::test]
+    async fn the_bindings_of_a_pass_are_made_together_after_every_pod_is_placed() {
+        let nodes = [node("n1", "1"), node("n2", "1")];
+        let pods = [
+            pod("a", "2026-01-01T00:00:01Z", "600m", json!({})),
+            pod("b", "2026-01-01T00:00:02Z", "600m", json!({})),
+            pod("c", "2026-01-01T00:00:03Z", "600m", json!({})),
+        ];
+        let mut fx = Log::default();
+        let mut memory = Memory::default();
+        schedule_pending(&mut fx, &Waiting::of(&pods), &nodes, &mut memory, now()).await;
+        assert_eq!(fx.calls.len(), 3, "{:?}", fx.calls);
+        assert!(
+            fx.calls[0].starts_with("unschedulable c: 0/2 nodes are available: 2 Insufficient cpu."),
+            "{:?}",
+            fx.calls
+        );
+        let mut bound: Vec<&str> = fx.calls[1..].iter().map(|c| c.rsplit(' ').next().unwrap()).collect();
+        bound.sort();
+        assert_eq!(bound, ["n1", "n2"], "a and b on different nodes: {:?}", fx.calls);
+    }
+
+    #[test]
+    fn the_view_keeps_only_waiting_and_active_pods() {
+        let pending = pod("p", "2026-01-01T00:00:01Z", "100m", json!({}));
+        let running = pod("r", "2026-01-01T00:00:01Z", "200m", json!({"nodeName": "n1"}));
+        let mut done = (*pod("d", "2026-01-01T00:00:01Z", "300m", json!({"nodeName": "n1"}))).clone();
+        done.status = Some(runlet_codec::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
+        let done = Arc::new(done);
+        let mut view = Waiting::of(&[pending.clone(), running.clone(), done]);
+        assert_eq!(view.pending.keys().collect::<Vec<_>>(), ["p"]);
+        assert_eq!(view.active.keys().collect::<Vec<_>>(), ["r"]);
+        assert_eq!(view.active["r"].1.cpu_milli, 200);
+        // p is bound: it moves over; r is deleted: it goes.
+        view.apply(&pod("p", "2026-01-01T00:00:01Z", "100m", json!({"nodeName": "n1"})));
+        view.remove(&running);
+        assert!(view.pending.is_empty());
+        assert_eq!(view.active.keys().collect::<Vec<_>>(), ["p"]);
     }
 }

@@ -56,9 +56,10 @@ impl Effects for Log {
 
 fn calls(job: &Job, pods: &[Pod], expectations_satisfied: bool) -> Vec<Call> {
     let backoff = BackoffRecord::default();
+    let pods = super::shared(pods);
     let input = SyncInput {
         job,
-        pods,
+        pods: &pods,
         now: super::at(super::NOW),
         backoff: &backoff,
         expectations_satisfied,

@@ -387,13 +387,20 @@ impl PodBuilder {
     }
 }
 
+/// The pods as the informer's cache holds them.
+pub(super) fn shared(pods: &[Pod]) -> Vec<std::sync::Arc<Pod>> {
+    pods.iter().cloned().map(std::sync::Arc::new).collect()
+}
+
 /// One sync at [`NOW`] with no backoff history and satisfied expectations.
 pub(super) fn run(job: &Job, pods: &[Pod]) -> Plan {
     run_with(job, pods, &BackoffRecord::default(), true)
 }
 
 pub(super) fn run_with(job: &Job, pods: &[Pod], backoff: &BackoffRecord, expectations_satisfied: bool) -> Plan {
-    let input = SyncInput { job, pods, now: at(NOW), backoff, expectations_satisfied, pending_finalizer_removals: &[] };
+    let pods = shared(pods);
+    let input =
+        SyncInput { job, pods: &pods, now: at(NOW), backoff, expectations_satisfied, pending_finalizer_removals: &[] };
     sync(&input).expect("sync")
 }
 

@@ -145,6 +145,7 @@ fn pods_with_a_finalizer_removal_in_flight_are_not_counted_again() {
     let job = job(1, Some(2)).build();
     let pods = vec![pod("s").succeeded().build()];
     let pending = vec!["s-uid".to_string()];
+    let pods = super::shared(&pods);
     let input = crate::job::SyncInput {
         job: &job,
         pods: &pods,

@@ -278,6 +278,7 @@ fn row_13_slow_start_and_partial_failure() {
 fn row_21_api_errors_leave_pods_uncounted() {
     let job = job(2, Some(5)).build();
     let pods = mixed(1, 1, 0);
+    let pods = super::shared(&pods);
     let input = SyncInput {
         job: &job,
         pods: &pods,
@@ -300,6 +301,7 @@ fn row_21_api_errors_leave_pods_uncounted() {
 fn failed_deletions_keep_pods_active() {
     let job = job(1, Some(5)).build();
     let pods = vec![pod("a").running().ready().created(1).build(), pod("b").running().ready().created(2).build()];
+    let pods = super::shared(&pods);
     let input = SyncInput {
         job: &job,
         pods: &pods,

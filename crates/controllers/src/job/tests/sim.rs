@@ -47,7 +47,7 @@ impl Sim {
     /// One reconcile with every API call succeeding, through the driver the Job controller runs. The input
     /// is a snapshot of the cluster, as the controller's informer caches are.
     pub fn sync(&mut self) -> Plan {
-        let (job, pods, backoff) = (self.job.clone(), self.pods.clone(), self.backoff.clone());
+        let (job, pods, backoff) = (self.job.clone(), super::shared(&self.pods), self.backoff.clone());
         let input = SyncInput {
             job: &job,
             pods: &pods,

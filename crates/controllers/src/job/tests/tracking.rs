@@ -136,9 +136,10 @@ fn status_serializes_like_the_go_types() {
 fn finishing_waits_when_a_deletion_fails_or_the_cache_may_be_behind() {
     let job = job(2, Some(3)).backoff_limit(0).build();
     let pods = vec![pod("f").failed().build(), pod("r").running().ready().build()];
+    let shared = super::shared(&pods);
     let input = crate::job::SyncInput {
         job: &job,
-        pods: &pods,
+        pods: &shared,
         now: at(NOW),
         backoff: &BackoffRecord::default(),
         expectations_satisfied: true,
