@@ -7,8 +7,9 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http::{HeaderMap, Method, StatusCode};
-use runlet_store::{PageRequest, StoreError};
+use runlet_store::{Compact, Object, PageRequest, StoreError};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::body;
@@ -168,11 +169,12 @@ impl<'a, T: Serialize> ListBody<'a, T> {
 
 /// A list (one page of it, or all of it) as the client asked for it: a `*List`, or a Table with the same
 /// list metadata (kubectl asks for Tables in chunks).
-fn list_response(resource: &Resource, output: Output, meta: ListMeta, items: &[&Value]) -> Response {
+fn list_response(resource: &Resource, output: Output, meta: ListMeta, items: &[Compact]) -> Response {
     match output {
         Output::Table(include) => {
-            let mut table =
-                crate::table::table(resource, items.iter().copied(), include, Some(meta.resource_version), true);
+            let objects: Vec<Object> = items.iter().filter_map(|c| c.decode().ok()).collect();
+            let values = objects.iter().map(|o| o.value.as_ref());
+            let mut table = crate::table::table(resource, values, include, Some(meta.resource_version), true);
             if let Some(token) = meta.continue_token {
                 table["metadata"]["continue"] = json!(token);
             }
@@ -181,7 +183,11 @@ fn list_response(resource: &Resource, output: Output, meta: ListMeta, items: &[&
             }
             json_response(StatusCode::OK, &table, &[])
         }
-        Output::Json => json_response(StatusCode::OK, &ListBody::with_meta(resource, meta, items), &[]),
+        Output::Json => {
+            // The store's text is the answer: checked, not parsed into values and serialized again.
+            let raw: Vec<&RawValue> = items.iter().filter_map(|c| serde_json::from_str(&c.json).ok()).collect();
+            json_response(StatusCode::OK, &ListBody::with_meta(resource, meta, &raw), &[])
+        }
     }
 }
 
@@ -202,14 +208,8 @@ async fn collection(
                     call.query.i64("timeoutSeconds")?.filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
                 return Ok(crate::watch::respond(state, resource, prefix, filter, output, from, timeout));
             }
+            // A list without `limit` is one page without end.
             let chunking = Chunking::from_query(&call.query, &prefix)?;
-            if chunking == Chunking::default() {
-                let (objects, revision) = state.store.list(&prefix);
-                let items: Vec<&Value> =
-                    objects.iter().map(|o| o.value.as_ref()).filter(|v| filter.matches(resource.kind, v)).collect();
-                let meta = ListMeta { resource_version: revision.to_string(), ..ListMeta::default() };
-                return Ok(list_response(resource, output, meta, &items));
-            }
             let from = chunking.resume.as_ref().map(|r| r.from.as_str());
             let request = PageRequest {
                 prefix: &prefix,
@@ -217,12 +217,11 @@ async fn collection(
                 at: chunking.resume.as_ref().and_then(|r| r.at),
                 limit: chunking.limit.unwrap_or(usize::MAX),
             };
-            let page = match state.store.list_page(request, &|v| filter.matches(resource.kind, v)) {
+            let page = match state.store.list_page(request, &|o| filter.matches_compact(resource.kind, o)) {
                 Ok(page) => page,
                 Err(StoreError::Expired { .. }) => return Err(chunk::expired(&prefix, from.unwrap_or(&prefix))),
                 Err(other) => return Err(other.into()),
             };
-            let items: Vec<&Value> = page.items.iter().map(AsRef::as_ref).collect();
             let meta = ListMeta {
                 resource_version: page.revision.to_string(),
                 continue_token: page.next.as_deref().map(|next| chunk::encode(&prefix, next, page.revision)),
@@ -233,7 +232,7 @@ async fn collection(
                     .then_some(page.remaining)
                     .filter(|_| filter.selects_everything()),
             };
-            Ok(list_response(resource, output, meta, &items))
+            Ok(list_response(resource, output, meta, &page.items))
         }
         // The all-namespaces path of a namespaced resource serves only list and watch (as upstream).
         _ if resource.namespaced && namespace.is_none() => Err(ApiError::method_not_allowed(call.method.as_str())),

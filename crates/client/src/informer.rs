@@ -40,11 +40,18 @@ where
 {
     /// Starts watching `api`; the returned informer's store fills once the initial list arrives.
     pub fn start(api: Api<K>) -> Informer<K> {
+        Informer::start_trimmed(api, |_| {})
+    }
+
+    /// Like [`Informer::start`], with `trim` applied to every object before the store and the subscribers see
+    /// it (upstream's informer transform): what the cache's readers never look at need not stay in memory.
+    pub fn start_trimmed(api: Api<K>, trim: fn(&mut K)) -> Informer<K> {
         let (store, writer) = reflector::store();
         let (changes, _) = broadcast::channel(16 * 1024);
         let (listed_tx, listed) = watch::channel(false);
         let tx = changes.clone();
-        let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
+        let stream =
+            reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff().modify(trim));
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(ev) = stream.next().await {

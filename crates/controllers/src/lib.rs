@@ -15,6 +15,7 @@ pub mod node_lifecycle_controller;
 pub mod nodelifecycle;
 pub mod pod_gc;
 pub mod pod_index;
+pub mod pod_trim;
 pub mod scheduler;
 pub mod ttl;
 

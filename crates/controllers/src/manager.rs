@@ -41,7 +41,7 @@ pub fn spawn_all(client: Client) -> InformersSynced {
 /// until the runtime shuts down.
 pub fn spawn_all_with(client: Client, config: ManagerConfig) -> InformersSynced {
     let jobs = Arc::new(Informer::start(Api::<Job>::all(client.clone())));
-    let pods = Arc::new(Informer::start(Api::<Pod>::all(client.clone())));
+    let pods = Arc::new(Informer::start_trimmed(Api::<Pod>::all(client.clone()), crate::pod_trim::trim));
     tokio::spawn(JobController::new(client.clone(), jobs.clone(), pods.clone()).run());
     let nodes = Arc::new(Informer::start(Api::<Node>::all(client.clone())));
     tokio::spawn(Scheduler::new(client.clone(), pods.clone(), nodes.clone()).run());

@@ -5,26 +5,68 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use serde_json::Value;
-
-use crate::object::{Event, EventType, Object, Page, PageRequest, Revision, StoreError};
+use crate::object::{Compact, Event, EventType, Object, Page, PageRequest, Revision, StoreError};
 use crate::watch::{Watch, Watchers};
+
+/// A committed event as the history keeps it: compact, parsed again only when a watch replays it.
+#[derive(Clone, Debug)]
+struct Past {
+    kind: EventType,
+    object: Compact,
+    /// The state the change replaced (None for Added, or when nobody knew it).
+    prev: Option<Compact>,
+}
+
+impl Past {
+    fn revision(&self) -> Revision {
+        self.object.mod_revision
+    }
+
+    fn decode(&self) -> Result<Event, StoreError> {
+        let prev = self.prev.as_ref().map(Compact::decode).transpose()?.map(|p| p.value);
+        Ok(Event { kind: self.kind, object: self.object.decode()?, prev })
+    }
+}
 
 /// Objects and history at one revision. Pure: no locks, no I/O.
 pub(crate) struct State {
-    objects: BTreeMap<Arc<str>, Object>,
+    objects: BTreeMap<Arc<str>, Compact>,
     revision: Revision,
-    history: VecDeque<Event>,
+    history: VecDeque<Past>,
     history_limit: usize,
     /// Every event with revision > this is in `history`; watching from an older revision is Expired.
     history_start: Revision,
     closed: bool,
 }
 
+/// What the cache holds is its own serialization, so it always parses; were it not to, the object is left out
+/// of the answer (and said so) rather than failing every read under its prefix.
+fn decoded<T>(result: Result<T, StoreError>) -> Option<T> {
+    result.map_err(|e| tracing::error!(error = %e, "the store's cache holds an unreadable object")).ok()
+}
+
+/// The objects under `prefix` of a key-ordered map, starting at `start`.
+fn from_key<'a>(
+    objects: &'a BTreeMap<Arc<str>, Compact>,
+    prefix: &'a str,
+    start: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a Compact)> + 'a {
+    objects
+        .range::<str, _>((Bound::Included(start), Bound::Unbounded))
+        .take_while(move |(key, _)| key.starts_with(prefix))
+        .map(|(key, object)| (&**key, object))
+}
+
+/// The candidates of one page, before any filter: compact objects in key order, consistent at `revision`.
+pub(crate) struct Candidates {
+    pub objects: Vec<Compact>,
+    pub revision: Revision,
+}
+
 impl State {
     pub fn new(objects: Vec<Object>, revision: Revision, history_limit: usize) -> State {
         State {
-            objects: objects.into_iter().map(|o| (o.key.clone(), o)).collect(),
+            objects: objects.iter().map(|o| (o.key.clone(), Compact::of(o))).collect(),
             revision,
             history: VecDeque::new(),
             history_limit,
@@ -34,32 +76,26 @@ impl State {
     }
 
     pub fn get(&self, key: &str) -> Option<Object> {
-        self.objects.get(key).cloned()
-    }
-
-    fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
-        self.objects
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(move |(key, _)| key.starts_with(prefix))
-            .map(|(_, object)| object)
+        self.objects.get(key).and_then(|c| decoded(c.decode()))
     }
 
     pub fn list(&self, prefix: &str) -> Vec<Object> {
-        self.under(prefix).cloned().collect()
+        from_key(&self.objects, prefix, prefix).filter_map(|(_, c)| decoded(c.decode())).collect()
     }
 
     pub fn has_prefix(&self, prefix: &str) -> bool {
-        self.under(prefix).next().is_some()
+        from_key(&self.objects, prefix, prefix).next().is_some()
     }
 
-    /// One page of the objects under the prefix as they were at `request.at` (or as they are), those `keep`
-    /// keeps. A past state is rebuilt from the history: a key changed after `at` takes the value it had before
-    /// its first later change. Expired once the history no longer reaches back to `at`.
-    pub fn page(&self, request: PageRequest<'_>, keep: &dyn Fn(&Value) -> bool) -> Result<Page, StoreError> {
+    /// The objects under the prefix from `request.from` on, as they were at `request.at` (or as they are). A past
+    /// state is rebuilt from the history: a key changed after `at` takes the value it had before its first later
+    /// change. Expired once the history no longer reaches back to `at`. Cheap (reference counts), so the caller
+    /// filters and parses without holding the cache.
+    pub fn candidates(&self, request: PageRequest<'_>) -> Result<Candidates, StoreError> {
         let prefix = request.prefix;
         let start = request.from.map_or(prefix, |from| from.max(prefix));
         let at = request.at.filter(|at| *at < self.revision);
-        let mut past: BTreeMap<&str, Option<&Arc<Value>>> = BTreeMap::new();
+        let mut past: BTreeMap<&str, Option<&Compact>> = BTreeMap::new();
         if let Some(at) = at {
             if at < self.history_start {
                 return Err(StoreError::Expired { requested: at, oldest: self.history_start });
@@ -73,7 +109,7 @@ impl State {
                 let before = match (event.kind, &event.prev) {
                     (EventType::Added, _) => None,
                     (EventType::Modified | EventType::Deleted, Some(prev)) => Some(prev),
-                    // The backend did not say what the change replaced: the past cannot be rebuilt.
+                    // Nobody said what the change replaced: the past cannot be rebuilt.
                     (EventType::Modified | EventType::Deleted, None) => {
                         return Err(StoreError::Expired { requested: at, oldest: event.revision() });
                     }
@@ -81,41 +117,39 @@ impl State {
                 past.insert(key, before);
             }
         }
-        let current = self
-            .objects
-            .range::<str, _>((Bound::Included(start), Bound::Unbounded))
-            .take_while(move |(key, _)| key.starts_with(prefix))
-            .map(|(key, object)| (&**key, &object.value));
-        let limit = request.limit.max(1);
-        let mut page = Page { items: Vec::new(), revision: at.unwrap_or(self.revision), next: None, remaining: 0 };
-        for (key, value) in as_of(current, &past) {
-            if page.items.len() == limit {
-                page.next.get_or_insert_with(|| key.to_owned());
-                page.remaining += 1;
-            } else if keep(value) {
-                page.items.push(value.clone());
-            }
-        }
-        Ok(page)
+        let current = from_key(&self.objects, prefix, start);
+        let objects = as_of(current, &past).map(|(_, object)| object.clone()).collect();
+        Ok(Candidates { objects, revision: at.unwrap_or(self.revision) })
     }
 
-    /// Applies one committed event; events at or below the current revision are ignored, so
-    /// a backend that redelivers cannot move the cache backwards.
-    pub fn apply(&mut self, event: &Event) -> bool {
+    /// Applies one committed event, `compact` being its object's compact form; events at or below the current
+    /// revision are ignored, so a backend that redelivers cannot move the cache backwards.
+    pub fn apply(&mut self, event: &Event, compact: Compact) -> bool {
         if event.revision() <= self.revision {
             return false;
         }
         let key = event.object.key.clone();
-        match event.kind {
-            EventType::Added | EventType::Modified => {
-                self.objects.insert(key, event.object.clone());
-            }
-            EventType::Deleted => {
-                self.objects.remove(&key);
-            }
-        }
+        // What the change replaced is what this cache held; the backend's copy only when the cache had none.
+        let held = match event.kind {
+            EventType::Added | EventType::Modified => self.objects.insert(key, compact.clone()),
+            EventType::Deleted => self.objects.remove(&key),
+        };
+        let prev = match event.kind {
+            EventType::Added => None,
+            EventType::Modified | EventType::Deleted => held.or_else(|| {
+                event.prev.as_ref().map(|value| {
+                    let rv = value.pointer("/metadata/resourceVersion").and_then(|v| v.as_str());
+                    Compact {
+                        key: event.object.key.clone(),
+                        json: Arc::from(value.to_string()),
+                        create_revision: event.object.create_revision,
+                        mod_revision: rv.and_then(|rv| rv.parse().ok()).unwrap_or(event.object.create_revision),
+                    }
+                })
+            }),
+        };
         self.revision = event.revision();
-        self.history.push_back(event.clone());
+        self.history.push_back(Past { kind: event.kind, object: compact, prev });
         while self.history.len() > self.history_limit {
             if let Some(evicted) = self.history.pop_front() {
                 self.history_start = evicted.revision();
@@ -151,7 +185,12 @@ impl State {
             return Err(StoreError::Expired { requested: from, oldest: self.history_start });
         }
         let start = self.history.partition_point(|e| e.revision() <= from);
-        let replay = self.history.range(start..).filter(|e| e.object.key.starts_with(prefix)).cloned().collect();
+        let replay = self
+            .history
+            .range(start..)
+            .filter(|e| e.object.key.starts_with(prefix))
+            .filter_map(|e| decoded(e.decode()))
+            .collect();
         // A revision in the future: live events start after it, not after the current one.
         Ok((replay, from.max(self.revision)))
     }
@@ -160,9 +199,9 @@ impl State {
 /// The objects of `current` (in key order) with the keys of `past` taking their past values instead (absent
 /// when the past value is None).
 fn as_of<'a>(
-    current: impl Iterator<Item = (&'a str, &'a Arc<Value>)>,
-    past: &'a BTreeMap<&'a str, Option<&'a Arc<Value>>>,
-) -> impl Iterator<Item = (&'a str, &'a Arc<Value>)> {
+    current: impl Iterator<Item = (&'a str, &'a Compact)>,
+    past: &'a BTreeMap<&'a str, Option<&'a Compact>>,
+) -> impl Iterator<Item = (&'a str, &'a Compact)> {
     let mut current = current.peekable();
     let mut past = past.iter().map(|(key, value)| (*key, *value)).peekable();
     std::iter::from_fn(move || {
@@ -185,6 +224,23 @@ fn as_of<'a>(
             }
         }
     })
+}
+
+/// One page out of `candidates`: those `keep` keeps, at most `limit` (at least one); any candidate after a full
+/// page makes a next page (whether or not the filter would keep it, as etcd answers `more` before the API server
+/// filters).
+pub(crate) fn page_of(candidates: Candidates, limit: usize, keep: &dyn Fn(&Compact) -> bool) -> Page {
+    let limit = limit.max(1);
+    let mut page = Page { items: Vec::new(), revision: candidates.revision, next: None, remaining: 0 };
+    for object in candidates.objects {
+        if page.items.len() == limit {
+            page.next.get_or_insert_with(|| object.key.to_string());
+            page.remaining += 1;
+        } else if keep(&object) {
+            page.items.push(object);
+        }
+    }
+    page
 }
 
 pub(crate) struct Cache {
@@ -229,8 +285,10 @@ impl Cache {
         self.read().has_prefix(prefix)
     }
 
-    pub fn page(&self, request: PageRequest<'_>, keep: &dyn Fn(&Value) -> bool) -> Result<Page, StoreError> {
-        self.read().page(request, keep)
+    /// The filter runs after the cache is released: it may parse every object.
+    pub fn page(&self, request: PageRequest<'_>, keep: &dyn Fn(&Compact) -> bool) -> Result<Page, StoreError> {
+        let candidates = self.read().candidates(request)?;
+        Ok(page_of(candidates, request.limit, keep))
     }
 
     pub fn watch(&self, prefix: &str, from: Option<Revision>) -> Result<Watch, StoreError> {
@@ -246,8 +304,15 @@ impl Cache {
 
     /// Applies a committed batch and fans it out. Returns the revision reached.
     pub fn apply(&self, batch: Vec<Event>) -> Revision {
+        // Serialized before the cache is taken, so readers do not wait for it.
+        let compacts: Vec<Compact> = batch.iter().map(|event| Compact::of(&event.object)).collect();
         let mut state = self.write();
-        let applied: Vec<Event> = batch.into_iter().filter(|event| state.apply(event)).collect();
+        let mut applied = Vec::with_capacity(batch.len());
+        for (event, compact) in batch.into_iter().zip(compacts) {
+            if state.apply(&event, compact) {
+                applied.push(event);
+            }
+        }
         let revision = state.revision;
         // The watchers are locked before the state is released, so a watcher registering now
         // (state, then watchers) waits for this fan-out and starts after `revision`; readers
@@ -289,7 +354,18 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// Applies `event` as the cache does (with its compact form).
+    fn apply(state: &mut State, event: &Event) -> bool {
+        state.apply(event, Compact::of(&event.object))
+    }
+
+    /// A page as the cache answers it, the filter judging parsed values.
+    fn page(state: &State, request: PageRequest<'_>, keep: &dyn Fn(&Value) -> bool) -> Result<Page, StoreError> {
+        let candidates = state.candidates(request)?;
+        Ok(page_of(candidates, request.limit, &|c: &Compact| c.decode().is_ok_and(|o| keep(&o.value))))
+    }
 
     fn object(key: &str, revision: Revision) -> Object {
         Object {
@@ -315,7 +391,7 @@ mod tests {
             event(EventType::Modified, "/a/1", 13),
             event(EventType::Deleted, "/a/2", 14),
         ] {
-            assert!(state.apply(&e));
+            assert!(apply(&mut state, &e));
         }
         state
     }
@@ -376,8 +452,8 @@ mod tests {
         let Ok((replay, after)) = state.backlog("/", Some(12)) else { panic!("backlog") };
         assert_eq!((revisions(&replay), after), (vec![13, 14], 20));
         // An event at or below the progress revision is old news.
-        assert!(!state.apply(&event(EventType::Added, "/c/1", 20)));
-        assert!(state.apply(&event(EventType::Added, "/c/1", 21)));
+        assert!(!apply(&mut state, &event(EventType::Added, "/c/1", 20)));
+        assert!(apply(&mut state, &event(EventType::Added, "/c/1", 21)));
 
         state.reset(vec![object("/z/1", 30)], 40);
         assert_eq!(state.revision, 40);
@@ -427,7 +503,7 @@ mod tests {
         let mut added_0 = event(EventType::Added, "/p/0", 14);
         added_0.object.value = Arc::new(json!({"metadata": {"name": "0"}}));
         for e in [added_d, modified("/p/b", "b2", 12, "b"), deleted, added_0] {
-            assert!(state.apply(&e));
+            assert!(apply(&mut state, &e));
         }
         let all = |_: &Value| true;
         let not_c = |v: &Value| named(v) != "c";
@@ -459,10 +535,10 @@ mod tests {
         ];
         for (from, at, limit, everything, names, revision, next, remaining) in cases {
             let keep: &dyn Fn(&Value) -> bool = if everything { &all } else { &not_c };
-            let Ok(page) = state.page(PageRequest { prefix: "/p/", from, at, limit }, keep) else {
+            let Ok(page) = page(&state, PageRequest { prefix: "/p/", from, at, limit }, keep) else {
                 panic!("page {from:?} {at:?}")
             };
-            let got: Vec<String> = page.items.iter().map(|v| named(v)).collect();
+            let got: Vec<String> = page.items.iter().filter_map(|c| c.decode().ok()).map(|o| named(&o.value)).collect();
             assert_eq!(got, names, "{from:?} at {at:?} limit {limit}");
             assert_eq!(
                 (page.revision, page.next.as_deref(), page.remaining),
@@ -473,26 +549,40 @@ mod tests {
     }
 
     #[test]
+    fn a_page_answers_text_with_the_right_resource_version() {
+        // (at, the /a/1 text a page answers): now, and as of before its change at 13.
+        let state = state(100);
+        for (at, rv) in [(None, "13"), (Some(12), "10")] {
+            let Ok(page) = page(&state, PageRequest { prefix: "/a/", from: None, at, limit: 10 }, &|_| true) else {
+                panic!("page at {at:?}")
+            };
+            let Some(first) = page.items.first() else { panic!("no items at {at:?}") };
+            let Ok(text) = serde_json::from_str::<Value>(&first.json) else { panic!("unreadable text") };
+            assert_eq!((&*first.key, text["metadata"]["resourceVersion"].as_str()), ("/a/1", Some(rv)), "{at:?}");
+        }
+    }
+
+    #[test]
     fn pages_expire_with_their_history() {
         let short = state(2);
         let request = |at| PageRequest { prefix: "/", from: None, at: Some(at), limit: 10 };
-        assert!(matches!(short.page(request(11), &|_| true), Err(StoreError::Expired { requested: 11, oldest: 12 })));
-        let Ok(page) = short.page(request(12), &|_| true) else { panic!("12 is still kept") };
+        assert!(matches!(page(&short, request(11), &|_| true), Err(StoreError::Expired { requested: 11, oldest: 12 })));
+        let Ok(at_12) = page(&short, request(12), &|_| true) else { panic!("12 is still kept") };
         // As of 12: /a/1 (before its change at 13), /a/2 (before its delete at 14), /b/1.
-        assert_eq!(page.items.len(), 3);
-        // A change whose previous value is unknown cannot be undone.
+        assert_eq!(at_12.items.len(), 3);
+        // A change whose previous value nobody knows (not the backend, not the cache) cannot be undone.
         let mut blind = state(100);
-        let mut unknown = event(EventType::Modified, "/b/1", 15);
+        let mut unknown = event(EventType::Modified, "/b/9", 15);
         unknown.prev = None;
-        assert!(blind.apply(&unknown));
-        assert!(matches!(blind.page(request(14), &|_| true), Err(StoreError::Expired { requested: 14, oldest: 15 })));
-        assert!(blind.page(request(15), &|_| true).is_ok());
+        assert!(apply(&mut blind, &unknown));
+        assert!(matches!(page(&blind, request(14), &|_| true), Err(StoreError::Expired { requested: 14, oldest: 15 })));
+        assert!(page(&blind, request(15), &|_| true).is_ok());
     }
 
     #[test]
     fn apply_ignores_old_revisions_and_lists_by_prefix() {
         let mut state = state(100);
-        assert!(!state.apply(&event(EventType::Deleted, "/a/1", 13)));
+        assert!(!apply(&mut state, &event(EventType::Deleted, "/a/1", 13)));
         assert_eq!(state.revision, 14);
         let listed: Vec<String> = state.list("/").iter().map(|o| o.key.to_string()).collect();
         assert_eq!(listed, vec!["/a/1", "/b/1"]);

@@ -19,7 +19,7 @@ use tokio::sync::watch as progress;
 
 pub use backend::{Backend, BackendStats, Committed, CommittedStream, WriteOp};
 pub use etcd::{Compactor, EtcdBackend, EtcdOptions, EtcdTls, KeySpace};
-pub use object::{Event, EventType, MAX_VALUE_BYTES, Object, Page, PageRequest, Revision, StoreError};
+pub use object::{Compact, Event, EventType, MAX_VALUE_BYTES, Object, Page, PageRequest, Revision, StoreError};
 pub use sqlite::SqliteBackend;
 pub use watch::{WATCH_BUFFER, Watch};
 
@@ -129,7 +129,8 @@ impl Store {
 
     /// One page of a chunked list: the objects under the prefix `keep` keeps, from a key on, as they are or as
     /// they were at an earlier revision (a continued list). Err(Expired) once that revision's history is gone.
-    pub fn list_page(&self, request: PageRequest<'_>, keep: &dyn Fn(&Value) -> bool) -> Result<Page, StoreError> {
+    /// `keep` sees the compact form: a filter that needs only part of an object can parse only that part.
+    pub fn list_page(&self, request: PageRequest<'_>, keep: &dyn Fn(&Compact) -> bool) -> Result<Page, StoreError> {
         self.inner.cache.page(request, keep)
     }
 

@@ -16,6 +16,44 @@ pub struct Object {
     pub mod_revision: Revision,
 }
 
+/// An object as memory keeps it between reads: its JSON text, parsed again on each read. A pod is about 2 KB of
+/// JSON but about 15 KB as a `serde_json::Value` (a map node per object, a heap string per key), and the store
+/// holds every object for as long as it exists, so the cache, the history and the SQLite writer keep this form.
+#[derive(Clone, Debug)]
+pub struct Compact {
+    pub key: Arc<str>,
+    /// The object's JSON. Its `metadata.resourceVersion`, when present, is not trusted: [`Compact::decode`]
+    /// stamps `mod_revision`. The cache's text carries the right one, so lists can send it as it is.
+    pub json: Arc<str>,
+    pub create_revision: Revision,
+    pub mod_revision: Revision,
+}
+
+impl Compact {
+    /// The compact form of `object` (its value serialized as it is, resourceVersion included).
+    pub fn of(object: &Object) -> Compact {
+        Compact {
+            key: object.key.clone(),
+            json: Arc::from(object.value.to_string()),
+            create_revision: object.create_revision,
+            mod_revision: object.mod_revision,
+        }
+    }
+
+    /// The object, parsed and stamped with its mod_revision. Err only if the text is not an object, which
+    /// nothing in the store writes.
+    pub fn decode(&self) -> Result<Object, StoreError> {
+        let value = decode_value(self.json.as_bytes(), self.mod_revision)
+            .map_err(|reason| StoreError::InvalidValue { key: self.key.to_string(), reason })?;
+        Ok(Object {
+            key: self.key.clone(),
+            value: Arc::new(value),
+            create_revision: self.create_revision,
+            mod_revision: self.mod_revision,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
     Added,
@@ -43,8 +81,9 @@ impl Event {
 /// One page of a chunked list.
 #[derive(Debug)]
 pub struct Page {
-    /// The values kept by the filter, in key order, at most the limit asked for.
-    pub items: Vec<Arc<Value>>,
+    /// The objects kept by the filter, in key order, at most the limit asked for, as JSON text with the right
+    /// resourceVersion (a list answers them without parsing them).
+    pub items: Vec<Compact>,
     /// The revision every item is consistent at.
     pub revision: Revision,
     /// Where the next page starts (inclusive), when objects after this page exist under the prefix (whether or

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::object::{Event, EventType, Object, Revision, StoreError, stamp_resource_version};
+use crate::object::{Compact, Event, EventType, Object, Revision, StoreError, stamp_resource_version};
 
-/// The writer's view of every live key (values shared with the cache through `Arc`).
-pub(crate) type Index = BTreeMap<Arc<str>, Object>;
+/// The writer's view of every live key: the JSON each row holds (compact; parsed again only for the previous
+/// value an update or a delete reports).
+pub(crate) type Index = BTreeMap<Arc<str>, Compact>;
 
 /// A write ready for the writer thread: validated, resourceVersion stripped and (for puts)
 /// serialized by the caller, so the single writer thread does as little CPU work as possible.
@@ -24,7 +25,7 @@ pub(crate) enum PreparedOp {
 /// A row mutation to execute inside the batch's transaction.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum RowChange {
-    Put { key: Arc<str>, json: String, create_revision: Revision, mod_revision: Revision },
+    Put { key: Arc<str>, json: Arc<str>, create_revision: Revision, mod_revision: Revision },
     Delete { key: Arc<str> },
 }
 
@@ -34,7 +35,7 @@ pub(crate) struct Plan {
     pub results: Vec<Result<Event, StoreError>>,
     pub rows: Vec<RowChange>,
     /// Index changes to apply once committed (None = key deleted).
-    pub staged: HashMap<Arc<str>, Option<Object>>,
+    pub staged: HashMap<Arc<str>, Option<Compact>>,
     /// The revision after the batch (unchanged if every op was rejected).
     pub revision: Revision,
 }
@@ -47,7 +48,7 @@ impl Plan {
 }
 
 /// Checks `expected` against the current mod_revision.
-fn check_expected(key: &str, current: &Object, expected: Option<Revision>) -> Result<(), StoreError> {
+fn check_expected(key: &str, current: &Compact, expected: Option<Revision>) -> Result<(), StoreError> {
     match expected {
         Some(expected) if expected != current.mod_revision => {
             Err(StoreError::Conflict { key: key.to_owned(), expected, actual: current.mod_revision })
@@ -80,13 +81,13 @@ pub(crate) fn plan_batch(index: &Index, revision: Revision, ops: Vec<PreparedOp>
 
 fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, StoreError> {
     let next = plan.revision + 1;
-    let current = |key: &Arc<str>| -> Option<Object> {
+    let current = |key: &Arc<str>| -> Option<Compact> {
         match plan.staged.get(key) {
             Some(staged) => staged.clone(),
             None => index.get(key).cloned(),
         }
     };
-    let (event, row) = match op {
+    let (event, staged) = match op {
         PreparedOp::Create { key, value, json } => {
             if current(&key).is_some() {
                 return Err(StoreError::AlreadyExists { key: key.to_string() });
@@ -97,8 +98,8 @@ fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, Sto
                 create_revision: next,
                 mod_revision: next,
             };
-            let row = RowChange::Put { key, json, create_revision: next, mod_revision: next };
-            (Event { kind: EventType::Added, object, prev: None }, row)
+            let row = Compact { key, json: Arc::from(json), create_revision: next, mod_revision: next };
+            (Event { kind: EventType::Added, object, prev: None }, Some(row))
         }
         PreparedOp::Update { key, value, json, expected } => {
             let Some(old) = current(&key) else {
@@ -111,8 +112,8 @@ fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, Sto
                 create_revision: old.create_revision,
                 mod_revision: next,
             };
-            let row = RowChange::Put { key, json, create_revision: old.create_revision, mod_revision: next };
-            (Event { kind: EventType::Modified, object, prev: Some(old.value) }, row)
+            let row = Compact { key, json: Arc::from(json), create_revision: old.create_revision, mod_revision: next };
+            (Event { kind: EventType::Modified, object, prev: Some(old.decode()?.value) }, Some(row))
         }
         PreparedOp::Delete { key, expected } => {
             let Some(old) = current(&key) else {
@@ -121,9 +122,10 @@ fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, Sto
             check_expected(&key, &old, expected)?;
             // The delete event carries the last state at the delete's revision, like etcd's
             // prev_kv as Kubernetes presents it.
-            let mut last = (*old.value).clone();
+            let prev = old.decode()?.value;
+            let mut last = (*prev).clone();
             if stamp_resource_version(&mut last, next).is_err() {
-                // Unreachable: index values were stamped on the way in. Keep the value as is.
+                // Unreachable: the old value decoded as an object. Keep the value as is.
             }
             let object = Object {
                 key: key.clone(),
@@ -131,21 +133,25 @@ fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, Sto
                 create_revision: old.create_revision,
                 mod_revision: next,
             };
-            (Event { kind: EventType::Deleted, object, prev: Some(old.value) }, RowChange::Delete { key })
+            (Event { kind: EventType::Deleted, object, prev: Some(prev) }, None)
         }
     };
-    let staged = match event.kind {
-        EventType::Deleted => None,
-        EventType::Added | EventType::Modified => Some(event.object.clone()),
-    };
+    plan.rows.push(match &staged {
+        Some(row) => RowChange::Put {
+            key: row.key.clone(),
+            json: row.json.clone(),
+            create_revision: row.create_revision,
+            mod_revision: row.mod_revision,
+        },
+        None => RowChange::Delete { key: event.object.key.clone() },
+    });
     plan.staged.insert(event.object.key.clone(), staged);
-    plan.rows.push(row);
     plan.revision = next;
     Ok(event)
 }
 
 /// Applies a committed plan's staged changes to the index.
-pub(crate) fn apply_staged(index: &mut Index, staged: HashMap<Arc<str>, Option<Object>>) {
+pub(crate) fn apply_staged(index: &mut Index, staged: HashMap<Arc<str>, Option<Compact>>) {
     for (key, object) in staged {
         match object {
             Some(object) => {
@@ -186,12 +192,9 @@ mod tests {
     /// An index with `/a` created at 3 and modified at 5; the store is at revision 10.
     fn seeded() -> Index {
         let mut index = Index::new();
-        let mut value = json!({"metadata": {"name": "a"}});
-        assert!(stamp_resource_version(&mut value, 5).is_ok());
-        index.insert(
-            Arc::from("/a"),
-            Object { key: Arc::from("/a"), value: Arc::new(value), create_revision: 3, mod_revision: 5 },
-        );
+        // As a row holds it: without a resourceVersion.
+        let json = Arc::from(json!({"metadata": {"name": "a"}}).to_string());
+        index.insert(Arc::from("/a"), Compact { key: Arc::from("/a"), json, create_revision: 3, mod_revision: 5 });
         index
     }
 

@@ -4,10 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
 
 use super::plan::{Index, RowChange};
-use crate::object::{Object, Revision, stamp_resource_version};
+use crate::object::{Compact, Revision};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (
@@ -60,19 +59,14 @@ pub(crate) fn load(conn: &Connection) -> rusqlite::Result<(Index, Revision)> {
         let mod_revision: Revision = row.get(3)?;
         // Defensive: the revision must never go backwards even if `meta` lags the rows.
         revision = revision.max(mod_revision);
-        let mut value: Value = match serde_json::from_str(&text) {
-            Ok(value) => value,
-            Err(error) => {
-                tracing::warn!(%key, %error, "skipping stored object with unreadable JSON");
-                continue;
-            }
-        };
-        if let Err(error) = stamp_resource_version(&mut value, mod_revision) {
-            tracing::warn!(%key, error = error.reason(), "skipping stored object of the wrong shape");
+        let key: Arc<str> = Arc::from(key);
+        // Parsed once here so that every row the index keeps parses again whenever it is read.
+        let row = Compact { key: key.clone(), json: Arc::from(text), create_revision, mod_revision };
+        if let Err(error) = row.decode() {
+            tracing::warn!(%key, %error, "skipping an unreadable stored object");
             continue;
         }
-        let key: Arc<str> = Arc::from(key);
-        index.insert(key.clone(), Object { key, value: Arc::new(value), create_revision, mod_revision });
+        index.insert(key, row);
     }
     Ok((index, revision))
 }
@@ -90,7 +84,7 @@ pub(crate) fn commit(conn: &mut Connection, rows: &[RowChange], revision: Revisi
         for row in rows {
             match row {
                 RowChange::Put { key, json, create_revision, mod_revision } => {
-                    put.execute(params![&**key, json, create_revision, mod_revision])?;
+                    put.execute(params![&**key, &**json, create_revision, mod_revision])?;
                 }
                 RowChange::Delete { key } => {
                     delete.execute(params![&**key])?;
@@ -125,7 +119,7 @@ mod tests {
         assert_eq!(revision, 9);
         let keys: Vec<&str> = index.keys().map(|k| &**k).collect();
         assert_eq!(keys, vec!["/good"]);
-        let good = &index["/good"];
+        let Ok(good) = index["/good"].decode() else { panic!("decode") };
         assert_eq!((good.create_revision, good.mod_revision), (2, 4));
         assert_eq!(good.value["metadata"]["resourceVersion"], "4");
     }

@@ -136,7 +136,9 @@ impl Writer {
         self.index
             .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
             .take_while(|(key, _)| key.starts_with(prefix))
-            .map(|(_, object)| object.clone())
+            .filter_map(|(_, row)| {
+                row.decode().map_err(|e| tracing::error!(error = %e, "the store's index holds an unreadable row")).ok()
+            })
             .collect()
     }
 
