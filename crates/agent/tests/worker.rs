@@ -371,3 +371,30 @@ async fn containers_of_a_pod_that_shares_its_process_namespace_see_and_signal_ea
     }
     assert!(!left(&format!("sleep\0{marker}9")), "a process of the pod survived it");
 }
+
+/// Finished pods are kept until deleted, their cgroups are not: a host keeping more finished pods than the
+/// kernel has memory cgroup ids (65,535 on v1) could otherwise start no container at all.
+#[tokio::test]
+async fn an_ended_pod_keeps_its_record_but_not_its_cgroups() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    if !rt.cgroups_enabled() {
+        println!("SKIPPED: cgroups are not writable on this machine");
+        return;
+    }
+    let pod = pod("cgroup-gone", "Never", vec![sh("init", "true"), sh("c", "echo done")]);
+    let uid = pod.metadata.uid.clone().unwrap();
+    let _cleanup = cleanup(&rt, &pod);
+    let status = run_pod(&rt, pod, Duration::from_secs(10)).await;
+    assert_eq!(status.phase.as_deref(), Some("Succeeded"));
+    let dirs = rt.pod_cgroup_dirs(&uid);
+    assert!(!dirs.is_empty());
+    // Removal runs in the background right after the worker ends; give it a deadline.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dirs.iter().any(|d| d.exists()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    assert!(rt.pod_paths(&uid).dir.exists(), "the pod's record and logs stay until it is deleted");
+}

@@ -197,7 +197,9 @@ impl Cgroups {
                         bases.push((Some(controller), base));
                     }
                 }
-                Ok(Cgroups { version: CgroupVersion::V1, bases })
+                let cgroups = Cgroups { version: CgroupVersion::V1, bases };
+                cgroups.remove_empty_pod_dirs();
+                Ok(cgroups)
             }
             Layout::V2 { dir } => {
                 let base = dir.join(name);
@@ -211,7 +213,22 @@ impl Cgroups {
                     enable_v2_controllers(&dir)?;
                 }
                 enable_v2_controllers(&base)?;
-                Ok(Cgroups { version: CgroupVersion::V2, bases: vec![(None, base)] })
+                let cgroups = Cgroups { version: CgroupVersion::V2, bases: vec![(None, base)] };
+                cgroups.remove_empty_pod_dirs();
+                Ok(cgroups)
+            }
+        }
+    }
+
+    /// Removes the pod directories left by an agent that stopped before its pods ended. `rmdir` of a
+    /// cgroup fails while it has members or children, so a running pod's directory stays.
+    fn remove_empty_pod_dirs(&self) {
+        for (_, base) in &self.bases {
+            let Ok(entries) = std::fs::read_dir(base) else { continue };
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    let _ = std::fs::remove_dir(entry.path());
+                }
             }
         }
     }
@@ -220,7 +237,7 @@ impl Cgroups {
         self.version
     }
 
-    fn pod_dirs<'a>(&'a self, pod_uid: &'a str) -> impl Iterator<Item = (Option<Controller>, PathBuf)> + 'a {
+    pub(crate) fn pod_dirs<'a>(&'a self, pod_uid: &'a str) -> impl Iterator<Item = (Option<Controller>, PathBuf)> + 'a {
         self.bases.iter().map(move |(c, base)| (*c, base.join(pod_uid)))
     }
 
@@ -229,14 +246,24 @@ impl Cgroups {
         let leaf = format!("{container}-{attempt}");
         let mut dirs = Vec::new();
         for (controller, pod_dir) in self.pod_dirs(pod_uid) {
-            std::fs::create_dir_all(&pod_dir)?;
-            if self.version == CgroupVersion::V2 {
-                enable_v2_controllers(&pod_dir)?;
-            }
             let dir = pod_dir.join(&leaf);
-            match std::fs::create_dir(&dir) {
-                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-                _ => {}
+            // Another runtime sharing the base may sweep an empty pod directory away between the two
+            // `mkdir`s (see `remove_empty_pod_dirs`): make it again.
+            let mut attempts = 0;
+            loop {
+                let made = std::fs::create_dir_all(&pod_dir)
+                    .and_then(|()| match self.version {
+                        CgroupVersion::V2 => enable_v2_controllers(&pod_dir),
+                        CgroupVersion::V1 => Ok(()),
+                    })
+                    .and_then(|()| match std::fs::create_dir(&dir) {
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                        other => other,
+                    });
+                match made {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+                    other => break other?,
+                }
             }
             for write in limit_writes(self.version, limits) {
                 if controller.is_some_and(|c| c != write.controller) {

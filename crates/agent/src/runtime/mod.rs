@@ -498,9 +498,22 @@ impl ProcessRuntime {
         recover::recover_container(&self.pod_paths(pod_uid), container).await
     }
 
-    /// The pod has ended: its shared PID namespace, if it has one, goes (with anything left in it).
+    /// The pod has ended: its shared PID namespace, if it has one, goes (with anything left in it), and so
+    /// do its cgroups. Finished pods are kept (records and logs) until deleted, but their cgroups must not
+    /// be: the kernel has a fixed number of memory cgroup ids (65,535 on v1), and a host that keeps a
+    /// hundred thousand finished pods would run out of them.
     pub fn pod_ended(&self, uid: &str) {
         shared_pid::stop(&self.pod_paths(uid));
+        if let Some(cgroups) = self.inner.cgroups.clone() {
+            let uid = uid.to_string();
+            // Off the async threads: removal waits briefly for a shim still leaving its container's cgroup.
+            tokio::task::spawn_blocking(move || cgroups.remove_pod(&uid));
+        }
+    }
+
+    /// The pod's cgroup directories, one per hierarchy the runtime uses (none without cgroups).
+    pub fn pod_cgroup_dirs(&self, uid: &str) -> Vec<PathBuf> {
+        self.inner.cgroups.as_ref().map(|c| c.pod_dirs(uid).map(|(_, dir)| dir).collect()).unwrap_or_default()
     }
 
     /// Kills whatever still runs in the pod, removes its cgroups and deletes the pod directory (logs too).
