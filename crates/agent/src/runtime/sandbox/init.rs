@@ -95,13 +95,17 @@ pub fn spawn(cmd: &Command<'_>) -> io::Result<Spawned> {
 fn run_init(cmd: &Command<'_>, out_w: OwnedFd, err_w: OwnedFd, report: &mut File) -> Result<(), String> {
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("creating the mount namespace: {e}"))?;
+    mounts::build(cmd.sandbox, cmd.working_dir)?;
+    // Joined after the sandbox is built: the directories and files building it makes are the runtime's,
+    // not the container's. Charged to the container's memory cgroup, their page cache would outlive the
+    // container and keep its removed cgroup alive (a "dying" cgroup holds one of v1's 65,535 memory
+    // cgroup ids until that cache is reclaimed).
     for fd in cmd.cgroup_procs {
         // SAFETY: a plain write(2) on a descriptor the shim keeps open.
         unsafe {
             libc::write(*fd, b"0".as_ptr().cast(), 1);
         }
     }
-    mounts::build(cmd.sandbox, cmd.working_dir)?;
 
     let program = find_program(cmd.argv, cmd.env)?;
     let argv: Vec<CString> = cmd.argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
