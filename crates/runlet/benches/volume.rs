@@ -395,8 +395,10 @@ async fn scale(sizes: Sizes) -> anyhow::Result<()> {
     let want = if n == 1 { "0".to_string() } else { format!("0-{}", n.saturating_sub(1)) };
     let (mut took, mut rss_done, mut rss, mut store, mut get_runlet, mut get_kubectl) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut cgroups_grew = Vec::new();
     for round in 0..sizes.rounds {
         eprintln!("scale round {}: {n} completions", round + 1);
+        let cgroups_before = memory_cgroups();
         let server = Server::start(&[])?;
         let api: Api<Job> = Api::namespaced(server.client().await?, "default");
         let (done, elapsed) = run_job(&api, &job("scale", n, 200, true, json!(["true"]))?).await?;
@@ -405,6 +407,9 @@ async fn scale(sizes: Sizes) -> anyhow::Result<()> {
         took.push(elapsed.as_secs_f64());
         // Before the lists below: what running the Job took, apart from what answering a list of every pod takes.
         rss_done.push(server.peak_rss_mib());
+        if let (Some(before), Some(after)) = (cgroups_before, memory_cgroups()) {
+            cgroups_grew.push(after - before);
+        }
         get_runlet.push(timed_client(runlet, &server, &["get", "pods"])?);
         if kubectl {
             get_kubectl.push(timed_client("kubectl", &server, &["get", "pods"])?);
@@ -419,11 +424,23 @@ async fn scale(sizes: Sizes) -> anyhow::Result<()> {
     row("server peak RSS at Complete", "MiB", &rss_done);
     row("server peak RSS after the two lists", "MiB", &rss);
     row("store size", "MiB", &store);
+    if !cgroups_grew.is_empty() {
+        row("memory cgroups still held at Complete (kernel count, growth in the round)", "", &cgroups_grew);
+    }
     row("`runlet get pods` over all of them", "s", &get_runlet);
     if kubectl {
         row("`kubectl get pods` over all of them", "s", &get_kubectl);
     }
     Ok(())
+}
+
+/// The kernel's count of memory cgroups (`/proc/cgroups`), removed-but-not-yet-freed ("dying") ones
+/// included: on cgroup v1 there are at most 65,535, and a runtime whose removed cgroups stay pinned (by page
+/// cache charged to them) runs out of them at volume.
+fn memory_cgroups() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/cgroups").ok()?;
+    let line = text.lines().find(|l| l.starts_with("memory\t"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
 }
 
 const PODS: &str = "/api/v1/namespaces/default/pods";

@@ -200,6 +200,17 @@ fn get_every_output_and_flag() {
     assert_eq!(lines(&c.ok(&["get", "jobs", "-n", "other", "--no-headers"]))[0][0], "gamma");
 
     assert_eq!(c.ok(&["get", "jobs", "-o", "name"]), "job.batch/alpha\njob.batch/beta\n");
+    // Pages of one object (the server honours `limit`) merge into the same answer as one unpaged list.
+    let cases = [
+        (&["get", "jobs", "-A"][..], 4),
+        (&["get", "jobs", "-A", "-o", "name"], 3),
+        (&["get", "pods", "-o", "wide"], 3),
+    ];
+    for (args, lines) in cases {
+        let paged = c.ok(&[args, &["--chunk-size", "1"][..]].concat());
+        assert_eq!(paged, c.ok(&[args, &["--chunk-size", "0"][..]].concat()), "{args:?}");
+        assert_eq!(paged.lines().count(), lines, "{args:?}: {paged}");
+    }
     assert_eq!(c.ok(&["get", "jobs", "-l", "suite=cli", "-o", "jsonpath={.items[*].metadata.name}"]), "alpha beta");
     assert_eq!(
         c.ok(&["get", "jobs", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Complete\")].status}{\"\\n\"}{end}"]),

@@ -57,6 +57,9 @@ pub struct GetArgs {
     /// Descend into directories given with -f
     #[arg(short = 'R', long)]
     pub recursive: bool,
+    /// List in pages of this many objects (0: all at once), so neither side holds a huge answer at once
+    #[arg(long, default_value_t = 500)]
+    pub chunk_size: usize,
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -117,6 +120,35 @@ impl Plan<'_> {
         with_query(&sel.resource.collection_path(self.namespace.as_deref()), &params)
     }
 
+    /// Every object of the selection, fetched `--chunk-size` at a time and merged into one list (or Table).
+    async fn list(&self, ctx: &Ctx, sel: &Selection, extra: &[(&str, &str)], table: bool) -> Result<Value> {
+        let limit = self.args.chunk_size.to_string();
+        let mut token = String::new();
+        let mut merged: Option<Value> = None;
+        loop {
+            let mut params = extra.to_vec();
+            if self.args.chunk_size > 0 {
+                params.extend([("limit", limit.as_str()), ("continue", token.as_str())]);
+            }
+            let uri = self.collection(sel, &params);
+            let page = if table { ctx.conn.api.get_table(&uri).await? } else { ctx.conn.api.get(&uri).await? };
+            let next = continue_token(&page).map(str::to_string);
+            match merged.as_mut() {
+                None => merged = Some(page),
+                Some(all) => append_page(all, page),
+            }
+            match next {
+                Some(next) if self.args.chunk_size > 0 => token = next,
+                _ => break,
+            }
+        }
+        let mut all = merged.unwrap_or(Value::Null);
+        if let Some(meta) = all.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("continue");
+        }
+        Ok(all)
+    }
+
     fn item(&self, ctx: &Ctx, sel: &Selection, name: &str) -> String {
         let ns = self.namespace.as_deref().unwrap_or(ctx.ns());
         let include = if self.sort.is_some() { "Object" } else { "" };
@@ -140,6 +172,26 @@ impl Plan<'_> {
     }
 }
 
+/// `metadata.continue` of a list page, when more pages follow.
+fn continue_token(page: &Value) -> Option<&str> {
+    page.pointer("/metadata/continue").and_then(Value::as_str).filter(|t| !t.is_empty())
+}
+
+/// Adds a later page's rows (Table) or items (list) to the first page's.
+fn append_page(all: &mut Value, page: Value) {
+    let field = if all.get("rows").is_some() { "rows" } else { "items" };
+    let Value::Object(mut page) = page else { return };
+    let Some(Value::Array(more)) = page.remove(field) else { return };
+    match all.get_mut(field).and_then(Value::as_array_mut) {
+        Some(list) => list.extend(more),
+        None => {
+            if let Some(o) = all.as_object_mut() {
+                o.insert(field.to_string(), Value::Array(more));
+            }
+        }
+    }
+}
+
 /// One Table per resource (the rows of each named object merged), printed one after another.
 async fn tables(ctx: &Ctx, plan: &Plan<'_>, selections: &[Selection], ui: &mut Ui) -> Result<()> {
     let with_kind = selections.len() > 1 || selections.iter().any(|s| s.from_category);
@@ -147,7 +199,7 @@ async fn tables(ctx: &Ctx, plan: &Plan<'_>, selections: &[Selection], ui: &mut U
     let mut had_error = false;
     for sel in selections {
         let mut table = if sel.names.is_empty() {
-            table::as_table(ctx.conn.api.get_table(&plan.collection(sel, &[])).await?, jiff::Timestamp::now())
+            table::as_table(plan.list(ctx, sel, &[], true).await?, jiff::Timestamp::now())
         } else {
             let mut merged: Option<Value> = None;
             for name in &sel.names {
@@ -205,7 +257,7 @@ async fn objects(ctx: &Ctx, plan: &Plan<'_>, selections: &[Selection], ui: &mut 
             (sel.resource.kind_ref(), output::clean(o))
         };
         if sel.names.is_empty() {
-            let list = ctx.conn.api.get(&plan.collection(sel, &[])).await?;
+            let list = plan.list(ctx, sel, &[], false).await?;
             found.extend(items(&list).into_iter().map(with_type));
         } else {
             for name in &sel.names {
@@ -350,4 +402,36 @@ fn watched_object(plan: &Plan<'_>, sel: &Selection, object: Value) -> Result<Str
         Output::CustomColumns(cols) => output::custom_columns(cols, std::slice::from_ref(&object), true)?,
         other => print_value(other, &object)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pages_are_appended_in_order() {
+        let cases = [
+            (
+                json!({"kind": "Table", "metadata": {"continue": "a"}, "columnDefinitions": [1], "rows": [{"n": 1}]}),
+                json!({"kind": "Table", "metadata": {}, "columnDefinitions": [1], "rows": [{"n": 2}, {"n": 3}]}),
+                "rows",
+                json!([{"n": 1}, {"n": 2}, {"n": 3}]),
+            ),
+            (json!({"items": [1, 2]}), json!({"items": [3]}), "items", json!([1, 2, 3])),
+            (json!({"items": [1]}), json!({"items": []}), "items", json!([1])),
+            (json!({"items": [1]}), json!({"kind": "Status"}), "items", json!([1])),
+        ];
+        for (mut first, page, field, want) in cases {
+            append_page(&mut first, page);
+            assert_eq!(first[field], want);
+        }
+    }
+
+    #[test]
+    fn continue_tokens() {
+        assert_eq!(continue_token(&json!({"metadata": {"continue": "x"}})), Some("x"));
+        assert_eq!(continue_token(&json!({"metadata": {"continue": ""}})), None);
+        assert_eq!(continue_token(&json!({"metadata": {}})), None);
+    }
 }
