@@ -372,29 +372,48 @@ async fn containers_of_a_pod_that_shares_its_process_namespace_see_and_signal_ea
     assert!(!left(&format!("sleep\0{marker}9")), "a process of the pod survived it");
 }
 
-/// Finished pods are kept until deleted, their cgroups are not: a host keeping more finished pods than the
-/// kernel has memory cgroup ids (65,535 on v1) could otherwise start no container at all.
+/// Finished pods are kept until deleted, their cgroups and memory-backed volumes are not: a host keeping
+/// more finished pods than the kernel has memory cgroup ids (65,535 on v1) could otherwise start no
+/// container at all, and every tmpfs would hold its memory (and a Secret's bytes) for as long.
 #[tokio::test]
-async fn an_ended_pod_keeps_its_record_but_not_its_cgroups() {
+async fn an_ended_pod_keeps_its_record_but_not_its_cgroups_or_tmpfs() {
+    use runlet_codec::Volume;
+    use runlet_codec::k8s_openapi::api::core::v1::{EmptyDirVolumeSource, VolumeMount};
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
-    if !rt.cgroups_enabled() {
-        println!("SKIPPED: cgroups are not writable on this machine");
+    if !rt.cgroups_enabled() || rt.sandbox_missing().is_some() {
+        println!("SKIPPED: needs writable cgroups and the sandbox (root)");
         return;
     }
-    let pod = pod("cgroup-gone", "Never", vec![sh("init", "true"), sh("c", "echo done")]);
+    let mut main = sh("c", "echo done > scratch/out");
+    main.volume_mounts =
+        Some(vec![VolumeMount { name: "scratch".into(), mount_path: "scratch".into(), ..Default::default() }]);
+    let mut pod = pod("ended-cleanup", "Never", vec![main]);
+    let spec = pod.spec.as_mut().unwrap();
+    spec.init_containers = Some(vec![sh("init", "true")]);
+    spec.volumes = Some(vec![Volume {
+        name: "scratch".into(),
+        empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), ..Default::default() }),
+        ..Default::default()
+    }]);
     let uid = pod.metadata.uid.clone().unwrap();
     let _cleanup = cleanup(&rt, &pod);
+    let pod_dir = rt.pod_paths(&uid).dir;
+    let mounted = || {
+        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        text.lines().filter_map(|l| l.split(' ').nth(4)).any(|p| std::path::Path::new(p).starts_with(&pod_dir))
+    };
     let status = run_pod(&rt, pod, Duration::from_secs(10)).await;
-    assert_eq!(status.phase.as_deref(), Some("Succeeded"));
+    assert_eq!(status.phase.as_deref(), Some("Succeeded"), "{status:?}");
     let dirs = rt.pod_cgroup_dirs(&uid);
     assert!(!dirs.is_empty());
-    // Removal runs in the background right after the worker ends; give it a deadline.
+    // Clean-up runs in the background right after the worker ends; give it a deadline.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while dirs.iter().any(|d| d.exists()) && Instant::now() < deadline {
+    while (dirs.iter().any(|d| d.exists()) || mounted()) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let left: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
-    assert!(rt.pod_paths(&uid).dir.exists(), "the pod's record and logs stay until it is deleted");
+    assert!(!mounted(), "the Memory emptyDir is still mounted under {}", pod_dir.display());
+    assert!(pod_dir.join("pod.json").exists(), "the pod's record and logs stay until it is deleted");
 }

@@ -257,11 +257,19 @@ impl JobController {
     /// Expectations are satisfied once the cache shows every creation and deletion made (or they timed out).
     fn expectations_satisfied(&self, key: &JobKey, pods: &[Arc<Pod>]) -> bool {
         self.memory(key, |m| {
-            let names: HashSet<&str> = pods.iter().filter_map(|p| p.metadata.name.as_deref()).collect();
-            m.expect_created.retain(|n| !names.contains(n.as_str()));
-            m.expect_gone.retain(|uid| {
-                pods.iter().any(|p| p.metadata.uid.as_deref() == Some(uid) && p.metadata.deletion_timestamp.is_none())
-            });
+            // Sets built only when something is expected: most syncs of a big Job expect nothing.
+            if !m.expect_created.is_empty() {
+                let names: HashSet<&str> = pods.iter().filter_map(|p| p.metadata.name.as_deref()).collect();
+                m.expect_created.retain(|n| !names.contains(n.as_str()));
+            }
+            if !m.expect_gone.is_empty() {
+                let live: HashSet<&str> = pods
+                    .iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .filter_map(|p| p.metadata.uid.as_deref())
+                    .collect();
+                m.expect_gone.retain(|uid| live.contains(uid.as_str()));
+            }
             let pending = !m.expect_created.is_empty() || !m.expect_gone.is_empty();
             if !pending {
                 m.expect_since = None;
@@ -323,8 +331,15 @@ impl JobController {
             .collect();
         let satisfied = self.expectations_satisfied(key, &pods);
         let (backoff, removed_before) = self.memory(key, |m| {
-            m.finalizers_removed
-                .retain(|u| pods.iter().any(|p| p.metadata.uid.as_deref() == Some(u) && has_tracking_finalizer(p)));
+            if !m.finalizers_removed.is_empty() {
+                // A set, not a scan of the pods per uid: a Job may have 100,000 pods.
+                let tracked: HashSet<&str> = pods
+                    .iter()
+                    .filter(|p| has_tracking_finalizer(p))
+                    .filter_map(|p| p.metadata.uid.as_deref())
+                    .collect();
+                m.finalizers_removed.retain(|u| tracked.contains(u.as_str()));
+            }
             (m.backoff.clone(), m.finalizers_removed.iter().cloned().collect::<Vec<_>>())
         });
         let input = SyncInput {

@@ -499,16 +499,22 @@ impl ProcessRuntime {
     }
 
     /// The pod has ended: its shared PID namespace, if it has one, goes (with anything left in it), and so
-    /// do its cgroups. Finished pods are kept (records and logs) until deleted, but their cgroups must not
-    /// be: the kernel has a fixed number of memory cgroup ids (65,535 on v1), and a host that keeps a
-    /// hundred thousand finished pods would run out of them.
+    /// do its cgroups and its memory-backed volumes. Finished pods are kept (records and logs) until
+    /// deleted, but not what they ran with: the kernel has a fixed number of memory cgroup ids (65,535 on
+    /// v1), which a host keeping a hundred thousand finished pods would run out of, and a Secret's tmpfs
+    /// should not outlive its pod in memory (as the kubelet, which unmounts a terminated pod's volumes).
     pub fn pod_ended(&self, uid: &str) {
-        shared_pid::stop(&self.pod_paths(uid));
-        if let Some(cgroups) = self.inner.cgroups.clone() {
-            let uid = uid.to_string();
-            // Off the async threads: removal waits briefly for a shim still leaving its container's cgroup.
-            tokio::task::spawn_blocking(move || cgroups.remove_pod(&uid));
-        }
+        let paths = self.pod_paths(uid);
+        shared_pid::stop(&paths);
+        let cgroups = self.inner.cgroups.clone();
+        let uid = uid.to_string();
+        // Off the async threads: removal waits briefly for a shim still leaving its container's cgroup.
+        tokio::task::spawn_blocking(move || {
+            if let Some(cgroups) = cgroups {
+                cgroups.remove_pod(&uid);
+            }
+            volumes::unmount_below(&paths.dir);
+        });
     }
 
     /// The pod's cgroup directories, one per hierarchy the runtime uses (none without cgroups).

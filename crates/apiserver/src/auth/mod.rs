@@ -88,12 +88,20 @@ impl node::Graph for StoreGraph<'_> {
     }
 
     fn referenced_by_pods_of(&self, node: &str, kind: node::Referenced, namespace: &str, name: &str) -> bool {
-        // References stay inside a namespace: only that namespace's pods are read.
-        let (pods, _) = self.0.list(&resources::by_kind(Kind::Pod).namespace_prefix(namespace));
-        pods.iter().any(|pod| {
-            pod.value.pointer("/spec/nodeName").and_then(|n| n.as_str()) == Some(node)
-                && node::references(&pod.value).iter().any(|(k, n)| *k == kind && n == name)
-        })
+        // References stay inside a namespace: only that namespace's pods are read. A namespace may hold
+        // 100,000 pods and each of them asks this once it starts: only pods whose text names the object are
+        // parsed, and the first that references it ends the search (a page of one).
+        let prefix = resources::by_kind(Kind::Pod).namespace_prefix(namespace);
+        let Ok(quoted) = serde_json::to_string(name) else { return false };
+        let references = |c: &runlet_store::Compact| {
+            c.json.contains(quoted.as_str())
+                && c.decode().is_ok_and(|pod| {
+                    pod.value.pointer("/spec/nodeName").and_then(|n| n.as_str()) == Some(node)
+                        && node::references(&pod.value).iter().any(|(k, n)| *k == kind && n == name)
+                })
+        };
+        let request = runlet_store::PageRequest { prefix: &prefix, from: None, at: None, limit: 1 };
+        self.0.list_page(request, &references).is_ok_and(|page| !page.items.is_empty())
     }
 
     fn node_spec(&self, name: &str) -> Option<serde_json::Value> {

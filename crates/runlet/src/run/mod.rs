@@ -95,6 +95,16 @@ struct Target {
     dir: Option<tempfile::TempDir>,
 }
 
+impl Drop for Target {
+    /// The ephemeral server's pods may still hold tmpfs volumes (a pod stopped at exit does not get to
+    /// clean up): unmounted first, so removing the temp dir removes everything and leaks no mount.
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            runlet_agent::runtime::volumes::unmount_below(dir.path());
+        }
+    }
+}
+
 impl Target {
     fn ephemeral(&self) -> bool {
         self.dir.is_some()
