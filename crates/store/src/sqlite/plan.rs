@@ -9,9 +9,25 @@ use serde_json::Value;
 
 use crate::object::{Compact, Event, EventType, Object, Revision, StoreError, stamp_resource_version};
 
-/// The writer's view of every live key: the JSON each row holds (compact; parsed again only for the previous
-/// value an update or a delete reports).
-pub(crate) type Index = BTreeMap<Arc<str>, Compact>;
+/// The writer's view of every live key: its revisions, all the compare-and-swap rules need. The JSON lives in
+/// the database and in the store's cache above it (which also keeps each change's previous state); keeping
+/// it here a second time cost about as much memory as the cache itself.
+pub(crate) type Index = BTreeMap<Arc<str>, Row>;
+
+/// The revisions of a live key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Row {
+    pub create_revision: Revision,
+    pub mod_revision: Revision,
+}
+
+/// A key as it stands before an op: its revisions, and its JSON when known (written earlier in the batch, or
+/// read from the database for a delete).
+#[derive(Debug, Clone)]
+pub(crate) struct Staged {
+    pub row: Row,
+    pub json: Arc<str>,
+}
 
 /// A write ready for the writer thread: validated, resourceVersion stripped and (for puts)
 /// serialized by the caller, so the single writer thread does as little CPU work as possible.
@@ -35,7 +51,7 @@ pub(crate) struct Plan {
     pub results: Vec<Result<Event, StoreError>>,
     pub rows: Vec<RowChange>,
     /// Index changes to apply once committed (None = key deleted).
-    pub staged: HashMap<Arc<str>, Option<Compact>>,
+    pub staged: HashMap<Arc<str>, Option<Staged>>,
     /// The revision after the batch (unchanged if every op was rejected).
     pub revision: Revision,
 }
@@ -48,7 +64,7 @@ impl Plan {
 }
 
 /// Checks `expected` against the current mod_revision.
-fn check_expected(key: &str, current: &Compact, expected: Option<Revision>) -> Result<(), StoreError> {
+fn check_expected(key: &str, current: &Row, expected: Option<Revision>) -> Result<(), StoreError> {
     match expected {
         Some(expected) if expected != current.mod_revision => {
             Err(StoreError::Conflict { key: key.to_owned(), expected, actual: current.mod_revision })
@@ -63,9 +79,15 @@ fn stamped(key: &str, mut value: Value, revision: Revision) -> Result<Arc<Value>
     Ok(Arc::new(value))
 }
 
-/// Plans `ops` in order against `index` (as modified by earlier ops of the same batch).
-/// Each successful op gets the next revision after `revision`; rejected ops get none.
-pub(crate) fn plan_batch(index: &Index, revision: Revision, ops: Vec<PreparedOp>) -> Plan {
+/// Plans `ops` in order against `index` (as modified by earlier ops of the same batch). Each successful op
+/// gets the next revision after `revision`; rejected ops get none. `stored` holds the JSON of the rows the
+/// batch deletes (the delete event carries the last state), read from the database by the writer.
+pub(crate) fn plan_batch(
+    index: &Index,
+    stored: &HashMap<Arc<str>, Arc<str>>,
+    revision: Revision,
+    ops: Vec<PreparedOp>,
+) -> Plan {
     let mut plan = Plan {
         results: Vec::with_capacity(ops.len()),
         rows: Vec::with_capacity(ops.len()),
@@ -73,18 +95,23 @@ pub(crate) fn plan_batch(index: &Index, revision: Revision, ops: Vec<PreparedOp>
         revision,
     };
     for op in ops {
-        let result = plan_one(index, &mut plan, op);
+        let result = plan_one(index, stored, &mut plan, op);
         plan.results.push(result);
     }
     plan
 }
 
-fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, StoreError> {
+fn plan_one(
+    index: &Index,
+    stored: &HashMap<Arc<str>, Arc<str>>,
+    plan: &mut Plan,
+    op: PreparedOp,
+) -> Result<Event, StoreError> {
     let next = plan.revision + 1;
-    let current = |key: &Arc<str>| -> Option<Compact> {
+    let current = |key: &Arc<str>| -> Option<Row> {
         match plan.staged.get(key) {
-            Some(staged) => staged.clone(),
-            None => index.get(key).cloned(),
+            Some(staged) => staged.as_ref().map(|s| s.row),
+            None => index.get(key).copied(),
         }
     };
     let (event, staged) = match op {
@@ -98,8 +125,8 @@ fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, Sto
                 create_revision: next,
                 mod_revision: next,
             };
-            let row = Compact { key, json: Arc::from(json), create_revision: next, mod_revision: next };
-            (Event { kind: EventType::Added, object, prev: None }, Some(row))
+            let row = Row { create_revision: next, mod_revision: next };
+            (Event { kind: EventType::Added, object, prev: None }, Some(Staged { row, json: Arc::from(json) }))
         }
         PreparedOp::Update { key, value, json, expected } => {
             let Some(old) = current(&key) else {
@@ -112,17 +139,30 @@ fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, Sto
                 create_revision: old.create_revision,
                 mod_revision: next,
             };
-            let row = Compact { key, json: Arc::from(json), create_revision: old.create_revision, mod_revision: next };
-            (Event { kind: EventType::Modified, object, prev: Some(old.decode()?.value) }, Some(row))
+            let row = Row { create_revision: old.create_revision, mod_revision: next };
+            // No `prev`: the cache reports what it held (see `Cache::apply`).
+            (Event { kind: EventType::Modified, object, prev: None }, Some(Staged { row, json: Arc::from(json) }))
         }
         PreparedOp::Delete { key, expected } => {
             let Some(old) = current(&key) else {
                 return Err(StoreError::NotFound { key: key.to_string() });
             };
             check_expected(&key, &old, expected)?;
-            // The delete event carries the last state at the delete's revision, like etcd's
-            // prev_kv as Kubernetes presents it.
-            let prev = old.decode()?.value;
+            let json = match plan.staged.get(&key) {
+                Some(Some(staged)) => Some(staged.json.clone()),
+                _ => stored.get(&key).cloned(),
+            };
+            let json = json.ok_or_else(|| StoreError::Backend(format!("the row of {key} could not be read")))?;
+            // The delete event carries the last state at the delete's revision, like etcd's prev_kv as
+            // Kubernetes presents it.
+            let prev = Compact {
+                key: key.clone(),
+                json,
+                create_revision: old.create_revision,
+                mod_revision: old.mod_revision,
+            }
+            .decode()?
+            .value;
             let mut last = (*prev).clone();
             if stamp_resource_version(&mut last, next).is_err() {
                 // Unreachable: the old value decoded as an object. Keep the value as is.
@@ -137,11 +177,11 @@ fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, Sto
         }
     };
     plan.rows.push(match &staged {
-        Some(row) => RowChange::Put {
-            key: row.key.clone(),
-            json: row.json.clone(),
-            create_revision: row.create_revision,
-            mod_revision: row.mod_revision,
+        Some(staged) => RowChange::Put {
+            key: event.object.key.clone(),
+            json: staged.json.clone(),
+            create_revision: staged.row.create_revision,
+            mod_revision: staged.row.mod_revision,
         },
         None => RowChange::Delete { key: event.object.key.clone() },
     });
@@ -151,11 +191,11 @@ fn plan_one(index: &Index, plan: &mut Plan, op: PreparedOp) -> Result<Event, Sto
 }
 
 /// Applies a committed plan's staged changes to the index.
-pub(crate) fn apply_staged(index: &mut Index, staged: HashMap<Arc<str>, Option<Compact>>) {
+pub(crate) fn apply_staged(index: &mut Index, staged: HashMap<Arc<str>, Option<Staged>>) {
     for (key, object) in staged {
         match object {
             Some(object) => {
-                index.insert(key, object);
+                index.insert(key, object.row);
             }
             None => {
                 index.remove(&key);
@@ -192,10 +232,13 @@ mod tests {
     /// An index with `/a` created at 3 and modified at 5; the store is at revision 10.
     fn seeded() -> Index {
         let mut index = Index::new();
-        // As a row holds it: without a resourceVersion.
-        let json = Arc::from(json!({"metadata": {"name": "a"}}).to_string());
-        index.insert(Arc::from("/a"), Compact { key: Arc::from("/a"), json, create_revision: 3, mod_revision: 5 });
+        index.insert(Arc::from("/a"), Row { create_revision: 3, mod_revision: 5 });
         index
+    }
+
+    /// The database's JSON of `/a`, as a row holds it: without a resourceVersion.
+    fn stored() -> HashMap<Arc<str>, Arc<str>> {
+        HashMap::from([(Arc::from("/a"), Arc::from(json!({"metadata": {"name": "a"}}).to_string()))])
     }
 
     /// Summarizes a result as (kind, mod_revision, create_revision) or the error's name.
@@ -241,7 +284,7 @@ mod tests {
             ),
         ];
         for (name, ops, want, want_revision) in cases {
-            let plan = plan_batch(&seeded(), 10, ops);
+            let plan = plan_batch(&seeded(), &stored(), 10, ops);
             let got: Vec<String> = plan.results.iter().map(outcome).collect();
             assert_eq!(got, want, "{name}");
             assert_eq!(plan.revision, want_revision, "{name}");
@@ -251,22 +294,33 @@ mod tests {
 
     #[test]
     fn values_are_stamped_and_delete_carries_last_state() {
-        let plan = plan_batch(&seeded(), 10, vec![update("/a", Some(5)), delete("/a", None)]);
+        let plan = plan_batch(&seeded(), &stored(), 10, vec![update("/a", Some(5)), delete("/a", None)]);
         let events = plan.events();
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].object.value["metadata"]["resourceVersion"], "11");
         assert_eq!(events[0].object.value["metadata"]["name"], "u");
-        assert_eq!(events[0].prev.as_ref().map(|p| p["metadata"]["resourceVersion"].clone()), Some(json!("5")));
-        // The delete's object is the state just before it, at the delete's revision.
+        assert!(events[0].prev.is_none(), "the cache reports what an update replaced");
+        // The delete's object is the state just before it (written earlier in the batch), at its revision.
         assert_eq!(events[1].object.value["metadata"]["name"], "u");
         assert_eq!(events[1].object.value["metadata"]["resourceVersion"], "12");
         assert_eq!(events[1].prev.as_ref().map(|p| p["metadata"]["resourceVersion"].clone()), Some(json!("11")));
+        // A delete alone reads the database's row.
+        let plan = plan_batch(&seeded(), &stored(), 10, vec![delete("/a", None)]);
+        let events = plan.events();
+        assert_eq!(events[0].object.value["metadata"]["name"], "a");
+        assert_eq!(events[0].object.value["metadata"]["resourceVersion"], "11");
+        assert_eq!(events[0].prev.as_ref().map(|p| p["metadata"]["resourceVersion"].clone()), Some(json!("5")));
+        // Without the row, the delete fails and changes nothing.
+        let plan = plan_batch(&seeded(), &HashMap::new(), 10, vec![delete("/a", None)]);
+        assert!(matches!(plan.results[..], [Err(StoreError::Backend(_))]), "{:?}", plan.results);
+        assert_eq!((plan.revision, plan.rows.len()), (10, 0));
     }
 
     #[test]
     fn staged_changes_apply_to_index() {
         let mut index = seeded();
-        let plan = plan_batch(&index, 10, vec![create("/b"), delete("/a", None), create("/c"), delete("/c", None)]);
+        let plan =
+            plan_batch(&index, &stored(), 10, vec![create("/b"), delete("/a", None), create("/c"), delete("/c", None)]);
         assert_eq!(
             plan.rows
                 .iter()

@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::plan::{Index, RowChange};
-use crate::object::{Compact, Revision};
+use std::collections::HashMap;
+
+use super::plan::{Index, Row, RowChange};
+use crate::object::{Compact, Object, Revision};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (
@@ -66,9 +68,46 @@ pub(crate) fn load(conn: &Connection) -> rusqlite::Result<(Index, Revision)> {
             tracing::warn!(%key, %error, "skipping an unreadable stored object");
             continue;
         }
-        index.insert(key, row);
+        index.insert(key, Row { create_revision, mod_revision });
     }
     Ok((index, revision))
+}
+
+/// The stored JSON of `keys` (those that have a row).
+pub(crate) fn values(conn: &Connection, keys: &[Arc<str>]) -> rusqlite::Result<HashMap<Arc<str>, Arc<str>>> {
+    let mut stmt = conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")?;
+    let mut found = HashMap::with_capacity(keys.len());
+    for key in keys {
+        if let Some(text) = stmt.query_row(params![&**key], |row| row.get::<_, String>(0)).optional()? {
+            found.insert(key.clone(), Arc::from(text));
+        }
+    }
+    Ok(found)
+}
+
+/// Every object under `prefix` that `index` holds (the readable rows), in key order.
+pub(crate) fn range(conn: &Connection, index: &Index, prefix: &str) -> rusqlite::Result<Vec<Object>> {
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key")?;
+    let mut rows = stmt.query(params![prefix])?;
+    let mut objects = Vec::new();
+    while let Some(row) = rows.next()? {
+        let key: String = row.get(0)?;
+        if !key.starts_with(prefix) {
+            break;
+        }
+        let Some((key, revisions)) = index.get_key_value(key.as_str()) else { continue };
+        let text: String = row.get(1)?;
+        let compact = Compact {
+            key: key.clone(),
+            json: Arc::from(text),
+            create_revision: revisions.create_revision,
+            mod_revision: revisions.mod_revision,
+        };
+        if let Ok(object) = compact.decode() {
+            objects.push(object);
+        }
+    }
+    Ok(objects)
 }
 
 /// Executes a batch's row changes and the new revision in one transaction.
@@ -119,9 +158,13 @@ mod tests {
         assert_eq!(revision, 9);
         let keys: Vec<&str> = index.keys().map(|k| &**k).collect();
         assert_eq!(keys, vec!["/good"]);
-        let Ok(good) = index["/good"].decode() else { panic!("decode") };
+        let Ok(objects) = range(&conn, &index, "/") else { panic!("range") };
+        let [good] = &objects[..] else { panic!("{objects:?}") };
         assert_eq!((good.create_revision, good.mod_revision), (2, 4));
         assert_eq!(good.value["metadata"]["resourceVersion"], "4");
+        assert!(range(&conn, &index, "/bad").is_ok_and(|o| o.is_empty()));
+        let Ok(found) = values(&conn, &[Arc::from("/good"), Arc::from("/missing")]) else { panic!("values") };
+        assert_eq!(found.keys().map(|k| &**k).collect::<Vec<_>>(), ["/good"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! commits all writes of the drain in one transaction (one fsync), publishes the committed
 //! events, and only then answers the callers.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
@@ -133,18 +134,32 @@ impl Writer {
     }
 
     fn range(&self, prefix: &str) -> Vec<Object> {
-        self.index
-            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .filter_map(|(_, row)| {
-                row.decode().map_err(|e| tracing::error!(error = %e, "the store's index holds an unreadable row")).ok()
-            })
-            .collect()
+        schema::range(&self.conn, &self.index, prefix).unwrap_or_else(|e| {
+            tracing::error!(error = %e, prefix, "could not read the store's rows");
+            Vec::new()
+        })
     }
 
     fn commit_batch(&mut self, writes: Vec<(PreparedOp, WriteReply)>) {
         let (ops, replies): (Vec<PreparedOp>, Vec<WriteReply>) = writes.into_iter().unzip();
-        let plan = plan_batch(&self.index, self.revision, ops);
+        // A delete event carries the last state: read the rows the batch deletes.
+        let deleted: Vec<Arc<str>> = ops
+            .iter()
+            .filter_map(|op| match op {
+                PreparedOp::Delete { key, .. } if self.index.contains_key(key) => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        let stored = if deleted.is_empty() {
+            HashMap::new()
+        } else {
+            schema::values(&self.conn, &deleted).unwrap_or_else(|e| {
+                // Those deletes fail (the plan cannot build their events); the rest of the batch goes on.
+                tracing::error!(error = %e, "could not read rows to delete");
+                HashMap::new()
+            })
+        };
+        let plan = plan_batch(&self.index, &stored, self.revision, ops);
         let events = plan.events();
         let rejected = plan.results.len() - events.len();
         self.shared.rejected.fetch_add(rejected as u64, Ordering::Relaxed);
