@@ -5,7 +5,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
@@ -52,11 +52,19 @@ where
         let tx = changes.clone();
         let stream =
             reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff().modify(trim));
+        let cached = store.clone();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(ev) = stream.next().await {
                 match ev {
-                    Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => {
+                    Ok(watcher::Event::Apply(o)) => {
+                        // The store already holds this object: subscribers (and the channel's ring of
+                        // recent changes) share its copy instead of keeping one more of every object.
+                        let shared = cached.get(&ObjectRef::from_obj(&o)).unwrap_or_else(|| Arc::new(o));
+                        let _ = tx.send(Change::Applied(shared));
+                    }
+                    // Listed objects reach the store only at `InitDone`.
+                    Ok(watcher::Event::InitApply(o)) => {
                         let _ = tx.send(Change::Applied(Arc::new(o)));
                     }
                     Ok(watcher::Event::Delete(o)) => {
