@@ -124,9 +124,10 @@ impl State {
 
     /// Applies one committed event, `compact` being its object's compact form; events at or below the current
     /// revision are ignored, so a backend that redelivers cannot move the cache backwards.
-    pub fn apply(&mut self, event: &Event, compact: Compact) -> bool {
+    /// Returns `None` for an ignored event, else what the change replaced (as this cache knows it).
+    pub fn apply(&mut self, event: &Event, compact: Compact) -> Option<Option<Compact>> {
         if event.revision() <= self.revision {
-            return false;
+            return None;
         }
         let key = event.object.key.clone();
         // What the change replaced is what this cache held; the backend's copy only when the cache had none.
@@ -149,13 +150,13 @@ impl State {
             }),
         };
         self.revision = event.revision();
-        self.history.push_back(Past { kind: event.kind, object: compact, prev });
+        self.history.push_back(Past { kind: event.kind, object: compact, prev: prev.clone() });
         while self.history.len() > self.history_limit {
             if let Some(evicted) = self.history.pop_front() {
                 self.history_start = evicted.revision();
             }
         }
-        true
+        Some(prev)
     }
 
     /// Nothing under the store's keys changed up to `revision`: reads are consistent at it.
@@ -309,8 +310,8 @@ impl Cache {
         let mut state = self.write();
         let mut applied = Vec::with_capacity(batch.len());
         for (event, compact) in batch.into_iter().zip(compacts) {
-            if state.apply(&event, compact) {
-                applied.push(event);
+            if let Some(prev) = state.apply(&event, compact) {
+                applied.push((event, prev));
             }
         }
         let revision = state.revision;
@@ -319,6 +320,19 @@ impl Cache {
         // of the state no longer wait for the matching of every watcher against every event.
         let mut watchers = self.watchers();
         drop(state);
+        // A backend may leave out what a change replaced (the SQLite one does for updates): watchers get
+        // the cache's, parsed here, outside the state's lock.
+        let applied: Vec<Event> = applied
+            .into_iter()
+            .map(|(mut event, prev)| {
+                if event.prev.is_none()
+                    && let Some(prev) = prev.and_then(|p| p.decode().ok())
+                {
+                    event.prev = Some(prev.value);
+                }
+                event
+            })
+            .collect();
         watchers.fan_out(&applied);
         revision
     }
@@ -358,7 +372,7 @@ mod tests {
 
     /// Applies `event` as the cache does (with its compact form).
     fn apply(state: &mut State, event: &Event) -> bool {
-        state.apply(event, Compact::of(&event.object))
+        state.apply(event, Compact::of(&event.object)).is_some()
     }
 
     /// A page as the cache answers it, the filter judging parsed values.

@@ -295,6 +295,14 @@ async fn watch_from_revision_replays_exactly_the_later_events(backend: Backend, 
     let live = next(&mut watch).await.expect("live event");
     assert_eq!((live.kind, live.object.mod_revision), (EventType::Added, c));
 
+    // A live update carries what it replaced (selector-filtered watches decide ADDED/MODIFIED/DELETED by it).
+    let c2 = store.update("/registry/jobs/default/c", job("c", 2), Some(c)).await.expect("update").mod_revision;
+    let modified = next(&mut watch).await.expect("live update");
+    assert_eq!((modified.kind, modified.object.mod_revision), (EventType::Modified, c2));
+    let prev = modified.prev.as_ref().expect("prev of a live update");
+    assert_eq!((rv(prev), prev["metadata"]["generation"].as_i64()), (c.to_string().as_str(), Some(1)));
+    let c = c2;
+
     // Watching from the current revision sees only what comes next.
     let mut current = store.watch("/", Some(store.revision())).expect("watch current");
     let gone = store.delete("/registry/jobs/default/c", Some(c)).await.expect("delete").mod_revision;
