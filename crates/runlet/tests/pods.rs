@@ -74,11 +74,13 @@ fn http_readiness_and_an_exec_liveness_probe_drive_the_pod() {
     assert_eq!(jsonpath(k, "web", "{.status.phase}"), "Running");
     let waited = k.ok(&["wait", "--for=condition=Ready", "pod/web", "--timeout=60s"]);
     assert_eq!(waited.trim(), "pod/web condition met");
-    // The liveness probe fails once `dead` appears: the container is killed and runs again.
+    // The liveness probe fails once `dead` appears: the container is killed and runs again. (On a loaded
+    // machine a probe may run in the moment between the restart and the script removing `dead`, which costs
+    // one more restart: at least one is what is asserted.)
     let restarted = eventually(Duration::from_secs(60), || {
         let count = jsonpath(k, "web", "{.status.containerStatuses[0].restartCount}");
         let ready = jsonpath(k, "web", "{.status.containerStatuses[0].ready}");
-        (count == "1" && ready == "true").then_some(())
+        (count.parse::<u32>().is_ok_and(|n| n >= 1) && ready == "true").then_some(())
     });
     assert!(restarted.is_some(), "{}", k.ok(&["describe", "pod", "web"]));
     let events = events_of(k, "web");
