@@ -373,15 +373,9 @@ impl Worker {
         for message in &prepared.warnings {
             self.event(EventType::Warning, "InvalidEnvironmentVariableNames", message.clone(), Some(id));
         }
-        if image_run.is_none() {
-            let image = container.image.clone().unwrap_or_default();
-            self.event(
-                EventType::Normal,
-                "Pulled",
-                format!("Container image {image:?} already present on machine"),
-                Some(id),
-            );
-        }
+        // The process runtime runs the command on the host and uses no image, so unlike the kubelet it reports no
+        // `Pulled` ("already present on machine") for it: that would be one untrue event per container, a third
+        // of the events of a Job of short pods.
         let asked = std::time::Instant::now();
         match self.runtime.start(&self.uid, &container.name, attempt, prepared).await {
             Ok(Launch::Started(running)) => {

@@ -15,6 +15,7 @@ mod sim;
 mod success_policy;
 mod suspend;
 mod tracking;
+mod trimmed;
 
 use std::collections::BTreeMap;
 
