@@ -80,7 +80,7 @@ pub async fn run(state: ApiState, ttl: Duration) {
 /// Deletes the events under `prefix` expired at `now`; how many went.
 async fn sweep(state: &ApiState, prefix: &str, now: jiff::Timestamp, ttl: Duration) -> usize {
     let request = PageRequest { prefix, from: None, at: None, limit: usize::MAX };
-    let keep = |c: &Compact| expired(&c.json, now, ttl);
+    let keep = |c: &Compact| c.json().is_ok_and(|json| expired(&json, now, ttl));
     let expired = match state.store.list_page(request, &keep) {
         Ok(page) => page.items,
         Err(e) => {

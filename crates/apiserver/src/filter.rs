@@ -145,8 +145,10 @@ impl Filter {
     pub fn matches_compact(&self, kind: Kind, object: &Compact) -> bool {
         match (&self.labels, &self.fields) {
             (None, None) => true,
-            (Some(labels), None) => serde_json::from_str::<LabelsOnly>(&object.json)
-                .is_ok_and(|head| labels.matches_json(head.metadata.labels.as_ref())),
+            (Some(labels), None) => object.json().is_ok_and(|json| {
+                serde_json::from_str::<LabelsOnly>(&json)
+                    .is_ok_and(|head| labels.matches_json(head.metadata.labels.as_ref()))
+            }),
             (_, Some(_)) => object.decode().is_ok_and(|o| self.matches(kind, &o.value)),
         }
     }
@@ -241,12 +243,7 @@ mod tests {
                 panic!("{labels:?} {fields:?}")
             };
             for (i, pod) in pods.iter().enumerate() {
-                let compact = Compact {
-                    key: "/pods/default/p".into(),
-                    json: pod.to_string().into(),
-                    create_revision: 1,
-                    mod_revision: 1,
-                };
+                let compact = Compact::packed("/pods/default/p".into(), &pod.to_string(), 1, 1);
                 assert_eq!(
                     filter.matches_compact(Kind::Pod, &compact),
                     filter.matches(Kind::Pod, pod),

@@ -185,7 +185,8 @@ fn list_response(resource: &Resource, output: Output, meta: ListMeta, items: &[C
         }
         Output::Json => {
             // The store's text is the answer: checked, not parsed into values and serialized again.
-            let raw: Vec<&RawValue> = items.iter().filter_map(|c| serde_json::from_str(&c.json).ok()).collect();
+            let texts: Vec<_> = items.iter().filter_map(|c| c.json().ok()).collect();
+            let raw: Vec<&RawValue> = texts.iter().filter_map(|t| serde_json::from_str(t).ok()).collect();
             json_response(StatusCode::OK, &ListBody::with_meta(resource, meta, &raw), &[])
         }
     }

@@ -140,12 +140,13 @@ impl State {
             EventType::Modified | EventType::Deleted => held.or_else(|| {
                 event.prev.as_ref().map(|value| {
                     let rv = value.pointer("/metadata/resourceVersion").and_then(|v| v.as_str());
-                    Compact {
-                        key: event.object.key.clone(),
-                        json: Arc::from(value.to_string()),
-                        create_revision: event.object.create_revision,
-                        mod_revision: rv.and_then(|rv| rv.parse().ok()).unwrap_or(event.object.create_revision),
-                    }
+                    let mod_revision = rv.and_then(|rv| rv.parse().ok()).unwrap_or(event.object.create_revision);
+                    Compact::packed(
+                        event.object.key.clone(),
+                        &value.to_string(),
+                        event.object.create_revision,
+                        mod_revision,
+                    )
                 })
             }),
         };
@@ -571,7 +572,8 @@ mod tests {
                 panic!("page at {at:?}")
             };
             let Some(first) = page.items.first() else { panic!("no items at {at:?}") };
-            let Ok(text) = serde_json::from_str::<Value>(&first.json) else { panic!("unreadable text") };
+            let Ok(json) = first.json() else { panic!("unpackable text") };
+            let Ok(text) = serde_json::from_str::<Value>(&json) else { panic!("unreadable text") };
             assert_eq!((&*first.key, text["metadata"]["resourceVersion"].as_str()), ("/a/1", Some(rv)), "{at:?}");
         }
     }

@@ -7,6 +7,7 @@ pub mod backend;
 mod cache;
 pub mod etcd;
 mod object;
+mod pack;
 pub mod sqlite;
 mod watch;
 

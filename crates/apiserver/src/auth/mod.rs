@@ -94,7 +94,7 @@ impl node::Graph for StoreGraph<'_> {
         let prefix = resources::by_kind(Kind::Pod).namespace_prefix(namespace);
         let Ok(quoted) = serde_json::to_string(name) else { return false };
         let references = |c: &runlet_store::Compact| {
-            c.json.contains(quoted.as_str())
+            c.json().is_ok_and(|json| json.contains(quoted.as_str()))
                 && c.decode().is_ok_and(|pod| {
                     pod.value.pointer("/spec/nodeName").and_then(|n| n.as_str()) == Some(node)
                         && node::references(&pod.value).iter().any(|(k, n)| *k == kind && n == name)

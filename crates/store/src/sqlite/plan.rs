@@ -155,14 +155,7 @@ fn plan_one(
             let json = json.ok_or_else(|| StoreError::Backend(format!("the row of {key} could not be read")))?;
             // The delete event carries the last state at the delete's revision, like etcd's prev_kv as
             // Kubernetes presents it.
-            let prev = Compact {
-                key: key.clone(),
-                json,
-                create_revision: old.create_revision,
-                mod_revision: old.mod_revision,
-            }
-            .decode()?
-            .value;
+            let prev = Compact::plain(key.clone(), json, old.create_revision, old.mod_revision).decode()?.value;
             let mut last = (*prev).clone();
             if stamp_resource_version(&mut last, next).is_err() {
                 // Unreachable: the old value decoded as an object. Keep the value as is.

@@ -63,7 +63,7 @@ pub(crate) fn load(conn: &Connection) -> rusqlite::Result<(Index, Revision)> {
         revision = revision.max(mod_revision);
         let key: Arc<str> = Arc::from(key);
         // Parsed once here so that every row the index keeps parses again whenever it is read.
-        let row = Compact { key: key.clone(), json: Arc::from(text), create_revision, mod_revision };
+        let row = Compact::plain(key.clone(), Arc::from(text), create_revision, mod_revision);
         if let Err(error) = row.decode() {
             tracing::warn!(%key, %error, "skipping an unreadable stored object");
             continue;
@@ -97,12 +97,7 @@ pub(crate) fn range(conn: &Connection, index: &Index, prefix: &str) -> rusqlite:
         }
         let Some((key, revisions)) = index.get_key_value(key.as_str()) else { continue };
         let text: String = row.get(1)?;
-        let compact = Compact {
-            key: key.clone(),
-            json: Arc::from(text),
-            create_revision: revisions.create_revision,
-            mod_revision: revisions.mod_revision,
-        };
+        let compact = Compact::plain(key.clone(), Arc::from(text), revisions.create_revision, revisions.mod_revision);
         if let Ok(object) = compact.decode() {
             objects.push(object);
         }
