@@ -238,7 +238,9 @@ pub(crate) fn page_of(candidates: Candidates, limit: usize, keep: &dyn Fn(&Compa
         if page.items.len() == limit {
             page.next.get_or_insert_with(|| object.key.to_string());
             page.remaining += 1;
-        } else if keep(&object) {
+        } else if let Some(object) = decoded(object.unpacked())
+            && keep(&object)
+        {
             page.items.push(object);
         }
     }

@@ -49,6 +49,16 @@ impl Compact {
         Compact { key, text: Text::Plain(json), create_revision, mod_revision }
     }
 
+    /// This object with its text unpacked, for a reader that reads it more than once (a list filters it, then
+    /// answers it).
+    pub fn unpacked(&self) -> Result<Compact, StoreError> {
+        let text = match &self.text {
+            Text::Plain(_) => self.text.clone(),
+            Text::Packed { .. } => Text::Plain(Arc::from(self.json()?)),
+        };
+        Ok(Compact { text, ..self.clone() })
+    }
+
     /// The object's JSON text (unpacked when packed).
     pub fn json(&self) -> Result<Cow<'_, str>, StoreError> {
         self.text.unpack().map_err(|reason| StoreError::InvalidValue { key: self.key.to_string(), reason })
@@ -97,7 +107,8 @@ impl Event {
 #[derive(Debug)]
 pub struct Page {
     /// The objects kept by the filter, in key order, at most the limit asked for, as JSON text with the right
-    /// resourceVersion (a list answers them without parsing them).
+    /// resourceVersion (a list answers them without parsing them), unpacked: the filter and the answer read
+    /// the text once each.
     pub items: Vec<Compact>,
     /// The revision every item is consistent at.
     pub revision: Revision,
