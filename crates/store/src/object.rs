@@ -20,9 +20,9 @@ pub struct Object {
 }
 
 /// An object as memory keeps it between reads: its JSON text, packed ([`crate::pack`]) and parsed again on each
-/// read. A pod is about 2.5 KB of JSON, about 0.6 KB packed, but about 15 KB as a `serde_json::Value` (a map node
-/// per object, a heap string per key), and the store holds every object for as long as it exists, so the cache
-/// and the history keep this form.
+/// read. A pod is about 2.5 KB of JSON, at most about 0.6 KB packed, but about 15 KB as a `serde_json::Value` (a
+/// map node per object, a heap string per key), and the store holds every object for as long as it exists, so
+/// the cache and the history keep this form.
 #[derive(Clone, Debug)]
 pub struct Compact {
     pub key: Arc<str>,

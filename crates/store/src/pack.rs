@@ -3,8 +3,9 @@
 //! The cache holds every object for as long as it exists, and a Job of 100,000 pods keeps 100,000 pods and their
 //! events. Objects of one kind are mostly the same text (keys, defaults, label and owner boilerplate), so the
 //! cache keeps each as an LZ4 block compressed against a fixed dictionary of typical objects
-//! (`pack_dictionary.jsonl`: a Job, a finished pod of it and the events of both, as runlet writes them). A pod of
-//! 2.5 KB packs to about a quarter of that, an event of 0.6 KB to about a fifth; unpacking runs at memory speed.
+//! (`pack_dictionary.jsonl`: a Job, a finished pod of it and the events of both, as runlet writes them). A finished
+//! pod of another Job (other names, uids, times, command) packs from 2.5 KB to 0.6 KB, one of its events from
+//! 0.6 KB to 0.2 KB; packing a pod takes about 4 µs, unpacking it under 1 µs.
 //!
 //! The dictionary lives only in memory and in this binary (what is on disk is plain JSON), so it may change
 //! from one version to the next.
