@@ -87,6 +87,15 @@ impl State {
         from_key(&self.objects, prefix, prefix).next().is_some()
     }
 
+    pub fn count(&self, prefix: &str) -> usize {
+        from_key(&self.objects, prefix, prefix).count()
+    }
+
+    /// The compact objects under `prefix` (reference counts, nothing parsed) and the revision they are at.
+    pub fn compacts(&self, prefix: &str) -> (Vec<Compact>, Revision) {
+        (from_key(&self.objects, prefix, prefix).map(|(_, c)| c.clone()).collect(), self.revision)
+    }
+
     /// The objects under the prefix from `request.from` on, as they were at `request.at` (or as they are). A past
     /// state is rebuilt from the history: a key changed after `at` takes the value it had before its first later
     /// change. Expired once the history no longer reaches back to `at`. Cheap (reference counts), so the caller
@@ -289,6 +298,19 @@ impl Cache {
         self.read().has_prefix(prefix)
     }
 
+    pub fn count(&self, prefix: &str) -> usize {
+        self.read().count(prefix)
+    }
+
+    /// Calls `visit` with each object under `prefix`, parsed one at a time after the cache is released.
+    pub fn for_each(&self, prefix: &str, visit: &mut dyn FnMut(Object)) -> Revision {
+        let (compacts, revision) = self.read().compacts(prefix);
+        for object in compacts.iter().filter_map(|c| decoded(c.decode())) {
+            visit(object);
+        }
+        revision
+    }
+
     /// The filter runs after the cache is released: it may parse every object.
     pub fn page(&self, request: PageRequest<'_>, keep: &dyn Fn(&Compact) -> bool) -> Result<Page, StoreError> {
         let candidates = self.read().candidates(request)?;
@@ -397,6 +419,19 @@ mod tests {
     fn event(kind: EventType, key: &str, revision: Revision) -> Event {
         let prev = (kind != EventType::Added).then(|| Arc::new(json!({"metadata": {}})));
         Event { kind, object: object(key, revision), prev }
+    }
+
+    #[test]
+    fn counts_and_visits_stay_under_their_prefix() {
+        let objects = ["/a/1", "/a/2", "/ab/1", "/b/1"].iter().map(|k| object(k, 5)).collect();
+        let cache = Cache::new(State::new(objects, 7, 10));
+        // (prefix, keys under it)
+        for (prefix, keys) in [("/a/", vec!["/a/1", "/a/2"]), ("/a", vec!["/a/1", "/a/2", "/ab/1"]), ("/c/", vec![])] {
+            assert_eq!(cache.count(prefix), keys.len(), "{prefix}");
+            let mut seen = Vec::new();
+            let revision = cache.for_each(prefix, &mut |o| seen.push(o.key.to_string()));
+            assert_eq!((seen, revision), (keys.iter().map(|k| k.to_string()).collect(), 7), "{prefix}");
+        }
     }
 
     /// A state that started at revision 10 with `/a/1` and then saw revisions 11..=14.

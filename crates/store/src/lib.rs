@@ -123,6 +123,18 @@ impl Store {
         self.inner.cache.has_prefix(prefix)
     }
 
+    /// How many objects have keys under `prefix` (nothing is copied or parsed).
+    pub fn count(&self, prefix: &str) -> usize {
+        self.inner.cache.count(prefix)
+    }
+
+    /// Calls `visit` with each object under `prefix`, in key order, parsed one at a time: a pass over many objects
+    /// that keeps none of them holds one parsed object at a time, where [`Store::list`] parses them all first.
+    /// Returns the revision the objects are consistent at.
+    pub fn for_each(&self, prefix: &str, mut visit: impl FnMut(Object)) -> Revision {
+        self.inner.cache.for_each(prefix, &mut visit)
+    }
+
     /// Objects under `prefix`, sorted by key, with the revision they are consistent at.
     pub fn list(&self, prefix: &str) -> (Vec<Object>, Revision) {
         self.inner.cache.list(prefix)

@@ -120,19 +120,15 @@ pub async fn metrics(State(state): State<ApiState>, headers: http::HeaderMap) ->
     let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let openmetrics = accept.contains("application/openmetrics-text");
     let mut samples = Vec::new();
-    let list = |plural: &str| {
-        let group = if plural == "pods" { "" } else { "batch" };
-        resources::find(group, "v1", plural).map(|r| state.store.list(&r.collection_prefix(None)).0).unwrap_or_default()
+    // One object parsed at a time: a scrape of a server keeping 100,000 pods must not hold them all parsed.
+    let mut series = |group: &str, plural: &str, of: fn(&serde_json::Value, &mut Vec<object_series::Sample>)| {
+        if let Some(r) = resources::find(group, "v1", plural) {
+            state.store.for_each(&r.collection_prefix(None), |o| of(&o.value, &mut samples));
+        }
     };
-    for job in list("jobs") {
-        object_series::job(&job.value, &mut samples);
-    }
-    for cronjob in list("cronjobs") {
-        object_series::cronjob(&cronjob.value, &mut samples);
-    }
-    for pod in list("pods") {
-        object_series::pod(&pod.value, &mut samples);
-    }
+    series("batch", "jobs", object_series::job);
+    series("batch", "cronjobs", object_series::cronjob);
+    series("", "pods", object_series::pod);
     let objects = object_series::registry(samples);
     let store = store_registry(&state);
     match runlet_metrics::encode(&[&store, &objects]) {
@@ -156,7 +152,7 @@ fn store_registry(state: &ApiState) -> runlet_metrics::prometheus_client::regist
     let objects = Family::<Vec<(&'static str, String)>, Gauge>::default();
     for resource in resources::RESOURCES {
         let prefix = resource.collection_prefix(None);
-        let count = state.store.list(&prefix).0.len();
+        let count = state.store.count(&prefix);
         let name = if resource.group.is_empty() {
             resource.plural.to_string()
         } else {
